@@ -1,0 +1,28 @@
+# Multi-stage build: wheels are built in a throw-away stage; the runtime image has no compiler,
+# runs as a non-root user, applies migrations, then serves with uvicorn.
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN pip install --no-cache-dir --upgrade pip build
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY graphql_schema ./graphql_schema
+COPY familymap ./familymap
+COPY wallet ./wallet
+COPY vouchers ./vouchers
+COPY migrations ./migrations
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    ENVIRONMENT=prod \
+    HOST=0.0.0.0 \
+    PORT=8000
+RUN groupadd --system app && useradd --system --gid app --home-dir /srv --no-create-home app
+WORKDIR /srv
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/livez').status != 200)"
+CMD ["sh", "-c", "socialwallet migrate && exec socialwallet serve --workers ${WORKERS:-2}"]

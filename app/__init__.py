@@ -1,0 +1,1 @@
+"""Composition root: settings, database, auth, logging, the ASGI app and the CLI."""

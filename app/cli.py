@@ -1,0 +1,167 @@
+"""The `socialwallet` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from app.auth import Role, TokenRejected, build_dev_issuer
+from app.db import create_engine, create_session_factory
+from app.logging import configure_logging
+from app.migrate import upgrade_to_head
+from app.settings import Settings
+
+cli = typer.Typer(
+    name="socialwallet",
+    help="Social Wallet: the family map, proactive offers, the wallet and vouchers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        console.print(f"[red]Bad settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply all database migrations to DATABASE_URL (creates the SQLite file if needed)."""
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    console.print("[green]Database is at the newest migration.[/green]")
+
+
+@cli.command("seed-demo")
+def seed_demo_command(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing if the registry already has families.")
+    ] = False,
+) -> None:
+    """Load the demo story families into the registry."""
+    from app.demo import database_is_empty, seed_demo
+
+    settings = _settings()
+
+    async def run() -> int | None:
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as session, session.begin():
+                if not await database_is_empty(session):
+                    if if_empty:
+                        return None
+                    console.print("[red]The registry is not empty; demo data not loaded.[/red]")
+                    raise typer.Exit(1)
+                return await seed_demo(session, today=date.today())
+        finally:
+            await engine.dispose()
+
+    added = asyncio.run(run())
+    if added is None:
+        console.print("Registry already has data; demo data left as it is.")
+    else:
+        console.print(f"[green]Loaded the demo families: {added} persons.[/green]")
+
+
+@cli.command()
+def token(
+    role: Annotated[list[Role], typer.Option("--role", help="Role to grant; repeat for more.")],
+    subject: Annotated[
+        str,
+        typer.Option(help="Subject: an IIN (CITIZEN), a merchant id (SCHOOL/PHARMACY), a name."),
+    ],
+    ttl_minutes: Annotated[int, typer.Option(min=1, max=7 * 24 * 60, help="Lifetime.")] = 720,
+) -> None:
+    """Mint a development token (dev only; production tokens come from the identity provider)."""
+    settings = _settings()
+    issuer = build_dev_issuer(settings)
+    if issuer is None:
+        console.print("[red]The dev token issuer is disabled when ENVIRONMENT=prod.[/red]")
+        raise typer.Exit(2)
+    try:
+        minted = issuer.mint(roles=role, subject=subject, ttl=timedelta(minutes=ttl_minutes))
+    except TokenRejected as exc:
+        console.print(f"[red]Cannot mint that token:[/red] {exc.reason}")
+        raise typer.Exit(2) from exc
+    typer.echo(minted)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API with uvicorn; in dev, print the GraphiQL URL and demo tokens first."""
+    import uvicorn
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    if not settings.is_prod:
+        _print_dev_banner(settings, host=host, port=port)
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        # Our own middleware logs every request with its id; uvicorn's line would repeat it
+        # (and, for GET, the query string).
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
+    from app.demo import demo_citizen_iin, demo_tokens
+
+    issuer = build_dev_issuer(settings)
+    assert issuer is not None
+
+    async def find_citizen() -> str | None:
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as session:
+                return await demo_citizen_iin(session)
+        finally:
+            await engine.dispose()
+
+    tokens = demo_tokens(issuer, citizen_iin=asyncio.run(find_citizen()))
+    out = Console()
+    out.print(f"\n[bold]GraphiQL:[/bold] http://{host}:{port}/graphql\n")
+    out.print("[bold]Demo tokens[/bold] (paste as the header Authorization: Bearer <token>):")
+    for who, value in tokens.items():
+        out.print(f"\n[cyan]{who}[/cyan]\n{value}", soft_wrap=True)
+    example = {"query": "{ me { subject roles iin merchantId tokenExpiresAt } }"}
+    out.print("\n[bold]Try:[/bold]", soft_wrap=True)
+    out.print(
+        f"curl -s http://{host}:{port}/graphql -H 'content-type: application/json' "
+        f"-H \"authorization: Bearer $TOKEN\" -d '{json.dumps(example)}'\n",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,8 @@
+"""Every table of every package, imported so that one metadata knows them all."""
+
+from familymap import tables as familymap_tables
+from familymap.orm import Base
+
+metadata = Base.metadata
+
+__all__ = ["familymap_tables", "metadata"]

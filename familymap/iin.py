@@ -1,0 +1,58 @@
+"""The IIN: Kazakhstan's 12-digit individual identification number.
+
+The last digit is a check digit: the weighted sum of the first eleven digits with weights
+1..11, mod 11. If that gives 10, the sum is taken again with weights 3..11,1,2; if it gives 10
+again the number cannot be valid. We never read a birth date out of the first six digits
+(DOMAIN.md: they are not reliable).
+"""
+
+from __future__ import annotations
+
+import re
+
+_FIRST_WEIGHTS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+_SECOND_WEIGHTS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
+_TWELVE_DIGITS = re.compile(r"\d{12}")
+
+
+class InvalidIIN(ValueError):
+    """A string that is not a valid IIN (wrong length, not digits, or a bad check digit)."""
+
+    code = "INVALID_IIN"
+
+
+def check_digit(first_eleven: str) -> int | None:
+    """Return the check digit for eleven digits, or None when no check digit exists."""
+    digits = [int(c) for c in first_eleven]
+    for weights in (_FIRST_WEIGHTS, _SECOND_WEIGHTS):
+        remainder = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11
+        if remainder != 10:
+            return remainder
+    return None
+
+
+def is_valid_iin(value: str) -> bool:
+    """Tell whether `value` is twelve digits with a correct check digit."""
+    if not isinstance(value, str) or not _TWELVE_DIGITS.fullmatch(value):
+        return False
+    return check_digit(value[:11]) == int(value[11])
+
+
+def validate_iin(value: str) -> str:
+    """Return `value` if it is a valid IIN, else raise InvalidIIN (without echoing it whole)."""
+    if not is_valid_iin(value):
+        raise InvalidIIN(f"Not a valid IIN: {mask_iin(str(value))}")
+    return value
+
+
+def mask_iin(value: str) -> str:
+    """Mask an IIN for display and logs: keep the first two and last two digits."""
+    if len(value) != 12:
+        return "*" * min(len(value), 12)
+    return f"{value[:2]}********{value[-2:]}"
+
+
+def complete_iin(first_eleven: str) -> str | None:
+    """Append the check digit to eleven digits, or return None if they can't make an IIN."""
+    digit = check_digit(first_eleven)
+    return None if digit is None else first_eleven + str(digit)

@@ -1,0 +1,1 @@
+"""GraphQL glue: types, queries, mutations, permissions and error mapping. No business rules."""

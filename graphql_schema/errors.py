@@ -1,0 +1,67 @@
+"""Error codes the API speaks, and how errors reach the client.
+
+    GraphQLError (graphql-core)
+    └── ApiError                  an expected refusal; `extensions.code` is stable
+        ├── Unauthenticated       UNAUTHENTICATED: no token, or a token we refuse
+        ├── Forbidden             FORBIDDEN: a valid caller without the right role/ownership
+        └── InvalidInput          BAD_USER_INPUT, INVALID_IIN, ...: input we refuse
+
+Anything else raised while resolving is unexpected: in `prod` it is masked to
+"Unexpected error." with code INTERNAL_SERVER_ERROR, so no stack trace or SQL reaches a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+
+from familymap.iin import InvalidIIN
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+INVALID_IIN = InvalidIIN.code
+NOT_FOUND = "NOT_FOUND"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+EXPECTED_CODES = frozenset({UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, INVALID_IIN, NOT_FOUND})
+
+
+class ApiError(GraphQLError):
+    """An expected error with a stable code in `extensions.code`."""
+
+    code = BAD_USER_INPUT
+
+    def __init__(self, message: str, *, code: str | None = None, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": code or self.code, **extensions})
+
+
+class Unauthenticated(ApiError):
+    code = UNAUTHENTICATED
+
+
+class Forbidden(ApiError):
+    code = FORBIDDEN
+
+
+def error_code(error: GraphQLError) -> str | None:
+    """The stable code of an error, looking through graphql-core's wrapping."""
+    code = (error.extensions or {}).get("code")
+    if code:
+        return code
+    original = error.original_error
+    if isinstance(original, GraphQLError):
+        return error_code(original)
+    if isinstance(original, InvalidIIN):
+        return INVALID_IIN
+    return None
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """True for refusals we meant to send: they are shown to the client as they are."""
+    if error_code(error) in EXPECTED_CODES:
+        return True
+    # Parse and validation errors (no original exception, no path) describe the client's
+    # document, not our internals.
+    return error.original_error is None and error.path is None

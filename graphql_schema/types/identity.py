@@ -1,0 +1,38 @@
+"""Who is calling: the `me` query's identity part."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.auth import MERCHANT_ROLES, Principal
+from app.auth import Role as RoleValue
+from graphql_schema.scalars import IIN
+
+Role = strawberry.enum(RoleValue, name="Role", description="What a caller is.")
+
+
+@strawberry.type(description="The verified caller of this request.")
+class Viewer:
+    subject: str = strawberry.field(
+        description="The token's subject: an IIN, a merchant id, a staff or system id."
+    )
+    roles: list[Role]
+    iin: IIN | None = strawberry.field(description="The citizen's own IIN (citizens only).")
+    merchant_id: strawberry.ID | None = strawberry.field(
+        description="The merchant a school or pharmacy token is bound to."
+    )
+    token_expires_at: datetime
+
+    @classmethod
+    def from_principal(cls, principal: Principal) -> Viewer:
+        is_citizen = RoleValue.CITIZEN in principal.roles
+        is_merchant = bool(principal.roles & MERCHANT_ROLES)
+        return cls(
+            subject=principal.subject,
+            roles=sorted(principal.roles),
+            iin=principal.subject if is_citizen else None,
+            merchant_id=strawberry.ID(principal.subject) if is_merchant else None,
+            token_expires_at=principal.expires_at,
+        )

@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way a schema is created, in tests too."""

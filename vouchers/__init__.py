@@ -1,0 +1,1 @@
+"""Non-cashable vouchers: school meals and medicines. Stands on familymap and wallet."""

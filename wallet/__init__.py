@@ -1,0 +1,1 @@
+"""What a family holds: offers, consent, assignments, payments and the ledger. Stands on familymap."""
