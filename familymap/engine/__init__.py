@@ -1,0 +1,41 @@
+"""The engine that runs the rules: columns, shared intermediates, the two evaluation modes.
+
+    population.py  Population: numpy columns, built from Family objects or straight from arrays
+    dates.py       int32 day numbers and month arithmetic shared by both modes
+    context.py     one evaluation: date, parameters in force, shared intermediates
+    evaluate.py    evaluate_population (vectorised) and evaluate_family (explained)
+    results.py     Decision / FamilyEvaluation and the columnar PopulationResult
+
+Public names are re-exported lazily: the rules import engine modules, and the evaluator imports
+the rules, so importing everything here eagerly would be circular.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "Population": "familymap.engine.population",
+    "PopulationError": "familymap.engine.population",
+    "PERSON_COLUMNS": "familymap.engine.population",
+    "FAMILY_COLUMNS": "familymap.engine.population",
+    "evaluate_population": "familymap.engine.evaluate",
+    "evaluate_family": "familymap.engine.evaluate",
+    "explain_population_family": "familymap.engine.evaluate",
+    "Decision": "familymap.engine.results",
+    "ConditionResult": "familymap.engine.results",
+    "FamilyEvaluation": "familymap.engine.results",
+    "PopulationResult": "familymap.engine.results",
+    "RuleColumns": "familymap.engine.results",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

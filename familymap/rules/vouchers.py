@@ -1,0 +1,113 @@
+"""The two non-cashable voucher programmes of the Social Wallet: school meals and medicines.
+
+School meals, our choice (documented in the parameters): pupils of grades 1..4 eat free
+whatever the family's income (`school_meals.universal_max_grade`); pupils of grades 5..11 only
+when the family receives targeted social assistance (ASP) or the large-family benefit. The
+voucher is valid for the school year (1 September .. 31 May) and its amount is the regional
+price of one meal times the school days of the year; the state pays only for meals served.
+
+Medicines: a person with at least one chronic condition, attached to a polyclinic and covered
+by compulsory health insurance, gets a monthly voucher limit per chronic condition, capped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from familymap.engine.dates import school_year_bounds, to_day
+from familymap.rules.base import ALIVE, BOOL, PERSON, VOUCHER, Award, Rule, condition, full
+from familymap.situation import REGIONS
+
+SOCIAL_CODE = "Social Code of the Republic of Kazakhstan of 20 April 2023 No. 224-VII"
+
+
+class SchoolMeals(Rule):
+    """A school-meals voucher for a pupil of grades 1..11: every pupil of grades 1..4, and a
+    pupil of grades 5..11 from a family receiving ASP or the large-family benefit."""
+
+    code = "SCHOOL_MEALS"
+    title = "School meals voucher"
+    kind, unit, version = VOUCHER, PERSON, "2025.1"
+    reference = (
+        "Law of the RK 'On education' (free and subsidised meals for pupils); "
+        "Social Wallet school meals pilot; grade split is our model"
+    )
+
+    @condition("in_school", "Enrolled in a general school grade", op="in")
+    def in_school(ctx, rows):
+        grade = ctx.person.school_grade[rows]
+        return grade, (1, 11), (grade >= 1) & (grade <= 11)
+
+    alive = ALIVE
+
+    @condition(
+        "priority_group",
+        "Primary grade (universal), or the family receives ASP or the large-family benefit",
+        op="==",
+        fmt=BOOL,
+    )
+    def priority_group(ctx, rows):
+        supported = ctx.eligible_families("ASP") | ctx.eligible_families("LARGE_FAMILY")
+        primary = ctx.person.school_grade[rows] <= ctx.p.int("school_meals.universal_max_grade")
+        passed = primary | ctx.of_family(supported, rows)
+        return passed, True, passed
+
+    @staticmethod
+    def award(ctx, rows):
+        start, end = school_year_bounds(ctx.on)
+
+        def prices():
+            # Priced at the start of the school year the voucher is for (in summer: the next one).
+            by_region = ctx.p.parameters.get("school_meals.meal_price_tiyn", start)
+            return np.array([int(by_region[r]) for r in REGIONS], dtype=np.int64)
+
+        price = ctx.p.table("meal_price", prices)[ctx.of_family(ctx.family.region, rows)]
+        amount = price * ctx.p.int("school_meals.meal_days_per_year")
+        factors = {"meal_price": ("tiyn", price)}
+        return Award(amount, full(rows, to_day(start)), full(rows, to_day(end)), factors)
+
+
+class Medicines(Rule):
+    """A monthly medicines voucher for a person with a chronic condition who is attached to a
+    polyclinic and insured: a limit in MRP per chronic condition, capped."""
+
+    code = "MEDICINES"
+    title = "Medicines voucher (drug provision)"
+    kind, unit, version = VOUCHER, PERSON, "2025.1"
+    reference = (
+        "Code of the RK 'On public health and the healthcare system' (outpatient drug provision); "
+        "limits are our model"
+    )
+
+    @condition("chronic_conditions", "Chronic conditions on record", op=">=")
+    def chronic(ctx, rows):
+        count = ctx.person.chronic_count[rows]
+        return count, 1, count >= 1
+
+    @condition("polyclinic_attached", "Attached to a polyclinic", op="==", fmt=BOOL)
+    def attached(ctx, rows):
+        attached = ctx.person.polyclinic_attached[rows]
+        return attached, True, attached
+
+    @condition("insured", "Covered by compulsory social health insurance", op="==", fmt=BOOL)
+    def insured(ctx, rows):
+        insured = ctx.person.insured[rows]
+        return insured, True, insured
+
+    alive = ALIVE
+
+    @staticmethod
+    def award(ctx, rows):
+        count = ctx.person.chronic_count[rows].astype(np.int64)
+        amount = np.minimum(
+            count * ctx.p.mrp("medicines.per_condition_mrp"), ctx.p.mrp("medicines.max_mrp")
+        )
+        return Award(
+            amount,
+            full(rows, ctx.month_start_day),
+            full(rows, ctx.month_end_day),
+            {"conditions": ("int", count)},
+        )
+
+
+VOUCHERS = (SchoolMeals, Medicines)
