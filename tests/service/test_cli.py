@@ -36,7 +36,16 @@ def test_token_is_disabled_in_prod(monkeypatch):
 
 
 def test_every_command_has_help():
-    for command in ["serve", "migrate", "seed-demo", "token"]:
+    for command in [
+        "serve",
+        "migrate",
+        "seed-demo",
+        "token",
+        "import",
+        "generate",
+        "eligibility",
+        "bench",
+    ]:
         result = runner.invoke(cli, [command, "--help"])
         assert result.exit_code == 0
         assert "Usage" in result.output

@@ -1,0 +1,261 @@
+"""Read the registry into the eligibility engine's columns, and read/write entitlements.
+
+One code path builds the columns from a polars frame of registry rows; only how the rows
+arrive differs: PostgreSQL streams them with COPY (the national registry is 20 million rows),
+SQLite answers a plain SELECT. Families are read in ranges of ids so that memory stays bounded
+whatever the registry's size.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from familymap import pgcopy
+from familymap.engine.dates import NEVER, NO_DATE, to_day
+from familymap.engine.population import Population
+from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES
+from familymap.tables import Entitlement, Family, Person
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySlice:
+    """The families of one id range as engine columns, with their database ids."""
+
+    population: Population
+    family_ids: np.ndarray  # int64, one per family row
+    person_ids: np.ndarray  # int64, one per person row
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One column the engine reads: its name there, the table column, and how it travels.
+
+    kind: "int8"/"int2" integers; "bool"; "date" (missing = NO_DATE) or "death" (missing =
+    NEVER); "enum" or "position" (the position of the value in `values`, 0 when missing; see
+    familymap.pgcopy for how each travels); "count" (length of a JSON list).
+    """
+
+    name: str
+    column: Any
+    kind: str
+    values: tuple[Any, ...] = ()
+
+
+PERSON_FIELDS = (
+    Field("family_id", Person.family_id, "int8"),
+    Field("person_id", Person.id, "int8"),
+    Field("birth_date", Person.birth_date, "date"),
+    Field("is_female", Person.sex, "enum", ("M", "F")),
+    Field("role", Person.role, "enum", ROLES),
+    Field("date_of_death", Person.date_of_death, "death"),
+    Field("monthly_income", Person.monthly_income_tiyn, "int8"),
+    Field("contribution_months", Person.contribution_months, "int2"),
+    Field("employment", Person.employment, "enum", EMPLOYMENT),
+    Field("job_lost_on", Person.job_lost_on, "date"),
+    Field("registered_unemployed", Person.registered_unemployed, "bool"),
+    Field("disability_group", Person.disability_group, "int2"),
+    Field("disability_child", Person.disability_child, "bool"),
+    Field("disability_established_on", Person.disability_established_on, "date"),
+    Field("capacity_loss_pct", Person.capacity_loss_pct, "int2"),
+    Field("full_time_student", Person.full_time_student, "bool"),
+    Field("school_grade", Person.school_grade, "int2"),
+    Field("kindergarten", Person.kindergarten, "bool"),
+    Field("insured", Person.insured, "bool"),
+    Field("polyclinic_attached", Person.polyclinic_attached, "bool"),
+    Field("chronic_count", Person.chronic_conditions, "count"),
+    Field("award", Person.award, "enum", AWARDS),
+    Field("kandas_until", Person.kandas_until, "date"),
+)
+FAMILY_FIELDS = (
+    Field("family_id", Family.id, "int8"),
+    Field("region", Family.region, "position", REGIONS),
+    Field("housing_owned", Family.housing_owned, "bool"),
+    Field("area_m2", Family.area_m2, "int8"),
+    Field("rooms", Family.rooms, "int2"),
+    Field("housing_queue", Family.in_social_housing_queue, "bool"),
+)
+_ENGINE_TYPES = {"int8": np.int64, "int2": np.int16, "bool": np.bool_, "date": np.int32,
+                 "death": np.int32, "enum": np.int8, "position": np.int8, "count": np.int16}  # fmt: skip
+
+
+async def read_fields(
+    connection: AsyncConnection, fields: tuple[Field, ...], where: Any, order_by: list[str]
+) -> dict[str, np.ndarray]:
+    """Read `fields` of the rows matching `where` as engine columns, ordered by `order_by`.
+
+    PostgreSQL sends the rows through a binary COPY whose every field has a fixed width, so
+    numpy reads the whole answer as one structured array. The database is not asked to sort:
+    at national scale its sort spills to disk, while the rows mostly arrive in key order
+    already and numpy checks (and if need be sorts) in milliseconds.
+    """
+    if connection.dialect.name == "postgresql":
+        columns = await pgcopy.copy_out_fixed(
+            connection,
+            select(
+                *(pgcopy.fixed_width(f.column, f.kind, f.values).label(f.name) for f in fields)
+            ).where(where),
+            [(f.name, pgcopy.wire_type(f.kind)) for f in fields],
+        )
+        decoded = {f.name: _from_wire(columns[f.name], f) for f in fields}
+    else:
+        rows = (await connection.execute(select(*(f.column for f in fields)).where(where))).all()
+        decoded = {f.name: _from_python([row[i] for row in rows], f) for i, f in enumerate(fields)}
+    return _sorted(decoded, order_by)
+
+
+def _from_wire(values: np.ndarray, field: Field) -> np.ndarray:
+    if field.kind in ("date", "death"):
+        return pgcopy.days_since_1970(values)  # PostgreSQL's ±infinity are our sentinels
+    if field.kind == "enum":
+        return pgcopy.decode_initials(values, field.values)
+    if field.kind == "position":  # 1-based over the non-None values, 0 when missing
+        named = [i for i, v in enumerate(field.values) if v is not None]
+        return np.array([0, *named], dtype=np.int8)[values.astype(np.int64)]
+    return values.astype(_ENGINE_TYPES[field.kind])
+
+
+def _from_python(values: list[Any], field: Field) -> np.ndarray:
+    dtype = _ENGINE_TYPES[field.kind]
+    if field.kind in ("date", "death"):
+        missing = NEVER if field.kind == "death" else NO_DATE
+        return np.array([missing if v is None else to_day(v) for v in values], dtype=dtype)
+    if field.kind in ("enum", "position"):
+        positions = {v: i for i, v in enumerate(field.values) if v is not None}
+        return np.array([positions.get(v, 0) for v in values], dtype=dtype)
+    if field.kind == "count":
+        return np.array([len(v or ()) for v in values], dtype=dtype)
+    return np.array([v or 0 for v in values], dtype=dtype)
+
+
+def _sorted(columns: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
+    """The columns ordered by the composite key; untouched if they already are."""
+    in_order = np.ones(max(len(columns[keys[0]]) - 1, 0), dtype=bool)
+    tied = np.ones_like(in_order)
+    for key in keys:  # row i <= row i+1 on (k1, k2, ...), decided key by key
+        current, following = columns[key][:-1], columns[key][1:]
+        in_order &= ~tied | (current <= following)
+        tied &= current == following
+    if in_order.all():
+        return columns
+    order = np.lexsort([columns[key] for key in reversed(keys)])
+    return {name: values[order] for name, values in columns.items()}
+
+
+# Tables whose ids are given by the registry's sources or the generator.
+_REGISTRY_TABLES = ("families", "persons")
+_CATCH_UP = {
+    table: text(
+        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), top) "  # noqa: S608 - fixed names
+        f"FROM (SELECT max(id) AS top FROM {table}) AS t WHERE top > coalesce("
+        f"pg_sequence_last_value(pg_get_serial_sequence('{table}', 'id')::regclass), 0)"
+    )
+    for table in _REGISTRY_TABLES
+}
+
+
+async def catch_up_id_sequences(connection: AsyncConnection, *tables: str) -> None:
+    """Move PostgreSQL's id sequences past the largest id after rows came with their own ids.
+
+    An explicit id does not advance the sequence, so the next row the database numbers would
+    collide. SQLite numbers from max(rowid) and needs nothing.
+    """
+    if connection.dialect.name == "postgresql":
+        for table in tables:
+            await connection.execute(_CATCH_UP[table])
+
+
+async def family_id_bounds(connection: AsyncConnection) -> tuple[int, int] | None:
+    """The smallest and largest family id, or None for an empty registry."""
+    low, high = (await connection.execute(select(func.min(Family.id), func.max(Family.id)))).one()
+    return None if low is None else (int(low), int(high))
+
+
+async def read_registry_slice(
+    connection: AsyncConnection, *, first_family_id: int, last_family_id: int
+) -> RegistrySlice | None:
+    """The families with ids in [first, last] that have persons, as engine columns."""
+    persons = await read_fields(
+        connection,
+        PERSON_FIELDS,
+        Person.family_id.between(first_family_id, last_family_id),
+        ["family_id", "person_id"],
+    )
+    if len(persons["family_id"]) == 0:
+        return None
+    families = await read_fields(
+        connection, FAMILY_FIELDS, Family.id.between(first_family_id, last_family_id), ["family_id"]
+    )
+    return slice_from_columns(persons=persons, families=families)
+
+
+def slice_from_columns(
+    *, persons: dict[str, np.ndarray], families: dict[str, np.ndarray]
+) -> RegistrySlice:
+    """Engine columns from registry columns; persons must be ordered by (family_id, id)."""
+    person_family = persons.pop("family_id")
+    person_ids = persons.pop("person_id")
+    family_ids = np.unique(person_family)  # families that have at least one person
+    keep = np.isin(families["family_id"], family_ids)
+    if keep.sum() != len(family_ids):
+        raise ValueError("persons refer to families that are not in the registry")
+    family_columns = {
+        name: values[keep] for name, values in families.items() if name != "family_id"
+    }
+    persons["is_female"] = persons["is_female"].astype(bool)
+    persons["family_index"] = np.searchsorted(family_ids, person_family).astype(np.int32)
+    population = Population.from_arrays(
+        persons=persons, families=family_columns, person_ids=person_ids, family_ids=family_ids
+    )
+    return RegistrySlice(population, family_ids, person_ids)
+
+
+async def read_frame(
+    connection: AsyncConnection, statement: Any, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """Run `statement` and return its rows as a polars frame (a CSV COPY on PostgreSQL)."""
+    if connection.dialect.name != "postgresql":
+        rows = (await connection.execute(statement)).all()
+        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    sql = str(statement.compile(connection.sync_connection, compile_kwargs={"literal_binds": True}))
+    raw = await connection.get_raw_connection()
+    buffer = io.BytesIO()
+
+    async def write(data: bytes) -> None:  # asyncpg wants a coroutine function here
+        buffer.write(data)
+
+    await raw.driver_connection.copy_from_query(sql, output=write, format="csv")
+    if buffer.getbuffer().nbytes == 0:
+        return pl.DataFrame(schema=schema)
+    buffer.seek(0)
+    return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
+
+
+ENTITLEMENT_KEY = ["family_id", "programme", "beneficiary_key"]
+_ENTITLEMENT_SCHEMA = {
+    "id": pl.Int64, "family_id": pl.Int64, "person_id": pl.Int64, "beneficiary_key": pl.Int64,
+    "programme": pl.String, "amount_tiyn": pl.Int64, "period_start": pl.Date, "period_end": pl.Date,
+}  # fmt: skip
+
+
+async def read_entitlements(
+    connection: AsyncConnection, *, first_family_id: int, last_family_id: int
+) -> pl.DataFrame:
+    """Current entitlements of the families with ids in [first, last]."""
+    statement = select(
+        Entitlement.id,
+        Entitlement.family_id,
+        Entitlement.person_id,
+        Entitlement.beneficiary_key,
+        Entitlement.programme,
+        Entitlement.amount_tiyn,
+        Entitlement.period_start,
+        Entitlement.period_end,
+    ).where(Entitlement.family_id.between(first_family_id, last_family_id))
+    return await read_frame(connection, statement, _ENTITLEMENT_SCHEMA)

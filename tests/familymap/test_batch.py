@@ -1,0 +1,279 @@
+"""Eligibility runs against the database: the columns read back, the diff, the one-family run.
+
+Runs on SQLite and on PostgreSQL (where the registry travels by binary COPY), with the same
+expectations.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+from sqlalchemy import func, select, update
+
+from familymap.batch import diff_entitlements, reevaluate_family, run_batch
+from familymap.engine.population import Population
+from familymap.generator import generate_registry, person_frame
+from familymap.iin import is_valid_iin
+from familymap.registry_load import load_synthetic_registry
+from familymap.situation import Family as FamilyFacts
+from familymap.situation import Housing
+from familymap.situation import Person as PersonFacts
+from familymap.store import read_registry_slice
+from familymap.tables import Decision, Entitlement, EntitlementChange, Family, Person
+
+ON = date(2025, 9, 15)
+
+
+def _person(family_id: int, iin: str, **facts) -> Person:
+    base = {
+        "role": "head", "last_name": "Тест", "first_name": "Тест", "patronymic": None,
+        "birth_date": date(1980, 5, 17), "sex": "M", "language": "kk",
+    }  # fmt: skip
+    return Person(family_id=family_id, iin=iin, **{**base, **facts})
+
+
+@pytest.fixture
+async def story(session):
+    """A family of three: a head with a group-3 disability, a spouse, a pupil in grade 2."""
+    family = Family(region="akmola", housing_owned=False, area_m2=54, rooms=2)
+    session.add(family)
+    await session.flush()
+    head = _person(
+        family.id, "800517300018", disability_group=3, disability_established_on=date(2024, 2, 1),
+        employment="employed", monthly_income_tiyn=25_000_000, contribution_months=24,
+        insured=True, polyclinic_attached=True,
+    )  # fmt: skip
+    spouse = _person(
+        family.id, "820301400013", role="spouse", sex="F", birth_date=date(1982, 3, 1),
+        chronic_conditions=["E11"], insured=True, polyclinic_attached=True,
+    )  # fmt: skip
+    pupil = _person(
+        family.id, "170420600016", role="child", sex="F", birth_date=date(2017, 4, 20),
+        school_grade=2, school_id="akmola-school-007", insured=True, polyclinic_attached=True,
+    )  # fmt: skip
+    session.add_all([head, spouse, pupil])
+    await session.commit()
+    return family, head, spouse, pupil
+
+
+def test_story_iins_are_valid():
+    assert all(is_valid_iin(i) for i in ("800517300018", "820301400013", "170420600016"))
+
+
+async def _entitlements(session, family_id: int) -> dict[tuple[str, int | None], int]:
+    rows = await session.execute(
+        select(Entitlement.programme, Entitlement.person_id, Entitlement.amount_tiyn).where(
+            Entitlement.family_id == family_id
+        )
+    )
+    return {(programme, person): amount for programme, person, amount in rows}
+
+
+async def test_columns_read_back_equal_the_facts(session, story):
+    # Given the story family in the database
+    family, head, spouse, pupil = story
+    # When it is read back as engine columns
+    connection = await session.connection()
+    registry = await read_registry_slice(
+        connection, first_family_id=family.id, last_family_id=family.id
+    )
+    # Then they are exactly the columns of the same facts built in memory
+    expected = Population.from_families(
+        [
+            FamilyFacts(
+                family_id=str(family.id),
+                region="akmola",
+                housing=Housing(owned=False, area_m2=54, rooms=2),
+                members=(
+                    PersonFacts(str(head.id), head.iin, head.birth_date, "M", role="head",
+                                disability_group=3, disability_established_on=date(2024, 2, 1),
+                                employment="employed", monthly_income=25_000_000,
+                                social_contributions_months=24, insured=True, polyclinic_attached=True),
+                    PersonFacts(str(spouse.id), spouse.iin, spouse.birth_date, "F", role="spouse",
+                                chronic_conditions=("E11",), insured=True, polyclinic_attached=True),
+                    PersonFacts(str(pupil.id), pupil.iin, pupil.birth_date, "F", role="child",
+                                school_grade=2, school_id="akmola-school-007", insured=True,
+                                polyclinic_attached=True),
+                ),
+            )
+        ]
+    )  # fmt: skip
+    for name, values in expected.person.items():
+        assert np.array_equal(getattr(registry.population.person, name), values), name
+    for name, values in expected.family.items():
+        assert np.array_equal(getattr(registry.population.family, name), values), name
+    assert registry.person_ids.tolist() == [head.id, spouse.id, pupil.id]
+
+
+async def test_first_run_writes_everything_as_new_and_a_rerun_changes_nothing(session, story):
+    family, head, spouse, pupil = story
+    connection = await session.connection()
+    # When the registry is evaluated for the first time
+    first = await run_batch(connection, on=ON)
+    entitled = await _entitlements(session, family.id)
+    # Then the disabled head, the chronically ill spouse and the pupil are entitled
+    assert ("DISABILITY_BENEFIT", head.id) in entitled
+    assert ("MEDICINES", spouse.id) in entitled
+    assert ("SCHOOL_MEALS", pupil.id) in entitled
+    # and every entitlement is reported once as new
+    new = (
+        await session.execute(
+            select(func.count())
+            .select_from(EntitlementChange)
+            .where(EntitlementChange.run_id == first.run_id, EntitlementChange.change == "new")
+        )
+    ).scalar_one()
+    total = (await session.execute(select(func.count()).select_from(Entitlement))).scalar_one()
+    assert first.new == first.eligible == new == total
+    assert (first.changed, first.ended) == (0, 0)
+    # When nothing changed and it runs again, then nothing is new, changed or ended
+    ids_before = set((await session.execute(select(Entitlement.id))).scalars())
+    second = await run_batch(connection, on=ON)
+    assert (second.new, second.changed, second.ended) == (0, 0, 0)
+    assert second.eligible == first.eligible
+    assert set((await session.execute(select(Entitlement.id))).scalars()) == ids_before
+
+
+async def test_a_changed_registry_gives_new_changed_and_ended(session, story):
+    family, head, spouse, pupil = story
+    connection = await session.connection()
+    first = await run_batch(connection, on=ON)
+    before = await _entitlements(session, family.id)
+    # Given the head's disability becomes group 1, the pupil leaves school, and the spouse's
+    # kandas status ends in three weeks
+    await session.execute(update(Person).where(Person.id == head.id).values(disability_group=1))
+    await session.execute(
+        update(Person).where(Person.id == pupil.id).values(school_grade=None, school_id=None)
+    )
+    await session.execute(
+        update(Person).where(Person.id == spouse.id).values(kandas_until=date(2025, 10, 6))
+    )
+    # When the registry is evaluated again
+    run = await run_batch(connection, on=ON)
+    after = await _entitlements(session, family.id)
+    changes = {
+        (c.programme, c.person_id): c
+        for c in (
+            await session.execute(
+                select(EntitlementChange).where(EntitlementChange.run_id == run.run_id)
+            )
+        ).scalars()
+    }
+    # Then the disability benefit changed (a higher amount), meals ended, the notice is new
+    disability = changes[("DISABILITY_BENEFIT", head.id)]
+    assert disability.change == "changed"
+    assert disability.previous_amount_tiyn == before[("DISABILITY_BENEFIT", head.id)]
+    assert (
+        disability.amount_tiyn
+        == after[("DISABILITY_BENEFIT", head.id)]
+        > disability.previous_amount_tiyn
+    )
+    meals = changes[("SCHOOL_MEALS", pupil.id)]
+    assert (meals.change, meals.amount_tiyn) == ("ended", None)
+    assert ("SCHOOL_MEALS", pupil.id) not in after
+    assert changes[("KANDAS_EXPIRY_NOTICE", spouse.id)].change == "new"
+    assert (run.new, run.changed, run.ended) == (1, 1, 1)
+    assert run.run_id > first.run_id
+
+
+async def test_one_family_run_records_every_decision_with_its_conditions(session, story):
+    family, head, _spouse, pupil = story
+    connection = await session.connection()
+    summary, evaluation = await reevaluate_family(connection, family_id=family.id, on=ON)
+    decisions = (
+        (await session.execute(select(Decision).where(Decision.run_id == summary.run_id)))
+        .scalars()
+        .all()
+    )
+    # Every programme is decided for every unit, eligible or not, each with its conditions
+    assert len(decisions) == len(evaluation.decisions) > 16
+    by_key = {(d.programme, d.person_id): d for d in decisions}
+    meals = by_key[("SCHOOL_MEALS", pupil.id)]
+    assert meals.eligible and meals.amount_tiyn > 0
+    assert {c["id"] for c in meals.conditions} >= {"in_school", "alive"}
+    assert all(c["passed"] for c in meals.conditions)
+    refused = by_key[("SCHOOL_MEALS", head.id)]
+    assert not refused.eligible
+    assert any(c["id"] == "in_school" and not c["passed"] for c in refused.conditions)
+    # and the entitlements are the eligible decisions
+    assert set(await _entitlements(session, family.id)) == {
+        (d.programme, d.person_id) for d in decisions if d.eligible
+    }
+    assert summary.new == sum(d.eligible for d in decisions)
+
+
+async def test_a_synthetic_registry_loads_and_evaluates(session):
+    connection = await session.connection()
+    families, persons = await load_synthetic_registry(connection, families=300, seed=11, as_of=ON)
+    assert families == 300
+    assert persons == (await session.execute(select(func.count()).select_from(Person))).scalar_one()
+    iins = (await session.execute(select(Person.iin))).scalars().all()
+    assert len(set(iins)) == len(iins) and all(is_valid_iin(i) for i in iins)
+    summary = await run_batch(connection, on=ON, range_families=70)  # several ranges
+    assert (summary.families, summary.persons) == (300, persons)
+    assert (
+        summary.eligible
+        == (await session.execute(select(func.count()).select_from(Entitlement))).scalar_one()
+    )
+    assert summary.eligible > 0
+
+
+def test_the_generator_is_deterministic():
+    first = pl.concat(
+        [
+            person_frame(c)
+            for c in generate_registry(families=500, seed=3, as_of=ON, chunk_families=200)
+        ]
+    )
+    again = pl.concat(
+        [
+            person_frame(c)
+            for c in generate_registry(families=500, seed=3, as_of=ON, chunk_families=200)
+        ]
+    )
+    other = pl.concat(
+        [
+            person_frame(c)
+            for c in generate_registry(families=500, seed=4, as_of=ON, chunk_families=200)
+        ]
+    )
+    assert first.equals(again)
+    assert not first.equals(other)
+
+
+def test_diff_classifies_by_family_programme_and_unit():
+    schema = {
+        "family_id": pl.Int64, "person_id": pl.Int64, "beneficiary_key": pl.Int64, "programme": pl.String,
+        "amount_tiyn": pl.Int64, "period_start": pl.Date, "period_end": pl.Date,
+    }  # fmt: skip
+    start, end = date(2025, 9, 1), date(2026, 8, 31)
+    old = pl.DataFrame(
+        [
+            (1, 10, 10, "A", 100, start, end),  # unchanged
+            (1, 10, 10, "B", 100, start, end),  # amount changes
+            (1, 11, 11, "A", 100, start, end),  # period changes
+            (2, None, 0, "F", 500, start, end),  # ends
+        ],
+        schema=schema,
+        orient="row",
+    ).with_columns(pl.Series("id", [1, 2, 3, 4]))
+    new = pl.DataFrame(
+        [
+            (1, 10, 10, "A", 100, start, end),
+            (1, 10, 10, "B", 150, start, end),
+            (1, 11, 11, "A", 100, start, date(2026, 9, 30)),
+            (3, None, 0, "F", 700, start, end),  # same programme, another family: new
+        ],
+        schema=schema,
+        orient="row",
+    )
+    diff = diff_entitlements(old=old, new=new)
+    assert diff.new.select("family_id", "programme").rows() == [(3, "F")]
+    assert sorted(diff.changed.select("id", "previous_amount_tiyn", "amount_tiyn").rows()) == [
+        (2, 100, 150),
+        (3, 100, 100),
+    ]
+    assert diff.ended["id"].to_list() == [4]
