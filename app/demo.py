@@ -1,21 +1,25 @@
-"""Demo data for `make run`: a few named story families, and the demo callers' tokens.
+"""Demo data for `make run`: named story families, a synthetic population, demo tokens.
 
-The issue on the family map replaces the hand-made rows with its synthetic population
-generator; the story families and the demo identities below stay stable so that the README's
-examples keep working.
+The five story families are the ones the product is explained with (a newborn, a large family
+with school-age children, a pensioner with a chronic illness, a low-income family, a family
+that just lost its breadwinner); 500 more families come from the synthetic generator. The
+story families go in first, so the demo citizen (the newborn's mother) is always person 1.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import DevIssuer, Role
+from familymap.batch import run_batch
 from familymap.iin import complete_iin
+from familymap.registry_load import load_synthetic_registry
 from familymap.tables import Family, Person
 
 # Fixed ids, so tokens printed yesterday still name the same demo merchant today.
@@ -25,14 +29,17 @@ DEMO_OPERATOR = "operator-demo"
 
 
 def demo_iin(serial: int, *, birth: date, sex: str) -> str:
-    """A valid, deterministic IIN for a demo person (century/sex digit as commonly issued)."""
+    """A valid, deterministic IIN for a story person.
+
+    Serials 9000-9999 are kept for hand-made persons; the generator never issues them
+    (familymap.generator.MAX_GENERATED_RANK), so stories and synthetic families never collide.
+    """
     century_sex = {(19, "M"): 3, (19, "F"): 4, (20, "M"): 5, (20, "F"): 6}[(birth.year // 100, sex)]
-    for bump in range(100):
-        first_eleven = f"{birth:%y%m%d}{century_sex}{(serial * 100 + bump) % 10_000:04d}"
-        iin = complete_iin(first_eleven)
+    for bump in range(10):
+        iin = complete_iin(f"{birth:%y%m%d}{century_sex}{9000 + serial * 10 + bump:04d}")
         if iin is not None:
             return iin
-    raise AssertionError("no valid IIN in 100 tries")  # cannot happen: ~1 in 11 is invalid
+    raise AssertionError("no valid IIN in 10 tries")  # cannot happen: 1 in 121 has none
 
 
 @dataclass(frozen=True)
@@ -44,69 +51,61 @@ class DemoPerson:
     birth: date
     sex: str
     language: str = "kk"
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
-def _story_families(today: date) -> list[tuple[str, str, list[DemoPerson]]]:
-    """(story, region, members). Ages are relative to today so the stories stay true."""
+def _story_families(today: date) -> list[tuple[str, str, dict[str, Any], list[DemoPerson]]]:
+    """(story, region, housing, members). Dates are relative to today so the stories stay true."""
 
     def years_ago(years: float) -> date:
         return today - timedelta(days=round(years * 365.25))
 
+    employed = {
+        "employment": "employed", "monthly_income_tiyn": 32_000_000, "contribution_months": 24,
+        "insured": True, "polyclinic_attached": True, "iban": "KZ756017000000000001",
+    }  # fmt: skip
+    insured = {"insured": True, "polyclinic_attached": True}
     return [
-        (
-            "newborn",
-            "astana",
-            [
-                DemoPerson("head", "Сейтқали", "Айгерім", "Болатқызы", years_ago(29), "F"),
-                DemoPerson("spouse", "Сейтқали", "Нұрлан", "Ерланұлы", years_ago(31), "M"),
-                DemoPerson(
-                    "child", "Сейтқали", "Әли", "Нұрланұлы", today - timedelta(days=20), "M"
-                ),
+        ("newborn", "astana", {"area_m2": 62, "rooms": 2}, [
+            DemoPerson("head", "Сейтқали", "Айгерім", "Болатқызы", years_ago(29), "F", facts={
+                **employed, "monthly_income_tiyn": 28_000_000, "iban": "KZ536017000000000002"}),
+            DemoPerson("spouse", "Сейтқали", "Нұрлан", "Ерланұлы", years_ago(31), "M", facts=employed),
+            DemoPerson("child", "Сейтқали", "Әли", "Нұрланұлы", today - timedelta(days=20), "M", facts=insured),
+        ]),
+        ("large family with school-age children", "shymkent", {"area_m2": 70, "rooms": 3}, [
+            DemoPerson("head", "Жұмабаева", "Гүлнар", "Серікқызы", years_ago(38), "F", facts=insured),
+            DemoPerson("spouse", "Жұмабаев", "Серік", "Асқарұлы", years_ago(41), "M", facts={
+                **employed, "monthly_income_tiyn": 26_000_000}),
+            *[
+                DemoPerson("child", "Жұмабаев", name, "Серікұлы", years_ago(age), sex, facts={
+                    **insured, **({"school_grade": grade, "school_id": "shymkent-school-014"} if grade else {}),
+                    **({"kindergarten": True} if age < 6 else {})})
+                for name, age, sex, grade in [
+                    ("Данияр", 15.5, "M", 9), ("Аружан", 12.5, "F", 6), ("Ержан", 9.5, "M", 3),
+                    ("Мадина", 7.5, "F", 1), ("Алихан", 3, "M", None),
+                ]
             ],
-        ),
-        (
-            "large family with school-age children",
-            "shymkent",
-            [
-                DemoPerson("head", "Жұмабаева", "Гүлнар", "Серікқызы", years_ago(38), "F"),
-                DemoPerson("spouse", "Жұмабаев", "Серік", "Асқарұлы", years_ago(41), "M"),
-                *[
-                    DemoPerson("child", "Жұмабаев", name, "Серікұлы", years_ago(age), sex)
-                    for name, age, sex in [
-                        ("Данияр", 15, "M"),
-                        ("Аружан", 12, "F"),
-                        ("Ержан", 9, "M"),
-                        ("Мадина", 7, "F"),
-                        ("Алихан", 3, "M"),
-                    ]
-                ],
-            ],
-        ),
-        (
-            "pensioner with a chronic illness",
-            "karaganda",
-            [
-                DemoPerson("head", "Иванова", "Валентина", "Петровна", years_ago(68), "F", "ru"),
-            ],
-        ),
-        (
-            "low-income family",
-            "turkistan",
-            [
-                DemoPerson("head", "Омаров", "Бауыржан", "Қайратұлы", years_ago(34), "M"),
-                DemoPerson("spouse", "Омарова", "Динара", "Маратқызы", years_ago(30), "F"),
-                DemoPerson("child", "Омаров", "Темірлан", "Бауыржанұлы", years_ago(6), "M"),
-            ],
-        ),
-        (
-            "family that just lost its breadwinner",
-            "almaty_city",
-            [
-                DemoPerson("head", "Ким", "Елена", "Викторовна", years_ago(36), "F", "ru"),
-                DemoPerson("child", "Ким", "Артём", None, years_ago(10), "M", "ru"),
-            ],
-        ),
-    ]
+        ]),
+        ("pensioner with a chronic illness", "karaganda", {"area_m2": 38, "rooms": 1}, [
+            DemoPerson("head", "Иванова", "Валентина", "Петровна", years_ago(68), "F", "ru", facts={
+                **insured, "monthly_income_tiyn": 11_000_000, "chronic_conditions": ["I10", "E11"]}),
+        ]),
+        ("low-income family", "turkistan", {"area_m2": 35, "rooms": 2, "housing_owned": False}, [
+            DemoPerson("head", "Омаров", "Бауыржан", "Қайратұлы", years_ago(34), "M", facts={
+                **insured, "employment": "unemployed", "registered_unemployed": True}),
+            DemoPerson("spouse", "Омарова", "Динара", "Маратқызы", years_ago(30), "F", facts={
+                **insured, "employment": "employed", "monthly_income_tiyn": 6_000_000, "contribution_months": 12}),
+            DemoPerson("child", "Омаров", "Темірлан", "Бауыржанұлы", years_ago(6.5), "M", facts={
+                **insured, "school_grade": 1, "school_id": "turkistan-school-003"}),
+        ]),
+        ("family that just lost its breadwinner", "almaty_city", {"area_m2": 48, "rooms": 2}, [
+            DemoPerson("head", "Ким", "Елена", "Викторовна", years_ago(36), "F", "ru", facts=insured),
+            DemoPerson("spouse", "Ким", "Виктор", "Андреевич", years_ago(39), "M", "ru", facts={
+                **employed, "date_of_death": today - timedelta(days=20)}),
+            DemoPerson("child", "Ким", "Артём", "Викторович", years_ago(10.5), "M", "ru", facts={
+                **insured, "school_grade": 4, "school_id": "almaty_city-school-101"}),
+        ]),
+    ]  # fmt: skip
 
 
 async def database_is_empty(session: AsyncSession) -> bool:
@@ -114,12 +113,19 @@ async def database_is_empty(session: AsyncSession) -> bool:
     return (await session.scalar(select(func.count()).select_from(Family))) == 0
 
 
+SYNTHETIC_FAMILIES = 500
+SYNTHETIC_SEED = 2026
+
+
 async def seed_demo(session: AsyncSession, *, today: date) -> int:
-    """Insert the story families; returns how many persons were added."""
+    """Insert the story families and a synthetic population, then run eligibility.
+
+    Returns how many persons were added.
+    """
     serial = 0
     added = 0
-    for _story, region, members in _story_families(today):
-        family = Family(region=region)
+    for _story, region, housing, members in _story_families(today):
+        family = Family(region=region, **housing)
         session.add(family)
         await session.flush()
         for member in members:
@@ -136,17 +142,23 @@ async def seed_demo(session: AsyncSession, *, today: date) -> int:
                     sex=member.sex,
                     language=member.language,
                     phone=f"+7701{serial:07d}",
+                    **member.facts,
                 )
             )
             added += 1
     await session.flush()
-    return added
+    connection = await session.connection()
+    _, synthetic = await load_synthetic_registry(
+        connection, families=SYNTHETIC_FAMILIES, seed=SYNTHETIC_SEED, as_of=today
+    )
+    await run_batch(connection, on=today)
+    return added + synthetic
 
 
 async def demo_citizen_iin(session: AsyncSession) -> str | None:
     """The IIN of the first story family's head, the demo citizen."""
     return await session.scalar(
-        select(Person.iin).where(Person.role == "head").order_by(Person.created_at).limit(1)
+        select(Person.iin).where(Person.role == "head").order_by(Person.id).limit(1)
     )
 
 
