@@ -24,7 +24,7 @@ from familymap.batch import RunSummary, run_batch
 from familymap.engine.evaluate import explain_population_family
 from familymap.generator import write_import_files
 from familymap.registry_load import load_synthetic_registry
-from familymap.store import read_registry_slice
+from familymap.store import FamilySelection, read_registry_slice
 from familymap.tables import Family
 
 console = Console(stderr=True)
@@ -174,7 +174,7 @@ def bench_eligibility(
 
             async with engine.connect() as connection:
                 registry = await read_registry_slice(
-                    connection, first_family_id=1, last_family_id=min(families, 50_000)
+                    connection, families=FamilySelection.range(1, min(families, 50_000))
                 )
             p50, p99 = _single_family_latency(
                 registry.population, on=on, samples=samples, seed=seed

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -27,6 +28,7 @@ from rich.table import Table
 
 from app.db import create_engine, create_session_factory
 from app.settings import Settings
+from familymap.batch import RunSummary, run_families
 from familymap.importer import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -54,6 +56,13 @@ def import_command(
     chunk_size: Annotated[
         int, typer.Option(min=1, max=MAX_CHUNK_SIZE, help="Records per transaction.")
     ] = DEFAULT_CHUNK_SIZE,
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate/--no-evaluate",
+            help="Re-evaluate eligibility of the families whose facts changed (default).",
+        ),
+    ] = True,
 ) -> None:
     """Import the family map's source-system files (families, persons, then facts) from DIRECTORY.
 
@@ -77,6 +86,13 @@ def import_command(
     elapsed = time.perf_counter() - started
 
     _print_summary(out, result, elapsed=elapsed)
+    if evaluate and result.changed_families:
+        summary = asyncio.run(_evaluate(settings, result.changed_families, console=err))
+        out.print(
+            f"Re-evaluated {summary.families:,} families (run {summary.run_id}): "
+            f"{summary.new:,} new, {summary.changed:,} changed, {summary.ended:,} ended entitlements.",
+            highlight=False,
+        )
     if report is not None:
         document = result.as_dict() | {"directory": str(directory), "elapsed_seconds": elapsed}
         report.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -115,6 +131,24 @@ async def _run(
             )
         finally:
             await engine.dispose()
+
+
+async def _evaluate(settings: Settings, family_ids: set[int], *, console: Console) -> RunSummary:
+    """Re-evaluate only the families the import changed, in one transaction."""
+    engine = create_engine(settings)
+    try:
+        with Progress(
+            TextColumn("re-evaluating families"), BarColumn(), MofNCompleteColumn(),
+            console=console, disable=not console.is_terminal,
+        ) as bars:  # fmt: skip
+            task = bars.add_task("families", total=len(family_ids))
+            async with engine.begin() as connection:
+                return await run_families(
+                    connection, family_ids=family_ids, on=date.today(),
+                    progress=lambda _phase, done, _total: bars.update(task, completed=done),
+                )  # fmt: skip
+    finally:
+        await engine.dispose()
 
 
 def _print_summary(out: Console, result: ImportReport, *, elapsed: float) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from familymap.parameters import ParameterSet, default_parameters
 from familymap.rules import RULE_CODES, RULES
 from familymap.store import (
     ENTITLEMENT_KEY,
+    FamilySelection,
     RegistrySlice,
     family_id_bounds,
     read_entitlements,
@@ -88,27 +89,50 @@ async def run_batch(
         total = high - low + 1
         for first in range(low, high + 1, range_families):
             last = min(first + range_families - 1, high)
-            await _run_range(
-                connection, summary, first=first, last=last, on=on, parameters=parameters
-            )
+            selection = FamilySelection.range(first, last)
+            await _run_selection(connection, summary, selection, on=on, parameters=parameters)
             if progress:
                 progress("families", last - low + 1, total)
     await _finish_run(connection, summary)
     return summary
 
 
-async def _run_range(
+async def run_families(
+    connection: AsyncConnection,
+    *,
+    family_ids: Iterable[int],
+    on: date,
+    parameters: ParameterSet | None = None,
+    chunk: int = 5_000,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Evaluate only the given families (those an import changed) and write their diff."""
+    parameters = parameters or default_parameters()
+    ids = sorted(set(family_ids))
+    await _lock(connection, shared=False)
+    summary = RunSummary(
+        run_id=await _start_run(connection, scope="families", on=on, parameters=parameters)
+    )
+    for start in range(0, len(ids), chunk):
+        selection = FamilySelection.of(*ids[start : start + chunk])
+        await _run_selection(connection, summary, selection, on=on, parameters=parameters)
+        if progress:
+            progress("families", min(start + chunk, len(ids)), len(ids))
+    await _finish_run(connection, summary)
+    return summary
+
+
+async def _run_selection(
     connection: AsyncConnection,
     summary: RunSummary,
+    selection: FamilySelection,
     *,
-    first: int,
-    last: int,
     on: date,
     parameters: ParameterSet,
 ) -> None:
     started = time.perf_counter()
-    registry = await read_registry_slice(connection, first_family_id=first, last_family_id=last)
-    old = await read_entitlements(connection, first_family_id=first, last_family_id=last)
+    registry = await read_registry_slice(connection, families=selection)
+    old = await read_entitlements(connection, families=selection)
     summary.seconds["read"] += time.perf_counter() - started
     if registry is None:
         new = _empty_entitlements()
@@ -399,10 +423,9 @@ async def reevaluate_family(
             connection, scope="family", on=on, parameters=parameters, family_id=family_id
         )
     )
-    registry = await read_registry_slice(
-        connection, first_family_id=family_id, last_family_id=family_id
-    )
-    old = await read_entitlements(connection, first_family_id=family_id, last_family_id=family_id)
+    selection = FamilySelection.of(family_id)
+    registry = await read_registry_slice(connection, families=selection)
+    old = await read_entitlements(connection, families=selection)
     evaluation = None
     if registry is None:
         new = _empty_entitlements()

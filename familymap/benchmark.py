@@ -51,7 +51,11 @@ def synthetic_population(
     head_age = np.repeat(rng.uniform(22, 85, n_families), sizes)
     age = head_age.copy()
     spouse = role == ROLES.index("spouse")
-    age[spouse] = np.clip(head_age[spouse] + rng.normal(-2, 4, spouse.sum()), 18, 90)
+    # Reflected at 18 and 90 rather than clipped: clipping piles thousands of spouses onto one
+    # birth day, which no registry has (and which would exhaust that day's IIN serials).
+    spouse_age = head_age[spouse] + rng.normal(-2, 4, spouse.sum())
+    spouse_age = np.where(spouse_age < 18, 36 - spouse_age, spouse_age)
+    age[spouse] = np.where(spouse_age > 90, 180 - spouse_age, spouse_age)
     child = role == ROLES.index("child")
     # Children: at least 18 years younger than the head, at most 30 years old.
     max_child = np.clip(head_age[child] - 18, 0, 30)

@@ -504,6 +504,10 @@ class Problem:
         return f"{self.file}:{self.line} {self.code} {self.reason}"
 
 
+def _without_sets(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {key: value for key, value in items if not isinstance(value, set)}
+
+
 @dataclass
 class FileReport:
     """What happened to one file's lines."""
@@ -515,11 +519,17 @@ class FileReport:
     already_present: int = 0
     refused: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    # Families whose facts changed: the eligibility core re-evaluates them after the import.
+    changed_families: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The counts, refusals and warnings as plain JSON-ready data."""
-        counts = {"refused_count": len(self.refused), "warning_count": len(self.warnings)}
-        return asdict(self) | counts
+        counts = {
+            "refused_count": len(self.refused),
+            "warning_count": len(self.warnings),
+            "changed_families": len(self.changed_families),
+        }
+        return asdict(self, dict_factory=_without_sets) | counts
 
 
 @dataclass
@@ -539,6 +549,10 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.refused
+
+    @property
+    def changed_families(self) -> set[int]:
+        return set().union(*(report.changed_families for report in self.files))
 
     def as_dict(self) -> dict[str, Any]:
         """The whole report as plain JSON-ready data."""
@@ -565,6 +579,7 @@ class _Outcome:
     status: Literal["imported", "present", "stale", "refused"]
     code: Code | None = None
     reason: str = ""
+    family_id: int | None = None  # the family whose facts an imported record changed
 
 
 # --- importing --------------------------------------------------------------------------------
@@ -637,6 +652,8 @@ def _count(report: FileReport, outcome: _Outcome) -> None:
         report.refused.append(Problem(report.file, outcome.line, outcome.code, outcome.reason))
         return
     report.imported += 1
+    if outcome.family_id is not None:
+        report.changed_families.add(outcome.family_id)
     if outcome.status == "stale":
         report.warnings.append(Problem(report.file, outcome.line, outcome.code, outcome.reason))
 
@@ -712,7 +729,7 @@ async def _apply_chunk(session: AsyncSession, kind: FactKind, batch: Batch) -> l
         if kind.apply(row, record):
             row.changed = True
             registry.note_member(kind, record)
-            outcomes.append(_Outcome(number, "imported"))
+            outcomes.append(_Outcome(number, "imported", family_id=row.family_id))
         else:
             newer = row.provenance[kind.name]["as_of"]
             reason = f"as_of {record.as_of} is older than the {kind.name} fact held ({newer})"

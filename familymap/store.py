@@ -25,6 +25,29 @@ from familymap.tables import Entitlement, Family, Person
 
 
 @dataclass(frozen=True, slots=True)
+class FamilySelection:
+    """Which families to read: an id range (a batch) or a list of ids (after an import)."""
+
+    first: int | None = None
+    last: int | None = None
+    ids: tuple[int, ...] | None = None
+
+    @classmethod
+    def range(cls, first: int, last: int) -> FamilySelection:
+        return cls(first=first, last=last)
+
+    @classmethod
+    def of(cls, *ids: int) -> FamilySelection:
+        return cls(ids=tuple(sorted(ids)))
+
+    def where(self, family_id_column: Any) -> Any:
+        """The SQL condition that selects these families on a table's family id column."""
+        if self.ids is not None:
+            return family_id_column.in_(self.ids)
+        return family_id_column.between(self.first, self.last)
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrySlice:
     """The families of one id range as engine columns, with their database ids."""
 
@@ -178,21 +201,18 @@ async def family_id_bounds(connection: AsyncConnection) -> tuple[int, int] | Non
 
 
 async def read_registry_slice(
-    connection: AsyncConnection, *, first_family_id: int, last_family_id: int
+    connection: AsyncConnection, *, families: FamilySelection
 ) -> RegistrySlice | None:
-    """The families with ids in [first, last] that have persons, as engine columns."""
+    """The selected families that have persons, as engine columns."""
     persons = await read_fields(
-        connection,
-        PERSON_FIELDS,
-        Person.family_id.between(first_family_id, last_family_id),
-        ["family_id", "person_id"],
+        connection, PERSON_FIELDS, families.where(Person.family_id), ["family_id", "person_id"]
     )
     if len(persons["family_id"]) == 0:
         return None
-    families = await read_fields(
-        connection, FAMILY_FIELDS, Family.id.between(first_family_id, last_family_id), ["family_id"]
+    families_columns = await read_fields(
+        connection, FAMILY_FIELDS, families.where(Family.id), ["family_id"]
     )
-    return slice_from_columns(persons=persons, families=families)
+    return slice_from_columns(persons=persons, families=families_columns)
 
 
 def slice_from_columns(
@@ -245,9 +265,9 @@ _ENTITLEMENT_SCHEMA = {
 
 
 async def read_entitlements(
-    connection: AsyncConnection, *, first_family_id: int, last_family_id: int
+    connection: AsyncConnection, *, families: FamilySelection
 ) -> pl.DataFrame:
-    """Current entitlements of the families with ids in [first, last]."""
+    """Current entitlements of the selected families."""
     statement = select(
         Entitlement.id,
         Entitlement.family_id,
@@ -257,5 +277,5 @@ async def read_entitlements(
         Entitlement.amount_tiyn,
         Entitlement.period_start,
         Entitlement.period_end,
-    ).where(Entitlement.family_id.between(first_family_id, last_family_id))
+    ).where(families.where(Entitlement.family_id))
     return await read_frame(connection, statement, _ENTITLEMENT_SCHEMA)

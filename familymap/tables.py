@@ -155,11 +155,12 @@ class FactRecord(Base):
 
 
 class EligibilityRun(Base):
-    """One evaluation: the whole registry (batch) or one family (after an event)."""
+    """One evaluation: the whole registry (batch), the families an import changed
+    (families), or one family with explanations (family, after a life event)."""
 
     __tablename__ = "eligibility_runs"
     __table_args__ = (
-        CheckConstraint("scope IN ('batch', 'family')", name="scope"),
+        CheckConstraint("scope IN ('batch', 'families', 'family')", name="scope"),
         CheckConstraint("status IN ('running', 'finished', 'failed')", name="status"),
     )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:28:03.112821
+Create Date: 2026-11-22 04:35:58.377138
 """
 
 from collections.abc import Sequence
@@ -75,7 +75,7 @@ def upgrade() -> None:
     sa.Column('ended_count', sa.BigInteger(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("scope IN ('batch', 'family')", name=op.f('ck_eligibility_runs_scope')),
+    sa.CheckConstraint("scope IN ('batch', 'families', 'family')", name=op.f('ck_eligibility_runs_scope')),
     sa.CheckConstraint("status IN ('running', 'finished', 'failed')", name=op.f('ck_eligibility_runs_status')),
     sa.ForeignKeyConstraint(['family_id'], ['families.id'], name=op.f('fk_eligibility_runs_family_id_families')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_eligibility_runs'))

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select, update
 
-from familymap.batch import diff_entitlements, reevaluate_family, run_batch
+from familymap.batch import diff_entitlements, reevaluate_family, run_batch, run_families
 from familymap.engine.population import Population
 from familymap.generator import generate_registry, person_frame
 from familymap.iin import is_valid_iin
@@ -21,7 +21,7 @@ from familymap.registry_load import load_synthetic_registry
 from familymap.situation import Family as FamilyFacts
 from familymap.situation import Housing
 from familymap.situation import Person as PersonFacts
-from familymap.store import read_registry_slice
+from familymap.store import FamilySelection, read_registry_slice
 from familymap.tables import Decision, Entitlement, EntitlementChange, Family, Person
 
 ON = date(2025, 9, 15)
@@ -77,9 +77,7 @@ async def test_columns_read_back_equal_the_facts(session, story):
     family, head, spouse, pupil = story
     # When it is read back as engine columns
     connection = await session.connection()
-    registry = await read_registry_slice(
-        connection, first_family_id=family.id, last_family_id=family.id
-    )
+    registry = await read_registry_slice(connection, families=FamilySelection.of(family.id))
     # Then they are exactly the columns of the same facts built in memory
     expected = Population.from_families(
         [
@@ -277,3 +275,23 @@ def test_diff_classifies_by_family_programme_and_unit():
         (3, 100, 100),
     ]
     assert diff.ended["id"].to_list() == [4]
+
+
+async def test_run_families_evaluates_only_the_families_named(session, story):
+    family, head, _spouse, _pupil = story
+    connection = await session.connection()
+    other = Family(region="astana")
+    session.add(other)
+    await session.flush()
+    session.add(
+        _person(
+            other.id, "900101300126", disability_group=2, disability_established_on=date(2020, 1, 1)
+        )
+    )
+    await session.commit()
+    # When only the story family is evaluated (say an import changed its facts)
+    summary = await run_families(connection, family_ids=[family.id], on=ON)
+    # Then it has entitlements and the other family, though entitled too, was not touched
+    assert summary.families == 1
+    assert ("DISABILITY_BENEFIT", head.id) in await _entitlements(session, family.id)
+    assert await _entitlements(session, other.id) == {}
