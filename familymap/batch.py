@@ -13,9 +13,12 @@ re-evaluation never interleaves with a batch that would overwrite it with older 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -59,8 +62,10 @@ class RunSummary:
     new: int = 0
     changed: int = 0
     ended: int = 0
+    # read: time spent waiting for reads (they overlap the writes on PostgreSQL), evaluate,
+    # write (diff and database writes), and wall: the whole run, start to finish.
     seconds: dict[str, float] = field(
-        default_factory=lambda: dict.fromkeys(("read", "evaluate", "write"), 0.0)
+        default_factory=lambda: dict.fromkeys(("read", "evaluate", "write", "wall"), 0.0)
     )
 
 
@@ -78,23 +83,18 @@ async def run_batch(
     progress: Progress | None = None,
 ) -> RunSummary:
     """Evaluate every family in the registry on `on` and write entitlements and their diff."""
-    parameters = parameters or default_parameters()
     await _lock(connection, shared=False)
-    summary = RunSummary(
-        run_id=await _start_run(connection, scope="batch", on=on, parameters=parameters)
-    )
     bounds = await family_id_bounds(connection)
+    selections = []
     if bounds is not None:
         low, high = bounds
-        total = high - low + 1
-        for first in range(low, high + 1, range_families):
-            last = min(first + range_families - 1, high)
-            selection = FamilySelection.range(first, last)
-            await _run_selection(connection, summary, selection, on=on, parameters=parameters)
-            if progress:
-                progress("families", last - low + 1, total)
-    await _finish_run(connection, summary)
-    return summary
+        selections = [
+            FamilySelection.range(first, min(first + range_families - 1, high))
+            for first in range(low, high + 1, range_families)
+        ]
+    return await _run(
+        connection, "batch", selections, on=on, parameters=parameters, progress=progress
+    )
 
 
 async def run_families(
@@ -107,43 +107,114 @@ async def run_families(
     progress: Progress | None = None,
 ) -> RunSummary:
     """Evaluate only the given families (those an import changed) and write their diff."""
-    parameters = parameters or default_parameters()
     ids = sorted(set(family_ids))
     await _lock(connection, shared=False)
-    summary = RunSummary(
-        run_id=await _start_run(connection, scope="families", on=on, parameters=parameters)
+    selections = [FamilySelection.of(*ids[i : i + chunk]) for i in range(0, len(ids), chunk)]
+    return await _run(
+        connection, "families", selections, on=on, parameters=parameters, progress=progress
     )
-    for start in range(0, len(ids), chunk):
-        selection = FamilySelection.of(*ids[start : start + chunk])
-        await _run_selection(connection, summary, selection, on=on, parameters=parameters)
-        if progress:
-            progress("families", min(start + chunk, len(ids)), len(ids))
+
+
+async def _run(
+    connection: AsyncConnection,
+    scope: str,
+    selections: list[FamilySelection],
+    *,
+    on: date,
+    parameters: ParameterSet | None,
+    progress: Progress | None,
+) -> RunSummary:
+    """Evaluate the selections in order; each one's rows are read while the previous is written.
+
+    On PostgreSQL the reads go through a second connection that shares this transaction's
+    snapshot (pg_export_snapshot), so reading range k+1 overlaps writing range k and both
+    cores work; the snapshot was taken under the run's lock, before this run wrote anything,
+    so it sees exactly what this transaction would (see `_snapshot_reader` for when it can't).
+    """
+    parameters = parameters or default_parameters()
+    started = time.perf_counter()
+    # The reader first: its snapshot must be taken before this run writes anything.
+    async with _snapshot_reader(connection) as reader:
+        summary = RunSummary(
+            run_id=await _start_run(connection, scope=scope, on=on, parameters=parameters)
+        )
+        # Overlap only on a second connection: one connection runs one statement at a time.
+        overlap = reader is not connection
+        pending: asyncio.Future | None = None
+        try:
+            for index, selection in enumerate(selections):
+                waited = time.perf_counter()
+                registry, old = await (pending or _read(reader, selection))
+                summary.seconds["read"] += time.perf_counter() - waited
+                pending = None
+                if overlap and index + 1 < len(selections):
+                    pending = asyncio.ensure_future(_read(reader, selections[index + 1]))
+                await _evaluate_and_write(
+                    connection, summary, registry, old, on=on, parameters=parameters
+                )
+                if progress:
+                    progress("families", index + 1, len(selections))
+        finally:
+            if pending is not None:  # a write failed: don't leave the read running
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
+    summary.seconds["wall"] = time.perf_counter() - started
     await _finish_run(connection, summary)
     return summary
 
 
-async def _run_selection(
+async def _read(
+    reader: AsyncConnection, selection: FamilySelection
+) -> tuple[RegistrySlice | None, pl.DataFrame]:
+    registry = await read_registry_slice(reader, families=selection)
+    return registry, await read_entitlements(reader, families=selection)
+
+
+@asynccontextmanager
+async def _snapshot_reader(connection: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    """A read-only connection on this transaction's snapshot, when one can see the same rows.
+
+    Only on PostgreSQL, and only while this transaction has written nothing (another
+    connection never sees uncommitted rows) and is not inside a savepoint (a snapshot cannot be
+    exported from one). Otherwise the run reads on its own connection, one range at a time.
+    """
+    if connection.dialect.name != "postgresql" or connection.in_nested_transaction():
+        yield connection
+        return
+    if await connection.scalar(text("SELECT pg_current_xact_id_if_assigned()")) is not None:
+        yield connection
+        return
+    snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+    reader = await connection.engine.connect()
+    try:
+        repeatable = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await repeatable.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        await repeatable.execute(text("SET TRANSACTION READ ONLY"))
+        yield repeatable
+    finally:
+        await reader.rollback()
+        await reader.close()
+
+
+async def _evaluate_and_write(
     connection: AsyncConnection,
     summary: RunSummary,
-    selection: FamilySelection,
+    registry: RegistrySlice | None,
+    old: pl.DataFrame,
     *,
     on: date,
     parameters: ParameterSet,
 ) -> None:
-    started = time.perf_counter()
-    registry = await read_registry_slice(connection, families=selection)
-    old = await read_entitlements(connection, families=selection)
-    summary.seconds["read"] += time.perf_counter() - started
-    if registry is None:
-        new = _empty_entitlements()
-    else:
+    result = None
+    if registry is not None:
         started = time.perf_counter()
         result = evaluate_population(population=registry.population, on=on, parameters=parameters)
-        new = entitlement_frame(result, registry)
         summary.seconds["evaluate"] += time.perf_counter() - started
         summary.families += registry.population.n_families
         summary.persons += registry.population.n_persons
     started = time.perf_counter()
+    new = _empty_entitlements() if result is None else entitlement_frame(result, registry)
     await _apply_diff(connection, summary, old=old, new=new, parameters=parameters)
     summary.seconds["write"] += time.perf_counter() - started
 

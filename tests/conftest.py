@@ -40,6 +40,16 @@ def on_postgres(settings: Settings) -> bool:
     return settings.async_database_url.startswith("postgresql")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked postgres_only unless DATABASE_URL names PostgreSQL."""
+    if (os.environ.get("DATABASE_URL") or "").startswith("postgres"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(settings)

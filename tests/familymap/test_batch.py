@@ -22,7 +22,14 @@ from familymap.situation import Family as FamilyFacts
 from familymap.situation import Housing
 from familymap.situation import Person as PersonFacts
 from familymap.store import FamilySelection, read_registry_slice
-from familymap.tables import Decision, Entitlement, EntitlementChange, Family, Person
+from familymap.tables import (
+    Decision,
+    EligibilityRun,
+    Entitlement,
+    EntitlementChange,
+    Family,
+    Person,
+)
 
 ON = date(2025, 9, 15)
 
@@ -295,3 +302,43 @@ async def test_run_families_evaluates_only_the_families_named(session, story):
     assert summary.families == 1
     assert ("DISABILITY_BENEFIT", head.id) in await _entitlements(session, family.id)
     assert await _entitlements(session, other.id) == {}
+
+
+@pytest.mark.postgres_only
+async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine):
+    # Given a registry committed outside the test's transaction (a real batch runs in a fresh
+    # transaction, where reads go through a second connection on an exported snapshot)
+    async with engine.begin() as connection:
+        await load_synthetic_registry(connection, families=400, seed=21, as_of=ON)
+    try:
+        # When it is evaluated twice in fresh transactions, over several ranges
+        async with engine.begin() as connection:
+            first = await run_batch(connection, on=ON, range_families=90)
+            assert (
+                await connection.scalar(select(func.count()).select_from(Entitlement))
+                == first.eligible
+            )
+        async with engine.begin() as connection:
+            second = await run_batch(connection, on=ON, range_families=90)
+        # and once more inside a savepoint, where it must read on its own connection
+        async with engine.connect() as connection, connection.begin():
+            await connection.begin_nested()
+            await connection.execute(Entitlement.__table__.delete())
+            sequential = await run_batch(connection, on=ON, range_families=90)
+            await connection.rollback()
+        # Then every family was read once, the rerun found nothing to change, and the
+        # pipelined and sequential runs decided the same
+        assert (first.families, first.new, first.eligible) == (
+            400,
+            first.eligible,
+            sequential.eligible,
+        )
+        assert (second.new, second.changed, second.ended) == (0, 0, 0)
+        assert sequential.new == first.eligible
+    finally:
+        async with engine.begin() as connection:
+            for table in (EntitlementChange, Entitlement, Decision):
+                await connection.execute(table.__table__.delete())
+            await connection.execute(EligibilityRun.__table__.delete())
+            await connection.execute(Person.__table__.delete())
+            await connection.execute(Family.__table__.delete())
