@@ -22,6 +22,7 @@ from app.settings import Settings
 from familymap.tables import Person
 from graphql_schema.context import Context
 from graphql_schema.errors import is_expected
+from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.scalars import IIN, SCALAR_MAP
 from graphql_schema.types.identity import Viewer
@@ -62,6 +63,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ]
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),
     )

@@ -1,0 +1,12 @@
+"""The schema's mutations, composed from the per-area modules."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graphql_schema.mutations.life_events import LifeEventMutations
+
+
+@strawberry.type
+class Mutation(LifeEventMutations):
+    """Every mutation of the API."""

@@ -1,0 +1,51 @@
+"""Life events pushed by source systems: permission, one service call, the result mapped."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.auth import Role
+from familymap.events import EventRefused, record_life_event
+from graphql_schema.context import Context
+from graphql_schema.permissions import require_principal, requires
+from graphql_schema.types.life_events import (
+    LifeEventInput,
+    LifeEventRecorded,
+    LifeEventRefused,
+    RecordLifeEventResult,
+)
+
+
+@strawberry.type
+class LifeEventMutations:
+    @strawberry.mutation(
+        description=(
+            "Record a life event a state information system observed, and re-evaluate the "
+            "family at once. Idempotent by `eventId`. Source systems only."
+        ),
+        extensions=requires(Role.SOURCE_SYSTEM),
+    )
+    async def record_life_event(
+        self, info: Info[Context, Any], input: LifeEventInput
+    ) -> RecordLifeEventResult:
+        source = require_principal(info).subject
+        # The domain raises before its transaction commits, so a refusal writes nothing.
+        try:
+            async with info.context.session_factory() as session, session.begin():
+                result = await record_life_event(
+                    session=session,
+                    event_id=input.event_id,
+                    kind=input.kind.value,
+                    source=source,
+                    occurred_on=input.occurred_on,
+                    subject_iin=input.subject_iin,
+                    data=input.data(),
+                    today=date.today(),
+                )
+        except EventRefused as refused:
+            return LifeEventRefused(code=refused.code.value, message=refused.message)
+        return LifeEventRecorded.from_result(result)
