@@ -82,10 +82,8 @@ def fixed_width(column: Any, kind: str, values: tuple[Any, ...] = ()) -> Any:
     return cast(value, _PgType(_WIRE[kind][1]))
 
 
-async def copy_out_fixed(
-    connection: AsyncConnection, statement: Any, fields: list[tuple[str, str]]
-) -> dict[str, np.ndarray]:
-    """Run `statement` as a binary COPY and return its fixed-width columns as numpy arrays."""
+async def copy_out(connection: AsyncConnection, statement: Any, *, copy_format: str) -> bytes:
+    """The whole output of `COPY (statement) TO STDOUT` in the given format."""
     sql = str(statement.compile(connection.sync_connection, compile_kwargs={"literal_binds": True}))
     raw = await connection.get_raw_connection()
     buffer = io.BytesIO()
@@ -93,8 +91,15 @@ async def copy_out_fixed(
     async def write(data: bytes) -> None:  # asyncpg wants a coroutine function here
         buffer.write(data)
 
-    await raw.driver_connection.copy_from_query(sql, output=write, format="binary")
-    data = buffer.getvalue()
+    await raw.driver_connection.copy_from_query(sql, output=write, format=copy_format)
+    return buffer.getvalue()
+
+
+async def copy_out_fixed(
+    connection: AsyncConnection, statement: Any, fields: list[tuple[str, str]]
+) -> dict[str, np.ndarray]:
+    """Run `statement` as a binary COPY and return its fixed-width columns as numpy arrays."""
+    data = await copy_out(connection, statement, copy_format="binary")
     row = _row_dtype(fields)
     body = len(data) - len(HEADER) - len(TRAILER)
     if body < 0 or body % row.itemsize:

@@ -243,18 +243,10 @@ async def read_frame(
     if connection.dialect.name != "postgresql":
         rows = (await connection.execute(statement)).all()
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
-    sql = str(statement.compile(connection.sync_connection, compile_kwargs={"literal_binds": True}))
-    raw = await connection.get_raw_connection()
-    buffer = io.BytesIO()
-
-    async def write(data: bytes) -> None:  # asyncpg wants a coroutine function here
-        buffer.write(data)
-
-    await raw.driver_connection.copy_from_query(sql, output=write, format="csv")
-    if buffer.getbuffer().nbytes == 0:
+    data = await pgcopy.copy_out(connection, statement, copy_format="csv")
+    if not data:
         return pl.DataFrame(schema=schema)
-    buffer.seek(0)
-    return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
+    return pl.read_csv(io.BytesIO(data), has_header=False, new_columns=list(schema), schema=schema)
 
 
 ENTITLEMENT_KEY = ["family_id", "programme", "beneficiary_key"]
