@@ -14,6 +14,8 @@ from familymap.generator import family_frame, generate_registry, person_frame
 from familymap.store import catch_up_id_sequences
 from familymap.tables import Family, Person
 
+COPY_SLICE_ROWS = 100_000
+
 
 async def load_synthetic_registry(
     connection: AsyncConnection,
@@ -39,7 +41,11 @@ async def load_synthetic_registry(
             pl.col("id") + person_offset, pl.col("family_id") + family_offset, *stamps
         )
         await bulk_insert(connection, Family.__table__, family_rows)
-        await bulk_insert(connection, Person.__table__, person_rows)
+        # In slices: a whole chunk's persons as CSV would be a 200 MB buffer at once.
+        for offset in range(0, person_rows.height, COPY_SLICE_ROWS):
+            await bulk_insert(
+                connection, Person.__table__, person_rows.slice(offset, COPY_SLICE_ROWS)
+            )
         done_families += family_rows.height
         done_persons += person_rows.height
         if progress:
