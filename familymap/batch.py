@@ -215,7 +215,7 @@ async def _evaluate_and_write(
         summary.persons += registry.population.n_persons
     started = time.perf_counter()
     new = _empty_entitlements() if result is None else entitlement_frame(result, registry)
-    await _apply_diff(connection, summary, old=old, new=new, parameters=parameters)
+    await _apply_diff(connection, summary, old=old, new=new)
     summary.seconds["write"] += time.perf_counter() - started
 
 
@@ -328,6 +328,9 @@ def _programme_numbers(frame: pl.DataFrame) -> np.ndarray:
 
 
 def _pg_days(dates: pl.Series) -> np.ndarray:
+    # An eligible decision always has its period; a missing one would become a garbage day.
+    if dates.null_count():
+        raise ValueError(f"{dates.name}: an entitlement without a period cannot be written")
     return pgcopy.to_pg_days(dates.cast(pl.Int32).to_numpy())
 
 
@@ -359,7 +362,6 @@ async def _apply_diff(
     *,
     old: pl.DataFrame,
     new: pl.DataFrame,
-    parameters: ParameterSet,
 ) -> None:
     diff = diff_entitlements(old=old, new=new)
     # Sorted by the unique key, the index takes the rows in order (a third faster in a B-tree).
@@ -507,7 +509,7 @@ async def reevaluate_family(
         await _record_decisions(connection, summary.run_id, family_id, evaluation)
         new = _frame_from_decisions(evaluation, family_id)
         summary.families, summary.persons = 1, registry.population.n_persons
-    await _apply_diff(connection, summary, old=old, new=new, parameters=parameters)
+    await _apply_diff(connection, summary, old=old, new=new)
     await _finish_run(connection, summary)
     return summary, evaluation
 

@@ -429,7 +429,9 @@ _FACT_FILES: dict[str, tuple[dict[str, str], pl.Expr | None]] = {
     "disability": (
         {"group": "disability_group", "child": "disability_child",
          "established_on": "disability_established_on", "capacity_loss_pct": "capacity_loss_pct"},
-        pl.col("disability_group").is_not_null() | pl.col("disability_child"),
+        pl.col("disability_group").is_not_null()
+        | pl.col("disability_child")
+        | (pl.col("capacity_loss_pct") > 0),
     ),
     "education": (
         {"school_id": "school_id", "school_grade": "school_grade", "kindergarten": "kindergarten",
