@@ -105,7 +105,7 @@ def eligibility_run(
         engine = create_engine(Settings())
         try:
             with _progress() as progress:
-                task = progress.add_task("evaluating families", total=None)
+                task = progress.add_task("evaluating ranges of families", total=None)
                 async with engine.begin() as connection:
                     return await run_batch(
                         connection, on=evaluation_date,

@@ -138,14 +138,14 @@ async def _evaluate(settings: Settings, family_ids: set[int], *, console: Consol
     engine = create_engine(settings)
     try:
         with Progress(
-            TextColumn("re-evaluating families"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("re-evaluating families, in groups of 5,000"), BarColumn(), MofNCompleteColumn(),
             console=console, disable=not console.is_terminal,
         ) as bars:  # fmt: skip
-            task = bars.add_task("families", total=len(family_ids))
+            task = bars.add_task("groups", total=None)
             async with engine.begin() as connection:
                 return await run_families(
                     connection, family_ids=family_ids, on=date.today(),
-                    progress=lambda _phase, done, _total: bars.update(task, completed=done),
+                    progress=lambda _phase, done, total: bars.update(task, completed=done, total=total),
                 )  # fmt: skip
     finally:
         await engine.dispose()

@@ -48,7 +48,7 @@ from familymap.tables import Decision, EligibilityRun, Entitlement, EntitlementC
 RANGE_FAMILIES = 250_000
 _RUN_LOCK_KEY = 0x5F0C1A1  # advisory lock id shared by every eligibility run
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Progress = Callable[[str, int, int], None]  # (unit, done, total): units are ranges or groups
 
 
 @dataclass(slots=True)
@@ -153,7 +153,7 @@ async def _run(
                     connection, summary, registry, old, on=on, parameters=parameters
                 )
                 if progress:
-                    progress("families", index + 1, len(selections))
+                    progress("selections", index + 1, len(selections))
         finally:
             if pending is not None:  # a write failed: don't leave the read running
                 pending.cancel()
