@@ -2,7 +2,8 @@
 
 from familymap import tables as familymap_tables
 from familymap.orm import Base
+from wallet import tables as wallet_tables
 
 metadata = Base.metadata
 
-__all__ = ["familymap_tables", "metadata"]
+__all__ = ["familymap_tables", "metadata", "wallet_tables"]

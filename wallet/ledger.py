@@ -1,0 +1,489 @@
+"""The ledger of state spending: open accounts, post transfers, reverse them, read balances.
+
+Every movement of value is one transfer: one debit and one credit of the same integer
+amount in tiyn, so each transfer balances by construction and the sum of all balances is
+always zero (`trial_balance`). Transfers are never changed; a correction is a new transfer
+that reverses one (`reverse`), at most once. Each carries a reason code and the client's own
+id, which is also its idempotency key.
+
+Purpose-bound value is not cash: it flows from a programme into a purpose wallet and from
+there only to a merchant of the same purpose (`FLOWS`), never to a bank payout or to another
+person. A purpose wallet never goes negative: `transfer` posts with a conditional UPDATE
+that refuses an overdraft on both databases, and a CHECK constraint refuses it again.
+
+Expected failures are exceptions with a stable `code`:
+
+    LedgerError
+    ├── InvalidAmount          INVALID_AMOUNT       not a whole number of tiyn above zero
+    ├── SameAccount            SAME_ACCOUNT         debit and credit are one account
+    ├── UnknownAccount         UNKNOWN_ACCOUNT      no account with that code or id
+    ├── AccountConflict        ACCOUNT_CONFLICT     the code is taken by a different account
+    ├── UnknownTransfer        UNKNOWN_TRANSFER     nothing to reverse under that id
+    ├── TransferIdReused       TRANSFER_ID_REUSED   the id was used for a different transfer
+    ├── ReversedAlready        REVERSED_ALREADY     the transfer was reversed before
+    ├── InsufficientFunds      INSUFFICIENT_FUNDS   the debit would overdraw the account
+    └── FlowNotAllowed         FLOW_NOT_ALLOWED     value may not flow between these kinds
+        ├── NonCashable        NON_CASHABLE         purpose-bound value leaving for cash or a person
+        └── PurposeMismatch    PURPOSE_MISMATCH     the right kinds, but another purpose
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from wallet.tables import LedgerAccount, LedgerTransfer
+
+# A BIGINT column holds no more; larger amounts would fail in the database instead.
+MAX_AMOUNT = 2**63 - 1
+REVERSAL = "REVERSAL"
+
+
+class LedgerError(Exception):
+    """An expected refusal of the ledger, with a stable code for clients."""
+
+    code = "LEDGER_ERROR"
+
+
+class InvalidAmount(LedgerError):
+    code = "INVALID_AMOUNT"
+
+
+class SameAccount(LedgerError):
+    code = "SAME_ACCOUNT"
+
+
+class UnknownAccount(LedgerError):
+    code = "UNKNOWN_ACCOUNT"
+
+
+class AccountConflict(LedgerError):
+    code = "ACCOUNT_CONFLICT"
+
+
+class UnknownTransfer(LedgerError):
+    code = "UNKNOWN_TRANSFER"
+
+
+class TransferIdReused(LedgerError):
+    code = "TRANSFER_ID_REUSED"
+
+
+class ReversedAlready(LedgerError):
+    code = "REVERSED_ALREADY"
+
+
+class InsufficientFunds(LedgerError):
+    code = "INSUFFICIENT_FUNDS"
+
+
+class FlowNotAllowed(LedgerError):
+    code = "FLOW_NOT_ALLOWED"
+
+
+class NonCashable(FlowNotAllowed):
+    code = "NON_CASHABLE"
+
+
+class PurposeMismatch(FlowNotAllowed):
+    code = "PURPOSE_MISMATCH"
+
+
+# --- Where value may flow -------------------------------------------------------------------
+
+PurposeRule = Callable[[str | None, str | None], bool]
+
+
+def _same_purpose(debit: str | None, credit: str | None) -> bool:
+    return debit is not None and debit == credit
+
+
+def _cash_only(debit: str | None, credit: str | None) -> bool:
+    return debit is None and credit is None
+
+
+def _any_purpose(debit: str | None, credit: str | None) -> bool:
+    return True
+
+
+# (debit kind, credit kind) -> the rule the two accounts' purposes must satisfy. Every flow
+# not listed is refused. A reversal moves a posted transfer's amount back between the same two
+# accounts; it is allowed because the transfer it undoes was, so `reverse` does not consult
+# this table (the balance floor still applies to it).
+FLOWS: dict[tuple[str, str], PurposeRule] = {
+    # A programme tops up a wallet of its own purpose (school meals fund meals wallets).
+    ("budget_programme", "purpose_wallet"): _same_purpose,
+    # A cash benefit paid to a bank account, only from a programme that is not purpose-bound.
+    ("budget_programme", "bank_payout"): _cash_only,
+    # A redemption: a meal served, a medicine dispensed, by a merchant of the same purpose.
+    ("purpose_wallet", "merchant"): _same_purpose,
+    # An invoice paid: the merchant's redeemed value is settled to it.
+    ("merchant", "settlement"): _any_purpose,
+}
+
+
+def may_flow(
+    debit_kind: str,
+    credit_kind: str,
+    *,
+    debit_purpose: str | None,
+    credit_purpose: str | None,
+) -> bool:
+    """Whether value may flow from an account of one kind and purpose to another (FLOWS)."""
+    rule = FLOWS.get((debit_kind, credit_kind))
+    return rule is not None and rule(debit_purpose, credit_purpose)
+
+
+def _check_flow(debit: LedgerAccount, credit: LedgerAccount) -> None:
+    if may_flow(
+        debit.kind, credit.kind, debit_purpose=debit.purpose, credit_purpose=credit.purpose
+    ):
+        return
+    flow = f"{debit.code} -> {credit.code}"
+    # Name the broken rule: purpose-bound value turning into cash or passing to a person is
+    # the one the product promises never happens.
+    if debit.purpose is not None and (
+        credit.kind == "bank_payout"
+        or (debit.kind == "purpose_wallet" and credit.kind != "merchant")
+    ):
+        raise NonCashable(f"{flow}: {debit.purpose} value is not cash and stays with its purpose")
+    if (debit.kind, credit.kind) in FLOWS:
+        raise PurposeMismatch(f"{flow}: {debit.purpose} value may not go to {credit.purpose}")
+    raise FlowNotAllowed(f"{flow}: value may not flow from {debit.kind} to {credit.kind}")
+
+
+# --- Accounts -------------------------------------------------------------------------------
+
+
+async def open_account(
+    *,
+    session: AsyncSession,
+    code: str,
+    kind: str,
+    purpose: str | None = None,
+    family_id: int | None = None,
+    person_id: int | None = None,
+) -> LedgerAccount:
+    """Get the account with `code`, creating it if new; only a programme may go negative."""
+    wanted = {"kind": kind, "purpose": purpose, "family_id": family_id, "person_id": person_id}
+    account = await session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    if account is None:
+        account = LedgerAccount(
+            code=code,
+            may_go_negative=kind == "budget_programme",
+            debits_posted=0,
+            credits_posted=0,
+            **wanted,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(account)
+        except IntegrityError:
+            # Opened concurrently under the same code (or the row breaks a CHECK): read again.
+            account = await session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+            if account is None:
+                raise
+    if any(getattr(account, name) != value for name, value in wanted.items()):
+        raise AccountConflict(f"account {code} exists as a different account")
+    return account
+
+
+async def get_account(*, session: AsyncSession, account: str | int) -> LedgerAccount:
+    """The account with this code (str) or id (int); raises UnknownAccount."""
+    column = LedgerAccount.code if isinstance(account, str) else LedgerAccount.id
+    found = await session.scalar(select(LedgerAccount).where(column == account))
+    if found is None:
+        raise UnknownAccount(f"no ledger account {account!r}")
+    return found
+
+
+async def balance(*, session: AsyncSession, account: str | int) -> int:
+    """The account's balance as stored: credits less debits posted."""
+    column = LedgerAccount.code if isinstance(account, str) else LedgerAccount.id
+    row = (
+        await session.execute(
+            select(LedgerAccount.credits_posted - LedgerAccount.debits_posted).where(
+                column == account
+            )
+        )
+    ).first()
+    if row is None:
+        raise UnknownAccount(f"no ledger account {account!r}")
+    return row[0]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One transfer as an account sees it: signed amount and the balance after it."""
+
+    transfer_id: str
+    reason: str
+    amount: int
+    counterparty: str
+    balance_after: int
+    created_at: datetime
+    reverses: str | None
+
+
+async def statement(*, session: AsyncSession, account: str | int) -> list[StatementLine]:
+    """Every transfer of the account in posting order, with a running balance."""
+    target = await get_account(session=session, account=account)
+    counterparty = LedgerAccount.__table__.alias("counterparty")
+    reversed_ = LedgerTransfer.__table__.alias("reversed")
+    rows = await session.execute(
+        select(LedgerTransfer, counterparty.c.code, reversed_.c.transfer_id)
+        .join(
+            counterparty,
+            counterparty.c.id
+            == func.coalesce(
+                # The account on the other side of the transfer.
+                func.nullif(LedgerTransfer.debit_account_id, target.id),
+                LedgerTransfer.credit_account_id,
+            ),
+        )
+        .outerjoin(reversed_, reversed_.c.id == LedgerTransfer.reverses_transfer_id)
+        .where(
+            or_(
+                LedgerTransfer.debit_account_id == target.id,
+                LedgerTransfer.credit_account_id == target.id,
+            )
+        )
+        .order_by(LedgerTransfer.id)
+    )
+    lines, running = [], 0
+    for transfer, other, reverses in rows:
+        signed = transfer.amount if transfer.credit_account_id == target.id else -transfer.amount
+        running += signed
+        lines.append(
+            StatementLine(
+                transfer_id=transfer.transfer_id,
+                reason=transfer.reason,
+                amount=signed,
+                counterparty=other,
+                balance_after=running,
+                created_at=transfer.created_at,
+                reverses=reverses,
+            )
+        )
+    return lines
+
+
+async def trial_balance(*, session: AsyncSession) -> int:
+    """Sum of all debits less all credits posted to accounts; zero in a balanced ledger."""
+    debits, credits = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(LedgerAccount.debits_posted), 0),
+                func.coalesce(func.sum(LedgerAccount.credits_posted), 0),
+            )
+        )
+    ).one()
+    return int(debits) - int(credits)
+
+
+async def accounts_disagreeing_with_transfers(*, session: AsyncSession) -> list[str]:
+    """Codes of accounts whose posted totals differ from the sums of their transfers."""
+    transfers = LedgerTransfer.__table__
+    debited = (
+        select(transfers.c.debit_account_id.label("id"), func.sum(transfers.c.amount).label("s"))
+        .group_by(transfers.c.debit_account_id)
+        .subquery()
+    )
+    credited = (
+        select(transfers.c.credit_account_id.label("id"), func.sum(transfers.c.amount).label("s"))
+        .group_by(transfers.c.credit_account_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(LedgerAccount.code)
+        .outerjoin(debited, debited.c.id == LedgerAccount.id)
+        .outerjoin(credited, credited.c.id == LedgerAccount.id)
+        .where(
+            or_(
+                LedgerAccount.debits_posted != func.coalesce(debited.c.s, 0),
+                LedgerAccount.credits_posted != func.coalesce(credited.c.s, 0),
+            )
+        )
+        .order_by(LedgerAccount.code)
+    )
+    return list(rows.scalars())
+
+
+# --- Transfers ------------------------------------------------------------------------------
+
+
+async def transfer(
+    *,
+    session: AsyncSession,
+    transfer_id: str,
+    debit: str | int,
+    credit: str | int,
+    amount: int,
+    reason: str,
+    metadata: dict[str, Any] | None = None,
+) -> LedgerTransfer:
+    """Move `amount` tiyn from the debit to the credit account (codes or ids); idempotent."""
+    _check_amount(amount)
+    debit_account = await get_account(session=session, account=debit)
+    credit_account = await get_account(session=session, account=credit)
+    if debit_account.id == credit_account.id:
+        raise SameAccount(f"{debit_account.code} cannot pay itself")
+    row = LedgerTransfer(
+        transfer_id=transfer_id,
+        debit_account_id=debit_account.id,
+        credit_account_id=credit_account.id,
+        amount=amount,
+        reason=reason,
+        reverses_transfer_id=None,
+        details=dict(metadata or {}),
+    )
+    if (replayed := await _replay(session=session, row=row)) is not None:
+        return replayed
+    _check_flow(debit_account, credit_account)
+    return await _post(session=session, row=row, debit=debit_account, credit=credit_account)
+
+
+async def reverse(
+    *,
+    session: AsyncSession,
+    transfer_id: str,
+    original_transfer_id: str,
+    reason: str = REVERSAL,
+    metadata: dict[str, Any] | None = None,
+) -> LedgerTransfer:
+    """Post the transfer that undoes `original_transfer_id`; once only, idempotent."""
+    original = await session.scalar(
+        select(LedgerTransfer).where(LedgerTransfer.transfer_id == original_transfer_id)
+    )
+    if original is None:
+        raise UnknownTransfer(f"no transfer {original_transfer_id!r} to reverse")
+    row = LedgerTransfer(
+        transfer_id=transfer_id,
+        debit_account_id=original.credit_account_id,
+        credit_account_id=original.debit_account_id,
+        amount=original.amount,
+        reason=reason,
+        reverses_transfer_id=original.id,
+        details=dict(metadata or {}),
+    )
+    if (replayed := await _replay(session=session, row=row)) is not None:
+        return replayed
+    await _refuse_second_reversal(session=session, original=original)
+    debit = await get_account(session=session, account=row.debit_account_id)
+    credit = await get_account(session=session, account=row.credit_account_id)
+    return await _post(session=session, row=row, debit=debit, credit=credit)
+
+
+def _check_amount(amount: object) -> None:
+    # bool is an int in Python, and a float of tiyn is a rounding error waiting to happen.
+    if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
+        raise InvalidAmount(f"amount must be a whole number of tiyn above zero, not {amount!r}")
+
+
+_CONTENT = ("debit_account_id", "credit_account_id", "amount", "reason", "reverses_transfer_id")
+
+
+async def _replay(*, session: AsyncSession, row: LedgerTransfer) -> LedgerTransfer | None:
+    """The transfer already posted under row's id if it has row's content, else None."""
+    posted = await session.scalar(
+        select(LedgerTransfer).where(LedgerTransfer.transfer_id == row.transfer_id)
+    )
+    if posted is None:
+        return None
+    same = all(getattr(posted, name) == getattr(row, name) for name in _CONTENT)
+    if not same or posted.details != row.details:
+        raise TransferIdReused(f"transfer id {row.transfer_id!r} was used for another transfer")
+    return posted
+
+
+async def _refuse_second_reversal(*, session: AsyncSession, original: LedgerTransfer) -> None:
+    """Raise ReversedAlready if a transfer already reverses `original`."""
+    earlier = await session.scalar(
+        select(LedgerTransfer.transfer_id).where(LedgerTransfer.reverses_transfer_id == original.id)
+    )
+    if earlier is not None:
+        raise ReversedAlready(f"{original.transfer_id!r} was reversed by {earlier!r}")
+
+
+async def _post(
+    *,
+    session: AsyncSession,
+    row: LedgerTransfer,
+    debit: LedgerAccount,
+    credit: LedgerAccount,
+) -> LedgerTransfer:
+    """Insert the transfer and post it to both accounts, all or nothing."""
+    try:
+        # A savepoint, so that a refused transfer leaves nothing behind and the caller's
+        # transaction stays usable.
+        async with session.begin_nested():
+            # The row goes in first: a concurrent post of the same transfer id (or a second
+            # reversal of the same transfer) waits on the unique index and then fails here,
+            # before it has touched a balance.
+            session.add(row)
+            await session.flush()
+            # Lock and update the two accounts in primary-key order: two opposite transfers
+            # between the same accounts would otherwise each hold one row and wait for the
+            # other's, a deadlock.
+            totals: dict[int, tuple[int, int] | None] = {}
+            for account in sorted((debit, credit), key=lambda a: a.id):
+                totals[account.id] = await _post_to_account(
+                    session=session,
+                    account_id=account.id,
+                    debit=row.amount if account is debit else 0,
+                    credit=row.amount if account is credit else 0,
+                )
+                if totals[account.id] is None:
+                    raise InsufficientFunds(
+                        f"{debit.code} cannot pay {row.amount} tiyn ({row.transfer_id!r})"
+                    )
+    except IntegrityError:
+        # Lost a race on the transfer id or on the reversal: report it as the winner left it.
+        if (replayed := await _replay(session=session, row=row)) is not None:
+            return replayed
+        if row.reverses_transfer_id is not None:
+            original = await session.get(LedgerTransfer, row.reverses_transfer_id)
+            if original is not None:
+                await _refuse_second_reversal(session=session, original=original)
+        raise
+    # Keep the loaded accounts in step with their rows, now that the post stands.
+    for account in (debit, credit):
+        set_committed_value(account, "debits_posted", totals[account.id][0])
+        set_committed_value(account, "credits_posted", totals[account.id][1])
+    return row
+
+
+async def _post_to_account(
+    *, session: AsyncSession, account_id: int, debit: int, credit: int
+) -> tuple[int, int] | None:
+    """Add to the account's posted totals unless that would overdraw it; the new totals.
+
+    One conditional UPDATE reads and writes the balance under the row's lock, so two
+    concurrent debits cannot both spend the same tiyn, on PostgreSQL as on SQLite (where
+    SELECT ... FOR UPDATE is silently ignored). The CHECK constraint is the last defence.
+    """
+    result = await session.execute(
+        update(LedgerAccount)
+        .where(
+            LedgerAccount.id == account_id,
+            or_(
+                LedgerAccount.may_go_negative,
+                LedgerAccount.credits_posted + credit - LedgerAccount.debits_posted - debit >= 0,
+            ),
+        )
+        .values(
+            debits_posted=LedgerAccount.debits_posted + debit,
+            credits_posted=LedgerAccount.credits_posted + credit,
+        )
+        .returning(LedgerAccount.debits_posted, LedgerAccount.credits_posted)
+        .execution_options(synchronize_session=False)
+    )
+    totals = result.first()
+    return None if totals is None else (totals.debits_posted, totals.credits_posted)
