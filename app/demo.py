@@ -3,7 +3,7 @@
 The five story families are the ones the product is explained with (a newborn, a large family
 with school-age children, a pensioner with a chronic illness, a low-income family, a family
 that just lost its breadwinner); 500 more families come from the synthetic generator. The
-story families go in first, so the demo citizen (the newborn's mother) is always person 1.
+story families go in first, so the demo citizen (the newborn's mother) is the first head.
 """
 
 from __future__ import annotations
