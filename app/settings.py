@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/socialwallet.db"
@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     dev_jwt_key_path: Path = Path("var/dev-jwt-key.pem")
     dev_token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
 
+    # SMS from 1414: `log` writes messages to the log (development only), `http` posts them to
+    # a generic SMS gateway's JSON API.
+    sms_gateway: Literal["log", "http"] = "log"
+    sms_gateway_url: str | None = None
+    sms_gateway_token: SecretStr | None = None
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
@@ -56,6 +62,12 @@ class Settings(BaseSettings):
     def _production_needs_an_identity_provider(self) -> Settings:
         if self.environment == "prod" and not self.jwt_jwks_url:
             raise ValueError("JWT_JWKS_URL must be set when ENVIRONMENT=prod")
+        return self
+
+    @model_validator(mode="after")
+    def _sms_gateway_is_complete(self) -> Settings:
+        if self.sms_gateway == "http" and not (self.sms_gateway_url and self.sms_gateway_token):
+            raise ValueError("SMS_GATEWAY=http needs SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN")
         return self
 
     # A plain property, not cached: a cached value would survive `model_copy(update=...)`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -60,3 +61,30 @@ def test_migrate_and_seed_demo_on_a_fresh_sqlite_file(tmp_path, monkeypatch):
     assert again.exit_code == 0 and "left as it is" in again.output
     refused = runner.invoke(cli, ["seed-demo"])
     assert refused.exit_code == 1
+
+
+def test_outbox_run_once_sends_through_the_log_gateway(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/outbox.db")
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    result = runner.invoke(cli, ["outbox", "run", "--once"])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_http_sms_gateway_needs_its_url_and_token(monkeypatch):
+    from app.settings import Settings
+
+    monkeypatch.setenv("SMS_GATEWAY", "http")
+    with pytest.raises(ValueError, match="SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN"):
+        Settings()
+    monkeypatch.setenv("SMS_GATEWAY_URL", "https://sms.example/api")
+    monkeypatch.setenv("SMS_GATEWAY_TOKEN", "t0ken")
+    settings = Settings()
+    assert "t0ken" not in repr(settings)  # the token is a secret, not shown in logs or errors
+
+
+def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    result = runner.invoke(cli, ["outbox", "run", "--once"])
+    assert result.exit_code == 2
+    assert "development" in result.output

@@ -1,0 +1,136 @@
+"""CLI commands of the outbox: run the relay that sends queued messages (SMS from 1414)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.db import create_engine, create_session_factory
+from app.logging import configure_logging
+from app.settings import Settings
+from wallet.outbox import RelaySummary, relay_once, run_relay
+from wallet.sms import HttpGateway, SmsGateway, gateway_from_settings
+
+console = Console(stderr=True)
+outbox_cli = typer.Typer(help="The outbox of messages to send.", no_args_is_help=True)
+
+
+@outbox_cli.command("run")
+def run_command(
+    once: Annotated[
+        bool, typer.Option("--once", help="Process one batch of due messages and exit.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Messages claimed per batch.")] = 100,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, help="Attempts before a message is dead.")
+    ] = 8,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait when nothing is due.")
+    ] = 2.0,
+) -> None:
+    """Send queued messages with retries and backoff until Ctrl-C (or one batch, --once).
+
+    The gateway comes from the settings SMS_GATEWAY (log or http), SMS_GATEWAY_URL and
+    SMS_GATEWAY_TOKEN.
+    """
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        console.print(f"[red]Bad settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if settings.is_prod and settings.sms_gateway == "log":
+        # The log gateway marks messages sent without sending them: never in production.
+        console.print("[red]SMS_GATEWAY=log is for development; use http in production.[/red]")
+        raise typer.Exit(2)
+    try:
+        token = settings.sms_gateway_token
+        sms = gateway_from_settings(
+            settings.sms_gateway,
+            settings.sms_gateway_url,
+            token.get_secret_value() if token is not None else None,
+        )
+    except ValueError as exc:
+        console.print(f"[red]Bad gateway settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    summary = asyncio.run(
+        _run(
+            settings,
+            sms,
+            once=once,
+            batch_size=batch_size,
+            max_attempts=max_attempts,
+            interval=interval,
+        )
+    )
+    _print_summary(summary)
+
+
+async def _run(
+    settings: Settings,
+    gateway: SmsGateway,
+    *,
+    once: bool,
+    batch_size: int,
+    max_attempts: int,
+    interval: float,
+) -> RelaySummary:
+    engine = create_engine(settings)
+    session_factory = create_session_factory(engine)
+    try:
+        if once:
+            return await relay_once(
+                session_factory=session_factory,
+                gateway=gateway,
+                batch_size=batch_size,
+                max_attempts=max_attempts,
+            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # Ctrl-C or SIGTERM lets the batch in hand finish and record its outcomes; a claim
+        # cut short would only be sent again after its lease expires.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        console.print("Relaying the outbox; Ctrl-C stops.")
+        return await run_relay(
+            session_factory=session_factory,
+            gateway=gateway,
+            stop=stop,
+            interval=interval,
+            batch_size=batch_size,
+            max_attempts=max_attempts,
+            on_batch=lambda batch: console.print(
+                f"batch: {batch.claimed} claimed, {batch.sent} sent, {batch.retried} to retry, "
+                f"{batch.failed} failed, {batch.dead} dead"
+            ),
+        )
+    finally:
+        if isinstance(gateway, HttpGateway):
+            await gateway.aclose()
+        await engine.dispose()
+
+
+def _print_summary(summary: RelaySummary) -> None:
+    table = Table(title="Outbox relay")
+    for column in ("claimed", "sent", "to retry", "failed", "dead"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(value)
+            for value in (
+                summary.claimed,
+                summary.sent,
+                summary.retried,
+                summary.failed,
+                summary.dead,
+            )
+        )
+    )
+    console.print(table)

@@ -1,0 +1,510 @@
+"""The transactional outbox and its relay, and the SMS gateways they send through.
+
+Runs on SQLite and on PostgreSQL; the test of two relays racing needs PostgreSQL's
+concurrent writers and commits its data, which it deletes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wallet import outbox as outbox_module
+from wallet import sms as sms_module
+from wallet.ledger import open_account
+from wallet.outbox import (
+    Backoff,
+    InvalidMessage,
+    InvalidPhone,
+    MessageKeyReused,
+    enqueue,
+    relay_once,
+    run_relay,
+)
+from wallet.outbox_tables import OutboxMessage
+from wallet.sms import (
+    GatewayError,
+    HttpGateway,
+    LogGateway,
+    gateway_from_settings,
+    mask_phone,
+)
+from wallet.tables import LedgerAccount
+
+# Messages are queued due at the real time; the relay runs a day later, so they are all due
+# however long the suite takes.
+NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+PHONE = "+77011234567"
+IIN = "900101300126"
+BODY = "1414: Вам положено пособие на рождение ребёнка. Ответьте ДА или НЕТ."
+GATEWAY_URL = "https://sms.example.test/v1/messages"
+
+
+class Crash(BaseException):
+    """A relay process dying mid-send: nothing after it runs."""
+
+
+class FakeGateway:
+    """Answers each send with the next scripted outcome (an id, or an exception to raise);
+    after the script runs out, every send succeeds."""
+
+    def __init__(self, *outcomes: str | BaseException, delay: float = 0.0) -> None:
+        self.outcomes = list(outcomes)
+        self.sent: list[dict[str, str]] = []
+        self.delay = delay
+
+    async def send(self, *, message_key: str, recipient: str, body: str) -> str:
+        self.sent.append({"message_key": message_key, "recipient": recipient, "body": body})
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        outcome = self.outcomes.pop(0) if self.outcomes else f"gw-{len(self.sent)}"
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+class RecordingLog:
+    """Stands in for a module's structlog logger and keeps every event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def _record(self, event: str, **fields) -> None:
+        self.events.append((event, fields))
+
+    info = warning = error = _record
+
+    def text(self) -> str:
+        return json.dumps(self.events, ensure_ascii=False, default=str)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without an offset; they were written in UTC.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+async def reload(session: AsyncSession, message_id: int) -> OutboxMessage:
+    message = await session.get(OutboxMessage, message_id, populate_existing=True)
+    assert message is not None
+    return message
+
+
+async def queue(session: AsyncSession, key: str = "offer:1:consent", **fields) -> OutboxMessage:
+    values = {"channel": "sms", "recipient": PHONE, "body": BODY} | fields
+    message = await enqueue(session=session, message_key=key, **values)
+    await session.commit()
+    return message
+
+
+async def count(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(OutboxMessage))
+
+
+# --- Enqueue --------------------------------------------------------------------------------
+
+
+async def test_enqueueing_the_same_key_twice_makes_one_message(session):
+    # Given a consent request queued once
+    first = await queue(session, payload={"offer_id": 1})
+    # When it is queued again under the same key (a retried request, a rerun)
+    again = await queue(session, payload={"offer_id": 1})
+    # Then there is one message, pending, from the same row
+    assert again.id == first.id
+    assert await count(session) == 1
+    assert (first.status, first.attempts, first.payload) == ("pending", 0, {"offer_id": 1})
+
+
+async def test_a_key_reused_for_another_message_is_refused(session):
+    await queue(session)
+    with pytest.raises(MessageKeyReused) as refused:
+        await queue(session, body="another text")
+    assert refused.value.code == "MESSAGE_KEY_REUSED"
+
+
+async def test_a_message_rolled_back_with_its_business_change_is_never_sent(
+    session, session_factory
+):
+    # Given a business change and its message in one transaction that fails
+    with pytest.raises(RuntimeError):
+        async with session.begin_nested():
+            await open_account(session=session, code="programme:BIRTH", kind="budget_programme")
+            await enqueue(
+                session=session,
+                message_key="offer:2:consent",
+                channel="sms",
+                recipient=PHONE,
+                body=BODY,
+            )
+            raise RuntimeError("the offer could not be made")
+    # Then neither the change nor the message is there, and the relay has nothing to send
+    assert await session.scalar(select(func.count()).select_from(LedgerAccount)) == 0
+    assert await count(session) == 0
+    gateway = FakeGateway()
+    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    assert summary.claimed == 0 and gateway.sent == []
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["87011234567", "+7701123456", "+770112345678", "+77O11234567", "+1 7011234567", "", IIN],
+)
+async def test_a_bad_phone_number_is_refused_with_a_code(session, phone):
+    with pytest.raises(InvalidPhone) as refused:
+        await queue(session, recipient=phone)
+    assert refused.value.code == "INVALID_PHONE"
+    assert IIN not in str(refused.value)
+    assert await count(session) == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"channel": "telegram"}, {"body": "  "}, {"key": ""}, {"key": "k" * 129}],
+)
+async def test_a_message_without_a_channel_key_or_body_is_refused(session, fields):
+    key = fields.pop("key", "offer:3:consent")
+    with pytest.raises(InvalidMessage) as refused:
+        await queue(session, key, **fields)
+    assert refused.value.code == "INVALID_MESSAGE"
+
+
+# --- Relay ----------------------------------------------------------------------------------
+
+
+async def test_the_relay_sends_a_due_message_and_marks_it_sent(session, session_factory):
+    # Given a queued consent request
+    message = await queue(session)
+    gateway = FakeGateway("gw-42")
+    # When the relay runs
+    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    # Then the gateway got it once, with its key, and it is recorded as sent
+    assert gateway.sent == [{"message_key": "offer:1:consent", "recipient": PHONE, "body": BODY}]
+    assert (summary.claimed, summary.sent) == (1, 1)
+    sent = await reload(session, message.id)
+    assert (sent.status, sent.attempts, sent.gateway_message_id) == ("sent", 1, "gw-42")
+    assert utc(sent.sent_at) == NOW and sent.claimed_until is None and sent.last_error is None
+    # and a second run sends nothing more
+    assert (
+        await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    ).claimed == 0
+
+
+async def test_a_retryable_failure_backs_off_then_the_message_is_sent(session, session_factory):
+    # Given a gateway that is down for the first attempt, and a seeded backoff
+    message = await queue(session)
+    gateway = FakeGateway(GatewayError("gateway answered 503", retryable=True), "gw-7")
+    backoff = Backoff(base=timedelta(seconds=30), jitter=0.2, rng=random.Random(5))
+    expected_delay = Backoff(base=timedelta(seconds=30), jitter=0.2, rng=random.Random(5)).delay(1)
+    # When the relay runs
+    summary = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW, backoff=backoff
+    )
+    # Then the message waits for its retry, the delay jittered down from 30 s
+    assert summary.retried == 1
+    waiting = await reload(session, message.id)
+    assert (waiting.status, waiting.attempts, waiting.last_error) == (
+        "pending",
+        1,
+        "gateway answered 503",
+    )
+    assert utc(waiting.next_attempt_at) == NOW + expected_delay
+    assert timedelta(seconds=24) <= expected_delay <= timedelta(seconds=30)
+    # and is not sent again before then
+    early = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(seconds=20)
+    )
+    assert early.claimed == 0 and len(gateway.sent) == 1
+    # When the relay runs after the delay
+    later = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(seconds=31)
+    )
+    # Then it is sent on the second attempt
+    assert later.sent == 1
+    sent = await reload(session, message.id)
+    assert (sent.status, sent.attempts, sent.gateway_message_id) == ("sent", 2, "gw-7")
+    assert sent.last_error is None
+
+
+async def test_a_refused_message_fails_for_good(session, session_factory):
+    message = await queue(session)
+    gateway = FakeGateway(GatewayError("gateway refused the message: 400", retryable=False))
+    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    assert summary.failed == 1
+    failed = await reload(session, message.id)
+    assert (failed.status, failed.attempts) == ("failed", 1)
+    assert failed.last_error == "gateway refused the message: 400"
+    # Not retried, however long we wait
+    later = NOW + timedelta(days=2)
+    assert (
+        await relay_once(session_factory=session_factory, gateway=gateway, now=later)
+    ).claimed == 0
+    assert len(gateway.sent) == 1
+
+
+async def test_a_message_that_keeps_failing_is_dead_after_max_attempts(session, session_factory):
+    message = await queue(session)
+    gateway = FakeGateway(*(GatewayError("timeout", retryable=True) for _ in range(5)))
+    backoff = Backoff(base=timedelta(seconds=10), rng=random.Random(1))
+    moment = NOW
+    outcomes = []
+    for _ in range(4):
+        summary = await relay_once(
+            session_factory=session_factory,
+            gateway=gateway,
+            now=moment,
+            max_attempts=3,
+            backoff=backoff,
+        )
+        outcomes.append((summary.claimed, summary.retried, summary.dead))
+        moment += timedelta(hours=1)
+    # Two retries, then dead on the third attempt, then nothing more
+    assert outcomes == [(1, 1, 0), (1, 1, 0), (1, 0, 1), (0, 0, 0)]
+    dead = await reload(session, message.id)
+    assert (dead.status, dead.attempts, dead.last_error) == ("dead", 3, "timeout")
+    assert len(gateway.sent) == 3
+
+
+async def test_a_crashed_relays_claim_expires_and_the_message_is_sent_again(
+    session, session_factory
+):
+    # Given a relay that claimed a message and died while sending it
+    message = await queue(session)
+    gateway = FakeGateway(Crash(), "gw-after-crash")
+    claim_for = timedelta(minutes=5)
+    with pytest.raises(Crash):
+        await relay_once(
+            session_factory=session_factory, gateway=gateway, now=NOW, claim_for=claim_for
+        )
+    stuck = await reload(session, message.id)
+    assert (stuck.status, stuck.attempts) == ("sending", 1)
+    # When another relay looks while the claim still holds, it leaves the message alone
+    during = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(minutes=4)
+    )
+    assert during.claimed == 0
+    # When it looks after the claim expired
+    after = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(minutes=6)
+    )
+    # Then the message is sent again (at least once), under the same key
+    assert after.sent == 1
+    assert [sent["message_key"] for sent in gateway.sent] == ["offer:1:consent"] * 2
+    sent = await reload(session, message.id)
+    assert (sent.status, sent.attempts, sent.gateway_message_id) == ("sent", 2, "gw-after-crash")
+
+
+async def test_the_sms_relay_leaves_other_channels_alone(session, session_factory):
+    await queue(session, "payout:1", channel="bank", recipient="KZ86125KZT5004100100")
+    gateway = FakeGateway()
+    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    assert summary.claimed == 0 and gateway.sent == []
+
+
+async def test_a_batch_takes_the_oldest_due_messages_first(session, session_factory):
+    for n in range(5):
+        await queue(session, f"offer:{n}:consent")
+    gateway = FakeGateway()
+    first = await relay_once(
+        session_factory=session_factory,
+        gateway=gateway,
+        now=NOW + timedelta(days=365),
+        batch_size=2,
+    )
+    assert first.claimed == 2
+    rest = await relay_once(
+        session_factory=session_factory,
+        gateway=gateway,
+        now=NOW + timedelta(days=365),
+        batch_size=10,
+    )
+    assert rest.sent == 3
+    assert sorted(sent["message_key"] for sent in gateway.sent) == [
+        f"offer:{n}:consent" for n in range(5)
+    ]
+
+
+async def test_no_raw_iin_reaches_last_error_or_the_logs(session, session_factory, monkeypatch):
+    # Given gateways whose errors echo an IIN (a refused text, an unforeseen exception)
+    records = RecordingLog()
+    monkeypatch.setattr(outbox_module, "log", records)
+    monkeypatch.setattr(sms_module, "log", records)
+    refused = await queue(session, "offer:10:consent")
+    crashed = await queue(session, "offer:11:consent")
+    gateway = FakeGateway(
+        GatewayError(f"400 recipient {IIN} at {PHONE} unknown", retryable=False),
+        ValueError(f"cannot parse {IIN}"),
+    )
+    # When the relay tries them
+    await relay_once(session_factory=session_factory, gateway=gateway, now=NOW, concurrency=1)
+    # Then what is stored and logged names no IIN
+    refused_row = await reload(session, refused.id)
+    crashed_row = await reload(session, crashed.id)
+    assert refused_row.last_error == "400 recipient 90********26 at +7********67 unknown"
+    assert crashed_row.last_error == "ValueError"
+    # and neither does the development gateway's log line, though the body carried one
+    await LogGateway().send(message_key=f"k:{IIN}", recipient=PHONE, body=f"ИИН {IIN}")
+    logged = records.text()
+    assert records.events and IIN not in logged and PHONE not in logged
+    assert "+7********67" in logged and "ИИН 90********26" in logged
+
+
+async def test_run_relay_loops_until_stopped(session, session_factory):
+    for n in range(3):
+        await queue(session, f"offer:{n}:consent")
+    stop = asyncio.Event()
+    batches = []
+
+    def on_batch(summary):
+        batches.append(summary)
+        stop.set()
+
+    total = await run_relay(
+        session_factory=session_factory,
+        gateway=FakeGateway(),
+        stop=stop,
+        interval=0.01,
+        batch_size=2,
+        clock=lambda: NOW + timedelta(days=365),
+        on_batch=on_batch,
+    )
+    # The first batch was full, so the loop went on at once; the callback stopped it after
+    assert (total.claimed, total.sent) == (2, 2)
+    assert len(batches) == 1
+
+
+def test_backoff_grows_exponentially_is_capped_and_repeatable():
+    def delays(seed: int) -> list[timedelta]:
+        backoff = Backoff(
+            base=timedelta(seconds=10),
+            cap=timedelta(minutes=5),
+            jitter=0.5,
+            rng=random.Random(seed),
+        )
+        return [backoff.delay(attempt) for attempt in (1, 2, 3, 4, 5, 6, 1000)]
+
+    first = delays(3)
+    assert first == delays(3)  # the same seed, the same delays
+    full = [10, 20, 40, 80, 160, 300, 300]
+    for delay, ceiling in zip(first, full, strict=True):
+        assert ceiling / 2 <= delay.total_seconds() <= ceiling
+
+
+@pytest.mark.postgres_only
+async def test_two_relays_racing_never_send_one_message_twice(engine):
+    # Given messages committed outside the test's transaction, and two relays on their own
+    # connections with a slow gateway, so that their claims overlap
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    keys = [f"race:{n}" for n in range(60)]
+    async with factory() as session, session.begin():
+        for key in keys:
+            await enqueue(
+                session=session, message_key=key, channel="sms", recipient=PHONE, body=BODY
+            )
+    try:
+        gateway = FakeGateway(delay=0.005)
+
+        async def relay() -> int:
+            sent = 0
+            for _ in range(10):
+                summary = await relay_once(
+                    session_factory=factory, gateway=gateway, now=NOW, batch_size=7, concurrency=3
+                )
+                sent += summary.sent
+            return sent
+
+        # When they run at the same time
+        counts = await asyncio.gather(relay(), relay(), relay())
+        # Then every message was sent exactly once, and all three relays had a share
+        assert Counter(sent["message_key"] for sent in gateway.sent) == Counter(keys)
+        assert sum(counts) == len(keys)
+        async with factory() as session:
+            statuses = await session.scalars(
+                select(OutboxMessage.status).where(OutboxMessage.message_key.in_(keys))
+            )
+            assert set(statuses) == {"sent"}
+    finally:
+        async with factory() as session, session.begin():
+            await session.execute(delete(OutboxMessage).where(OutboxMessage.message_key.in_(keys)))
+
+
+# --- Gateways -------------------------------------------------------------------------------
+
+
+def http_gateway(handler) -> HttpGateway:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return HttpGateway(url=GATEWAY_URL, token="secret-token", timeout=3.0, client=client)
+
+
+async def test_the_http_gateway_posts_from_1414_with_the_key_and_a_bearer_token():
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(202, json={"id": "abc-1"})
+
+    gateway_id = await http_gateway(handler).send(
+        message_key="offer:1:consent", recipient=PHONE, body=BODY
+    )
+    assert gateway_id == "abc-1"
+    (request,) = requests
+    assert (request.method, str(request.url)) == ("POST", GATEWAY_URL)
+    assert request.headers["authorization"] == "Bearer secret-token"
+    assert json.loads(request.content) == {
+        "to": PHONE,
+        "text": BODY,
+        "sender": "1414",
+        "idempotency_key": "offer:1:consent",
+    }
+
+
+@pytest.mark.parametrize(
+    ("answer", "retryable"),
+    [
+        (httpx.Response(503, text="busy"), True),
+        (httpx.Response(429, text="slow down"), True),
+        (httpx.Response(400, text=f"bad text {IIN} for {PHONE}"), False),
+        (httpx.Response(401, text="bad token"), False),
+    ],
+)
+async def test_the_http_gateway_says_which_failures_to_retry(answer, retryable):
+    gateway = http_gateway(lambda request: answer)
+    with pytest.raises(GatewayError) as failed:
+        await gateway.send(message_key="k", recipient=PHONE, body=BODY)
+    assert failed.value.retryable is retryable
+    assert IIN not in str(failed.value) and PHONE not in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    "error", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.ConnectTimeout("x")]
+)
+async def test_timeouts_and_network_errors_are_retryable(error):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    with pytest.raises(GatewayError) as failed:
+        await http_gateway(handler).send(message_key="k", recipient=PHONE, body=BODY)
+    assert failed.value.retryable is True
+
+
+async def test_an_accepted_message_without_an_id_still_counts_as_sent():
+    gateway = http_gateway(lambda request: httpx.Response(200, text="OK"))
+    assert await gateway.send(message_key="k", recipient=PHONE, body=BODY) == ""
+
+
+def test_gateways_are_chosen_by_settings():
+    assert isinstance(gateway_from_settings("log"), LogGateway)
+    assert isinstance(gateway_from_settings("http", GATEWAY_URL, "t"), HttpGateway)
+    with pytest.raises(ValueError, match="SMS_GATEWAY_URL"):
+        gateway_from_settings("http", None, None)
+    with pytest.raises(ValueError, match="unknown"):
+        gateway_from_settings("carrier-pigeon")
+    assert mask_phone(PHONE) == "+7********67"

@@ -1,0 +1,441 @@
+"""The transactional outbox and its relay: messages commit with the change that calls for
+them, and are sent afterwards, at least once.
+
+`enqueue` adds a message inside the caller's transaction, so an offer and the SMS asking for
+consent commit together or not at all; the same `message_key` again returns the message
+already queued. `relay_once` claims a batch of due messages with one conditional UPDATE, sends
+each through a gateway outside any transaction, and records the outcome: `sent` with the
+gateway's id, a retry after an exponential backoff with jitter, `failed` when the gateway
+refuses the message for good, or `dead` when no attempts are left. `run_relay` repeats it
+until told to stop (the CLI's `outbox run`, or a task inside the server).
+
+Delivery is at least once: a relay that crashes after sending but before recording leaves
+its claim to expire, and the message is sent again. Duplicates are harmless, and the message
+key travels to the gateway as its idempotency key so that it can drop them.
+
+Expected failures are exceptions with a stable `code`:
+
+    OutboxError
+    ├── InvalidPhone           INVALID_PHONE          not a Kazakh mobile number in E.164
+    ├── InvalidMessage         INVALID_MESSAGE        unknown channel, empty key, recipient or body
+    └── MessageKeyReused       MESSAGE_KEY_REUSED     the key was used for a different message
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from familymap.orm import utcnow
+from wallet.outbox_tables import CHANNELS, OutboxMessage
+from wallet.sms import GatewayError, SmsGateway, mask_iins, mask_phone, redact
+
+log = structlog.get_logger(__name__)
+
+_KZ_MOBILE = re.compile(r"\+7\d{10}")
+MAX_KEY_LENGTH = 128
+MAX_ERROR_LENGTH = 500
+
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+class OutboxError(Exception):
+    """An expected refusal of the outbox, with a stable code for clients."""
+
+    code = "OUTBOX_ERROR"
+
+
+class InvalidPhone(OutboxError):
+    code = "INVALID_PHONE"
+
+
+class InvalidMessage(OutboxError):
+    code = "INVALID_MESSAGE"
+
+
+class MessageKeyReused(OutboxError):
+    code = "MESSAGE_KEY_REUSED"
+
+
+# --- Enqueue --------------------------------------------------------------------------------
+
+
+def validate_phone(phone: str) -> str:
+    """Return `phone` if it is a Kazakh number in E.164 (+7 and ten digits), else raise."""
+    if not isinstance(phone, str) or not _KZ_MOBILE.fullmatch(phone):
+        raise InvalidPhone(f"not a +7XXXXXXXXXX number: {mask_phone(str(phone))}")
+    return phone
+
+
+async def enqueue(
+    *,
+    session: AsyncSession,
+    message_key: str,
+    channel: str,
+    recipient: str,
+    body: str,
+    payload: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Queue a message in the caller's transaction; the same key again returns the first."""
+    if channel not in CHANNELS:
+        raise InvalidMessage(f"unknown channel {channel!r}")
+    if not message_key or len(message_key) > MAX_KEY_LENGTH:
+        raise InvalidMessage(f"a message key is 1 to {MAX_KEY_LENGTH} characters")
+    if channel == "sms":
+        validate_phone(recipient)
+    elif not recipient:
+        raise InvalidMessage("a message needs a recipient")
+    if not body or not body.strip():
+        raise InvalidMessage("a message needs a body")
+    wanted = {"channel": channel, "recipient": recipient, "body": body, "payload": payload or {}}
+    by_key = select(OutboxMessage).where(OutboxMessage.message_key == message_key)
+    message = await session.scalar(by_key)
+    if message is None:
+        message = OutboxMessage(
+            message_key=message_key,
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            **wanted,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(message)
+        except IntegrityError:
+            # Queued concurrently under the same key: that message is the one.
+            message = await session.scalar(by_key)
+            if message is None:
+                raise
+    if any(getattr(message, name) != value for name, value in wanted.items()):
+        raise MessageKeyReused(f"message key {mask_iins(message_key)} names another message")
+    return message
+
+
+# --- Relay ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter: base * factor^(attempt-1), capped, less up to
+    `jitter` of itself at random, so that messages that failed together do not return together.
+
+    Pass a seeded `random.Random` for repeatable delays.
+    """
+
+    base: timedelta = timedelta(seconds=30)
+    factor: float = 2.0
+    cap: timedelta = timedelta(hours=1)
+    jitter: float = 0.2
+    # Jitter only spreads retries out; it needs no cryptographic randomness.
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> timedelta:
+        """How long to wait after failed attempt number `attempt` (1 for the first)."""
+        # The exponent is bounded so that a large attempt count cannot overflow a float.
+        exponent = min(max(attempt - 1, 0), 64)
+        full = min(self.cap.total_seconds(), self.base.total_seconds() * self.factor**exponent)
+        return timedelta(seconds=full * (1 - self.jitter * self.rng.random()))
+
+
+@dataclass
+class RelaySummary:
+    """What one or more relay batches did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dead: int = 0
+
+    def __add__(self, other: RelaySummary) -> RelaySummary:
+        return RelaySummary(
+            claimed=self.claimed + other.claimed,
+            sent=self.sent + other.sent,
+            retried=self.retried + other.retried,
+            failed=self.failed + other.failed,
+            dead=self.dead + other.dead,
+        )
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    attempts: int
+    message_key: str
+    recipient: str
+    body: str
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite keeps timestamps as text without an offset, so every one we write must be UTC
+    # for comparisons to hold.
+    if moment.tzinfo is None:
+        raise ValueError("the relay needs a timezone-aware time")
+    return moment.astimezone(UTC)
+
+
+async def _claim(
+    *,
+    session_factory: SessionFactory,
+    channel: str,
+    now: datetime,
+    batch_size: int,
+    claim_for: timedelta,
+) -> list[_Claimed]:
+    due = and_(
+        OutboxMessage.channel == channel,
+        or_(
+            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+            # A claim that outlived its lease belongs to a relay that crashed or hung.
+            and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
+        ),
+    )
+    # SKIP LOCKED lets concurrent relays on PostgreSQL pick different rows instead of queueing
+    # behind each other (SQLite ignores it, and serialises writers anyway). It is not what
+    # keeps a message from being sent twice at once: the UPDATE repeats the `due` condition,
+    # which PostgreSQL re-checks on the newest row version after waiting for a lock, so a row
+    # another relay claimed meanwhile is left out of RETURNING. The candidates are a
+    # MATERIALIZED CTE because PostgreSQL may run an `IN (subquery)` again for each row it
+    # updates, and each run would see the next rows as due: LIMIT would not hold.
+    candidates = (
+        select(OutboxMessage.id)
+        .where(due)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+        .cte("candidates")
+        .prefix_with("MATERIALIZED")
+    )
+    claim = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(select(candidates.c.id)), due)
+        .values(
+            status="sending",
+            claimed_until=now + claim_for,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.attempts,
+            OutboxMessage.message_key,
+            OutboxMessage.recipient,
+            OutboxMessage.body,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    async with session_factory() as session, session.begin():
+        rows = (await session.execute(claim)).all()
+    return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+
+async def _record(
+    *,
+    session_factory: SessionFactory,
+    message: _Claimed,
+    outcome: str,
+    now: datetime,
+    gateway_message_id: str | None = None,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> None:
+    table = OutboxMessage
+    if outcome == "sent":
+        # Once the gateway took the message it is sent, even if our claim expired meanwhile
+        # and another relay holds it now (that one's duplicate is harmless, and its outcome
+        # no longer overwrites this one).
+        statement = (
+            update(table)
+            .where(table.id == message.id, table.status != "sent")
+            .values(
+                status="sent",
+                sent_at=now,
+                gateway_message_id=gateway_message_id or None,
+                claimed_until=None,
+                last_error=None,
+            )
+        )
+    else:
+        # A failure is recorded only by the claim that made it: `attempts` counts claims, so
+        # it tells this claim from a later one after ours expired.
+        values: dict[str, Any] = {
+            "status": outcome,
+            "claimed_until": None,
+            "last_error": redact(error or "")[:MAX_ERROR_LENGTH],
+        }
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        statement = (
+            update(table)
+            .where(
+                table.id == message.id,
+                table.status == "sending",
+                table.attempts == message.attempts,
+            )
+            .values(**values)
+        )
+    async with session_factory() as session, session.begin():
+        await session.execute(statement.execution_options(synchronize_session=False))
+
+
+async def _deliver(
+    *,
+    session_factory: SessionFactory,
+    gateway: SmsGateway,
+    message: _Claimed,
+    now: datetime,
+    max_attempts: int,
+    backoff: Backoff,
+) -> str:
+    try:
+        gateway_id = await gateway.send(
+            message_key=message.message_key, recipient=message.recipient, body=message.body
+        )
+    except Exception as exc:
+        # Anything but a GatewayError is a fault we did not foresee (a bug in a gateway, a
+        # network error it did not translate); it is treated as retryable so that a
+        # transient cause does not lose the message, and max_attempts bounds it.
+        retryable = exc.retryable if isinstance(exc, GatewayError) else True
+        error = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
+        if not retryable:
+            outcome, retry_at = "failed", None
+        elif message.attempts >= max_attempts:
+            outcome, retry_at = "dead", None
+        else:
+            outcome, retry_at = "pending", now + backoff.delay(message.attempts)
+        await _record(
+            session_factory=session_factory,
+            message=message,
+            outcome=outcome,
+            now=now,
+            error=error,
+            retry_at=retry_at,
+        )
+        log.warning(
+            "outbox.send_failed",
+            outbox_id=message.id,
+            attempt=message.attempts,
+            outcome="retry" if outcome == "pending" else outcome,
+            error=redact(error),
+        )
+        return "retried" if outcome == "pending" else outcome
+    await _record(
+        session_factory=session_factory,
+        message=message,
+        outcome="sent",
+        now=now,
+        gateway_message_id=gateway_id,
+    )
+    log.info("outbox.sent", outbox_id=message.id, attempt=message.attempts)
+    return "sent"
+
+
+async def relay_once(
+    *,
+    session_factory: SessionFactory,
+    gateway: SmsGateway,
+    now: datetime | None = None,
+    batch_size: int = 100,
+    max_attempts: int = 8,
+    backoff: Backoff | None = None,
+    claim_for: timedelta = timedelta(minutes=5),
+    concurrency: int = 8,
+    channel: str = "sms",
+) -> RelaySummary:
+    """Claim up to `batch_size` due messages, send each, and record what happened."""
+    if batch_size < 1 or max_attempts < 1 or concurrency < 1:
+        raise ValueError("batch_size, max_attempts and concurrency must be at least 1")
+    now = _as_utc(now or utcnow())
+    backoff = backoff or Backoff()
+    claimed = await _claim(
+        session_factory=session_factory,
+        channel=channel,
+        now=now,
+        batch_size=batch_size,
+        claim_for=claim_for,
+    )
+    summary = RelaySummary(claimed=len(claimed))
+    if not claimed:
+        return summary
+    # Sends run side by side (the gateway's latency dominates), each recording its own
+    # outcome in a short transaction as soon as it is known. The claim lease must outlast
+    # a batch: at most ceil(batch_size / concurrency) gateway timeouts.
+    limit = asyncio.Semaphore(concurrency)
+
+    async def deliver(message: _Claimed) -> str:
+        async with limit:
+            return await _deliver(
+                session_factory=session_factory,
+                gateway=gateway,
+                message=message,
+                now=now,
+                max_attempts=max_attempts,
+                backoff=backoff,
+            )
+
+    # Every send finishes and records its outcome before an error (the database gone, say)
+    # is passed on; a message whose outcome was lost is sent again when its claim expires.
+    results = await asyncio.gather(
+        *(deliver(message) for message in claimed), return_exceptions=True
+    )
+    errors = [result for result in results if isinstance(result, BaseException)]
+    for outcome in results:
+        if isinstance(outcome, str):
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+    if errors:
+        raise errors[0]
+    return summary
+
+
+async def run_relay(
+    *,
+    session_factory: SessionFactory,
+    gateway: SmsGateway,
+    stop: asyncio.Event,
+    interval: float = 2.0,
+    batch_size: int = 100,
+    max_attempts: int = 8,
+    backoff: Backoff | None = None,
+    claim_for: timedelta = timedelta(minutes=5),
+    concurrency: int = 8,
+    clock: Callable[[], datetime] = utcnow,
+    on_batch: Callable[[RelaySummary], None] | None = None,
+) -> RelaySummary:
+    """Relay batches until `stop` is set, pausing `interval` seconds when the queue is empty."""
+    backoff = backoff or Backoff()
+    total = RelaySummary()
+    while not stop.is_set():
+        try:
+            summary = await relay_once(
+                session_factory=session_factory,
+                gateway=gateway,
+                now=clock(),
+                batch_size=batch_size,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                claim_for=claim_for,
+                concurrency=concurrency,
+            )
+        except Exception as exc:
+            # The database may be away for a moment; claims made before the failure expire
+            # and are taken again, so the loop only has to keep going.
+            log.error("outbox.relay_failed", error=redact(f"{type(exc).__name__}: {exc}"))
+            summary = RelaySummary()
+        total += summary
+        if on_batch is not None and summary.claimed:
+            on_batch(summary)
+        # A full batch suggests more are waiting: go again at once.
+        if summary.claimed < batch_size:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+    return total
