@@ -8,18 +8,12 @@ pass the check digit: a mistyped IIN is still somebody's personal data.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from typing import Any
 
 import structlog
 
-_TWELVE_DIGITS = re.compile(r"(?<!\d)(\d{2})\d{8}(\d{2})(?!\d)")
-
-
-def mask_iins_in_text(text: str) -> str:
-    """Replace every stand-alone run of twelve digits by its masked form."""
-    return _TWELVE_DIGITS.sub(r"\1********\2", text)
+from familymap.iin import mask_iins_in_text
 
 
 def _mask(value: Any) -> Any:

@@ -52,6 +52,16 @@ def mask_iin(value: str) -> str:
     return f"{value[:2]}********{value[-2:]}"
 
 
+# A run of exactly twelve digits, not part of a longer number: anything that could be an IIN.
+_IIN_IN_TEXT = re.compile(r"(?<!\d)\d{12}(?!\d)")
+
+
+def mask_iins_in_text(text: str) -> str:
+    """Mask every stand-alone run of twelve digits in `text`, valid IIN or not: a mistyped
+    IIN is still somebody's personal data. For logs, errors and anything echoed back."""
+    return _IIN_IN_TEXT.sub(lambda match: mask_iin(match.group()), text)
+
+
 def complete_iin(first_eleven: str) -> str | None:
     """Append the check digit to eleven digits, or return None if they can't make an IIN."""
     digit = check_digit(first_eleven)

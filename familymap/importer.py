@@ -41,7 +41,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from familymap.iin import is_valid_iin, mask_iin
+from familymap.iin import is_valid_iin, mask_iin, mask_iins_in_text
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES, SEXES
 from familymap.store import catch_up_id_sequences
 from familymap.tables import LANGUAGES, FactRecord, Family, Person
@@ -107,7 +107,7 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PHONE = re.compile(r"\+7\d{10}")
 # ISO 13616: country, two check digits, then the Kazakh BBAN (3-digit bank code + 13 characters).
 _KZ_IBAN = re.compile(r"KZ\d{2}[0-9A-Z]{16}")
-_TWELVE_DIGITS = re.compile(r"\d{12}")
+
 _ICD10 = re.compile(r"[A-Z]\d{2}(\.[0-9A-Z]{1,4})?")
 
 
@@ -117,11 +117,6 @@ def is_valid_iban(value: object) -> bool:
         return False
     rearranged = value[4:] + value[:4]
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
-
-
-def _without_iins(text: str) -> str:
-    """Mask anything that could be an IIN in text we echo (a record id may embed one)."""
-    return _TWELVE_DIGITS.sub(lambda match: mask_iin(match.group()), text)
 
 
 def _nullable(check: Check) -> Check:
@@ -269,7 +264,7 @@ class FactKind:
             raise RecordRefused(Code.BAD_FIELD, f"missing field(s): {', '.join(missing)}")
         unknown = sorted(set(record) - set(expected) - set(self.optional))
         if unknown:
-            names = ", ".join(repr(_without_iins(name[:40])) for name in unknown[:5])
+            names = ", ".join(repr(mask_iins_in_text(name[:40])) for name in unknown[:5])
             raise RecordRefused(Code.BAD_FIELD, f"unknown field(s): {names}")
         values = {name: check(name, record[name], today) for name, check in expected.items()}
         for name, check in self.optional.items():
@@ -717,7 +712,7 @@ async def _apply_chunk(session: AsyncSession, kind: FactKind, batch: Batch) -> l
             if held == record.payload:
                 outcomes.append(_Outcome(number, "present"))
             else:
-                shown = _without_iins(record.record_id)
+                shown = mask_iins_in_text(record.record_id)
                 reason = f"record_id {shown!r} was imported before with other content"
                 outcomes.append(_Outcome(number, "refused", Code.RECORD_ID_REUSED, reason))
             continue

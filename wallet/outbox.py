@@ -37,9 +37,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.iin import mask_iins_in_text
 from familymap.orm import utcnow
 from wallet.outbox_tables import CHANNELS, OutboxMessage
-from wallet.sms import GatewayError, SmsGateway, mask_iins, mask_phone, redact
+from wallet.sms import GatewayError, SmsGateway, mask_phone, redact
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +119,9 @@ async def enqueue(
             if message is None:
                 raise
     if any(getattr(message, name) != value for name, value in wanted.items()):
-        raise MessageKeyReused(f"message key {mask_iins(message_key)} names another message")
+        raise MessageKeyReused(
+            f"message key {mask_iins_in_text(message_key)} names another message"
+        )
     return message
 
 

@@ -20,8 +20,9 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
+from familymap.iin import mask_iins_in_text
+
 SENDER = "1414"
-_TWELVE_DIGITS = re.compile(r"\d{12}")
 _PHONE = re.compile(r"\+7\d{10}")
 
 log = structlog.get_logger(__name__)
@@ -41,14 +42,9 @@ class SmsGateway(Protocol):
     async def send(self, *, message_key: str, recipient: str, body: str) -> str: ...
 
 
-def mask_iins(text: str) -> str:
-    """Mask every run of twelve digits (anything that could be an IIN) in `text`."""
-    return _TWELVE_DIGITS.sub(lambda match: f"{match[0][:2]}********{match[0][-2:]}", text)
-
-
 def redact(text: str) -> str:
     """Mask phone numbers and anything that could be an IIN in text we store or log."""
-    return mask_iins(_PHONE.sub(lambda match: mask_phone(match[0]), text))
+    return mask_iins_in_text(_PHONE.sub(lambda match: mask_phone(match[0]), text))
 
 
 def mask_phone(phone: str) -> str:
@@ -67,8 +63,8 @@ class LogGateway:
             "sms.sent",
             sender=SENDER,
             to=mask_phone(recipient),
-            text=mask_iins(body),
-            message_key=mask_iins(message_key),
+            text=mask_iins_in_text(body),
+            message_key=mask_iins_in_text(message_key),
             gateway_message_id=gateway_id,
         )
         return gateway_id
