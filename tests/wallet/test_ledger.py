@@ -554,9 +554,9 @@ async def test_the_books_balance_after_many_operations_some_refused(books):
 # --- concurrency (PostgreSQL) ---------------------------------------------------------------
 
 
-@pytest.mark.postgres_only
-async def test_twenty_concurrent_spends_from_a_wallet_that_affords_five(engine):
-    # Given, committed outside any test transaction, a wallet holding five meals
+async def _committed_meal_accounts(engine, *, top_up: int) -> tuple[str, str, str, str]:
+    """A programme, a child's meal wallet holding `top_up` and a school, committed outside any
+    test transaction (the caller deletes them); returns (run, programme, wallet, school)."""
     run = uuid.uuid4().hex[:12]
     programme, wallet, school = (f"{code}:{run}" for code in (MEALS, CHILD, SCHOOL))
     async with AsyncSession(engine, expire_on_commit=False) as setup:
@@ -571,10 +571,17 @@ async def test_twenty_concurrent_spends_from_a_wallet_that_affords_five(engine):
             transfer_id=f"{run}:top-up",
             debit=programme,
             credit=wallet,
-            amount=5 * MEAL,
+            amount=top_up,
             reason="TOP_UP",
         )
         await setup.commit()
+    return run, programme, wallet, school
+
+
+@pytest.mark.postgres_only
+async def test_twenty_concurrent_spends_from_a_wallet_that_affords_five(engine):
+    # Given, committed outside any test transaction, a wallet holding five meals
+    run, programme, wallet, school = await _committed_meal_accounts(engine, top_up=5 * MEAL)
     try:
         # When twenty sessions each try to spend one meal at the same time
         start = asyncio.Event()
@@ -616,23 +623,8 @@ async def test_twenty_concurrent_spends_from_a_wallet_that_affords_five(engine):
 @pytest.mark.postgres_only
 async def test_opposite_concurrent_transfers_do_not_deadlock(engine):
     # Given a wallet and a school committed outside any test transaction, each holding value
-    run = uuid.uuid4().hex[:12]
-    programme, wallet, school = (f"{code}:{run}" for code in (MEALS, CHILD, SCHOOL))
+    run, programme, wallet, school = await _committed_meal_accounts(engine, top_up=40 * MEAL)
     async with AsyncSession(engine, expire_on_commit=False) as setup:
-        for code, kind in (
-            (programme, "budget_programme"),
-            (wallet, "purpose_wallet"),
-            (school, "merchant"),
-        ):
-            await ledger.open_account(session=setup, code=code, kind=kind, purpose="school_meals")
-        await ledger.transfer(
-            session=setup,
-            transfer_id=f"{run}:top-up",
-            debit=programme,
-            credit=wallet,
-            amount=40 * MEAL,
-            reason="TOP_UP",
-        )
         for n in range(10):
             await ledger.transfer(
                 session=setup,
