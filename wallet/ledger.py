@@ -328,8 +328,13 @@ async def transfer(
     amount: int,
     reason: str,
     metadata: dict[str, Any] | None = None,
+    family_id: int | None = None,
+    person_id: int | None = None,
 ) -> LedgerTransfer:
-    """Move `amount` tiyn from the debit to the credit account (codes or ids); idempotent."""
+    """Move `amount` tiyn from the debit to the credit account (codes or ids); idempotent.
+
+    `family_id` and `person_id` name whom the value was spent on, for the spending view.
+    """
     _check_amount(amount)
     debit_account = await get_account(session=session, account=debit)
     credit_account = await get_account(session=session, account=credit)
@@ -343,6 +348,8 @@ async def transfer(
         reason=reason,
         reverses_transfer_id=None,
         details=dict(metadata or {}),
+        family_id=family_id,
+        person_id=person_id,
     )
     if (replayed := await _replay(session=session, row=row)) is not None:
         return replayed
@@ -372,6 +379,9 @@ async def reverse(
         reason=reason,
         reverses_transfer_id=original.id,
         details=dict(metadata or {}),
+        # A reversal is spending undone on the same family, so it counts against it.
+        family_id=original.family_id,
+        person_id=original.person_id,
     )
     if (replayed := await _replay(session=session, row=row)) is not None:
         return replayed
@@ -387,7 +397,15 @@ def _check_amount(amount: object) -> None:
         raise InvalidAmount(f"amount must be a whole number of tiyn above zero, not {amount!r}")
 
 
-_CONTENT = ("debit_account_id", "credit_account_id", "amount", "reason", "reverses_transfer_id")
+_CONTENT = (
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "reason",
+    "reverses_transfer_id",
+    "family_id",
+    "person_id",
+)
 
 
 async def _replay(*, session: AsyncSession, row: LedgerTransfer) -> LedgerTransfer | None:

@@ -107,6 +107,7 @@ class LedgerTransfer(Base):
         CheckConstraint("reason <> ''", name="reason"),
         Index("ix_ledger_transfers_debit_account_id", "debit_account_id"),
         Index("ix_ledger_transfers_credit_account_id", "credit_account_id"),
+        Index("ix_ledger_transfers_family_id_created_at", "family_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -118,6 +119,11 @@ class LedgerTransfer(Base):
     reverses_transfer_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("ledger_transfers.id"), unique=True
     )
+    # The family (and member) the value was spent on, where there is one: a benefit paid to
+    # a person, a meal served to a child. The family's spending view reads these columns
+    # instead of walking accounts, and they are set by whoever posts the transfer.
+    family_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("families.id"))
+    person_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("persons.id"))
     # `metadata` is taken on declarative classes, so the attribute has another name.
     details: Mapped[dict[str, Any]] = mapped_column(
         "metadata", PortableJSON, default=dict, server_default=text("'{}'")

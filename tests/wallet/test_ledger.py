@@ -425,6 +425,36 @@ async def test_a_redemption_is_reversed_once(books):
     await assert_balanced(books)
 
 
+async def test_a_transfer_names_whom_it_was_spent_on_and_its_reversal_too(books):
+    # Given a meal served to a child of the family that owns the wallet
+    family_id = (await ledger.get_account(session=books, account=CHILD)).family_id
+    await top_up(books, MEAL)
+    meal = await ledger.transfer(
+        session=books,
+        transfer_id="meal",
+        debit=CHILD,
+        credit=SCHOOL,
+        amount=MEAL,
+        reason="MEAL",
+        family_id=family_id,
+    )
+    # When it is reversed
+    undo = await ledger.reverse(session=books, transfer_id="undo", original_transfer_id="meal")
+    # Then both carry the family, so the family's spending nets to zero
+    assert (meal.family_id, undo.family_id) == (family_id, family_id)
+    # and replaying the meal for another family is another transfer, refused
+    with pytest.raises(TransferIdReused):
+        await ledger.transfer(
+            session=books,
+            transfer_id="meal",
+            debit=CHILD,
+            credit=SCHOOL,
+            amount=MEAL,
+            reason="MEAL",
+            family_id=None,
+        )
+
+
 async def test_the_database_refuses_a_second_reversal_written_around_the_service(books):
     first = await top_up(books, 2 * MEAL)
     await ledger.reverse(session=books, transfer_id="undo", original_transfer_id="top-up")
