@@ -24,8 +24,10 @@ from strawberry.types import ExecutionResult
 
 from app.auth import BearerTokenBackend, DevIssuer, build_dev_issuer, build_token_verifier
 from app.db import create_engine, create_session_factory, ping
+from app.jobs import background_jobs
 from app.middleware import RequestIdMiddleware
 from app.settings import Settings
+from app.sms_inbound import sms_inbound
 from graphql_schema.context import Context
 from graphql_schema.extensions import classify
 from graphql_schema.schema import build_schema
@@ -82,7 +84,8 @@ def create_app(
         app.state.session_factory = session_factory or create_session_factory(app.state.engine)
         log.info("started", environment=settings.environment)
         try:
-            yield
+            async with background_jobs(settings, app.state.session_factory):
+                yield
         finally:
             if owned:
                 await app.state.engine.dispose()
@@ -112,6 +115,7 @@ def create_app(
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/sms/inbound", sms_inbound, methods=["POST"]),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

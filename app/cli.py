@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import date, timedelta
 from typing import Annotated
 
@@ -108,10 +109,18 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    background_jobs: Annotated[
+        bool,
+        typer.Option(
+            help="Run the outbox relays and the wallet jobs inside the server (BACKGROUND_JOBS)."
+        ),
+    ] = True,
 ) -> None:
     """Serve the API with uvicorn; in dev, print the GraphiQL URL and demo tokens first."""
     import uvicorn
 
+    # uvicorn builds the app in its own worker processes from the environment.
+    os.environ["BACKGROUND_JOBS"] = "true" if background_jobs else "false"
     settings = _settings()
     host = host or settings.host
     port = port or settings.port
@@ -166,6 +175,7 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 def _register_subcommands() -> None:
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
+    from app.cli_offers import jobs_cli, offers_cli
     from app.cli_outbox import outbox_cli
 
     cli.command()(generate)
@@ -173,6 +183,8 @@ def _register_subcommands() -> None:
     cli.add_typer(eligibility_cli, name="eligibility")
     cli.add_typer(bench_cli, name="bench")
     cli.add_typer(outbox_cli, name="outbox")
+    cli.add_typer(offers_cli, name="offers")
+    cli.add_typer(jobs_cli, name="jobs")
 
 
 _register_subcommands()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -14,10 +15,18 @@ from rich.table import Table
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings
+from wallet.bank import HttpBank, bank_from_settings
 from wallet.outbox import RelaySummary, relay_once, run_relay
 from wallet.sms import HttpGateway, SmsGateway, gateway_from_settings
 
 console = Console(stderr=True)
+
+
+class Channel(StrEnum):
+    sms = "sms"
+    bank = "bank"
+
+
 outbox_cli = typer.Typer(help="The outbox of messages to send.", no_args_is_help=True)
 
 
@@ -33,28 +42,41 @@ def run_command(
     interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds to wait when nothing is due.")
     ] = 2.0,
+    channel: Annotated[
+        Channel,
+        typer.Option(help="sms (from 1414, SMS_GATEWAY) or bank (payment orders, BANK_GATEWAY)."),
+    ] = Channel.sms,
 ) -> None:
     """Send queued messages with retries and backoff until Ctrl-C (or one batch, --once).
 
-    The gateway comes from the settings SMS_GATEWAY (log or http), SMS_GATEWAY_URL and
-    SMS_GATEWAY_TOKEN.
+    SMS go through SMS_GATEWAY (log or http, with SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN);
+    payment orders through BANK_GATEWAY (with BANK_GATEWAY_URL and BANK_GATEWAY_TOKEN).
     """
     try:
         settings = Settings()
     except ValueError as exc:
         console.print(f"[red]Bad settings:[/red] {exc}")
         raise typer.Exit(2) from exc
-    if settings.is_prod and settings.sms_gateway == "log":
-        # The log gateway marks messages sent without sending them: never in production.
-        console.print("[red]SMS_GATEWAY=log is for development; use http in production.[/red]")
+    kind = settings.sms_gateway if channel is Channel.sms else settings.bank_gateway
+    if settings.is_prod and kind == "log":
+        # The log gateways mark messages sent without sending them: never in production.
+        console.print(f"[red]The log gateway for {channel.value} is for development.[/red]")
         raise typer.Exit(2)
     try:
-        token = settings.sms_gateway_token
-        sms = gateway_from_settings(
-            settings.sms_gateway,
-            settings.sms_gateway_url,
-            token.get_secret_value() if token is not None else None,
-        )
+        if channel is Channel.sms:
+            token = settings.sms_gateway_token
+            gateway = gateway_from_settings(
+                settings.sms_gateway,
+                settings.sms_gateway_url,
+                token.get_secret_value() if token is not None else None,
+            )
+        else:
+            token = settings.bank_gateway_token
+            gateway = bank_from_settings(
+                settings.bank_gateway,
+                settings.bank_gateway_url,
+                token.get_secret_value() if token is not None else None,
+            )
     except ValueError as exc:
         console.print(f"[red]Bad gateway settings:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -62,7 +84,8 @@ def run_command(
     summary = asyncio.run(
         _run(
             settings,
-            sms,
+            gateway,
+            channel=channel.value,
             once=once,
             batch_size=batch_size,
             max_attempts=max_attempts,
@@ -76,6 +99,7 @@ async def _run(
     settings: Settings,
     gateway: SmsGateway,
     *,
+    channel: str,
     once: bool,
     batch_size: int,
     max_attempts: int,
@@ -90,6 +114,7 @@ async def _run(
                 gateway=gateway,
                 batch_size=batch_size,
                 max_attempts=max_attempts,
+                channel=channel,
             )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -106,13 +131,14 @@ async def _run(
             interval=interval,
             batch_size=batch_size,
             max_attempts=max_attempts,
+            channel=channel,
             on_batch=lambda batch: console.print(
                 f"batch: {batch.claimed} claimed, {batch.sent} sent, {batch.retried} to retry, "
                 f"{batch.failed} failed, {batch.dead} dead"
             ),
         )
     finally:
-        if isinstance(gateway, HttpGateway):
+        if isinstance(gateway, HttpGateway | HttpBank):
             await gateway.aclose()
         await engine.dispose()
 

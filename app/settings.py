@@ -28,6 +28,10 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+# Known to everyone who reads this file, so prod never uses it (see inbound_sms_secret).
+DEV_SMS_INBOUND_SECRET = "dev-sms-inbound-secret"  # noqa: S105 - a documented dev value
+
+
 class Settings(BaseSettings):
     """The service's configuration; see the README for what each setting does."""
 
@@ -53,6 +57,21 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_gateway_token: SecretStr | None = None
 
+    # Replies to 1414 arrive at POST /sms/inbound signed with this shared secret (HMAC).
+    # Development falls back to DEV_SMS_INBOUND_SECRET; production has no fallback, and
+    # without its own secret refuses every reply (503) rather than trust a known one.
+    sms_inbound_secret: SecretStr | None = None
+    # Payment orders: `log` (development only) or `http`, a bank's payment-order JSON API.
+    bank_gateway: Literal["log", "http"] = "log"
+    bank_gateway_url: str | None = None
+    bank_gateway_token: SecretStr | None = None
+    # How long a proactive offer waits for an answer.
+    offer_days: int = Field(default=30, ge=1, le=365)
+    # Run the outbox relays and the offer, payment and expiry jobs inside the server process.
+    # `socialwallet serve` turns this on; tests and one-off commands leave it off.
+    background_jobs: bool = False
+    background_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
@@ -69,6 +88,20 @@ class Settings(BaseSettings):
         if self.sms_gateway == "http" and not (self.sms_gateway_url and self.sms_gateway_token):
             raise ValueError("SMS_GATEWAY=http needs SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN")
         return self
+
+    @model_validator(mode="after")
+    def _bank_gateway_is_complete(self) -> Settings:
+        if self.bank_gateway == "http" and not (self.bank_gateway_url and self.bank_gateway_token):
+            raise ValueError("BANK_GATEWAY=http needs BANK_GATEWAY_URL and BANK_GATEWAY_TOKEN")
+        return self
+
+    @property
+    def inbound_sms_secret(self) -> str | None:
+        """The secret replies to 1414 are signed with: a fixed one in development, none in
+        prod unless SMS_INBOUND_SECRET is set (then /sms/inbound refuses every request)."""
+        if self.sms_inbound_secret is not None:
+            return self.sms_inbound_secret.get_secret_value()
+        return None if self.is_prod else DEV_SMS_INBOUND_SECRET
 
     # A plain property, not cached: a cached value would survive `model_copy(update=...)`.
     @property

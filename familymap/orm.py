@@ -32,6 +32,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored timestamp as an aware UTC time: SQLite hands them back without a zone, and
+    every timestamp we write is in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def new_id() -> uuid.UUID:
     """A new random primary key."""
     return uuid.uuid4()

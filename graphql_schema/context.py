@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from app.auth import AuthenticatedUser, Principal, RejectedUser
 from app.settings import Settings
+from wallet.i18n import negotiate
 
 
 @dataclass
@@ -38,6 +39,11 @@ class Context:
         """Why the caller's token was refused, if it was."""
         user = self.request.scope.get("user")
         return user.reason if isinstance(user, RejectedUser) else None
+
+    @property
+    def language(self) -> str:
+        """kk, ru or en, negotiated from Accept-Language (Russian by default)."""
+        return negotiate(self.request.headers.get("accept-language"))
 
     @property
     def request_id(self) -> str | None:

@@ -24,6 +24,7 @@ from graphql_schema.context import Context
 from graphql_schema.errors import is_expected
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
+from graphql_schema.queries.offers import OfferQueries
 from graphql_schema.scalars import IIN, SCALAR_MAP
 from graphql_schema.types.identity import Viewer
 from graphql_schema.types.registry import RegistryPerson
@@ -32,7 +33,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query:
+class Query(OfferQueries):
     @strawberry.field(description="The caller's identity and roles.", extensions=requires())
     def me(self, info: Info[Context, Any]) -> Viewer:
         return Viewer.from_principal(require_principal(info))

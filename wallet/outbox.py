@@ -413,6 +413,7 @@ async def run_relay(
     concurrency: int = 8,
     clock: Callable[[], datetime] = utcnow,
     on_batch: Callable[[RelaySummary], None] | None = None,
+    channel: str = "sms",
 ) -> RelaySummary:
     """Relay batches until `stop` is set, pausing `interval` seconds when the queue is empty."""
     backoff = backoff or Backoff()
@@ -428,6 +429,7 @@ async def run_relay(
                 backoff=backoff,
                 claim_for=claim_for,
                 concurrency=concurrency,
+                channel=channel,
             )
         except Exception as exc:
             # The database may be away for a moment; claims made before the failure expire

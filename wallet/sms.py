@@ -95,35 +95,54 @@ class HttpGateway:
             await self._client.aclose()
 
     async def send(self, *, message_key: str, recipient: str, body: str) -> str:
-        try:
-            response = await self._client.post(
-                self._url,
-                json={
-                    "to": recipient,
-                    "text": body,
-                    "sender": SENDER,
-                    "idempotency_key": message_key,
-                },
-                headers={"authorization": f"Bearer {self._token}"},
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException as exc:
-            raise GatewayError(f"timeout: {type(exc).__name__}", retryable=True) from exc
-        except httpx.HTTPError as exc:
-            # Connection refused, DNS, a broken response: the message may not have arrived.
-            raise GatewayError(f"transport error: {type(exc).__name__}", retryable=True) from exc
-        status = response.status_code
-        if status >= 500 or status == 429:
-            raise GatewayError(f"gateway answered {status}", retryable=True)
-        if status >= 400:
-            # The response text may echo the message back: keep a short excerpt, with phone
-            # numbers and IINs masked (GatewayError redacts its message).
-            raise GatewayError(
-                f"gateway refused the message: {status} {response.text[:200]}", retryable=False
-            )
-        if not 200 <= status < 300:
-            raise GatewayError(f"unexpected gateway answer {status}", retryable=True)
-        return _message_id(response)
+        return await post_json(
+            self._client,
+            self._url,
+            token=self._token,
+            request_timeout=self._timeout,
+            payload={
+                "to": recipient,
+                "text": body,
+                "sender": SENDER,
+                "idempotency_key": message_key,
+            },
+        )
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    token: str,
+    request_timeout: float,
+    payload: dict[str, Any],
+) -> str:
+    """POST `payload` with a bearer token; the remote id from a 2xx, else GatewayError.
+
+    Shared by every outbound adapter (SMS, bank): timeouts, network errors, 5xx and 429 are
+    retryable; any other 4xx is the request's own fault and is not.
+    """
+    try:
+        response = await client.post(
+            url, json=payload, headers={"authorization": f"Bearer {token}"}, timeout=request_timeout
+        )
+    except httpx.TimeoutException as exc:
+        raise GatewayError(f"timeout: {type(exc).__name__}", retryable=True) from exc
+    except httpx.HTTPError as exc:
+        # Connection refused, DNS, a broken response: the message may not have arrived.
+        raise GatewayError(f"transport error: {type(exc).__name__}", retryable=True) from exc
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise GatewayError(f"gateway answered {status}", retryable=True)
+    if status >= 400:
+        # The response text may echo the message back: keep a short excerpt, with phone
+        # numbers and IINs masked (GatewayError redacts its message).
+        raise GatewayError(
+            f"gateway refused the message: {status} {response.text[:200]}", retryable=False
+        )
+    if not 200 <= status < 300:
+        raise GatewayError(f"unexpected gateway answer {status}", retryable=True)
+    return _message_id(response)
 
 
 def _message_id(response: httpx.Response) -> str:

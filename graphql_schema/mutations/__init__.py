@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from graphql_schema.mutations.life_events import LifeEventMutations
+from graphql_schema.mutations.offers import OfferMutations
 
 
 @strawberry.type
-class Mutation(LifeEventMutations):
+class Mutation(LifeEventMutations, OfferMutations):
     """Every mutation of the API."""

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app.auth import Role
 from familymap.events import EventRefused, record_life_event
+from familymap.orm import utcnow
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.types.life_events import (
@@ -18,6 +19,7 @@ from graphql_schema.types.life_events import (
     LifeEventRefused,
     RecordLifeEventResult,
 )
+from wallet.offers import offer_new_entitlements
 
 
 @strawberry.type
@@ -45,6 +47,14 @@ class LifeEventMutations:
                     subject_iin=input.subject_iin,
                     data=input.data(),
                     today=date.today(),
+                )
+                # New entitlements are offered (and notices sent) in the same transaction as
+                # the event that made them: nothing is decided without its offer following.
+                await offer_new_entitlements(
+                    session=session,
+                    run_id=result.run_id,
+                    now=utcnow(),
+                    offer_days=info.context.settings.offer_days,
                 )
         except EventRefused as refused:
             return LifeEventRefused(code=refused.code.value, message=refused.message)

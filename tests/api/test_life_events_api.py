@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.auth import Role
 from familymap.iin import is_valid_iin
 from familymap.tables import Family, LifeEvent, Person
+from wallet.offer_tables import Offer
 
 RECORD_LIFE_EVENT = """
 mutation Record($input: LifeEventInput!) {
@@ -112,6 +113,12 @@ async def test_a_birth_is_recorded_and_the_family_offered_its_benefits(
     # and the pushing system is the event's source
     event = await session.scalar(select(LifeEvent).where(LifeEvent.event_id == "gbdfl-birth-1"))
     assert event.source == "gbdfl"
+    # and in the same transaction the father (the head) was offered both, once
+    offers = (await session.scalars(select(Offer).where(Offer.family_id == family.id))).all()
+    assert sorted(o.programme for o in offers) == ["BIRTH_BENEFIT", "CHILDCARE_TO_1_5"]
+    assert {o.recipient_person_id for o in offers} == {_father.id}
+    await gql(RECORD_LIFE_EVENT, birth(), token=source_token)  # a replay makes no second offer
+    assert await session.scalar(select(func.count()).select_from(Offer)) == 2
 
 
 async def test_the_same_event_again_is_a_replay_with_the_same_result(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import jwt
 import pytest
 from typer.testing import CliRunner
@@ -82,9 +84,45 @@ def test_an_http_sms_gateway_needs_its_url_and_token(monkeypatch):
     assert "t0ken" not in repr(settings)  # the token is a secret, not shown in logs or errors
 
 
-def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch):
+@pytest.mark.parametrize("channel", ["sms", "bank"])
+def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch, channel):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
-    result = runner.invoke(cli, ["outbox", "run", "--once"])
+    result = runner.invoke(cli, ["outbox", "run", "--once", "--channel", channel])
     assert result.exit_code == 2
     assert "development" in result.output
+
+
+def test_prod_has_no_inbound_sms_secret_unless_given(monkeypatch):
+    from app.settings import Settings
+
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    assert Settings().inbound_sms_secret is None  # never the dev secret
+    monkeypatch.setenv("SMS_INBOUND_SECRET", "s3cret")
+    assert Settings().inbound_sms_secret == "s3cret"
+
+
+def test_the_wallet_jobs_and_the_offer_job_run_on_the_demo(tmp_path, monkeypatch):
+    # Given the demo registry, evaluated (its new entitlements not yet offered)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/jobs.db")
+    monkeypatch.setenv("DEV_JWT_KEY_PATH", str(tmp_path / "key.pem"))
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    assert runner.invoke(cli, ["seed-demo"]).exit_code == 0
+    # When the offer job runs, then the wallet jobs, then the bank relay
+    issued = runner.invoke(cli, ["offers", "issue"])
+    offers = _count(tmp_path / "jobs.db", "offers")
+    jobs = runner.invoke(cli, ["jobs", "run", "--once"])
+    bank = runner.invoke(cli, ["outbox", "run", "--once", "--channel", "bank"])
+    # Then offers were made, each with its history, and the second pass made none again
+    assert issued.exit_code == 0, issued.output
+    assert offers > 0 and _count(tmp_path / "jobs.db", "offer_transitions") == offers
+    assert jobs.exit_code == 0 and "offers made 0" in jobs.output, jobs.output
+    assert _count(tmp_path / "jobs.db", "offers") == offers
+    assert bank.exit_code == 0, bank.output
+
+
+def _count(database, table: str) -> int:
+    with sqlite3.connect(database) as connection:
+        # `table` is one of the test's own literals.
+        return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608

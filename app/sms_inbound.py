@@ -1,0 +1,60 @@
+"""POST /sms/inbound: the SMS gateway delivers replies to 1414 here.
+
+Glue only: check the signature, parse the body, apply the reply in one transaction
+(wallet.inbound), answer JSON. A forged or stale signature is 401 with a stable code and
+changes nothing; a repeated delivery is 200 with `replayed: true` (the gateway must not keep
+retrying a message we have), and nothing changes twice.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from familymap.orm import utcnow
+from wallet.inbound import (
+    InboundReply,
+    InvalidInbound,
+    InvalidSignature,
+    StaleSignature,
+    handle_reply,
+    verify_signature,
+)
+
+MAX_BODY_BYTES = 8 * 1024
+
+
+async def sms_inbound(request: Request) -> Response:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _refused(413, "PAYLOAD_TOO_LARGE", "the body is larger than an SMS reply can be")
+    secret = request.app.state.settings.inbound_sms_secret
+    if secret is None:
+        return _refused(503, "INBOUND_NOT_CONFIGURED", "replies to 1414 are not configured")
+    now = utcnow()
+    try:
+        verify_signature(
+            secret=secret,
+            timestamp=request.headers.get("x-sms-timestamp"),
+            signature=request.headers.get("x-sms-signature"),
+            body=body,
+            now=now,
+        )
+        reply = InboundReply.from_body(body)
+    except (InvalidSignature, StaleSignature) as refused:
+        return _refused(401, refused.code, str(refused))
+    except InvalidInbound as refused:
+        return _refused(400, refused.code, str(refused))
+    try:
+        async with request.app.state.session_factory() as session, session.begin():
+            outcome = await handle_reply(session=session, reply=reply, now=now)
+    except InvalidInbound as refused:
+        # The same message id in flight twice: the gateway may retry later and be answered.
+        return _refused(409, refused.code, str(refused))
+    return JSONResponse(
+        {"outcome": outcome.outcome, "offerId": outcome.offer_id, "replayed": outcome.replayed}
+    )
+
+
+def _refused(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)

@@ -1,0 +1,176 @@
+"""Answering offers and adding a bank account in the app: permission, one service call, the
+result mapped. Each takes an idempotency key: a replay returns the first result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.auth import Role
+from familymap.orm import utcnow
+from graphql_schema.context import Context
+from graphql_schema.permissions import require_principal, requires
+from graphql_schema.queries.offers import caller_person_id
+from graphql_schema.types.offers import (
+    AnswerOfferResult,
+    BankAccountRefused,
+    BankAccountRegistered,
+    Offer,
+    OfferAnswered,
+    OfferRefused,
+    RegisterBankAccountResult,
+    snapshot,
+)
+from wallet.bank import mask_iban
+from wallet.idempotency import IdempotencyError, remember, replayed
+from wallet.offers import OfferError, answer_offer, register_bank_account
+
+NOT_IN_REGISTRY = "NOT_IN_REGISTRY"
+KEY_HELP = "Your own id for this request: sending it again returns the first result."
+
+
+class _NotInRegistry(Exception):
+    code = NOT_IN_REGISTRY
+
+
+async def _answer(
+    info: Info[Context, Any], offer_id: strawberry.ID, key: str, *, accept: bool
+) -> AnswerOfferResult:
+    operation = "acceptOffer" if accept else "declineOffer"
+    subject = require_principal(info).subject
+    request = {"offerId": str(offer_id)}
+    language = info.context.language
+    try:
+        async with info.context.session_factory() as session, session.begin():
+            first = await replayed(
+                session=session, subject=subject, operation=operation, key=key, request=request
+            )
+            if first is not None:
+                return OfferAnswered(offer=Offer.from_snapshot(first, language), replayed=True)
+            person_id = await caller_person_id(session, info)
+            if person_id is None:
+                raise _NotInRegistry("your IIN is not in the family map")
+            try:
+                number = int(offer_id)
+            except ValueError:
+                number = -1
+            answer = await answer_offer(
+                session=session,
+                offer_id=number,
+                recipient_person_id=person_id,
+                accept=accept,
+                channel="app",
+                now=utcnow(),
+                offer_days=info.context.settings.offer_days,
+            )
+            result = snapshot(answer.offer)
+            await remember(
+                session=session,
+                subject=subject,
+                operation=operation,
+                key=key,
+                request=request,
+                result=result,
+            )
+    except (OfferError, IdempotencyError, _NotInRegistry) as refused:
+        # A concurrent request under the same key may have won the race meanwhile: then its
+        # result is this request's result too.
+        async with info.context.session_factory() as session:
+            try:
+                first = await replayed(
+                    session=session, subject=subject, operation=operation, key=key, request=request
+                )
+            except IdempotencyError:
+                first = None
+        if first is not None:
+            return OfferAnswered(offer=Offer.from_snapshot(first, language), replayed=True)
+        return OfferRefused(code=refused.code, message=str(refused))
+    return OfferAnswered(offer=Offer.from_snapshot(result, language), replayed=False)
+
+
+@strawberry.type
+class OfferMutations:
+    @strawberry.mutation(
+        description=(
+            "Consent to one of your offers. Eligibility is checked again at once; the benefit "
+            "is then assigned and its first payment ordered (or, with no bank account on file, "
+            "the offer waits in NEEDS_BANK_ACCOUNT). Citizens, own offers only."
+        ),
+        extensions=requires(Role.CITIZEN),
+    )
+    async def accept_offer(
+        self,
+        info: Info[Context, Any],
+        offer_id: strawberry.ID,
+        idempotency_key: str = strawberry.argument(description=KEY_HELP),
+    ) -> AnswerOfferResult:
+        return await _answer(info, offer_id, idempotency_key, accept=True)
+
+    @strawberry.mutation(
+        description="Decline one of your offers. Citizens, own offers only.",
+        extensions=requires(Role.CITIZEN),
+    )
+    async def decline_offer(
+        self,
+        info: Info[Context, Any],
+        offer_id: strawberry.ID,
+        idempotency_key: str = strawberry.argument(description=KEY_HELP),
+    ) -> AnswerOfferResult:
+        return await _answer(info, offer_id, idempotency_key, accept=False)
+
+    @strawberry.mutation(
+        description=(
+            "Register the bank account (a Kazakh IBAN) your benefits are paid to; offers "
+            "waiting for one are assigned and paid at once. Citizens only."
+        ),
+        extensions=requires(Role.CITIZEN),
+    )
+    async def register_bank_account(
+        self,
+        info: Info[Context, Any],
+        iban: str,
+        idempotency_key: str = strawberry.argument(description=KEY_HELP),
+    ) -> RegisterBankAccountResult:
+        subject = require_principal(info).subject
+        request = {"iban": "".join(iban.split()).upper()}
+        language = info.context.language
+        try:
+            async with info.context.session_factory() as session, session.begin():
+                first = await replayed(
+                    session=session,
+                    subject=subject,
+                    operation="registerBankAccount",
+                    key=idempotency_key,
+                    request=request,
+                )
+                if first is None:
+                    person_id = await caller_person_id(session, info)
+                    if person_id is None:
+                        raise _NotInRegistry("your IIN is not in the family map")
+                    paid = await register_bank_account(
+                        session=session, person_id=person_id, iban=iban, now=utcnow()
+                    )
+                    first = {
+                        "iban_masked": mask_iban(request["iban"]),
+                        "paid_offers": [snapshot(offer) for offer in paid],
+                        "replayed": False,
+                    }
+                    await remember(
+                        session=session,
+                        subject=subject,
+                        operation="registerBankAccount",
+                        key=idempotency_key,
+                        request=request,
+                        result=first,
+                    )
+                else:
+                    first = {**first, "replayed": True}
+        except (OfferError, IdempotencyError, _NotInRegistry) as refused:
+            return BankAccountRefused(code=refused.code, message=str(refused))
+        return BankAccountRegistered(
+            iban_masked=first["iban_masked"],
+            paid_offers=[Offer.from_snapshot(offer, language) for offer in first["paid_offers"]],
+            replayed=first["replayed"],
+        )

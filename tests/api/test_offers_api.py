@@ -1,0 +1,330 @@
+"""The proactive flow through the API: answering offers in the app (idempotent, own offers
+only), adding a bank account, the operators' funnel, and replies to 1414 by webhook."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from app.auth import Role
+from app.settings import DEV_SMS_INBOUND_SECRET
+from familymap.orm import utcnow
+from tests.wallet.offer_builders import (
+    FATHER_IIN,
+    FATHER_PHONE,
+    MOTHER_IIN,
+    MOTHER_PHONE,
+    evaluate,
+    newborn_household,
+)
+from wallet.inbound import parse_reply, sign
+from wallet.offer_tables import InboundSms, Offer, Payment
+from wallet.offers import offer_new_entitlements
+from wallet.outbox_tables import OutboxMessage
+
+OFFER_FIELDS = "id programme title state amountTiyn answerChannel"
+ACCEPT = f"""
+mutation Accept($id: ID!, $key: String!) {{
+  acceptOffer(offerId: $id, idempotencyKey: $key) {{
+    __typename
+    ... on OfferAnswered {{ replayed offer {{ {OFFER_FIELDS} }} }}
+    ... on OfferRefused {{ code message }}
+  }}
+}}
+"""
+DECLINE = ACCEPT.replace("acceptOffer", "declineOffer").replace("Accept(", "Decline(")
+MY_OFFERS = f"query {{ myOffers {{ {OFFER_FIELDS} }} }}"
+REGISTER_IBAN = """
+mutation Iban($iban: String!, $key: String!) {
+  registerBankAccount(iban: $iban, idempotencyKey: $key) {
+    __typename
+    ... on BankAccountRegistered { ibanMasked replayed paidOffers { programme state } }
+    ... on BankAccountRefused { code message }
+  }
+}
+"""
+FUNNEL = """
+query Funnel($since: Date!, $until: Date!) {
+  offerFunnel(since: $since, until: $until) {
+    programme region sent delivered accepted declined expired paid takeUpRate medianHoursToPayment
+  }
+}
+"""
+
+
+@pytest.fixture
+async def household(session):
+    household = await newborn_household(session)
+    await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    await session.commit()
+    return household
+
+
+async def birth_offer(session, household) -> Offer:
+    return await session.scalar(
+        select(Offer).where(
+            Offer.family_id == household.family.id, Offer.programme == "BIRTH_BENEFIT"
+        )
+    )
+
+
+async def test_a_citizen_sees_their_offers_in_their_language(gql, token_for, household, client):
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    body = await gql(MY_OFFERS, token=father)
+    titles = {o["programme"]: o["title"] for o in body["data"]["myOffers"]}
+    assert titles["BIRTH_BENEFIT"] == "единовременное пособие на рождение ребёнка"
+    response = await client.post(
+        "/graphql", json={"query": MY_OFFERS},
+        headers={"authorization": f"Bearer {father}", "accept-language": "kk-KZ,kk;q=0.9"},
+    )  # fmt: skip
+    kk = {o["programme"]: o["title"] for o in response.json()["data"]["myOffers"]}
+    assert kk["BIRTH_BENEFIT"] == "бала тууына байланысты біржолғы жәрдемақы"
+    # The mother is not the recipient: she sees none of them
+    assert (await gql(MY_OFFERS, token=token_for(Role.CITIZEN, MOTHER_IIN)))["data"][
+        "myOffers"
+    ] == []
+
+
+async def test_accept_is_idempotent_and_a_replay_returns_the_first_result(
+    gql, token_for, household, session
+):
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    offer = await birth_offer(session, household)
+    variables = {"id": str(offer.id), "key": "tap-1"}
+    # When the father accepts, then the app retries the same request
+    first = (await gql(ACCEPT, variables, token=father))["data"]["acceptOffer"]
+    replay = (await gql(ACCEPT, variables, token=father))["data"]["acceptOffer"]
+    # Then the first did the work, the replay returns the same offer and changes nothing
+    assert first["__typename"] == "OfferAnswered" and first["replayed"] is False
+    assert first["offer"]["state"] == "ASSIGNED" and first["offer"]["answerChannel"] == "app"
+    assert replay == {**first, "replayed": True}
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+    # The same key for another offer is refused
+    other = await session.scalar(
+        select(Offer).where(
+            Offer.family_id == household.family.id, Offer.programme == "CHILDCARE_TO_1_5"
+        )
+    )
+    reused = (await gql(ACCEPT, {"id": str(other.id), "key": "tap-1"}, token=father))["data"][
+        "acceptOffer"
+    ]
+    assert reused["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # and a second accept under a new key is a double accept
+    again = (await gql(ACCEPT, {**variables, "key": "tap-2"}, token=father))["data"]["acceptOffer"]
+    assert again["code"] == "OFFER_ALREADY_ANSWERED"
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+@pytest.mark.parametrize(
+    ("who", "offer_id", "code"),
+    [
+        ("mother", None, "OFFER_NOT_FOUND"),  # someone else's offer
+        ("father", "999999999", "OFFER_NOT_FOUND"),
+        ("father", "not-a-number", "OFFER_NOT_FOUND"),
+        ("stranger", None, "NOT_IN_REGISTRY"),
+    ],
+)
+async def test_refusals_are_data_with_stable_codes(
+    gql, token_for, household, session, who, offer_id, code
+):
+    iin = {"father": FATHER_IIN, "mother": MOTHER_IIN, "stranger": "880412300021"}[who]
+    offer = await birth_offer(session, household)
+    variables = {"id": offer_id or str(offer.id), "key": "k"}
+    result = (await gql(DECLINE, variables, token=token_for(Role.CITIZEN, iin)))["data"][
+        "declineOffer"
+    ]
+    assert result["code"] == code
+    await session.refresh(offer)
+    assert offer.state == "offered"
+
+
+async def test_only_citizens_answer_offers(gql, token_for, household, session):
+    offer = await birth_offer(session, household)
+    body = await gql(
+        ACCEPT, {"id": str(offer.id), "key": "k"}, token=token_for(Role.OPERATOR, "op-1")
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = await gql(ACCEPT, {"id": str(offer.id), "key": "k"})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_blank_idempotency_key_is_refused(gql, token_for, household, session):
+    offer = await birth_offer(session, household)
+    result = await gql(
+        ACCEPT, {"id": str(offer.id), "key": " "}, token=token_for(Role.CITIZEN, FATHER_IIN)
+    )
+    assert result["data"]["acceptOffer"]["code"] == "INVALID_IDEMPOTENCY_KEY"
+
+
+async def test_register_bank_account_pays_waiting_offers(gql, token_for, session):
+    household = await newborn_household(session, iban=None)
+    await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    await session.commit()
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    offer = await birth_offer(session, household)
+    accepted = (await gql(ACCEPT, {"id": str(offer.id), "key": "a"}, token=father))["data"][
+        "acceptOffer"
+    ]
+    assert accepted["offer"]["state"] == "NEEDS_BANK_ACCOUNT"
+    bad = await gql(REGISTER_IBAN, {"iban": "KZ00125KZT5004100100", "key": "i0"}, token=father)
+    assert bad["data"]["registerBankAccount"]["code"] == "INVALID_IBAN"
+    ok = await gql(REGISTER_IBAN, {"iban": "KZ86125KZT5004100100", "key": "i1"}, token=father)
+    registered = ok["data"]["registerBankAccount"]
+    assert registered["ibanMasked"] == "KZ86************0100"
+    assert registered["paidOffers"] == [{"programme": "BIRTH_BENEFIT", "state": "ASSIGNED"}]
+    replay = await gql(REGISTER_IBAN, {"iban": "KZ86125KZT5004100100", "key": "i1"}, token=father)
+    assert replay["data"]["registerBankAccount"]["replayed"] is True
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+async def test_the_funnel_counts_each_stage_for_operators(gql, token_for, household, session):
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    offer = await birth_offer(session, household)
+    await gql(ACCEPT, {"id": str(offer.id), "key": "a"}, token=father)
+    today = utcnow().date().isoformat()
+    rows = await gql(
+        FUNNEL, {"since": today, "until": today}, token=token_for(Role.OPERATOR, "op-1")
+    )
+    by_programme = {row["programme"]: row for row in rows["data"]["offerFunnel"]}
+    birth = by_programme["BIRTH_BENEFIT"]
+    assert (birth["sent"], birth["accepted"], birth["declined"], birth["paid"]) == (1, 1, 0, 0)
+    assert birth["takeUpRate"] == 1.0 and birth["region"] == "astana"
+    assert by_programme["CHILDCARE_TO_1_5"]["takeUpRate"] == 0.0
+    # Citizens may not read it; a backwards period is refused
+    refused = await gql(FUNNEL, {"since": today, "until": today}, token=father)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    backwards = await gql(
+        FUNNEL, {"since": today, "until": "2020-01-01"}, token=token_for(Role.OPERATOR, "op-1")
+    )
+    assert backwards["errors"][0]["extensions"]["code"] == "INVALID_PERIOD"
+
+
+# --- Replies to 1414 ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1", True), (" да ", True), ("ДА", True), ("Иә", True), ("иә.", True), ("2", False),
+     ("Нет", False), ("ЖОҚ", False), ("жоқ!", False), ("yes", None), ("12", None), ("", None)],
+)  # fmt: skip
+def test_replies_are_read_in_kazakh_and_russian_in_any_case(text, expected):
+    assert parse_reply(text) is expected
+
+
+def signed(body: dict, *, secret: str = DEV_SMS_INBOUND_SECRET, at: int | None = None):
+    raw = json.dumps(body).encode()
+    timestamp = str(at if at is not None else int(time.time()))
+    return raw, {
+        "x-sms-timestamp": timestamp,
+        "x-sms-signature": sign(secret, timestamp, raw),
+        "content-type": "application/json",
+    }
+
+
+async def inbound(client, body: dict, **kwargs):
+    raw, headers = signed(body, **kwargs)
+    return await client.post("/sms/inbound", content=raw, headers=headers)
+
+
+async def test_a_reply_from_the_offer_phone_accepts_the_latest_open_offer(
+    client, household, session
+):
+    response = await inbound(client, {"message_id": "gw-1", "from": FATHER_PHONE, "text": "Да"})
+    assert response.status_code == 200
+    body = response.json()
+    offer = await session.get(Offer, body["offerId"])
+    await session.refresh(offer)
+    assert (
+        body["outcome"] == "assigned"
+        and offer.state == "assigned"
+        and offer.answer_channel == "sms"
+    )
+    # A repeated delivery of the same message changes nothing and says so
+    again = await inbound(client, {"message_id": "gw-1", "from": FATHER_PHONE, "text": "Да"})
+    assert again.json() == {**body, "replayed": True}
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+@pytest.mark.parametrize(
+    ("sender", "text", "outcome"),
+    [
+        (MOTHER_PHONE, "1", "unknown_number"),  # the offer went to the father's phone
+        ("+77770000000", "1", "unknown_number"),
+        (FATHER_PHONE, "maybe", "unparseable"),
+        ("12345", "1", "invalid_sender"),
+    ],
+)
+async def test_other_replies_change_nothing_and_get_a_helpful_answer(
+    client, household, session, sender, text, outcome
+):
+    response = await inbound(client, {"message_id": f"gw-{outcome}", "from": sender, "text": text})
+    assert response.status_code == 200 and response.json()["outcome"] == outcome
+    assert (
+        await session.scalar(
+            select(func.count()).select_from(Offer).where(Offer.state != "offered")
+        )
+        == 0
+    )
+    stored = await session.scalar(
+        select(InboundSms).where(InboundSms.gateway_message_id == f"gw-{outcome}")
+    )
+    assert stored.outcome == outcome and sender not in stored.sender_masked
+    answer = await session.scalar(
+        select(OutboxMessage).where(OutboxMessage.message_key == f"inbound:gw-{outcome}:answer")
+    )
+    if outcome == "invalid_sender":
+        assert answer is None  # nowhere to send it
+    else:
+        assert answer is not None and "1414" in answer.body and answer.recipient == sender
+
+
+async def test_a_reply_with_no_open_offer_is_told_so(client, household, session):
+    await inbound(client, {"message_id": "gw-a", "from": FATHER_PHONE, "text": "2"})
+    await inbound(client, {"message_id": "gw-b", "from": FATHER_PHONE, "text": "2"})
+    third = await inbound(client, {"message_id": "gw-c", "from": FATHER_PHONE, "text": "1"})
+    assert third.json()["outcome"] == "no_open_offer"
+
+
+@pytest.mark.parametrize("forgery", ["wrong secret", "no signature", "stale", "tampered body"])
+async def test_a_forged_or_replayed_webhook_is_refused(client, household, session, forgery):
+    body = {"message_id": "gw-x", "from": FATHER_PHONE, "text": "1"}
+    if forgery == "wrong secret":
+        raw, headers = signed(body, secret="guess")
+    elif forgery == "stale":
+        raw, headers = signed(body, at=int(time.time()) - 3600)
+    else:
+        raw, headers = signed(body)
+    if forgery == "no signature":
+        headers.pop("x-sms-signature")
+    if forgery == "tampered body":
+        raw = raw.replace(b'"1"', b'"2"')
+    response = await client.post("/sms/inbound", content=raw, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == (
+        "STALE_SIGNATURE" if forgery == "stale" else "INVALID_SIGNATURE"
+    )
+    assert await session.scalar(select(func.count()).select_from(InboundSms)) == 0
+    assert (
+        await session.scalar(
+            select(func.count()).select_from(Offer).where(Offer.state != "offered")
+        )
+        == 0
+    )
+
+
+async def test_a_malformed_body_is_refused(client):
+    raw = b"[1, 2]"
+    timestamp = str(int(time.time()))
+    headers = {
+        "x-sms-timestamp": timestamp,
+        "x-sms-signature": sign(DEV_SMS_INBOUND_SECRET, timestamp, raw),
+    }
+    response = await client.post("/sms/inbound", content=raw, headers=headers)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_INBOUND"

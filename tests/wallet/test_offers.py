@@ -1,0 +1,547 @@
+"""The proactive flow in the domain: offers from new entitlements, answers, consent with a
+fresh eligibility check, assignment, payment through the ledger and the bank outbox, notices.
+
+Runs on SQLite and PostgreSQL; each test's data is rolled back with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from familymap.orm import utcnow
+from familymap.tables import Person
+from tests.wallet.offer_builders import (
+    FATHER_PHONE,
+    IBAN,
+    evaluate,
+    later,
+    newborn_household,
+)
+from wallet import ledger
+from wallet.bank import LogBank
+from wallet.offer_tables import (
+    BenefitAssignment,
+    Notification,
+    Offer,
+    OfferTransition,
+    Payment,
+)
+from wallet.offers import (
+    FulfilmentUnavailable,
+    InvalidIban,
+    OfferAlreadyAnswered,
+    OfferExpired,
+    OfferNotFound,
+    answer_offer,
+    choose_recipient,
+    expire_offers,
+    issue_pending_offers,
+    offer_new_entitlements,
+    register_bank_account,
+    register_fulfiller,
+    validate_iban,
+)
+from wallet.outbox import relay_once
+from wallet.outbox_tables import OutboxMessage
+from wallet.payments import due_months, settle_payments
+
+
+async def offers_by_programme(session, household) -> dict[str, Offer]:
+    rows = await session.scalars(select(Offer).where(Offer.family_id == household.family.id))
+    return {row.programme: row for row in rows}
+
+
+async def history(session, offer: Offer) -> list[tuple[str | None, str, str]]:
+    rows = await session.scalars(
+        select(OfferTransition)
+        .where(OfferTransition.offer_id == offer.id)
+        .order_by(OfferTransition.id)
+    )
+    return [(row.from_state, row.to_state, row.channel) for row in rows]
+
+
+@pytest.fixture
+async def offered(session):
+    """The newborn household, evaluated, with its offers made."""
+    household = await newborn_household(session)
+    run_id = await evaluate(session, household)
+    await offer_new_entitlements(session=session, run_id=run_id, now=utcnow())
+    return household
+
+
+async def test_new_entitlements_become_offers_to_the_head_with_an_sms_from_1414(session, offered):
+    # Given the household evaluated and offered (fixture)
+    offers = await offers_by_programme(session, offered)
+    # Then the child's two new benefits are offered to the father, who is asked and paid
+    assert {"BIRTH_BENEFIT", "CHILDCARE_TO_1_5"} <= set(offers)
+    birth = offers["BIRTH_BENEFIT"]
+    assert birth.state == "offered"
+    assert birth.beneficiary_person_id == offered.child.id
+    assert birth.recipient_person_id == offered.father.id
+    assert birth.phone == FATHER_PHONE and birth.amount_tiyn > 0
+    # and each has its SMS queued in the same transaction, with how to reply and no link
+    sms = await session.get(OutboxMessage, birth.sms_message_id)
+    assert sms.channel == "sms" and sms.recipient == FATHER_PHONE
+    assert "1414" in sms.body and "1 (согласен)" in sms.body and "2 (отказ)" in sms.body
+    assert "http" not in sms.body and "www" not in sms.body
+    assert await history(session, birth) == [(None, "offered", "system")]
+
+
+async def test_the_sms_is_in_kazakh_for_a_kazakh_speaker(session):
+    household = await newborn_household(session, language="kk")
+    await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    birth = (await offers_by_programme(session, household))["BIRTH_BENEFIT"]
+    sms = await session.get(OutboxMessage, birth.sms_message_id)
+    assert "бала тууына байланысты" in sms.body and "келісемін" in sms.body
+
+
+async def test_re_running_eligibility_never_duplicates_an_offer(session, offered, session_factory):
+    # Given offers made for the household's new entitlements
+    before = await session.scalar(select(func.count()).select_from(Offer))
+    # When the family is evaluated again, and the batch job reads every change there is
+    run_id = await evaluate(session, offered)
+    again = await offer_new_entitlements(session=session, run_id=run_id, now=utcnow())
+    await session.commit()
+    pending = await issue_pending_offers(session_factory=session_factory, now=utcnow())
+    # Then no offer is made twice
+    assert again.offers == 0
+    assert pending.offers == 0 and pending.already >= 2
+    assert await session.scalar(select(func.count()).select_from(Offer)) == before
+
+
+async def test_consent_assigns_pays_through_the_ledger_and_the_bank(session, offered):
+    birth = (await offers_by_programme(session, offered))["BIRTH_BENEFIT"]
+    # When the father accepts in the app
+    answer = await answer_offer(
+        session=session, offer_id=birth.id, recipient_person_id=offered.father.id,
+        accept=True, channel="app",
+    )  # fmt: skip
+    # Then the benefit is assigned (one-off) and its payment ordered
+    assert answer.offer.state == "assigned"
+    assignment = await session.scalar(
+        select(BenefitAssignment).where(BenefitAssignment.offer_id == birth.id)
+    )
+    assert assignment.schedule == "one_off" and assignment.amount_tiyn == birth.amount_tiyn
+    payment = await session.scalar(select(Payment).where(Payment.assignment_id == assignment.id))
+    assert (payment.state, payment.iban, payment.amount_tiyn) == (
+        "ordered",
+        IBAN,
+        birth.amount_tiyn,
+    )
+    # with the money moved in the ledger from the programme to bank payout, for this family
+    transfer = (await ledger.statement(session=session, account="payout:bank"))[-1]
+    assert transfer.amount == birth.amount_tiyn and transfer.reason == "BENEFIT_PAYMENT"
+    assert (
+        await ledger.balance(session=session, account="programme:BIRTH_BENEFIT")
+        == -birth.amount_tiyn
+    )
+    assert await ledger.trial_balance(session=session) == 0
+    # and the order queued for the bank
+    order = await session.get(OutboxMessage, payment.order_message_id)
+    assert order.channel == "bank" and order.recipient == IBAN
+    # When the bank relay delivers the order and the payments are settled
+    await session.commit()
+    assert (
+        await relay_once(
+            session_factory=lambda: session_ctx(session), gateway=LogBank(), channel="bank"
+        )
+    ).sent == 1
+    settled = await settle_payments(session=session)
+    # Then the payment is paid and the offer reaches its end
+    assert settled.paid == 1
+    await session.refresh(birth)
+    assert birth.state == "paid" and birth.paid_at is not None
+    assert await history(session, birth) == [
+        (None, "offered", "system"), ("offered", "accepted", "app"),
+        ("accepted", "assigned", "system"), ("assigned", "paid", "system"),
+    ]  # fmt: skip
+    # and the father is told by SMS what his consent did
+    confirmation = await session.scalar(
+        select(OutboxMessage).where(OutboxMessage.message_key == f"offer:{birth.id}:assigned")
+    )
+    assert confirmation is not None and "Согласие принято" in confirmation.body
+
+
+def session_ctx(session):
+    """A session factory handing out the test's own session (the relay opens and closes it)."""
+
+    class _Borrowed:
+        async def __aenter__(self):
+            return session
+
+        async def __aexit__(self, *exc):
+            return False
+
+    return _Borrowed()
+
+
+async def test_a_failed_bank_order_is_reversed_in_the_ledger(session, offered):
+    birth = (await offers_by_programme(session, offered))["BIRTH_BENEFIT"]
+    await answer_offer(
+        session=session, offer_id=birth.id, recipient_person_id=offered.father.id,
+        accept=True, channel="app",
+    )  # fmt: skip
+    payment = await session.scalar(select(Payment))
+    order = await session.get(OutboxMessage, payment.order_message_id)
+    order.status = "failed"  # the bank refused the account for good
+    await session.flush()
+    settled = await settle_payments(session=session)
+    assert settled.failed == 1
+    await session.refresh(payment)
+    assert payment.state == "failed"
+    assert await ledger.balance(session=session, account="programme:BIRTH_BENEFIT") == 0
+    assert await ledger.balance(session=session, account="payout:bank") == 0
+    # and settling again changes nothing
+    assert (await settle_payments(session=session)).failed == 0
+
+
+async def test_a_monthly_benefit_pays_the_months_due(session, offered):
+    childcare = (await offers_by_programme(session, offered))["CHILDCARE_TO_1_5"]
+    await answer_offer(
+        session=session, offer_id=childcare.id, recipient_person_id=offered.father.id,
+        accept=True, channel="sms",
+    )  # fmt: skip
+    assignment = await session.scalar(
+        select(BenefitAssignment).where(BenefitAssignment.offer_id == childcare.id)
+    )
+    assert assignment.schedule == "monthly"
+    payments = (
+        await session.scalars(select(Payment).where(Payment.assignment_id == assignment.id))
+    ).all()
+    assert [p.for_month for p in payments] == due_months(
+        start=assignment.period_start, end=assignment.period_end, today=date.today()
+    )
+
+
+def test_due_months_runs_from_the_start_month_to_today_or_the_end():
+    assert due_months(start=date(2026, 10, 15), end=date(2027, 4, 14), today=date(2026, 12, 1)) == [
+        date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1),
+    ]  # fmt: skip
+    assert due_months(start=date(2026, 11, 1), end=date(2026, 11, 30), today=date(2027, 3, 1)) == [
+        date(2026, 11, 1)
+    ]
+    assert due_months(start=date(2027, 1, 1), end=date(2027, 6, 30), today=date(2026, 12, 31)) == []
+
+
+async def test_without_an_iban_the_offer_waits_then_pays_when_one_is_added(session):
+    household = await newborn_household(session, iban=None)
+    await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    birth = (await offers_by_programme(session, household))["BIRTH_BENEFIT"]
+    answer = await answer_offer(
+        session=session, offer_id=birth.id, recipient_person_id=household.father.id,
+        accept=True, channel="app",
+    )  # fmt: skip
+    assert answer.offer.state == "needs_bank_account"
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+    told = await session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.message_key == f"offer:{birth.id}:needs_bank_account"
+        )
+    )
+    assert "IBAN" in told.body and "eGov Mobile" in told.body
+    # When the father adds his IBAN (with spaces, lower case: as people type it)
+    paid = await register_bank_account(
+        session=session, person_id=household.father.id, iban="kz86 125K ZT50 0410 0100"
+    )
+    # Then the waiting offer is assigned and paid to it
+    assert [offer.id for offer in paid] == [birth.id]
+    await session.refresh(birth)
+    assert birth.state == "assigned"
+    payment = await session.scalar(select(Payment))
+    assert payment.iban == IBAN
+    assert (await session.get(Person, household.father.id)).iban == IBAN
+
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "",
+        "KZ86125KZT500410010",
+        "KZ87125KZT5004100100",
+        "RU86125KZT5004100100",
+        "KZ86-125KZT50041001",
+    ],
+)
+def test_an_iban_must_be_kazakh_with_valid_check_digits(iban):
+    with pytest.raises(InvalidIban) as refused:
+        validate_iban(iban)
+    assert refused.value.code == "INVALID_IBAN"
+
+
+async def test_decline_and_every_refusal_changes_nothing(session, offered):
+    offers = await offers_by_programme(session, offered)
+    birth, childcare = offers["BIRTH_BENEFIT"], offers["CHILDCARE_TO_1_5"]
+    # Someone else's offer (the mother is not its recipient) is not found
+    with pytest.raises(OfferNotFound):
+        await answer_offer(
+            session=session,
+            offer_id=birth.id,
+            recipient_person_id=offered.mother.id,
+            accept=True,
+            channel="app",
+        )
+    with pytest.raises(OfferNotFound):
+        await answer_offer(
+            session=session,
+            offer_id=10**9,
+            recipient_person_id=offered.father.id,
+            accept=True,
+            channel="app",
+        )
+    await session.refresh(birth)
+    assert birth.state == "offered"
+    # A decline is recorded with its channel
+    declined = await answer_offer(
+        session=session,
+        offer_id=birth.id,
+        recipient_person_id=offered.father.id,
+        accept=False,
+        channel="sms",
+    )
+    assert declined.offer.state == "declined"
+    assert await history(session, birth) == [
+        (None, "offered", "system"),
+        ("offered", "declined", "sms"),
+    ]
+    # and answering again, either way, is refused
+    for accept in (True, False):
+        with pytest.raises(OfferAlreadyAnswered) as refused:
+            await answer_offer(
+                session=session,
+                offer_id=birth.id,
+                recipient_person_id=offered.father.id,
+                accept=accept,
+                channel="app",
+            )
+        assert refused.value.code == "OFFER_ALREADY_ANSWERED"
+    # An answer after the deadline is refused, and the expiry job closes the offer
+    with pytest.raises(OfferExpired):
+        await answer_offer(
+            session=session, offer_id=childcare.id, recipient_person_id=offered.father.id,
+            accept=True, channel="app", now=later(31),
+        )  # fmt: skip
+    assert await expire_offers(session=session, now=later(31)) >= 1
+    await session.refresh(childcare)
+    assert childcare.state == "expired"
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+async def test_a_double_accept_pays_once(session, offered):
+    birth = (await offers_by_programme(session, offered))["BIRTH_BENEFIT"]
+    await answer_offer(
+        session=session,
+        offer_id=birth.id,
+        recipient_person_id=offered.father.id,
+        accept=True,
+        channel="sms",
+    )
+    with pytest.raises(OfferAlreadyAnswered):
+        await answer_offer(
+            session=session,
+            offer_id=birth.id,
+            recipient_person_id=offered.father.id,
+            accept=True,
+            channel="app",
+        )
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+async def test_consent_rechecks_eligibility_and_withdraws_when_it_no_longer_holds(session, offered):
+    birth = (await offers_by_programme(session, offered))["BIRTH_BENEFIT"]
+    # Given the registry now says the child was registered long ago (a corrected record)
+    offered.child.birth_date = date.today() - timedelta(days=800)
+    await session.flush()
+    # When the father accepts
+    answer = await answer_offer(
+        session=session,
+        offer_id=birth.id,
+        recipient_person_id=offered.father.id,
+        accept=True,
+        channel="app",
+    )
+    # Then the offer is withdrawn with the failed condition, and nothing is paid
+    assert answer.offer.state == "withdrawn" and answer.offer.note
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+    assert [t[1] for t in await history(session, birth)] == ["offered", "accepted", "withdrawn"]
+
+
+async def test_a_voucher_offer_is_fulfilled_by_its_registered_fulfiller(session):
+    # Given a family whose child is entitled to school meals
+    household = await newborn_household(session, born_days_ago=7 * 365 + 100)
+    household.child.school_grade, household.child.school_id = 1, "astana-school-001"
+    await session.flush()
+    await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    meals = (await offers_by_programme(session, household)).get("SCHOOL_MEALS")
+    assert meals is not None and meals.kind == "voucher"
+    issued = []
+
+    async def fulfil(session, offer, amount, start, end):
+        issued.append((offer.id, amount, start, end))
+
+    register_fulfiller("SCHOOL_MEALS", fulfil)
+    try:
+        answer = await answer_offer(
+            session=session,
+            offer_id=meals.id,
+            recipient_person_id=household.father.id,
+            accept=True,
+            channel="app",
+        )
+    finally:
+        from wallet import offers as offers_module
+
+        offers_module._FULFILLERS.pop("SCHOOL_MEALS", None)
+    assert answer.offer.state == "assigned" and issued and issued[0][0] == meals.id
+    # no cash moves for a voucher
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+async def test_a_voucher_offer_without_a_fulfiller_is_refused(session):
+    household = await newborn_household(session, born_days_ago=7 * 365 + 100)
+    household.child.school_grade, household.child.school_id = 1, "astana-school-001"
+    await session.flush()
+    await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    meals = (await offers_by_programme(session, household))["SCHOOL_MEALS"]
+    with pytest.raises(FulfilmentUnavailable):
+        await answer_offer(
+            session=session,
+            offer_id=meals.id,
+            recipient_person_id=household.father.id,
+            accept=True,
+            channel="app",
+        )
+
+
+async def test_notices_are_sent_once_per_fact(session):
+    # Given a head who reaches pension age within the notice window
+    household = await newborn_household(session)
+    household.father.birth_date = date(date.today().year - 63, date.today().month, 1) + timedelta(
+        days=40
+    )
+    household.father.sex = "M"
+    await session.flush()
+    await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    notes = (
+        await session.scalars(
+            select(Notification).where(Notification.person_id == household.father.id)
+        )
+    ).all()
+    assert [n.programme for n in notes] == ["PENSION_AGE_NOTICE"]
+    sms = await session.scalar(
+        select(OutboxMessage).where(OutboxMessage.message_key == f"notice:{notes[0].id}")
+    )
+    assert "пенсионного возраста" in sms.body
+    # When eligibility runs again (the entitlement ended and came back, even)
+    for _ in range(2):
+        await offer_new_entitlements(
+            session=session, run_id=await evaluate(session, household), now=utcnow()
+        )
+    # Then the fact is not notified twice
+    assert await session.scalar(select(func.count()).select_from(Notification)) == 1
+
+
+def test_the_recipient_is_the_adult_beneficiary_or_the_head():
+    today = date(2026, 11, 22)
+    head = Person(id=1, role="head", birth_date=date(1980, 1, 1))
+    spouse = Person(id=2, role="spouse", birth_date=date(1982, 1, 1))
+    child = Person(id=3, role="child", birth_date=date(2020, 1, 1))
+    grandmother = Person(id=4, role="other", birth_date=date(1950, 1, 1))
+    members = [head, spouse, child, grandmother]
+    assert choose_recipient(members, 2, on=today) is spouse  # an adult beneficiary herself
+    assert choose_recipient(members, 3, on=today) is head  # a child's benefit: the head
+    assert choose_recipient(members, None, on=today) is head  # a family benefit: the head
+    head.date_of_death = date(2026, 1, 1)
+    assert choose_recipient(members, 3, on=today) is spouse
+    assert choose_recipient([child, grandmother], 3, on=today) is grandmother
+    assert choose_recipient([child], 3, on=today) is None
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_answers_to_one_offer_one_wins(engine):
+    # Given, committed, a household whose father has no IBAN (consent ends in
+    # needs_bank_account, so the race touches no ledger) and its offers
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    iins = ("880412300108", "900605400104", "250901500103")
+    async with AsyncSession(engine, expire_on_commit=False) as setup:
+        household = await newborn_household(setup, iban=None, iins=iins, phones=(None, None))
+        await offer_new_entitlements(
+            session=setup, run_id=await evaluate(setup, household), now=utcnow()
+        )
+        await setup.commit()
+        birth = (await offers_by_programme(setup, household))["BIRTH_BENEFIT"]
+    try:
+        # When ten answers (five accepts by SMS, five declines in the app) arrive at once
+        start = asyncio.Event()
+
+        async def answer(n: int) -> str:
+            async with AsyncSession(engine) as session:
+                await session.execute(text("SELECT 1"))
+                await start.wait()
+                try:
+                    result = await answer_offer(
+                        session=session, offer_id=birth.id, recipient_person_id=household.father.id,
+                        accept=n % 2 == 0, channel="sms" if n % 2 == 0 else "app",
+                    )  # fmt: skip
+                except OfferAlreadyAnswered as refused:
+                    await session.rollback()
+                    return refused.code
+                state = result.offer.state
+                await session.commit()
+                return state
+
+        tasks = [asyncio.create_task(answer(n)) for n in range(10)]
+        await asyncio.sleep(0.2)
+        start.set()
+        outcomes = await asyncio.gather(*tasks)
+        # Then exactly one answer stands and the other nine are refused
+        winners = [o for o in outcomes if o != "OFFER_ALREADY_ANSWERED"]
+        assert len(winners) == 1 and winners[0] in ("needs_bank_account", "declined")
+        async with AsyncSession(engine) as check:
+            moves = await check.scalar(
+                select(func.count())
+                .select_from(OfferTransition)
+                .where(
+                    OfferTransition.offer_id == birth.id, OfferTransition.from_state == "offered"
+                )
+            )
+            assert moves == 1
+    finally:
+        await _delete_household(engine, household.family.id)
+
+
+async def _delete_household(engine, family_id: int) -> None:
+    from sqlalchemy import text
+
+    statements = [
+        "DELETE FROM offer_transitions WHERE offer_id IN (SELECT id FROM offers WHERE family_id = :f)",
+        "DELETE FROM benefit_assignments WHERE family_id = :f",
+        "UPDATE offers SET sms_message_id = NULL WHERE family_id = :f",
+        "DELETE FROM outbox_messages WHERE message_key LIKE 'offer:%' AND split_part(message_key, ':', 2)::bigint IN (SELECT id FROM offers WHERE family_id = :f)",
+        "DELETE FROM offers WHERE family_id = :f",
+        "DELETE FROM notifications WHERE family_id = :f",
+        "DELETE FROM decisions WHERE family_id = :f",
+        "DELETE FROM entitlement_changes WHERE family_id = :f",
+        "DELETE FROM entitlements WHERE family_id = :f",
+        "DELETE FROM eligibility_runs WHERE family_id = :f",
+        "DELETE FROM persons WHERE family_id = :f",
+        "DELETE FROM families WHERE id = :f",
+    ]
+    async with engine.begin() as connection:
+        for statement in statements:
+            await connection.execute(text(statement), {"f": family_id})

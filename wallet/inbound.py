@@ -1,0 +1,212 @@
+"""Replies to 1414: a gateway's webhook, checked by its signature, answering offers by SMS.
+
+The gateway signs each delivery: `X-Sms-Timestamp` (Unix seconds) and `X-Sms-Signature`
+(`sha256=` and the hex HMAC-SHA256 of "<timestamp>.<raw body>" under the shared secret). A
+signature that does not match is forged; one older than the tolerance is a replay of a
+captured request. A delivery repeated by the gateway (same message id) is answered from the
+record of the first and changes nothing.
+
+A reply of 1 / Иә / Да (accept) or 2 / Жоқ / Нет (decline), in any case, from the phone an
+open offer was sent to answers that person's most recent open offer. Anything else changes
+nothing and gets a helpful answer. Every reply is kept, with the sender's number masked.
+
+    InboundError
+    ├── InvalidSignature   INVALID_SIGNATURE   no signature, or not the gateway's
+    ├── StaleSignature     STALE_SIGNATURE     signed too long ago (or in the future)
+    └── InvalidInbound     INVALID_INBOUND     not a JSON object with message_id, from, text
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from familymap.orm import as_utc, utcnow
+from wallet.messages import sms_text, unknown_sender_text
+from wallet.offer_tables import InboundSms, Offer
+from wallet.offers import OfferError, answer_offer
+from wallet.outbox import InvalidPhone, enqueue, validate_phone
+from wallet.sms import mask_phone
+
+log = structlog.get_logger(__name__)
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+ACCEPT_WORDS = frozenset({"1", "иә", "ия", "да"})
+DECLINE_WORDS = frozenset({"2", "жоқ", "нет"})
+
+
+class InboundError(Exception):
+    code = "INBOUND_ERROR"
+
+
+class InvalidSignature(InboundError):
+    code = "INVALID_SIGNATURE"
+
+
+class StaleSignature(InboundError):
+    code = "STALE_SIGNATURE"
+
+
+class InvalidInbound(InboundError):
+    code = "INVALID_INBOUND"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header value for a body, as the gateway computes it."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify_signature(
+    *, secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime
+) -> None:
+    """Raise unless the body was signed by the gateway within the tolerance."""
+    if not timestamp or not signature:
+        raise InvalidSignature("the request is not signed")
+    # Compared in constant time, so the signature cannot be guessed byte by byte.
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+        raise InvalidSignature("the signature does not match")
+    try:
+        signed_at = int(timestamp)
+    except ValueError:
+        raise InvalidSignature("the timestamp is not a number") from None
+    if abs(now.timestamp() - signed_at) > SIGNATURE_TOLERANCE_SECONDS:
+        raise StaleSignature("the signature is too old (or from the future)")
+
+
+def parse_reply(text: str) -> bool | None:
+    """True to accept, False to decline, None if the reply is neither."""
+    word = text.strip().strip(".!").casefold()
+    if word in ACCEPT_WORDS:
+        return True
+    if word in DECLINE_WORDS:
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """A reply as the gateway delivered it."""
+
+    message_id: str
+    sender: str
+    text: str
+
+    @classmethod
+    def from_body(cls, body: bytes) -> InboundReply:
+        try:
+            data: Any = json.loads(body)
+        except ValueError:
+            raise InvalidInbound("the body is not JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidInbound("the body is not a JSON object")
+        fields = {name: data.get(name) for name in ("message_id", "from", "text")}
+        if not all(isinstance(value, str) for value in fields.values()):
+            raise InvalidInbound("message_id, from and text are required strings")
+        if not fields["message_id"] or len(fields["message_id"]) > 128:
+            raise InvalidInbound("message_id is 1 to 128 characters")
+        return cls(
+            message_id=fields["message_id"], sender=fields["from"], text=fields["text"][:500]
+        )
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    outcome: str  # accepted | declined | assigned... | unknown_number | no_open_offer | ...
+    offer_id: int | None
+    replayed: bool = False
+
+
+async def handle_reply(
+    *, session: AsyncSession, reply: InboundReply, now: datetime | None = None
+) -> InboundOutcome:
+    """Apply one reply (or recognise a repeated delivery) and queue the answer SMS."""
+    now = now or utcnow()
+    held = await session.scalar(
+        select(InboundSms).where(InboundSms.gateway_message_id == reply.message_id)
+    )
+    if held is not None:
+        return InboundOutcome(outcome=held.outcome, offer_id=held.offer_id, replayed=True)
+    try:
+        sender = validate_phone(reply.sender)
+    except InvalidPhone:
+        sender = None
+    outcome, offer_id, answer = await _decide(session=session, sender=sender, reply=reply, now=now)
+    try:
+        async with session.begin_nested():
+            session.add(
+                InboundSms(
+                    gateway_message_id=reply.message_id,
+                    sender_masked=mask_phone(reply.sender[:16]),
+                    text=reply.text,
+                    outcome=outcome,
+                    offer_id=offer_id,
+                    received_at=now,
+                )
+            )
+    except IntegrityError:
+        # The gateway delivered it twice at once; the other delivery is the one recorded, and
+        # the raise rolls this one's change back.
+        raise InvalidInbound("this message is being processed") from None
+    if sender is not None and answer:
+        await enqueue(
+            session=session,
+            message_key=f"inbound:{reply.message_id}:answer",
+            channel="sms",
+            recipient=sender,
+            body=answer,
+        )
+    log.info(
+        "sms.inbound", outcome=outcome, sender=mask_phone(reply.sender[:16]), offer_id=offer_id
+    )
+    return InboundOutcome(outcome=outcome, offer_id=offer_id)
+
+
+async def _decide(
+    *, session: AsyncSession, sender: str | None, reply: InboundReply, now: datetime
+) -> tuple[str, int | None, str]:
+    if sender is None:
+        return "invalid_sender", None, ""
+    offers = (
+        await session.scalars(
+            select(Offer)
+            .where(Offer.phone == sender)
+            .order_by(Offer.created_at.desc(), Offer.id.desc())
+        )
+    ).all()
+    if not offers:
+        return "unknown_number", None, unknown_sender_text()
+    language = offers[0].language
+    accept = parse_reply(reply.text)
+    if accept is None:
+        return "unparseable", None, sms_text("unparseable", language=language)
+    open_offers = [o for o in offers if o.state == "offered" and _open(o, now)]
+    if not open_offers:
+        return "no_open_offer", None, sms_text("no_open_offer", language=language)
+    target = open_offers[0]
+    try:
+        # The answer SMS about the offer is queued by answer_offer itself.
+        answered = await answer_offer(
+            session=session,
+            offer_id=target.id,
+            recipient_person_id=target.recipient_person_id,
+            accept=accept,
+            channel="sms",
+            now=now,
+        )
+    except OfferError as refused:
+        return refused.code.lower(), target.id, sms_text("no_open_offer", language=language)
+    return answered.offer.state, target.id, ""
+
+
+def _open(offer: Offer, now: datetime) -> bool:
+    return as_utc(offer.expires_at) > now

@@ -1,0 +1,64 @@
+"""Notices without consent: pension age ahead, kandas status expiry ahead, employment measures
+for the newly unemployed. Each is a notification in the app and an SMS from 1414.
+
+A notice is about one fact (`fact_key`, unique): the programme, the person and the date the
+notice is about, so re-running eligibility, or the same fact found by two runs, never sends
+it twice. Employment measures are keyed by the day the job was lost rather than by the
+evaluation day, so one spell of unemployment is one notice.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from familymap.tables import Person
+from wallet.messages import sms_language, sms_text
+from wallet.offer_tables import Notification
+from wallet.outbox import enqueue
+
+
+def fact_key(programme: str, person: Person, about: date | None) -> str:
+    """The one fact a notice is about."""
+    if programme == "EMPLOYMENT_MEASURES_NOTICE" and person.job_lost_on is not None:
+        about = person.job_lost_on
+    return f"{programme}:{person.id}:{about.isoformat() if about else '-'}"
+
+
+async def notify(
+    *, session: AsyncSession, programme: str, person: Person, about: date | None, now: datetime
+) -> bool:
+    """Record the notice and queue its SMS, unless this fact was notified before."""
+    key = fact_key(programme, person, about)
+    if await session.scalar(select(Notification.id).where(Notification.fact_key == key)):
+        return False
+    body = sms_text(programme, language=person.language, about=about)
+    notification = Notification(
+        fact_key=key,
+        family_id=person.family_id,
+        person_id=person.id,
+        programme=programme,
+        about_date=about,
+        language=sms_language(person.language),
+        body=body,
+        sms_queued=bool(person.phone),
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(notification)
+            await session.flush()
+    except IntegrityError:
+        return False  # the same fact, notified concurrently
+    if person.phone:
+        await enqueue(
+            session=session,
+            message_key=f"notice:{notification.id}",
+            channel="sms",
+            recipient=person.phone,
+            body=body,
+        )
+    return True

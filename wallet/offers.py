@@ -1,0 +1,540 @@
+"""Proactive offers: made when the family map finds a new entitlement, answered by SMS or in
+the app, and on consent re-checked, assigned and paid.
+
+An offer is made for each 'new' row of `entitlement_changes` of a benefit or voucher
+programme, once per programme, family, beneficiary and period start (`offer_key`), with its
+SMS from 1414 queued in the same transaction. A 'new' notice programme becomes a
+notification instead (wallet.notices). On consent the family is evaluated again at that
+moment, because its data may have changed since the offer; the programme is then assigned
+with the amount and period decided now, and the first payment ordered (wallet.payments).
+Voucher programmes are fulfilled by the vouchers package, which registers a fulfiller here
+(`register_fulfiller`), so the wallet never imports it.
+
+Expected refusals carry a stable code:
+
+    OfferError
+    ├── OfferNotFound          OFFER_NOT_FOUND          no such offer for this person (someone
+    │                                                   else's offer is reported the same way,
+    │                                                   so offer ids cannot be probed)
+    ├── OfferExpired           OFFER_EXPIRED            the answer came after the deadline
+    ├── OfferAlreadyAnswered   OFFER_ALREADY_ANSWERED   accepted or declined before
+    ├── InvalidIban            INVALID_IBAN             not a Kazakh IBAN with valid check digits
+    └── FulfilmentUnavailable  FULFILMENT_UNAVAILABLE   no fulfiller for this voucher programme
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from familymap.batch import reevaluate_family
+from familymap.orm import as_utc, utcnow
+from familymap.rules import NOTICE, RULES, VOUCHER
+from familymap.tables import EntitlementChange, Family, Person
+from wallet import notices
+from wallet.messages import sms_text
+from wallet.offer_tables import BenefitAssignment, Offer, OfferTransition, WalletCursor
+from wallet.outbox import enqueue
+from wallet.payments import order_assignment_payments
+
+log = structlog.get_logger(__name__)
+
+KIND_OF = {rule.code: rule.kind for rule in RULES}
+ADULT_YEARS = 18
+DEFAULT_OFFER_DAYS = 30
+CURSOR = "offers"
+
+
+class OfferError(Exception):
+    code = "OFFER_ERROR"
+
+
+class OfferNotFound(OfferError):
+    code = "OFFER_NOT_FOUND"
+
+
+class OfferExpired(OfferError):
+    code = "OFFER_EXPIRED"
+
+
+class OfferAlreadyAnswered(OfferError):
+    code = "OFFER_ALREADY_ANSWERED"
+
+
+class InvalidIban(OfferError):
+    code = "INVALID_IBAN"
+
+
+class FulfilmentUnavailable(OfferError):
+    code = "FULFILMENT_UNAVAILABLE"
+
+
+# --- Fulfilment of voucher programmes ---------------------------------------------------------
+
+# (session, offer, amount, period_start, period_end) -> None: issues the voucher in the
+# caller's transaction, idempotent by offer.
+Fulfiller = Callable[[AsyncSession, Offer, int, date, date], Awaitable[None]]
+_FULFILLERS: dict[str, Fulfiller] = {}
+
+
+def register_fulfiller(programme: str, fulfiller: Fulfiller) -> None:
+    """Let a package (vouchers) fulfil consent to one of its programmes."""
+    _FULFILLERS[programme] = fulfiller
+
+
+# --- Who is asked ------------------------------------------------------------------------------
+
+
+def _age(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def choose_recipient(
+    members: Sequence[Person], beneficiary_id: int | None, *, on: date
+) -> Person | None:
+    """Who is asked and paid: the beneficiary if a living adult, else the family's head, else
+    the spouse, else the eldest living adult; None if the family has no living adult."""
+    living_adults = [
+        m for m in members if m.date_of_death is None and _age(m.birth_date, on) >= ADULT_YEARS
+    ]
+    for member in living_adults:
+        if member.id == beneficiary_id:
+            return member
+    for role in ("head", "spouse"):
+        for member in living_adults:
+            if member.role == role:
+                return member
+    return min(living_adults, key=lambda m: (m.birth_date, m.id), default=None)
+
+
+def offer_key(
+    programme: str, family_id: int, beneficiary_id: int | None, start: date | None
+) -> str:
+    """Once per programme, family, beneficiary and entitlement period."""
+    return f"{programme}:{family_id}:{beneficiary_id or 0}:{start.isoformat() if start else '-'}"
+
+
+# --- Making offers -----------------------------------------------------------------------------
+
+
+@dataclass
+class IssueSummary:
+    changes: int = 0
+    offers: int = 0
+    notifications: int = 0
+    already: int = 0
+    no_recipient: int = 0
+
+    def __iadd__(self, other: IssueSummary) -> IssueSummary:
+        for name in ("changes", "offers", "notifications", "already", "no_recipient"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+async def offer_changes(
+    *,
+    session: AsyncSession,
+    changes: Sequence[EntitlementChange],
+    now: datetime,
+    offer_days: int = DEFAULT_OFFER_DAYS,
+) -> IssueSummary:
+    """Make the offers and notifications the given 'new' changes call for; skip those made."""
+    summary = IssueSummary(changes=len(changes))
+    wanted = [c for c in changes if c.change == "new" and c.programme in KIND_OF]
+    if not wanted:
+        return summary
+    family_ids = sorted({c.family_id for c in wanted})
+    members: dict[int, list[Person]] = {}
+    for person in await session.scalars(select(Person).where(Person.family_id.in_(family_ids))):
+        members.setdefault(person.family_id, []).append(person)
+    regions = {
+        family_id: region
+        for family_id, region in await session.execute(
+            select(Family.id, Family.region).where(Family.id.in_(family_ids))
+        )
+    }
+    today = now.date()
+    for change in wanted:
+        family = members.get(change.family_id, [])
+        if KIND_OF[change.programme] == NOTICE:
+            person = next((m for m in family if m.id == change.person_id), None)
+            made = person is not None and await notices.notify(
+                session=session,
+                programme=change.programme,
+                person=person,
+                about=change.period_start,
+                now=now,
+            )
+            summary.notifications += int(bool(made))
+            summary.already += int(person is not None and not made)
+            continue
+        recipient = choose_recipient(family, change.person_id, on=today)
+        if recipient is None:
+            # A household of minors only: nobody can consent; the social worker's case.
+            summary.no_recipient += 1
+            log.warning(
+                "offers.no_recipient", family_id=change.family_id, programme=change.programme
+            )
+            continue
+        made = await _make_offer(
+            session=session,
+            change=change,
+            recipient=recipient,
+            region=regions.get(change.family_id, ""),
+            now=now,
+            offer_days=offer_days,
+        )
+        if made:
+            summary.offers += 1
+        else:
+            summary.already += 1
+    return summary
+
+
+async def _make_offer(
+    *,
+    session: AsyncSession,
+    change: EntitlementChange,
+    recipient: Person,
+    region: str,
+    now: datetime,
+    offer_days: int,
+) -> bool:
+    key = offer_key(change.programme, change.family_id, change.person_id, change.period_start)
+    if await session.scalar(select(Offer.id).where(Offer.offer_key == key)) is not None:
+        return False
+    expires = now + timedelta(days=offer_days)
+    offer = Offer(
+        offer_key=key,
+        family_id=change.family_id,
+        beneficiary_person_id=change.person_id,
+        recipient_person_id=recipient.id,
+        programme=change.programme,
+        kind=KIND_OF[change.programme],
+        region=region,
+        amount_tiyn=change.amount_tiyn or 0,
+        period_start=change.period_start,
+        period_end=change.period_end,
+        state="offered",
+        phone=recipient.phone,
+        language=recipient.language,
+        source_change_id=change.id,
+        created_at=now,
+        expires_at=expires,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(offer)
+            await session.flush()
+    except IntegrityError:
+        return False  # made concurrently under the same key: that offer stands
+    _transition(session, offer, None, "offered", "system", now)
+    if recipient.phone:
+        message = await enqueue(
+            session=session,
+            message_key=f"offer:{offer.id}:sms",
+            channel="sms",
+            recipient=recipient.phone,
+            body=sms_text(
+                "offer",
+                language=recipient.language,
+                programme=offer.programme,
+                amount_tiyn=offer.amount_tiyn,
+                until=expires.date(),
+            ),
+        )
+        offer.sms_message_id = message.id
+    return True
+
+
+async def offer_new_entitlements(
+    *, session: AsyncSession, run_id: int, now: datetime, offer_days: int = DEFAULT_OFFER_DAYS
+) -> IssueSummary:
+    """Offers for the new entitlements of one run, in the caller's transaction."""
+    changes = (
+        await session.scalars(
+            select(EntitlementChange)
+            .where(EntitlementChange.run_id == run_id, EntitlementChange.change == "new")
+            .order_by(EntitlementChange.id)
+        )
+    ).all()
+    return await offer_changes(session=session, changes=changes, now=now, offer_days=offer_days)
+
+
+async def issue_pending_offers(
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    now: datetime | None = None,
+    offer_days: int = DEFAULT_OFFER_DAYS,
+    chunk_size: int = 500,
+    on_chunk: Callable[[IssueSummary], None] | None = None,
+) -> IssueSummary:
+    """Read entitlement changes past the job's cursor, a chunk per transaction, and make
+    their offers; the cursor moves with each chunk, so a crash resumes where it stopped."""
+    now = now or utcnow()
+    total = IssueSummary()
+    while True:
+        async with session_factory() as session, session.begin():
+            cursor = await session.get(WalletCursor, CURSOR, with_for_update=True)
+            if cursor is None:
+                cursor = WalletCursor(name=CURSOR, position=0)
+                session.add(cursor)
+            changes = (
+                await session.scalars(
+                    select(EntitlementChange)
+                    .where(
+                        EntitlementChange.id > cursor.position, EntitlementChange.change == "new"
+                    )
+                    .order_by(EntitlementChange.id)
+                    .limit(chunk_size)
+                )
+            ).all()
+            if not changes:
+                return total
+            summary = await offer_changes(
+                session=session, changes=changes, now=now, offer_days=offer_days
+            )
+            cursor.position = changes[-1].id
+        total += summary
+        if on_chunk is not None:
+            on_chunk(summary)
+
+
+async def expire_offers(*, session: AsyncSession, now: datetime | None = None) -> int:
+    """Move offers not answered by their deadline to `expired`; how many moved."""
+    now = now or utcnow()
+    expired = (
+        await session.scalars(
+            update(Offer)
+            .where(Offer.state == "offered", Offer.expires_at <= now)
+            .values(state="expired")
+            .returning(Offer.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for offer_id in expired:
+        session.add(
+            OfferTransition(
+                offer_id=offer_id,
+                from_state="offered",
+                to_state="expired",
+                channel="system",
+                at=now,
+            )
+        )
+    return len(expired)
+
+
+# --- Answering ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What an answer did: the offer as it now stands and the SMS sent about it."""
+
+    offer: Offer
+    message_template: str
+    created: IssueSummary = field(default_factory=IssueSummary)
+
+
+def _transition(
+    session: AsyncSession,
+    offer: Offer,
+    from_state: str | None,
+    to_state: str,
+    channel: str,
+    at: datetime,
+    **detail: object,
+) -> None:
+    session.add(
+        OfferTransition(
+            offer_id=offer.id,
+            from_state=from_state,
+            to_state=to_state,
+            channel=channel,
+            at=at,
+            detail=dict(detail),
+        )
+    )
+
+
+async def answer_offer(
+    *,
+    session: AsyncSession,
+    offer_id: int,
+    recipient_person_id: int,
+    accept: bool,
+    channel: str,
+    now: datetime | None = None,
+    offer_days: int = DEFAULT_OFFER_DAYS,
+) -> Answer:
+    """Accept or decline the recipient's open offer; on consent re-check, assign and pay."""
+    now = now or utcnow()
+    offer = await session.get(Offer, offer_id)
+    if offer is None or offer.recipient_person_id != recipient_person_id:
+        raise OfferNotFound(f"no offer {offer_id} for this person")
+    if offer.state != "offered":
+        raise OfferAlreadyAnswered(f"offer {offer_id} is already {offer.state}")
+    if as_utc(offer.expires_at) <= now:
+        raise OfferExpired(f"offer {offer_id} expired on {offer.expires_at:%Y-%m-%d}")
+    to_state = "accepted" if accept else "declined"
+    # Conditional, so that two answers racing (an SMS and a tap in the app) cannot both win.
+    moved = await session.execute(
+        update(Offer)
+        .where(Offer.id == offer_id, Offer.state == "offered")
+        .values(state=to_state, answered_at=now, answer_channel=channel)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise OfferAlreadyAnswered(f"offer {offer_id} was answered at the same moment")
+    await session.refresh(offer)
+    _transition(session, offer, "offered", to_state, channel, now)
+    if not accept:
+        answer = Answer(offer=offer, message_template="declined")
+    else:
+        answer = await _consent(session=session, offer=offer, now=now, offer_days=offer_days)
+    await _confirm_by_sms(session=session, offer=offer, template=answer.message_template)
+    return answer
+
+
+async def _consent(
+    *, session: AsyncSession, offer: Offer, now: datetime, offer_days: int
+) -> Answer:
+    # The data may have changed since the offer: decide again, now, and record that run.
+    await session.flush()
+    summary, evaluation = await reevaluate_family(
+        await session.connection(), family_id=offer.family_id, on=now.date()
+    )
+    created = await offer_new_entitlements(
+        session=session, run_id=summary.run_id, now=now, offer_days=offer_days
+    )
+    decision = None
+    if evaluation is not None:
+        try:
+            decision = evaluation.decision(offer.programme, offer.beneficiary_person_id)
+        except KeyError:
+            decision = None
+    if decision is None or not decision.eligible:
+        failed = [c.label for c in (decision.conditions if decision else []) if not c.passed]
+        offer.state, offer.note = "withdrawn", ("; ".join(failed) or "no longer eligible")[:300]
+        _transition(session, offer, "accepted", "withdrawn", "system", now, failed=failed)
+        return Answer(offer=offer, message_template="withdrawn", created=created)
+    amount, start, end = decision.amount_tiyn, decision.period_start, decision.period_end
+    offer.amount_tiyn = amount
+    if offer.kind == VOUCHER:
+        fulfiller = _FULFILLERS.get(offer.programme)
+        if fulfiller is None:
+            raise FulfilmentUnavailable(f"{offer.programme} vouchers cannot be issued here")
+        await fulfiller(session, offer, amount, start, end)
+        offer.state = "assigned"
+        _transition(session, offer, "accepted", "assigned", "system", now, run_id=summary.run_id)
+        return Answer(offer=offer, message_template="voucher_assigned", created=created)
+    recipient = await session.get(Person, offer.recipient_person_id)
+    assignment = BenefitAssignment(
+        offer_id=offer.id,
+        family_id=offer.family_id,
+        recipient_person_id=offer.recipient_person_id,
+        beneficiary_person_id=offer.beneficiary_person_id,
+        programme=offer.programme,
+        amount_tiyn=amount,
+        period_start=start,
+        period_end=end,
+        schedule="one_off" if start == end else "monthly",
+        run_id=summary.run_id,
+        assigned_at=now,
+    )
+    session.add(assignment)
+    await session.flush()
+    if recipient is None or not recipient.iban:
+        offer.state = "needs_bank_account"
+        _transition(session, offer, "accepted", "needs_bank_account", "system", now)
+        return Answer(offer=offer, message_template="needs_bank_account", created=created)
+    await _assign_and_pay(
+        session=session, offer=offer, assignment=assignment, iban=recipient.iban, now=now
+    )
+    return Answer(offer=offer, message_template="assigned", created=created)
+
+
+async def _assign_and_pay(
+    *,
+    session: AsyncSession,
+    offer: Offer,
+    assignment: BenefitAssignment,
+    iban: str,
+    now: datetime,
+) -> None:
+    from_state = offer.state
+    offer.state = "assigned"
+    _transition(session, offer, from_state, "assigned", "system", now, assignment_id=assignment.id)
+    await order_assignment_payments(
+        session=session, assignment=assignment, iban=iban, today=now.date()
+    )
+
+
+async def _confirm_by_sms(*, session: AsyncSession, offer: Offer, template: str) -> None:
+    """Tell the recipient by SMS what their answer did (whichever channel it came by)."""
+    if not offer.phone:
+        return
+    await enqueue(
+        session=session,
+        message_key=f"offer:{offer.id}:{offer.state}",
+        channel="sms",
+        recipient=offer.phone,
+        body=sms_text(
+            template,
+            language=offer.language,
+            programme=offer.programme,
+            amount_tiyn=offer.amount_tiyn,
+        ),
+    )
+
+
+# --- Bank accounts ------------------------------------------------------------------------------
+
+
+def validate_iban(iban: str) -> str:
+    """A Kazakh IBAN (KZ, 2 check digits, 16 characters) with valid ISO 13616 check digits,
+    returned without spaces and upper-cased; InvalidIban otherwise."""
+    cleaned = "".join(str(iban).split()).upper()
+    if len(cleaned) != 20 or not cleaned.startswith("KZ") or not cleaned.isalnum():
+        raise InvalidIban("a Kazakh IBAN is KZ followed by 18 letters and digits")
+    rearranged = cleaned[4:] + cleaned[:4]
+    digits = "".join(str(int(ch, 36)) for ch in rearranged)
+    if int(digits) % 97 != 1:
+        raise InvalidIban("the IBAN's check digits do not match")
+    return cleaned
+
+
+async def register_bank_account(
+    *, session: AsyncSession, person_id: int, iban: str, now: datetime | None = None
+) -> list[Offer]:
+    """Record the person's IBAN and pay the offers that were waiting for it."""
+    now = now or utcnow()
+    cleaned = validate_iban(iban)
+    person = await session.get(Person, person_id)
+    if person is None:
+        raise OfferNotFound("no such person")
+    person.iban = cleaned
+    waiting = (
+        await session.scalars(
+            select(Offer)
+            .where(Offer.recipient_person_id == person_id, Offer.state == "needs_bank_account")
+            .order_by(Offer.id)
+        )
+    ).all()
+    for offer in waiting:
+        assignment = await session.scalar(
+            select(BenefitAssignment).where(BenefitAssignment.offer_id == offer.id)
+        )
+        assert assignment is not None, "a needs_bank_account offer always has its assignment"
+        await _assign_and_pay(
+            session=session, offer=offer, assignment=assignment, iban=cleaned, now=now
+        )
+        await _confirm_by_sms(session=session, offer=offer, template="assigned")
+    return list(waiting)

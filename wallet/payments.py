@@ -1,0 +1,223 @@
+"""Paying assigned benefits: payment orders to the bank, recorded in the ledger.
+
+A payment is ordered in one transaction that (1) posts the ledger transfer from the
+programme's budget account to bank payout clearing, (2) records the payment, and (3) queues
+the order to the bank in the outbox. All three stand or none does. The payment's key
+(assignment and month) is the ledger transfer id and the outbox message key, so ordering a
+month again, by a retry or a second job, finds what is there and pays nothing twice.
+
+The bank's acceptance of the order settles it (`settle_payments`): the payment is paid and the
+offer it came from reaches `paid`. An order the bank refused for good is failed, and its
+ledger transfer is reversed, so the books never show money that did not leave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from familymap.orm import utcnow
+from familymap.tables import Person
+from wallet import ledger
+from wallet.bank import payment_order
+from wallet.offer_tables import BenefitAssignment, Offer, OfferTransition, Payment
+from wallet.outbox import enqueue
+from wallet.outbox_tables import OutboxMessage
+
+PAYOUT_ACCOUNT = "payout:bank"
+BENEFIT_PAYMENT = "BENEFIT_PAYMENT"
+PAYMENT_RETURNED = "PAYMENT_RETURNED"
+
+
+def programme_account(programme: str) -> str:
+    """The ledger code of a programme's budget account."""
+    return f"programme:{programme}"
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def due_months(*, start: date, end: date, today: date) -> list[date]:
+    """The months of [start, end] that are due by `today` (a month is due from its first day)."""
+    months, month = [], month_of(start)
+    last = min(month_of(end), month_of(today))
+    while month <= last:
+        months.append(month)
+        month = _next_month(month)
+    return months
+
+
+async def order_payment(
+    *, session: AsyncSession, assignment: BenefitAssignment, month: date, iban: str
+) -> Payment:
+    """Order one month of an assignment (or its one-off sum); idempotent by assignment+month."""
+    key = f"assignment:{assignment.id}:{month:%Y-%m}"
+    existing = await session.scalar(select(Payment).where(Payment.payment_key == key))
+    if existing is not None:
+        return existing
+    programme = programme_account(assignment.programme)
+    await ledger.open_account(session=session, code=programme, kind="budget_programme")
+    await ledger.open_account(session=session, code=PAYOUT_ACCOUNT, kind="bank_payout")
+    spent_on = assignment.beneficiary_person_id or assignment.recipient_person_id
+    transfer = await ledger.transfer(
+        session=session,
+        transfer_id=f"payment:{key}",
+        debit=programme,
+        credit=PAYOUT_ACCOUNT,
+        amount=assignment.amount_tiyn,
+        reason=BENEFIT_PAYMENT,
+        metadata={"payment_key": key, "programme": assignment.programme},
+        family_id=assignment.family_id,
+        person_id=spent_on,
+    )
+    order = await enqueue(
+        session=session,
+        message_key=f"payment:{key}",
+        channel="bank",
+        recipient=iban,
+        body=payment_order(
+            payment_key=key,
+            iban=iban,
+            amount_tiyn=assignment.amount_tiyn,
+            programme=assignment.programme,
+            for_month=f"{month:%Y-%m}",
+        ),
+    )
+    payment = Payment(
+        payment_key=key,
+        assignment_id=assignment.id,
+        family_id=assignment.family_id,
+        person_id=assignment.recipient_person_id,
+        programme=assignment.programme,
+        for_month=month,
+        amount_tiyn=assignment.amount_tiyn,
+        iban=iban,
+        state="ordered",
+        transfer_id=transfer.transfer_id,
+        order_message_id=order.id,
+    )
+    session.add(payment)
+    await session.flush()
+    return payment
+
+
+async def order_assignment_payments(
+    *, session: AsyncSession, assignment: BenefitAssignment, iban: str, today: date
+) -> list[Payment]:
+    """Order every month of an assignment that is due by `today` and not yet ordered."""
+    if assignment.schedule == "one_off":
+        months = [month_of(assignment.period_start)]
+    else:
+        months = due_months(start=assignment.period_start, end=assignment.period_end, today=today)
+    return [
+        await order_payment(session=session, assignment=assignment, month=month, iban=iban)
+        for month in months
+    ]
+
+
+@dataclass
+class PaymentRunSummary:
+    assignments: int = 0
+    ordered: int = 0
+
+
+async def order_due_payments(*, session: AsyncSession, today: date) -> PaymentRunSummary:
+    """Order the months now due of every monthly assignment still running (a daily job)."""
+    summary = PaymentRunSummary()
+    rows = (
+        await session.execute(
+            # The registry holds the current IBAN: a changed account is paid from then on.
+            select(BenefitAssignment, Person.iban)
+            .join(Person, Person.id == BenefitAssignment.recipient_person_id)
+            .where(
+                BenefitAssignment.schedule == "monthly",
+                BenefitAssignment.period_end >= month_of(today),
+            )
+            .order_by(BenefitAssignment.id)
+        )
+    ).all()
+    for assignment, iban in rows:
+        if not iban:
+            continue
+        summary.assignments += 1
+        before = await session.scalar(
+            select(Payment.id)
+            .where(Payment.assignment_id == assignment.id)
+            .order_by(Payment.id.desc())
+            .limit(1)
+        )
+        payments = await order_assignment_payments(
+            session=session, assignment=assignment, iban=iban, today=today
+        )
+        summary.ordered += sum(1 for p in payments if before is None or p.id > before)
+    return summary
+
+
+@dataclass
+class SettleSummary:
+    paid: int = 0
+    failed: int = 0
+
+
+async def settle_payments(*, session: AsyncSession, now: datetime | None = None) -> SettleSummary:
+    """Mark ordered payments paid (the bank took the order) or failed (it never will)."""
+    now = now or utcnow()
+    summary = SettleSummary()
+    rows = (
+        await session.execute(
+            select(Payment, OutboxMessage.status, OutboxMessage.sent_at)
+            .join(OutboxMessage, OutboxMessage.id == Payment.order_message_id)
+            .where(Payment.state == "ordered", OutboxMessage.status.in_(("sent", "failed", "dead")))
+            .order_by(Payment.id)
+        )
+    ).all()
+    for payment, status, sent_at in rows:
+        outcome = "paid" if status == "sent" else "failed"
+        # Conditional, so that two settling jobs cannot both reverse a failed payment.
+        moved = await session.execute(
+            update(Payment)
+            .where(Payment.id == payment.id, Payment.state == "ordered")
+            .values(state=outcome, settled_at=sent_at or now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:
+            continue
+        if outcome == "failed":
+            await ledger.reverse(
+                session=session,
+                transfer_id=f"{payment.transfer_id}:returned",
+                original_transfer_id=payment.transfer_id,
+                reason=PAYMENT_RETURNED,
+            )
+            summary.failed += 1
+            continue
+        summary.paid += 1
+        await _mark_offer_paid(session=session, assignment_id=payment.assignment_id, now=now)
+    return summary
+
+
+async def _mark_offer_paid(*, session: AsyncSession, assignment_id: int, now: datetime) -> None:
+    """The first paid payment of an assignment completes its offer."""
+    offer_id = await session.scalar(
+        select(BenefitAssignment.offer_id).where(BenefitAssignment.id == assignment_id)
+    )
+    moved = await session.execute(
+        update(Offer)
+        .where(Offer.id == offer_id, Offer.state == "assigned")
+        .values(state="paid", paid_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount == 1:
+        session.add(
+            OfferTransition(
+                offer_id=offer_id, from_state="assigned", to_state="paid", channel="system", at=now
+            )
+        )
