@@ -545,3 +545,51 @@ async def _delete_household(engine, family_id: int) -> None:
     async with engine.begin() as connection:
         for statement in statements:
             await connection.execute(text(statement), {"f": family_id})
+
+
+async def test_the_funnel_counts_stages_and_the_median_time_to_payment(session, offered):
+    from datetime import timedelta as td
+
+    from wallet.funnel import offer_funnel
+
+    offers = await offers_by_programme(session, offered)
+    birth, childcare = offers["BIRTH_BENEFIT"], offers["CHILDCARE_TO_1_5"]
+    # Given the birth benefit accepted and paid two hours after the offer, childcare declined
+    await answer_offer(
+        session=session,
+        offer_id=birth.id,
+        recipient_person_id=offered.father.id,
+        accept=True,
+        channel="sms",
+    )
+    await answer_offer(
+        session=session,
+        offer_id=childcare.id,
+        recipient_person_id=offered.father.id,
+        accept=False,
+        channel="app",
+    )
+    payment = await session.scalar(select(Payment))
+    (await session.get(OutboxMessage, payment.order_message_id)).status = "sent"
+    (await session.get(OutboxMessage, birth.sms_message_id)).status = "sent"
+    await session.flush()
+    await settle_payments(session=session, now=birth.created_at + td(hours=2))
+    # When the operator reads the funnel for today
+    rows = await offer_funnel(session=session, since=later(-1), until=later(1))
+    by_programme = {row.programme: row for row in rows}
+    # Then each stage is counted and the median wait is the two hours
+    paid = by_programme["BIRTH_BENEFIT"]
+    assert (paid.sent, paid.delivered, paid.accepted, paid.paid) == (1, 1, 1, 1)
+    assert paid.take_up_rate == 1.0
+    assert paid.median_seconds_to_payment == pytest.approx(7200, abs=1)
+    declined = by_programme["CHILDCARE_TO_1_5"]
+    assert (declined.sent, declined.declined, declined.accepted, declined.take_up_rate) == (
+        1,
+        1,
+        0,
+        0.0,
+    )
+    # and a filter by region that matches nothing gives nothing
+    assert (
+        await offer_funnel(session=session, since=later(-1), until=later(1), region="nowhere") == []
+    )
