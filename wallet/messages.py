@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
@@ -104,6 +105,9 @@ def _date(day: date | None, language: str) -> str:
     return format_date(day, format="dd.MM.yyyy", locale=language) if day else ""
 
 
+# The same few texts recur by the hundred thousand after a national run (one benefit, one
+# amount, one deadline): Babel's formatting is the costly part, so texts are remembered.
+@lru_cache(maxsize=4096)
 def sms_text(
     template: str,
     *,

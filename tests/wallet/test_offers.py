@@ -532,7 +532,6 @@ async def _delete_household(engine, family_id: int) -> None:
         "DELETE FROM offer_transitions WHERE offer_id IN (SELECT id FROM offers WHERE family_id = :f)",
         "DELETE FROM benefit_assignments WHERE family_id = :f",
         "UPDATE offers SET sms_message_id = NULL WHERE family_id = :f",
-        "DELETE FROM outbox_messages WHERE message_key LIKE 'offer:%' AND split_part(message_key, ':', 2)::bigint IN (SELECT id FROM offers WHERE family_id = :f)",
         "DELETE FROM offers WHERE family_id = :f",
         "DELETE FROM notifications WHERE family_id = :f",
         "DELETE FROM decisions WHERE family_id = :f",
