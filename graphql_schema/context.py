@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from app.auth import AuthenticatedUser, Principal, RejectedUser
 from app.settings import Settings
+from wallet.i18n import DEFAULT_LANGUAGE
 
 
 @dataclass
@@ -26,7 +27,9 @@ class Context:
     response: Response
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
-    loaders: dict[str, Any] = field(default_factory=dict)
+    loaders: dict[str, Any] = field(default_factory=dict)  # graphql_schema.loaders.Loaders
+    # The language of texts, negotiated once per request from Accept-Language (wallet.i18n).
+    language: str = DEFAULT_LANGUAGE
 
     @property
     def principal(self) -> Principal | None:
