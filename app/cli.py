@@ -167,12 +167,14 @@ def _register_subcommands() -> None:
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
     from app.cli_outbox import outbox_cli
+    from app.cli_wallet import bench_wallet_command
 
     cli.command()(generate)
     cli.command("import")(import_command)
     cli.add_typer(eligibility_cli, name="eligibility")
     cli.add_typer(bench_cli, name="bench")
     cli.add_typer(outbox_cli, name="outbox")
+    bench_cli.command("wallet")(bench_wallet_command)
 
 
 _register_subcommands()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel.dates import format_date
@@ -400,11 +401,24 @@ def money(tiyn: int, language: str) -> str:
 
 def format_value(value: Any, fmt: Any, language: str) -> str:
     """A condition's value or threshold as the reader expects it (see rules.base formats)."""
-    lang = language_of(language)
+    try:
+        return _format_cached(value, fmt, language_of(language))
+    except TypeError:  # an unhashable value (a list): format it without the cache
+        return _format(value, fmt, language_of(language))
+
+
+# The same few values recur on every page (today's date, thresholds, small counts, yes/no),
+# and Babel's formatting costs tens of microseconds a call: a bounded cache serves them.
+@lru_cache(maxsize=65_536)
+def _format_cached(value: Any, fmt: Any, lang: str) -> str:
+    return _format(value, fmt, lang)
+
+
+def _format(value: Any, fmt: Any, lang: str) -> str:
     if value is None:
         return text(WORDS, "none", lang)
     if isinstance(value, tuple | list):
-        return ", ".join(format_value(item, fmt, lang) for item in value)
+        return ", ".join(_format(item, fmt, lang) for item in value)
     if isinstance(value, bool):
         return text(WORDS, "yes" if value else "no", lang)
     if fmt == "tiyn":
@@ -424,6 +438,20 @@ def operator_words(op: str, fmt: Any, language: str) -> str:
     return text(catalog, op, language)
 
 
+@lru_cache(maxsize=65_536)
+def _reason_text(
+    programme: str, condition_id: str, value: Any, op: str, threshold: Any, passed: bool,
+    fmt: Any, lang: str,
+) -> str:  # fmt: skip
+    return REASON_TEMPLATE[lang].format(
+        label=condition_label(programme, condition_id, lang),
+        value=format_value(value, fmt, lang),
+        op=operator_words(op, fmt, lang),
+        threshold=format_value(threshold, fmt, lang),
+        verdict=text(VERDICTS, "passed" if passed else "failed", lang),
+    )
+
+
 def reason_text(
     *,
     programme: str,
@@ -436,14 +464,11 @@ def reason_text(
     language: str,
 ) -> str:
     """One condition of a decision in plain language, with its values."""
-    lang = language_of(language)
-    return REASON_TEMPLATE[lang].format(
-        label=condition_label(programme, condition_id, lang),
-        value=format_value(value, fmt, lang),
-        op=operator_words(op, fmt, lang),
-        threshold=format_value(threshold, fmt, lang),
-        verdict=text(VERDICTS, "passed" if passed else "failed", lang),
-    )
+    args = (programme, condition_id, value, op, threshold, passed, fmt, language_of(language))
+    try:
+        return _reason_text(*args)
+    except TypeError:  # an unhashable value: no cache
+        return _reason_text.__wrapped__(*args)
 
 
 def welfare_fact(name: str, value: Any, language: str) -> str:
