@@ -40,10 +40,10 @@ from app.db import create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings
 from familymap.registry_load import load_synthetic_registry
-from familymap.tables import Family, Person
-from graphql_schema.loaders import Household
+from familymap.tables import Person
 from wallet import ledger, view
 from wallet import spending as spending_domain
+from wallet.households import read_households
 from wallet.i18n import negotiate, programme_title
 from wallet.texts import CATEGORIES, text
 
@@ -81,21 +81,6 @@ query Wallet($year: Int!) {
 # --- The baseline: the same rows, the same domain functions, JSON by hand ------------------
 
 
-async def _household(session, iin: str) -> Household | None:
-    families_of = select(Person.family_id).where(Person.iin.in_([iin])).scalar_subquery()
-    rows = (
-        await session.execute(
-            select(Person, Family)
-            .join(Family, Family.id == Person.family_id)
-            .where(Person.family_id.in_(families_of))
-            .order_by(Person.family_id, Person.id)
-        )
-    ).all()
-    members = [person for person, _ in rows]
-    caller = next((p for p in members if p.iin == iin), None)
-    return None if caller is None else Household(caller, rows[0][1], members)
-
-
 def _member(m: view.MemberView) -> dict[str, Any]:
     return {
         "personId": str(m.person_id), "firstName": m.first_name, "lastName": m.last_name,
@@ -114,7 +99,7 @@ async def baseline_wallet(request: Request) -> Response:
     year = int(request.query_params.get("year", datetime.now(UTC).year))
     factory = request.app.state.session_factory
     async with factory() as session:
-        household = await _household(session, iin)
+        household = (await read_households(session=session, iins=[iin])).get(iin)
     if household is None:
         return JSONResponse({"me": None})
     caller, members = household.caller, household.members
@@ -127,14 +112,22 @@ async def baseline_wallet(request: Request) -> Response:
         evaluation=evaluation, language=language, visible_person_ids=visible
     )
     start, end = spending_domain.period_bounds(year=year)
-    async with factory() as session:
-        lines = await spending_domain.spending_lines(
-            session=session, family_ids=[caller.family_id], start=start, end=end
-        )
-    async with factory() as session:
-        payments = await spending_domain.family_payments(
-            session=session, family_ids=[caller.family_id]
-        )
+
+    # The two reads that depend only on the family run concurrently, each in its own session,
+    # as the GraphQL path's DataLoaders do.
+    async def read_lines() -> list[spending_domain.SpendingLine]:
+        async with factory() as session:
+            return await spending_domain.spending_lines(
+                session=session, family_ids=[caller.family_id], start=start, end=end
+            )
+
+    async def read_payments() -> list[spending_domain.Payment]:
+        async with factory() as session:
+            return await spending_domain.family_payments(
+                session=session, family_ids=[caller.family_id]
+            )
+
+    lines, payments = await asyncio.gather(read_lines(), read_payments())
     spent = spending_domain.for_caller(
         spending=spending_domain.summarise(
             family_id=caller.family_id, year=year, month=None, lines=lines

@@ -16,61 +16,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from familymap.engine.results import FamilyEvaluation
-from familymap.tables import Family, Person
 from wallet import spending as spending_domain
 from wallet import view
+from wallet.households import Household, read_households
 
 SessionFactory = async_sessionmaker[AsyncSession]
 Batch = Callable[[Any, Sequence[Any]], Awaitable[list[Any]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Household:
-    """A citizen's registry rows: themself, their family and its members (in id order)."""
-
-    caller: Person
-    family: Family
-    members: list[Person]
-
-
 async def _household_by_iin(loaders: Loaders, iins: Sequence[str]) -> list[Household | None]:
     """The families of the callers with these IINs, with all members, in ONE statement."""
-    families_of = select(Person.family_id).where(Person.iin.in_(list(iins))).scalar_subquery()
     async with loaders.session_factory() as session:
-        rows = (
-            await session.execute(
-                select(Person, Family)
-                .join(Family, Family.id == Person.family_id)
-                .where(Person.family_id.in_(families_of))
-                .order_by(Person.family_id, Person.id)
-            )
-        ).all()
-    members: dict[int, list[Person]] = defaultdict(list)
-    families: dict[int, Family] = {}
-    by_iin: dict[str, Person] = {}
-    for person, family in rows:
-        members[family.id].append(person)
-        families[family.id] = family
-        by_iin[person.iin] = person
-    found = []
-    for iin in iins:
-        caller = by_iin.get(iin)
-        found.append(
-            None
-            if caller is None
-            else Household(caller, families[caller.family_id], members[caller.family_id])
-        )
-    return found
+        found = await read_households(session=session, iins=iins)
+    return [found.get(iin) for iin in iins]
 
 
 async def _evaluation_by_iin(

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -113,36 +113,42 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
+# Statements are built once: building a SELECT with aliases costs more than running it.
+_credit, _debit = aliased(LedgerAccount), aliased(LedgerAccount)
+_original = aliased(LedgerTransfer)
+_SPENDING_LINES = (
+    select(
+        LedgerTransfer.family_id,
+        LedgerTransfer.person_id,
+        LedgerTransfer.created_at,
+        LedgerTransfer.amount,
+        LedgerTransfer.reason,
+        LedgerTransfer.reverses_transfer_id,
+        _credit.kind,
+        _credit.purpose,
+        _debit.kind,
+        _debit.purpose,
+        _original.reason,
+    )
+    .join(_credit, _credit.id == LedgerTransfer.credit_account_id)
+    .join(_debit, _debit.id == LedgerTransfer.debit_account_id)
+    .outerjoin(_original, _original.id == LedgerTransfer.reverses_transfer_id)
+    .where(
+        LedgerTransfer.family_id.in_(bindparam("family_ids", expanding=True)),
+        LedgerTransfer.created_at >= bindparam("start"),
+        LedgerTransfer.created_at < bindparam("end"),
+    )
+    .order_by(LedgerTransfer.family_id, LedgerTransfer.created_at, LedgerTransfer.id)
+)
+
+
 async def spending_lines(
     *, session: AsyncSession, family_ids: Sequence[int], start: datetime, end: datetime
 ) -> list[SpendingLine]:
     """Every spending line of the given families in [start, end), in one statement."""
-    credit = aliased(LedgerAccount)
-    debit = aliased(LedgerAccount)
-    original = aliased(LedgerTransfer)
     rows = await session.execute(
-        select(
-            LedgerTransfer.family_id,
-            LedgerTransfer.person_id,
-            LedgerTransfer.created_at,
-            LedgerTransfer.amount,
-            LedgerTransfer.reason,
-            LedgerTransfer.reverses_transfer_id,
-            credit.kind,
-            credit.purpose,
-            debit.kind,
-            debit.purpose,
-            original.reason,
-        )
-        .join(credit, credit.id == LedgerTransfer.credit_account_id)
-        .join(debit, debit.id == LedgerTransfer.debit_account_id)
-        .outerjoin(original, original.id == LedgerTransfer.reverses_transfer_id)
-        .where(
-            LedgerTransfer.family_id.in_(list(family_ids)),
-            LedgerTransfer.created_at >= _naive_utc(start),
-            LedgerTransfer.created_at < _naive_utc(end),
-        )
-        .order_by(LedgerTransfer.family_id, LedgerTransfer.created_at, LedgerTransfer.id)
+        _SPENDING_LINES,
+        {"family_ids": list(family_ids), "start": _naive_utc(start), "end": _naive_utc(end)},
     )
     lines = []
     for family, person, at, amount, reason, reverses, ck, cp, dk, dp, original_reason in rows:
@@ -215,28 +221,30 @@ class Payment:
     reversed: bool
 
 
+_reversal = aliased(LedgerTransfer)
+_PAYMENTS = (
+    select(
+        LedgerTransfer.transfer_id,
+        LedgerTransfer.family_id,
+        LedgerTransfer.person_id,
+        _debit.code,
+        LedgerTransfer.amount,
+        LedgerTransfer.created_at,
+        _reversal.id,
+    )
+    .join(_debit, _debit.id == LedgerTransfer.debit_account_id)
+    .outerjoin(_reversal, _reversal.reverses_transfer_id == LedgerTransfer.id)
+    .where(
+        LedgerTransfer.family_id.in_(bindparam("family_ids", expanding=True)),
+        LedgerTransfer.reason == BENEFIT_PAYMENT,
+    )
+    .order_by(LedgerTransfer.created_at.desc(), LedgerTransfer.id.desc())
+)
+
+
 async def family_payments(*, session: AsyncSession, family_ids: Sequence[int]) -> list[Payment]:
     """Benefit payments of the given families, newest first, in one statement."""
-    debit = aliased(LedgerAccount)
-    reversal = aliased(LedgerTransfer)
-    rows = await session.execute(
-        select(
-            LedgerTransfer.transfer_id,
-            LedgerTransfer.family_id,
-            LedgerTransfer.person_id,
-            debit.code,
-            LedgerTransfer.amount,
-            LedgerTransfer.created_at,
-            reversal.id,
-        )
-        .join(debit, debit.id == LedgerTransfer.debit_account_id)
-        .outerjoin(reversal, reversal.reverses_transfer_id == LedgerTransfer.id)
-        .where(
-            LedgerTransfer.family_id.in_(list(family_ids)),
-            LedgerTransfer.reason == BENEFIT_PAYMENT,
-        )
-        .order_by(LedgerTransfer.created_at.desc(), LedgerTransfer.id.desc())
-    )
+    rows = await session.execute(_PAYMENTS, {"family_ids": list(family_ids)})
     return [
         Payment(
             transfer_id=tid,

@@ -23,10 +23,10 @@ from strawberry.types import Info
 from familymap.engine.results import FamilyEvaluation
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
-from graphql_schema.loaders import Household
 from graphql_schema.scalars import Tiyn
 from wallet import spending as spending_domain
 from wallet import texts, view
+from wallet.households import Household
 from wallet.i18n import programme_title
 from wallet.spending import Payment as PaymentRow
 
