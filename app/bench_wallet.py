@@ -322,6 +322,14 @@ class LoadResult:
     def rps(self) -> float:
         return self.requests / self.seconds
 
+    def plus(self, other: LoadResult) -> LoadResult:
+        """Two measured runs as one."""
+        return LoadResult(
+            self.requests + other.requests,
+            self.seconds + other.seconds,
+            self.latencies_ms + other.latencies_ms,
+        )
+
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -359,3 +359,34 @@ async def test_the_wallet_costs_the_same_statements_for_one_member_and_twelve(
     # are the test harness's savepoints around each session)
     assert counts[0] == counts[1], counts
     assert counts[0][1] == 3, counts
+
+
+PAGE = """
+query Page($after: String) {
+  me { entitlements(first: 100, after: $after) {
+    edges { node { programme personId } }
+    pageInfo { hasNextPage endCursor }
+  } }
+}
+"""
+
+
+async def test_a_large_familys_entitlements_come_in_pages(gql, token_for, session):
+    # given a parent of ten children
+    _, (head, *rest) = await add_family(session, household(10))
+    await session.commit()
+    token = token_for(Role.CITIZEN, head.iin)
+
+    # when the entitlements are read a page at a time
+    first = (await gql(PAGE, {"after": None}, token=token))["data"]["me"]["entitlements"]
+    second = (await gql(PAGE, {"after": first["pageInfo"]["endCursor"]}, token=token))["data"][
+        "me"
+    ]["entitlements"]
+
+    # then the pages hold every programme of the head and the children, once
+    assert first["pageInfo"]["hasNextPage"] and not second["pageInfo"]["hasNextPage"]
+    keys = [
+        (e["node"]["programme"], e["node"]["personId"]) for e in first["edges"] + second["edges"]
+    ]
+    assert len(keys) == len(set(keys)) > 100
+    assert {person for _, person in keys} == {str(p.id) for p in (head, *rest[1:])} | {None}
