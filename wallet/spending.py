@@ -108,11 +108,6 @@ def category_of(*, kind: str, purpose: str | None) -> str | None:
     return None
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    # Timestamps are stored naive in UTC (familymap.orm.utcnow); compare like with like.
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 # Statements are built once: building a SELECT with aliases costs more than running it.
 _credit, _debit = aliased(LedgerAccount), aliased(LedgerAccount)
 _original = aliased(LedgerTransfer)
@@ -148,7 +143,7 @@ async def spending_lines(
     """Every spending line of the given families in [start, end), in one statement."""
     rows = await session.execute(
         _SPENDING_LINES,
-        {"family_ids": list(family_ids), "start": _naive_utc(start), "end": _naive_utc(end)},
+        {"family_ids": list(family_ids), "start": start, "end": end},
     )
     lines = []
     for family, person, at, amount, reason, reverses, ck, cp, dk, dp, original_reason in rows:

@@ -65,6 +65,13 @@ class NullableConnection(relay.ListConnection[relay.NodeType]):
 
     @classmethod
     def resolve_connection(cls, nodes: Any, *, info: Info, **kwargs: Any) -> Any:  # type: ignore[override]
+        # strawberry refuses a page too large with a bare ValueError, which would reach the
+        # client as INTERNAL_SERVER_ERROR; it is the client's input, so say so.
+        limit = kwargs.get("max_results") or info.schema.config.relay_max_results
+        for name in ("first", "last"):
+            size = kwargs.get(name)
+            if size is not None and not 0 <= size <= limit:
+                raise ApiError(f"{name} must be within 0..{limit}.")
         if nodes is None:
             return None
         return super().resolve_connection(nodes, info=info, **kwargs)

@@ -318,6 +318,15 @@ async def test_a_month_out_of_range_is_refused(gql, token_for, family):
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+async def test_a_page_larger_than_the_limit_is_the_clients_error(gql, token_for, family):
+    body = await gql(
+        "{ me { entitlements(first: 101) { edges { node { id } } } } }",
+        token=token_for(Role.CITIZEN, family.head.iin),
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert body["errors"][0]["message"] == "first must be within 0..100."
+
+
 def count_statements(engine):
     """A list that grows by one for every SQL statement the engine sends."""
     seen: list[str] = []

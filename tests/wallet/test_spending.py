@@ -24,6 +24,7 @@ from wallet.spending import (
     period_bounds,
     summarise,
 )
+from wallet.tables import LedgerTransfer
 
 NOW = datetime.now(UTC)
 
@@ -192,3 +193,32 @@ async def test_payments_are_the_family_benefit_payments_with_their_reversal(
         ("asp-2", "ASP", True),
     ]
     assert all(p.person_id == head.id for p in payments)
+
+
+async def test_periods_cut_at_utc_midnight(session, family_with_spending):
+    # given two payments either side of midnight UTC on New Year, written with their times
+    # (ledger.transfer stamps the current time; only the view's reading is under test here)
+    family, head, *_ = family_with_spending
+    payout = await ledger.get_account(session=session, account="payout:bank")
+    asp = await ledger.get_account(session=session, account="programme:ASP")
+    for tid, at in [
+        ("nye-before", datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("nye-after", datetime(2025, 1, 1, 0, 0, 0, tzinfo=UTC)),
+    ]:
+        session.add(
+            LedgerTransfer(
+                transfer_id=tid, debit_account_id=asp.id, credit_account_id=payout.id,
+                amount=100 if tid == "nye-before" else 200, reason="BENEFIT_PAYMENT",
+                family_id=family.id, person_id=head.id, created_at=at, details={},
+            )
+        )  # fmt: skip
+    await session.flush()
+
+    # when 2024, December 2024, 2025 and January 2025 are read
+    totals = [
+        (await family_spending(session=session, family_id=family.id, year=y, month=m)).total_tiyn
+        for y, m in [(2024, None), (2024, 12), (2025, None), (2025, 1)]
+    ]
+
+    # then each payment falls in its own UTC year and month
+    assert totals == [100, 100, 200, 200]
