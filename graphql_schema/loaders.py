@@ -8,8 +8,9 @@ in ONE statement, and returns results lined up with the keys. That is what keeps
 query at a constant number of statements whatever the family's size.
 
 To add a relation (offers, vouchers, notifications at merge): write
-`async def _offers_by_family(session_factory, keys)` reading all keys in one statement and
-register it in `BATCHES` under a name; resolvers then call `loaders["offers_by_family"]`.
+`async def _offers_by_family(loaders, family_ids)` that opens `loaders.session_factory()`,
+reads all keys in one statement and returns one list per key; register it in `BATCHES`;
+resolvers then call `info.context.loaders["offers_by_family"].load(family_id)`.
 """
 
 from __future__ import annotations

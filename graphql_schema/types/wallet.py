@@ -2,12 +2,14 @@
 
 Glue only: the rules of who sees what, statuses, reasons and totals are in wallet/ (view.py,
 spending.py, texts.py). Types whose fields are plain attributes of a domain dataclass are
-returned as that dataclass (strawberry reads attributes by name), so no per-field resolver
-runs for them; only Relay nodes are built as strawberry objects, since their `id` is computed.
+returned as that dataclass (strawberry reads attributes by name), so none of our resolvers
+runs per field; only Relay nodes are built as strawberry objects, since their `id` is computed.
 
 Long lists are Relay connections (`entitlements`, `payments`). To add offers, vouchers or
 notifications: a `relay.Node` type here, a batch loader in graphql_schema/loaders.py, and a
-`@relay.connection(relay.ListConnection[...])` field on `CitizenWallet` below like `payments`.
+`@relay.connection(NullableConnection[...] | None)` field on `CitizenWallet` below, like
+`payments` (household first, then the loader keyed by the family id, then filter to
+`view.fully_visible_ids`).
 """
 
 from __future__ import annotations
