@@ -30,7 +30,9 @@ from app.settings import Settings
 from app.sms_inbound import sms_inbound
 from graphql_schema.context import Context
 from graphql_schema.extensions import classify
+from graphql_schema.loaders import Loaders
 from graphql_schema.schema import build_schema
+from wallet.i18n import negotiate
 
 log = structlog.get_logger("socialwallet.app")
 
@@ -63,6 +65,8 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
             settings=self.settings,
             session_factory=factory,
+            loaders=Loaders(factory),
+            language=negotiate(request.headers.get("accept-language")),
         )
 
 

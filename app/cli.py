@@ -177,6 +177,7 @@ def _register_subcommands() -> None:
     from app.cli_import import import_command
     from app.cli_offers import jobs_cli, offers_cli
     from app.cli_outbox import outbox_cli
+    from app.cli_wallet import bench_wallet_command
 
     cli.command()(generate)
     cli.command("import")(import_command)
@@ -185,6 +186,7 @@ def _register_subcommands() -> None:
     cli.add_typer(outbox_cli, name="outbox")
     cli.add_typer(offers_cli, name="offers")
     cli.add_typer(jobs_cli, name="jobs")
+    bench_cli.command("wallet")(bench_wallet_command)
 
 
 _register_subcommands()

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.auth import AuthenticatedUser, Principal, RejectedUser
 from app.settings import Settings
-from wallet.i18n import negotiate
+from wallet.i18n import DEFAULT_LANGUAGE
 
 
 @dataclass
@@ -27,7 +27,9 @@ class Context:
     response: Response
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
-    loaders: dict[str, Any] = field(default_factory=dict)
+    loaders: dict[str, Any] = field(default_factory=dict)  # graphql_schema.loaders.Loaders
+    # The language of texts, negotiated once per request from Accept-Language (wallet.i18n).
+    language: str = DEFAULT_LANGUAGE
 
     @property
     def principal(self) -> Principal | None:
@@ -39,11 +41,6 @@ class Context:
         """Why the caller's token was refused, if it was."""
         user = self.request.scope.get("user")
         return user.reason if isinstance(user, RejectedUser) else None
-
-    @property
-    def language(self) -> str:
-        """kk, ru or en, negotiated from Accept-Language (Russian by default)."""
-        return negotiate(self.request.headers.get("accept-language"))
 
     @property
     def request_id(self) -> str | None:

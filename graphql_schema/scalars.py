@@ -13,15 +13,16 @@ import strawberry
 from familymap.iin import validate_iin
 
 IIN = NewType("IIN", str)
-# Money in tiyn can pass 2^31 (a year of a benefit, a school's monthly act), beyond GraphQL's
-# 32-bit Int; a JSON number stays exact up to 2^53, which no sum of ours reaches.
+# Money in tiyn. GraphQL's Int is 32 bits (21 million tenge), too small for a family's yearly
+# spending or a programme's budget; JSON numbers are exact up to 2**53 - 1 in every client
+# (JavaScript included), which is 90 trillion tenge: a number, not a string, is enough.
 Tiyn = NewType("Tiyn", int)
 MAX_SAFE_TIYN = 2**53 - 1
 
 
-def _parse_tiyn(value: object) -> int:
-    if type(value) is not int or not 0 <= value <= MAX_SAFE_TIYN:
-        raise ValueError("an amount is a whole number of tiyn from 0 to 2^53 - 1")
+def _tiyn(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_SAFE_TIYN:
+        raise ValueError("an amount in tiyn must be a whole number within +-(2^53 - 1)")
     return value
 
 
@@ -38,10 +39,10 @@ SCALAR_MAP = {
     Tiyn: strawberry.scalar(
         name="Tiyn",
         description=(
-            "An amount of money in tiyn (1/100 of a tenge), a whole number serialised as a JSON "
-            "number; exact up to 2^53 - 1."
+            "An amount of money in tiyn (1/100 tenge): a whole JSON number, exact up to "
+            "2^53 - 1 (wider than Int's 32 bits)."
         ),
-        serialize=int,
-        parse_value=_parse_tiyn,
+        serialize=_tiyn,
+        parse_value=_tiyn,
     ),
 }

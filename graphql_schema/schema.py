@@ -28,15 +28,21 @@ from graphql_schema.queries.offers import OfferQueries
 from graphql_schema.scalars import IIN, SCALAR_MAP
 from graphql_schema.types.identity import Viewer
 from graphql_schema.types.registry import RegistryPerson
+from graphql_schema.types.wallet import Language
 
 CACHE_SIZE = 512
 
 
 @strawberry.type
 class Query(OfferQueries):
-    @strawberry.field(description="The caller's identity and roles.", extensions=requires())
-    def me(self, info: Info[Context, Any]) -> Viewer:
-        return Viewer.from_principal(require_principal(info))
+    @strawberry.field(
+        description="The caller's identity and roles; for a citizen, their wallet. Texts are "
+        "in `language`, else the request's Accept-Language (kk, ru, en; default ru).",
+        extensions=requires(),
+    )
+    def me(self, info: Info[Context, Any], language: Language | None = None) -> Viewer:
+        chosen = language.value if language is not None else info.context.language
+        return Viewer.from_principal(require_principal(info), language=chosen)
 
     @strawberry.field(
         description="Look a person up in the family map by IIN (operators only).",

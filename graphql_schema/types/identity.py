@@ -1,4 +1,4 @@
-"""Who is calling: the `me` query's identity part."""
+"""Who is calling: the `me` query's identity part, and for a citizen their wallet."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import strawberry
 from app.auth import MERCHANT_ROLES, Principal
 from app.auth import Role as RoleValue
 from graphql_schema.scalars import IIN
+from graphql_schema.types.wallet import CitizenWallet
 
 Role = strawberry.enum(RoleValue, name="Role", description="What a caller is.")
 
 
-@strawberry.type(description="The verified caller of this request.")
-class Viewer:
+@strawberry.type(
+    description="The verified caller of this request; for a citizen also their wallet "
+    "(family, welfare, entitlements, spending, payments), null for other callers."
+)
+class Viewer(CitizenWallet):
     subject: str = strawberry.field(
         description="The token's subject: an IIN, a merchant id, a staff or system id."
     )
@@ -26,7 +30,7 @@ class Viewer:
     token_expires_at: datetime
 
     @classmethod
-    def from_principal(cls, principal: Principal) -> Viewer:
+    def from_principal(cls, principal: Principal, *, language: str) -> Viewer:
         is_citizen = RoleValue.CITIZEN in principal.roles
         is_merchant = bool(principal.roles & MERCHANT_ROLES)
         return cls(
@@ -35,4 +39,6 @@ class Viewer:
             iin=principal.subject if is_citizen else None,
             merchant_id=strawberry.ID(principal.subject) if is_merchant else None,
             token_expires_at=principal.expires_at,
+            citizen_iin=principal.subject if is_citizen else None,
+            language_code=language,
         )
