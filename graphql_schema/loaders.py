@@ -7,10 +7,10 @@ concurrently, and one AsyncSession must not be shared by them), reads every key 
 in ONE statement, and returns results lined up with the keys. That is what keeps the wallet
 query at a constant number of statements whatever the family's size.
 
-To add a relation (offers, vouchers, notifications at merge): write
-`async def _offers_by_family(loaders, family_ids)` that opens `loaders.session_factory()`,
-reads all keys in one statement and returns one list per key; register it in `BATCHES`;
-resolvers then call `info.context.loaders["offers_by_family"].load(family_id)`.
+To add a relation: write `async def _things_by_family(loaders, family_ids)` that opens
+`loaders.session_factory()`, reads all keys in one statement and returns one list per key;
+register it in `BATCHES`; resolvers then call `info.context.loaders["things_by_family"]
+.load(family_id)` (as offers and notifications do).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import date
 from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
@@ -28,6 +29,8 @@ from familymap.engine.results import FamilyEvaluation
 from wallet import spending as spending_domain
 from wallet import view
 from wallet.households import Household, read_households
+from wallet.offer_tables import Notification as NotificationRow
+from wallet.offer_tables import Offer as OfferRow
 
 SessionFactory = async_sessionmaker[AsyncSession]
 Batch = Callable[[Any, Sequence[Any]], Awaitable[list[Any]]]
@@ -87,7 +90,37 @@ async def _payments_by_family(
     return [grouped.get(family_id, []) for family_id in family_ids]
 
 
+async def _offers_by_family(loaders: Loaders, family_ids: Sequence[int]) -> list[list[OfferRow]]:
+    """Every offer made to each family, newest first, in ONE statement."""
+    async with loaders.session_factory() as session:
+        rows = await session.scalars(
+            select(OfferRow).where(OfferRow.family_id.in_(family_ids)).order_by(OfferRow.id.desc())
+        )
+        grouped: dict[int, list[OfferRow]] = defaultdict(list)
+        for row in rows:
+            grouped[row.family_id].append(row)
+    return [grouped.get(family_id, []) for family_id in family_ids]
+
+
+async def _notifications_by_family(
+    loaders: Loaders, family_ids: Sequence[int]
+) -> list[list[NotificationRow]]:
+    """Every notice sent to each family's members, newest first, in ONE statement."""
+    async with loaders.session_factory() as session:
+        rows = await session.scalars(
+            select(NotificationRow)
+            .where(NotificationRow.family_id.in_(family_ids))
+            .order_by(NotificationRow.id.desc())
+        )
+        grouped: dict[int, list[NotificationRow]] = defaultdict(list)
+        for row in rows:
+            grouped[row.family_id].append(row)
+    return [grouped.get(family_id, []) for family_id in family_ids]
+
+
 BATCHES: dict[str, Batch] = {
+    "offers_by_family": _offers_by_family,
+    "notifications_by_family": _notifications_by_family,
     "household_by_iin": _household_by_iin,
     "evaluation_by_iin": _evaluation_by_iin,
     "spending_by_family": _spending_by_family,

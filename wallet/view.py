@@ -23,7 +23,7 @@ decision says ELIGIBLE or NOT_ELIGIBLE.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -298,6 +298,30 @@ def reasons(*, decision: Decision, language: str) -> list[Reason]:
 
 
 OfferKey = tuple[int | None, str]
+
+
+# What an offer's state means for its programme's status. A declined, expired or withdrawn
+# offer says nothing: the evaluation decides (ELIGIBLE again after a decline, say).
+_OFFER_STATUS = {
+    "offered": EntitlementStatus.OFFERED,
+    "needs_bank_account": EntitlementStatus.OFFERED,  # consented; waits for the person
+    "accepted": EntitlementStatus.RECEIVING,
+    "assigned": EntitlementStatus.RECEIVING,
+    "paid": EntitlementStatus.RECEIVING,
+}
+
+
+def offer_states(offers: Iterable[Any]) -> dict[OfferKey, EntitlementStatus]:
+    """The statuses a family's offers give its programmes; the newest offer of each wins."""
+    states: dict[OfferKey, EntitlementStatus] = {}
+    for offer in sorted(offers, key=lambda o: o.id):
+        status = _OFFER_STATUS.get(offer.state)
+        key = (offer.beneficiary_person_id, offer.programme)
+        if status is not None:
+            states[key] = status
+        else:
+            states.pop(key, None)
+    return states
 
 
 def entitlement_statuses(

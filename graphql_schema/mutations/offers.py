@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from app.auth import Role
@@ -52,10 +53,7 @@ async def _answer(
             person_id = await caller_person_id(session, info)
             if person_id is None:
                 raise _NotInRegistry("your IIN is not in the family map")
-            try:
-                number = int(offer_id)
-            except ValueError:
-                number = -1
+            number = _offer_number(offer_id)
             answer = await answer_offer(
                 session=session,
                 offer_id=number,
@@ -88,6 +86,21 @@ async def _answer(
             return OfferAnswered(offer=Offer.from_snapshot(first, language), replayed=True)
         return OfferRefused(code=refused.code, message=str(refused))
     return OfferAnswered(offer=Offer.from_snapshot(result, language), replayed=False)
+
+
+def _offer_number(offer_id: strawberry.ID) -> int:
+    """The offer's number from its plain id or its Relay global id; -1 if it is neither."""
+    try:
+        return int(offer_id)
+    except ValueError:
+        pass
+    try:
+        global_id = relay.GlobalID.from_id(offer_id)
+    except (ValueError, TypeError):
+        return -1
+    if global_id.type_name != "Offer" or not global_id.node_id.isdigit():
+        return -1
+    return int(global_id.node_id)
 
 
 @strawberry.type

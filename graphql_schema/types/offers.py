@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
+from strawberry import relay
 
 from familymap.orm import as_utc
 from graphql_schema.scalars import Tiyn
@@ -29,8 +30,8 @@ class OfferState(Enum):
 
 
 @strawberry.type(description="A proactive offer of a benefit or voucher, made without asking.")
-class Offer:
-    id: strawberry.ID
+class Offer(relay.Node):
+    offer_id: relay.NodeID[str]
     programme: str = strawberry.field(description="The programme's stable code, e.g. ASP.")
     title: str = strawberry.field(description="The programme's name in the caller's language.")
     kind: str = strawberry.field(description="benefit or voucher.")
@@ -55,7 +56,7 @@ class Offer:
     def from_snapshot(cls, data: dict[str, Any], language: str = "ru") -> Offer:
         """The offer as `snapshot` recorded it (an idempotent replay shows the first result)."""
         return cls(
-            id=strawberry.ID(str(data["id"])),
+            offer_id=str(data["id"]),
             programme=data["programme"],
             title=programme_title(data["programme"], language),
             kind=data["kind"],
@@ -100,8 +101,8 @@ def _moment(value: str | None) -> datetime | None:
 
 
 @strawberry.type(description="A notice sent without a consent step (in the app and by SMS).")
-class Notification:
-    id: strawberry.ID
+class Notification(relay.Node):
+    notification_id: relay.NodeID[str]
     programme: str
     title: str
     about_date: date | None
@@ -111,7 +112,7 @@ class Notification:
     @classmethod
     def from_row(cls, row: NotificationRow, language: str = "ru") -> Notification:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            notification_id=str(row.id),
             programme=row.programme,
             title=programme_title(row.programme, language),
             about_date=row.about_date,

@@ -26,6 +26,7 @@ from familymap.engine.results import FamilyEvaluation
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
 from graphql_schema.scalars import Tiyn
+from graphql_schema.types.offers import Notification, Offer, OfferState
 from wallet import spending as spending_domain
 from wallet import texts, view
 from wallet.households import Household
@@ -326,13 +327,14 @@ class CitizenWallet:
         evaluation = await self._evaluation(info)
         if household is None or evaluation is None:
             return None
-        # Offers and assignments (issue 4) plug in here: pass their states as offer_states.
+        offers = await info.context.loaders["offers_by_family"].load(household.family.id)
         items = view.entitlement_statuses(
             evaluation=evaluation,
             language=self.language_code,
             visible_person_ids=view.fully_visible_ids(
                 caller=household.caller, members=household.members
             ),
+            offer_states=view.offer_states(offers),
         )
         return [Entitlement.from_view(i) for i in items if status is None or i.status == status]
 
@@ -357,6 +359,42 @@ class CitizenWallet:
             ),
         )
         return Spending.from_domain(visible, self.language_code)
+
+    @relay.connection(
+        NullableConnection[Offer] | None,
+        description="Offers made to you (you consent and are paid), newest first; optionally "
+        "only those in one state (citizens only).",
+    )
+    async def offers(
+        self, info: Info[Context, Any], state: OfferState | None = None
+    ) -> list[Offer] | None:
+        household = await self._household(info)
+        if household is None:
+            return None
+        rows = await info.context.loaders["offers_by_family"].load(household.family.id)
+        # Only the offers addressed to the caller: another adult's offer is theirs to answer.
+        return [
+            Offer.from_row(row, self.language_code)
+            for row in rows
+            if row.recipient_person_id == household.caller.id
+            and (state is None or row.state == state.value)
+        ]
+
+    @relay.connection(
+        NullableConnection[Notification] | None,
+        description="Notices sent to you (pension age, kandas status, employment measures), "
+        "newest first (citizens only).",
+    )
+    async def notifications(self, info: Info[Context, Any]) -> list[Notification] | None:
+        household = await self._household(info)
+        if household is None:
+            return None
+        rows = await info.context.loaders["notifications_by_family"].load(household.family.id)
+        return [
+            Notification.from_row(row, self.language_code)
+            for row in rows
+            if row.person_id == household.caller.id
+        ]
 
     @relay.connection(
         NullableConnection[BenefitPayment] | None,

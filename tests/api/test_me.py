@@ -45,11 +45,13 @@ query Wallet($year: Int!) {
       services { reason count }
     }
     payments(first: 10) { edges { node { id programme title personId amountTiyn reversed } } }
+    offers(first: 10) { edges { node { id programme title state amountTiyn } } }
+    notifications(first: 10) { edges { node { id programme title body } } }
   }
 }
 """
 TITLES = "query T($l: Language) { me(language: $l) { language welfare { levelTitle } } }"
-NON_CITIZEN = "{ me { subject person { iin } family { id } welfare { level } entitlements { edges { node { id } } } spending(year: 2026) { totalTiyn } payments { edges { node { id } } } } }"  # fmt: skip
+NON_CITIZEN = "{ me { subject person { iin } family { id } welfare { level } entitlements { edges { node { id } } } spending(year: 2026) { totalTiyn } payments { edges { node { id } } } offers { edges { node { id } } } notifications { edges { node { id } } } } }"  # fmt: skip
 SPENDING_MONTH = "query S($m: Int) { me { spending(year: 2026, month: $m) { totalTiyn } } }"
 
 
@@ -302,7 +304,16 @@ async def test_a_non_citizen_gets_null_wallet_fields(gql, token_for, role, subje
     assert "errors" not in body
     me = body["data"]["me"]
     assert me["subject"] == subject
-    for name in ("person", "family", "welfare", "entitlements", "spending", "payments"):
+    for name in (
+        "person",
+        "family",
+        "welfare",
+        "entitlements",
+        "spending",
+        "payments",
+        "offers",
+        "notifications",
+    ):
         assert me[name] is None
 
 
@@ -364,10 +375,11 @@ async def test_the_wallet_costs_the_same_statements_for_one_member_and_twelve(
         assert me["spending"]["totalTiyn"] > 0
 
     # then both cost the same statements: one read of the household (caller, family, members),
-    # one of the spending lines and one of the payments, whatever the family's size (the rest
-    # are the test harness's savepoints around each session)
+    # one each of the spending lines, the payments, the offers (read once for the offers and
+    # for the entitlements' statuses) and the notifications, whatever the family's size (the
+    # rest are the test harness's savepoints around each session)
     assert counts[0] == counts[1], counts
-    assert counts[0][1] == 3, counts
+    assert counts[0][1] == 5, counts
 
 
 PAGE = """

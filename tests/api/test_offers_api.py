@@ -36,7 +36,13 @@ mutation Accept($id: ID!, $key: String!) {{
 }}
 """
 DECLINE = ACCEPT.replace("acceptOffer", "declineOffer").replace("Accept(", "Decline(")
-MY_OFFERS = f"query {{ myOffers {{ {OFFER_FIELDS} }} }}"
+MY_OFFERS = f"query {{ me {{ offers {{ edges {{ node {{ {OFFER_FIELDS} }} }} }} }} }}"
+
+
+def my_offers(body: dict) -> list[dict]:
+    return [edge["node"] for edge in body["data"]["me"]["offers"]["edges"]]
+
+
 REGISTER_IBAN = """
 mutation Iban($iban: String!, $key: String!) {
   registerBankAccount(iban: $iban, idempotencyKey: $key) {
@@ -74,20 +80,19 @@ async def birth_offer(session, household) -> Offer:
 
 
 async def test_a_citizen_sees_their_offers_in_their_language(gql, token_for, household, client):
+    # The offers are in the wallet (`me`), and the entitlements they offer say OFFERED
     father = token_for(Role.CITIZEN, FATHER_IIN)
     body = await gql(MY_OFFERS, token=father)
-    titles = {o["programme"]: o["title"] for o in body["data"]["myOffers"]}
+    titles = {o["programme"]: o["title"] for o in my_offers(body)}
     assert titles["BIRTH_BENEFIT"] == "единовременное пособие на рождение ребёнка"
     response = await client.post(
         "/graphql", json={"query": MY_OFFERS},
         headers={"authorization": f"Bearer {father}", "accept-language": "kk-KZ,kk;q=0.9"},
     )  # fmt: skip
-    kk = {o["programme"]: o["title"] for o in response.json()["data"]["myOffers"]}
+    kk = {o["programme"]: o["title"] for o in my_offers(response.json())}
     assert kk["BIRTH_BENEFIT"] == "бала тууына байланысты біржолғы жәрдемақы"
     # The mother is not the recipient: she sees none of them
-    assert (await gql(MY_OFFERS, token=token_for(Role.CITIZEN, MOTHER_IIN)))["data"][
-        "myOffers"
-    ] == []
+    assert my_offers(await gql(MY_OFFERS, token=token_for(Role.CITIZEN, MOTHER_IIN))) == []
 
 
 async def test_accept_is_idempotent_and_a_replay_returns_the_first_result(
@@ -328,3 +333,30 @@ async def test_a_malformed_body_is_refused(client):
     }
     response = await client.post("/sms/inbound", content=raw, headers=headers)
     assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_INBOUND"
+
+
+STATUSES = "{ me { entitlements(first: 100) { edges { node { programme personId status } } } } }"
+
+
+async def test_an_offer_shows_in_the_entitlement_status_and_consent_makes_it_receiving(
+    gql, token_for, household, session
+):
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+
+    async def birth_status() -> str:
+        body = await gql(STATUSES, token=father)
+        edges = body["data"]["me"]["entitlements"]["edges"]
+        return next(e["node"]["status"] for e in edges if e["node"]["programme"] == "BIRTH_BENEFIT")
+
+    assert await birth_status() == "OFFERED"
+    offer = await birth_offer(session, household)
+    # The mutation also takes the offer's Relay global id, as the wallet lists it
+    global_id = (await gql(MY_OFFERS, token=father))["data"]["me"]["offers"]["edges"]
+    node = next(e["node"] for e in global_id if e["node"]["programme"] == "BIRTH_BENEFIT")
+    answered = (await gql(ACCEPT, {"id": node["id"], "key": "g"}, token=father))["data"][
+        "acceptOffer"
+    ]
+    assert answered["offer"]["state"] == "ASSIGNED" and answered["offer"]["id"] == node["id"]
+    assert await birth_status() == "RECEIVING"
+    await session.refresh(offer)
+    assert offer.state == "assigned"
