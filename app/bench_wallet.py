@@ -45,6 +45,7 @@ from wallet import ledger, view
 from wallet import spending as spending_domain
 from wallet.households import read_households
 from wallet.i18n import negotiate, programme_title
+from wallet.offers import offers_of_families
 from wallet.texts import CATEGORIES, text
 
 BASELINE_PATH = "/baseline/wallet"
@@ -108,12 +109,9 @@ async def baseline_wallet(request: Request) -> Response:
         family=household.family, members=members, on=datetime.now(UTC).date()
     )
     welfare = view.welfare_view(assessment=evaluation.welfare, language=language)
-    items = view.entitlement_statuses(
-        evaluation=evaluation, language=language, visible_person_ids=visible
-    )
     start, end = spending_domain.period_bounds(year=year)
 
-    # The two reads that depend only on the family run concurrently, each in its own session,
+    # The reads that depend only on the family run concurrently, each in its own session,
     # as the GraphQL path's DataLoaders do.
     async def read_lines() -> list[spending_domain.SpendingLine]:
         async with factory() as session:
@@ -127,7 +125,17 @@ async def baseline_wallet(request: Request) -> Response:
                 session=session, family_ids=[caller.family_id]
             )
 
-    lines, payments = await asyncio.gather(read_lines(), read_payments())
+    async def read_offers() -> list[Any]:
+        async with factory() as session:
+            return await offers_of_families(session=session, family_ids=[caller.family_id])
+
+    lines, payments, offers = await asyncio.gather(read_lines(), read_payments(), read_offers())
+    items = view.entitlement_statuses(
+        evaluation=evaluation,
+        language=language,
+        visible_person_ids=visible,
+        offer_states=view.offer_states(offers),
+    )
     spent = spending_domain.for_caller(
         spending=spending_domain.summarise(
             family_id=caller.family_id, year=year, month=None, lines=lines

@@ -21,7 +21,6 @@ from datetime import date
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
@@ -29,8 +28,8 @@ from familymap.engine.results import FamilyEvaluation
 from wallet import spending as spending_domain
 from wallet import view
 from wallet.households import Household, read_households
-from wallet.offer_tables import Notification as NotificationRow
-from wallet.offer_tables import Offer as OfferRow
+from wallet.notices import notifications_of_families
+from wallet.offers import offers_of_families
 
 SessionFactory = async_sessionmaker[AsyncSession]
 Batch = Callable[[Any, Sequence[Any]], Awaitable[list[Any]]]
@@ -90,31 +89,25 @@ async def _payments_by_family(
     return [grouped.get(family_id, []) for family_id in family_ids]
 
 
-async def _offers_by_family(loaders: Loaders, family_ids: Sequence[int]) -> list[list[OfferRow]]:
+async def _offers_by_family(loaders: Loaders, family_ids: Sequence[int]) -> list[list[Any]]:
     """Every offer made to each family, newest first, in ONE statement."""
     async with loaders.session_factory() as session:
-        rows = await session.scalars(
-            select(OfferRow).where(OfferRow.family_id.in_(family_ids)).order_by(OfferRow.id.desc())
-        )
-        grouped: dict[int, list[OfferRow]] = defaultdict(list)
-        for row in rows:
-            grouped[row.family_id].append(row)
-    return [grouped.get(family_id, []) for family_id in family_ids]
+        rows = await offers_of_families(session=session, family_ids=family_ids)
+    return _grouped(rows, family_ids)
 
 
-async def _notifications_by_family(
-    loaders: Loaders, family_ids: Sequence[int]
-) -> list[list[NotificationRow]]:
+async def _notifications_by_family(loaders: Loaders, family_ids: Sequence[int]) -> list[list[Any]]:
     """Every notice sent to each family's members, newest first, in ONE statement."""
     async with loaders.session_factory() as session:
-        rows = await session.scalars(
-            select(NotificationRow)
-            .where(NotificationRow.family_id.in_(family_ids))
-            .order_by(NotificationRow.id.desc())
-        )
-        grouped: dict[int, list[NotificationRow]] = defaultdict(list)
-        for row in rows:
-            grouped[row.family_id].append(row)
+        rows = await notifications_of_families(session=session, family_ids=family_ids)
+    return _grouped(rows, family_ids)
+
+
+def _grouped(rows: Sequence[Any], family_ids: Sequence[int]) -> list[list[Any]]:
+    """Rows carrying a family_id, as one list per key, in the keys' order."""
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.family_id].append(row)
     return [grouped.get(family_id, []) for family_id in family_ids]
 
 

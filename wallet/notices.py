@@ -9,6 +9,7 @@ evaluation day, so one spell of unemployment is one notice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -19,6 +20,19 @@ from familymap.tables import Person
 from wallet.messages import sms_language, sms_text
 from wallet.offer_tables import Notification
 from wallet.outbox import enqueue
+
+
+async def notifications_of_families(
+    *, session: AsyncSession, family_ids: Sequence[int]
+) -> list[Notification]:
+    """Every notice sent to these families' members, newest first, in one statement."""
+    return list(
+        await session.scalars(
+            select(Notification)
+            .where(Notification.family_id.in_(family_ids))
+            .order_by(Notification.id.desc())
+        )
+    )
 
 
 def fact_key(programme: str, person: Person, about: date | None) -> str:

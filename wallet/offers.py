@@ -407,6 +407,15 @@ async def expire_offers(*, session: AsyncSession, now: datetime | None = None) -
     return len(expired)
 
 
+async def offers_of_families(*, session: AsyncSession, family_ids: Sequence[int]) -> list[Offer]:
+    """Every offer made to these families, newest first, in one statement."""
+    return list(
+        await session.scalars(
+            select(Offer).where(Offer.family_id.in_(family_ids)).order_by(Offer.id.desc())
+        )
+    )
+
+
 # --- Answering ----------------------------------------------------------------------------------
 
 
