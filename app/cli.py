@@ -166,6 +166,7 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 def _register_subcommands() -> None:
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
+    from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
 
     cli.command()(generate)
@@ -173,6 +174,7 @@ def _register_subcommands() -> None:
     cli.add_typer(eligibility_cli, name="eligibility")
     cli.add_typer(bench_cli, name="bench")
     cli.add_typer(outbox_cli, name="outbox")
+    cli.add_typer(operations_cli, name="operations")
 
 
 _register_subcommands()

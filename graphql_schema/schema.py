@@ -22,6 +22,7 @@ from app.settings import Settings
 from familymap.tables import Person
 from graphql_schema.context import Context
 from graphql_schema.errors import is_expected
+from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.scalars import IIN, SCALAR_MAP
@@ -48,13 +49,14 @@ class Query:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    """The schema for this environment: in prod, introspection off, suggestions off,
-    unexpected errors masked."""
+    """The schema for this environment: depth, alias and token limits; in prod, introspection
+    off, suggestions off, unexpected errors masked."""
     # Extensions are given as classes or factories: strawberry makes fresh ones per request.
     # The parser and validation caches live at module level, so they still span requests.
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        *limit_extensions(settings),
     ]
     if settings.is_prod:
         extensions += [

@@ -31,6 +31,7 @@ def test_token_refuses_a_citizen_with_a_bad_iin(settings, monkeypatch):
 def test_token_is_disabled_in_prod(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
     result = runner.invoke(cli, ["token", "--role", "OPERATOR", "--subject", "op"])
     assert result.exit_code == 2
     assert "disabled" in result.output
@@ -85,6 +86,7 @@ def test_an_http_sms_gateway_needs_its_url_and_token(monkeypatch):
 def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
     result = runner.invoke(cli, ["outbox", "run", "--once"])
     assert result.exit_code == 2
     assert "development" in result.output
