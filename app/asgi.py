@@ -22,6 +22,7 @@ from app.auth import BearerTokenBackend, DevIssuer, build_dev_issuer, build_toke
 from app.db import create_engine, create_session_factory, ping
 from app.graphql_http import GraphQLApp
 from app.middleware import RequestIdMiddleware
+from app.rate_limit import build_rate_limiter
 from app.settings import Settings
 from graphql_schema.schema import build_schema
 
@@ -48,6 +49,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.rate_limiter.close()
             if owned:
                 await app.state.engine.dispose()
             log.info("stopped")
@@ -86,6 +88,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.dev_issuer = dev_issuer
+    app.state.rate_limiter = build_rate_limiter(settings)
     if engine is not None:
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)

@@ -4,7 +4,8 @@ media type and status codes of the GraphQL-over-HTTP draft.
 - A client that accepts `application/graphql-response+json` gets it, with status codes that
   say what went wrong: a document that does not parse 400, one that does not validate 422
   (as our issue asks; the draft allows any 4xx), other request errors (a variable that
-  does not coerce, an unknown or untrusted document) 400, an unexpected failure before
+  does not coerce, an unknown or untrusted document) 400, a mutation refused by the rate
+  limit 429 (with Retry-After), an unexpected failure before
   execution 500, and 200 whenever execution started (field errors travel beside the data).
   A request error's body has no `data` entry, as the draft says.
 - Any other client gets `application/json` and 200, as before.
@@ -30,7 +31,7 @@ from strawberry.types import ExecutionResult
 
 from app.settings import Settings
 from graphql_schema.context import Context
-from graphql_schema.errors import INTERNAL_SERVER_ERROR, error_code
+from graphql_schema.errors import INTERNAL_SERVER_ERROR, RATE_LIMITED, error_code
 from graphql_schema.extensions import (
     GRAPHQL_PARSE_FAILED,
     GRAPHQL_VALIDATION_FAILED,
@@ -73,6 +74,8 @@ def status_for(result: ExecutionResult) -> int:
     if result.data is not None or not errors or any(e.path for e in errors):
         return 200
     codes = {error_code(e) for e in errors}
+    if RATE_LIMITED in codes:
+        return 429
     if GRAPHQL_PARSE_FAILED in codes:
         return 400
     if codes & VALIDATION_CODES:
@@ -188,4 +191,5 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
             settings=self.settings,
             session_factory=factory,
+            rate_limiter=getattr(request.app.state, "rate_limiter", None),
         )

@@ -27,6 +27,8 @@ class Context:
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
     loaders: dict[str, Any] = field(default_factory=dict)
+    # app.rate_limit.RateLimiter; None switches the limits off (a test's bare schema).
+    rate_limiter: Any = None
 
     @property
     def principal(self) -> Principal | None:

@@ -25,6 +25,7 @@ from graphql_schema.errors import is_expected
 from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
+from graphql_schema.rate_limits import MutationRateLimit
 from graphql_schema.scalars import IIN, SCALAR_MAP
 from graphql_schema.types.identity import Viewer
 from graphql_schema.types.registry import RegistryPerson
@@ -57,6 +58,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         *limit_extensions(settings),
+        MutationRateLimit,
     ]
     if settings.is_prod:
         extensions += [
