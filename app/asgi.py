@@ -21,6 +21,7 @@ from starlette.routing import Route
 from app.auth import BearerTokenBackend, DevIssuer, build_dev_issuer, build_token_verifier
 from app.db import create_engine, create_session_factory, ping
 from app.graphql_http import GraphQLApp
+from app.metrics import DatabaseFigures, metrics_endpoint
 from app.middleware import RequestIdMiddleware
 from app.rate_limit import build_rate_limiter
 from app.settings import Settings
@@ -79,6 +80,7 @@ def create_app(
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/metrics", metrics_endpoint(DatabaseFigures()), methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -16,6 +16,7 @@ media type and status codes of the GraphQL-over-HTTP draft.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from cross_web import HTTPException
@@ -29,6 +30,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from app.metrics import GRAPHQL_ERRORS, GRAPHQL_LATENCY, GRAPHQL_REQUESTS
 from app.settings import Settings
 from graphql_schema.context import Context
 from graphql_schema.errors import INTERNAL_SERVER_ERROR, RATE_LIMITED, error_code
@@ -38,7 +40,7 @@ from graphql_schema.extensions import (
     classify,
 )
 from graphql_schema.limits import PERSONAL_DATA_OVER_GET
-from graphql_schema.trusted_documents import DocumentRefused, OperationRegistry
+from graphql_schema.trusted_documents import DocumentRefused, OperationRegistry, document_hash
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -137,12 +139,14 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request, request_adapter: Any, sub_response: Response, context: Context,
         root_value: None, request_data: GraphQLRequestData,
     ) -> ExecutionResult:  # fmt: skip
+        request.state.graphql_started = time.perf_counter()
         try:
             request_data.query = self.operations.resolve(
                 query=request_data.query,
                 extensions=request_data.extensions,
                 enforce=self.settings.enforces_trusted_documents,
             )
+            request.state.graphql_operation = self._operation_label(request_data.query)
         except DocumentRefused as refused:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
             return ExecutionResult(data=None, errors=[error])
@@ -160,15 +164,32 @@ class GraphQLApp(GraphQL[Context, None]):
                 raise HTTPException(405, "Mutations are sent by POST.") from exc
             raise
 
+    def _operation_label(self, query: str | None) -> str:
+        """A registered operation's name, else "unregistered": clients cannot mint labels."""
+        document = self.operations.get(document_hash(query)) if query else None
+        return document.name if document else "unregistered"
+
+    def _observe(self, request: Request, result: ExecutionResult) -> None:
+        operation = getattr(request.state, "graphql_operation", "unregistered")
+        started = getattr(request.state, "graphql_started", None)
+        if started is not None:
+            GRAPHQL_LATENCY.labels(operation=operation).observe(time.perf_counter() - started)
+        GRAPHQL_REQUESTS.labels(
+            operation=operation, outcome="error" if result.errors else "ok"
+        ).inc()
+        for error in result.errors or ():
+            GRAPHQL_ERRORS.labels(code=error_code(error) or INTERNAL_SERVER_ERROR).inc()
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:  # type: ignore[override]
         if result.errors:
             result.errors = [classify(error) for error in result.errors]
-            if self.settings.is_prod:
-                result.errors = [
-                    _masked(e) if error_code(e) in DOCUMENT_ERRORS else e for e in result.errors
-                ]
+        self._observe(request, result)
+        if result.errors and self.settings.is_prod:
+            result.errors = [
+                _masked(e) if error_code(e) in DOCUMENT_ERRORS else e for e in result.errors
+            ]
         response = await super().process_result(request, result)
         sub_response = request.state.sub_response
         if getattr(sub_response, "graphql_response_json", False):
