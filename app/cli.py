@@ -164,6 +164,7 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 
 
 def _register_subcommands() -> None:
+    from app.cli_audit import audit_cli
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
     from app.cli_operations import operations_cli
@@ -175,6 +176,7 @@ def _register_subcommands() -> None:
     cli.add_typer(bench_cli, name="bench")
     cli.add_typer(outbox_cli, name="outbox")
     cli.add_typer(operations_cli, name="operations")
+    cli.add_typer(audit_cli, name="audit")
 
 
 _register_subcommands()

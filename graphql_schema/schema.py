@@ -20,6 +20,7 @@ from strawberry.types import Info
 from app.auth import Role as RoleValue
 from app.settings import Settings
 from familymap.tables import Person
+from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context
 from graphql_schema.errors import is_expected
 from graphql_schema.limits import limit_extensions
@@ -34,7 +35,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query:
+class Query(AuditQueries):
     @strawberry.field(description="The caller's identity and roles.", extensions=requires())
     def me(self, info: Info[Context, Any]) -> Viewer:
         return Viewer.from_principal(require_principal(info))
@@ -44,8 +45,18 @@ class Query:
         extensions=requires(RoleValue.OPERATOR),
     )
     async def person(self, info: Info[Context, Any], iin: IIN) -> RegistryPerson | None:
-        async with info.context.session_factory() as session:
+        async with info.context.session_factory() as session, session.begin():
             row = await session.scalar(select(Person).where(Person.iin == iin))
+            # A lookup is recorded even when it finds no one: probing is worth seeing too.
+            await audit(
+                info,
+                session=session,
+                role=RoleValue.OPERATOR,
+                subject_iin=iin,
+                family_id=row.family_id if row is not None else None,
+                action="read",
+                what="registry person" if row is not None else "registry person (no match)",
+            )
         return RegistryPerson.from_row(row) if row is not None else None
 
 
