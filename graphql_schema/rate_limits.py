@@ -51,7 +51,11 @@ def _root_field_count(execution_context: Any) -> int:
 
 
 class MutationRateLimit(SchemaExtension):
-    """Charges the caller's `mutation` bucket before a mutation operation executes."""
+    """Charges the caller's `mutation` bucket before a mutation operation executes.
+
+    Its hook is async (the limiter may call Redis), so the schema runs under async execution
+    only, as the ASGI view does; `execute_sync` would refuse it.
+    """
 
     async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
         execution_context = self.execution_context

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.extensions import (
     DisableIntrospection,
@@ -15,7 +16,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from app.auth import Role as RoleValue
 from app.settings import Settings
@@ -60,6 +61,20 @@ class Query(AuditQueries):
         return RegistryPerson.from_row(row) if row is not None else None
 
 
+class Schema(strawberry.Schema):
+    """strawberry's schema, logging only the errors we did not mean to send.
+
+    strawberry logs every error with its traceback; refusals (UNAUTHENTICATED, FORBIDDEN,
+    INVALID_IIN, ...) are the API working as intended, and their tracebacks would bury the
+    unexpected ones.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        super().process_errors([e for e in errors if not is_expected(e)], execution_context)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema for this environment: depth, alias and token limits; in prod, introspection
     off, suggestions off, unexpected errors masked."""
@@ -76,7 +91,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             DisableIntrospection,
             lambda: MaskErrors(should_mask_error=lambda error: not is_expected(error)),
         ]
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
