@@ -9,7 +9,7 @@ media type and status codes of the GraphQL-over-HTTP draft.
   execution 500, and 200 whenever execution started (field errors travel beside the data).
   A request error's body has no `data` entry, as the draft says.
 - Any other client gets `application/json` and 200, as before.
-- A mutation over GET is 405 with `Allow: POST`.
+- A mutation over GET is 405 with `Allow: POST`; a body over GRAPHQL_MAX_BODY_BYTES is 413.
 - In `prod` the messages of parse and validation errors are masked too (their codes stay),
   so a client learns nothing of the schema by probing.
 """
@@ -24,7 +24,7 @@ from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -92,6 +92,28 @@ def _masked(error: GraphQLError) -> GraphQLError:
     return GraphQLError(DOCUMENT_ERRORS[code], positions=error.positions, extensions={"code": code})
 
 
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is too large.")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive` that refuses a body growing past `limit` bytes (chunked, or lying about
+    its Content-Length), so an oversized document is never held in memory whole."""
+    seen = 0
+
+    async def receive_within_limit() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    return receive_within_limit
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """strawberry's ASGI view with our per-request context, trusted documents and statuses."""
 
@@ -112,8 +134,13 @@ class GraphQLApp(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope=scope, receive=receive)
+        request = Request(
+            scope=scope, receive=_limited(receive, self.settings.graphql_max_body_bytes)
+        )
+        declared = request.headers.get("content-length", "")
         try:
+            if declared.isdigit() and int(declared) > self.settings.graphql_max_body_bytes:
+                raise BodyTooLarge()
             response = await self.run(request)
         except HTTPException as exc:
             headers = {"allow": "POST"} if exc.status_code == 405 else None

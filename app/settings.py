@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=10, ge=1)
     graphql_max_aliases: int = Field(default=15, ge=0)
     graphql_max_tokens: int = Field(default=2000, ge=10)
+    # A request body larger than this is refused (413) before it is read whole.
+    graphql_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Field selections with every fragment spread out (fragments can multiply a document).
     graphql_max_selections: int = Field(default=500, ge=1)
     # Trusted documents: only the registered operations run (graphql_schema/operations).

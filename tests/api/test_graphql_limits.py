@@ -154,3 +154,24 @@ async def test_deep_nesting_through_fragments_is_refused(recursive_schema, setti
     result = await recursive_schema.execute(document)
     assert result.errors and "exceeds maximum operation depth" in result.errors[0].message
     assert calls == []
+
+
+async def test_an_oversized_body_is_413_before_it_is_parsed(client, settings, resolver_calls):
+    big = "{ me { " + " " * settings.graphql_max_body_bytes + "subject } }"
+    response = await client.post("/graphql", json={"query": big})
+    assert response.status_code == 413
+    assert resolver_calls == []
+
+
+async def test_an_oversized_chunked_body_is_413_too(client, settings):
+    # No Content-Length: the body is counted as it arrives.
+    async def chunks():
+        yield b'{"query": "{ me { '
+        for _ in range(settings.graphql_max_body_bytes // 1024 + 1):
+            yield b" " * 1024
+        yield b'subject } }"}'
+
+    response = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
