@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from app.settings import Settings
+from graphql_schema.limits import limit_rules
 from graphql_schema.schema import build_schema
 from graphql_schema.trusted_documents import OPERATIONS_DIR, OperationRegistry
 
@@ -38,9 +39,16 @@ def list_command(
 
 @operations_cli.command("check")
 def check_command(directory: Path = DIRECTORY) -> None:
-    """Validate every registered operation against the schema; exit 1 if any is wrong."""
+    """Validate every registered operation against the schema and the limits; exit 1 if any
+    is wrong."""
     registry = OperationRegistry.load(directory)
-    problems = registry.check(build_schema(Settings(environment="dev"))._schema)
+    settings = Settings(environment="dev")
+    # The limits are the environment's settings (GRAPHQL_MAX_*), the schema is the same.
+    problems = registry.check(
+        build_schema(settings)._schema,
+        rules=(limit_rules(Settings()),),
+        max_tokens=Settings().graphql_max_tokens,
+    )
     for name, messages in problems.items():
         for message in messages:
             console.print(f"[red]{name}[/red]: {message}")

@@ -47,15 +47,20 @@ PERSONAL_DATA_OVER_GET = "PERSONAL_DATA_OVER_GET"
 PUBLIC_OVER_GET = {"public_over_get": True}
 
 
-def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Depth, alias and token limits as schema extension factories."""
-    guarded = guard_fragment_expansion(
+def limit_rules(settings: Settings) -> type[ValidationRule]:
+    """The depth and alias limits, behind the fragment-expansion guard, as one rule."""
+    return guard_fragment_expansion(
         max_selections=settings.graphql_max_selections,
         rules=[
             *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
         ],
     )
+
+
+def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Depth, alias and token limits as schema extension factories."""
+    guarded = limit_rules(settings)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: AddValidationRules([guarded]),

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLSchema, OperationDefinitionNode, parse, validate
+from graphql import (
+    ASTValidationRule,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    specified_rules,
+    validate,
+)
 from graphql.error import GraphQLError
 
 OPERATIONS_DIR = Path(__file__).parent / "operations"
@@ -107,13 +114,20 @@ class OperationRegistry:
             )
         return query
 
-    def check(self, schema: GraphQLSchema) -> dict[str, list[str]]:
-        """Every registered document's problems against `schema` (empty when all are valid)."""
+    def check(
+        self,
+        schema: GraphQLSchema,
+        *,
+        rules: tuple[type[ASTValidationRule], ...] = (),
+        max_tokens: int | None = None,
+    ) -> dict[str, list[str]]:
+        """Every registered document's problems against `schema` and the app's limits
+        (`rules`, `max_tokens`): empty when all would run."""
         problems: dict[str, list[str]] = {}
         for document in self.documents:
             found: list[str] = []
             try:
-                parsed = parse(document.text)
+                parsed = parse(document.text, max_tokens=max_tokens)
             except GraphQLError as error:
                 problems[document.name] = [error.message]
                 continue
@@ -124,7 +138,9 @@ class OperationRegistry:
                 found.append(
                     f"the operation is named {operations[0].name.value}, the file {document.name}"
                 )
-            found += [error.message for error in validate(schema, parsed)]
+            found += [
+                error.message for error in validate(schema, parsed, [*specified_rules, *rules])
+            ]
             if found:
                 problems[document.name] = found
         return problems

@@ -108,6 +108,28 @@ def test_the_repository_operations_are_valid_against_the_schema():
     assert registry.check(build_schema(Settings(environment="dev"))._schema) == {}
 
 
+def test_the_repository_operations_are_within_the_limits(settings):
+    from graphql_schema.limits import limit_rules
+
+    registry = OperationRegistry.load()
+    schema = build_schema(settings)._schema
+    problems = registry.check(
+        schema, rules=(limit_rules(settings),), max_tokens=settings.graphql_max_tokens
+    )
+    assert problems == {}
+
+
+def test_check_finds_a_document_over_the_limits(tmp_path: Path, settings):
+    from graphql_schema.limits import limit_rules
+
+    aliases = " ".join(f"a{i}: subject" for i in range(settings.graphql_max_aliases + 1))
+    (tmp_path / "Greedy.graphql").write_text(f"query Greedy {{ me {{ {aliases} }} }}\n")
+    problems = OperationRegistry.load(tmp_path).check(
+        build_schema(settings)._schema, rules=(limit_rules(settings),)
+    )
+    assert "aliases found" in problems["Greedy"][0]
+
+
 def test_check_finds_a_broken_document(tmp_path: Path):
     (tmp_path / "Broken.graphql").write_text("query Broken { me { nosuchfield } }\n")
     (tmp_path / "Misnamed.graphql").write_text("query Other { me { subject } }\n")
