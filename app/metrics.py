@@ -97,6 +97,11 @@ ELIGIBILITY_LAST_RUN = Gauge(
     ["scope"],
     registry=REGISTRY,
 )
+RATE_LIMIT_UNAVAILABLE = Counter(
+    "socialwallet_rate_limit_unavailable",
+    "Rate-limit checks let through because Redis could not be reached.",
+    registry=REGISTRY,
+)
 SCRAPE_FAILURES = Counter(
     "socialwallet_metrics_scrape_failures",
     "Database reads for /metrics that failed or timed out.",

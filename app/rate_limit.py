@@ -12,6 +12,10 @@ server's clock (TIME), so workers on several machines with skewed clocks agree. 
 Redis an in-process dict does the same arithmetic: limits then hold per worker only, which
 is right for development and tests and says so in the log at start.
 
+If Redis cannot be reached the limiter lets requests through (and logs it, and counts it in
+`socialwallet_rate_limit_unavailable_total`): a citizen's benefit must not wait on the abuse
+guard's store. Short socket timeouts keep a hanging Redis from holding requests.
+
 Subjects are keyed by an HMAC of the caller's subject (an IIN for citizens), so Redis holds
 no personal data.
 """
@@ -135,10 +139,19 @@ class RedisRateLimiter(_Keys):
         self._script = redis.register_script(GCRA_LUA)
 
     async def hit(self, *, bucket: str, subject: str, cost: int = 1) -> Decision:
+        from redis.exceptions import RedisError
+
         limit = self.limit(bucket)
-        allowed, wait = await self._script(
-            keys=[self.key(bucket, subject)], args=[limit.interval_us, limit.burst_us, cost]
-        )
+        try:
+            allowed, wait = await self._script(
+                keys=[self.key(bucket, subject)], args=[limit.interval_us, limit.burst_us, cost]
+            )
+        except (RedisError, OSError) as exc:  # fail open: see the module's docstring
+            from app.metrics import RATE_LIMIT_UNAVAILABLE
+
+            RATE_LIMIT_UNAVAILABLE.inc()
+            log.warning("rate_limit.redis_unavailable", error=type(exc).__name__, bucket=bucket)
+            return _decision(True, 0)
         return _decision(bool(allowed), float(wait))
 
     async def close(self) -> None:
@@ -163,6 +176,7 @@ def build_rate_limiter(settings: Settings, *, prefix: str = "sw:rl:") -> RateLim
     if settings.redis_url:
         from redis.asyncio import Redis
 
-        return RedisRateLimiter(redis=Redis.from_url(settings.redis_url), **common)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return RedisRateLimiter(redis=redis, **common)
     log.info("rate_limit.in_process", reason="REDIS_URL is not set: limits hold per worker")
     return InProcessRateLimiter(**common)

@@ -240,3 +240,20 @@ async def test_settings_choose_redis_or_the_in_process_fallback(settings):
         assert (await shared.hit(bucket="qr_token", subject=f"probe-{uuid.uuid4()}")).allowed
     finally:
         await shared.close()
+
+
+async def test_an_unreachable_redis_lets_requests_through_and_says_so():
+    from app import metrics
+
+    limiter = RedisRateLimiter(
+        redis=Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5),
+        key=b"k", prefix="t:", limits=LIMITS,
+    )  # fmt: skip
+    before = metrics.REGISTRY.get_sample_value("socialwallet_rate_limit_unavailable_total")
+    try:
+        decision = await limiter.hit(bucket="mutation", subject=CITIZEN_IIN)
+    finally:
+        await limiter.close()
+    assert decision.allowed
+    after = metrics.REGISTRY.get_sample_value("socialwallet_rate_limit_unavailable_total")
+    assert after == before + 1
