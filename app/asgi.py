@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -18,56 +17,19 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
-from strawberry.types import ExecutionResult
 
 from app.auth import BearerTokenBackend, DevIssuer, build_dev_issuer, build_token_verifier
 from app.db import create_engine, create_session_factory, ping
+from app.graphql_http import GraphQLApp
 from app.jobs import background_jobs
+from app.metrics import DatabaseFigures, metrics_endpoint
 from app.middleware import RequestIdMiddleware
+from app.rate_limit import build_rate_limiter
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
-from graphql_schema.context import Context
-from graphql_schema.extensions import classify
-from graphql_schema.loaders import Loaders
 from graphql_schema.schema import build_schema
-from wallet.i18n import negotiate
 
 log = structlog.get_logger("socialwallet.app")
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    """strawberry's ASGI view with our per-request context."""
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        session_factory: async_sessionmaker[AsyncSession] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.settings = settings
-        self.session_factory = session_factory
-
-    async def process_result(
-        self, request: Request, result: ExecutionResult
-    ) -> GraphQLHTTPResponse:  # type: ignore[override]
-        if result.errors:
-            result.errors = [classify(error) for error in result.errors]
-        return await super().process_result(request, result)
-
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        factory = self.session_factory or request.app.state.session_factory
-        return Context(
-            request=request,
-            response=response,
-            settings=self.settings,
-            session_factory=factory,
-            loaders=Loaders(factory),
-            language=negotiate(request.headers.get("accept-language")),
-        )
 
 
 def create_app(
@@ -91,6 +53,7 @@ def create_app(
             async with background_jobs(settings, app.state.session_factory):
                 yield
         finally:
+            await app.state.rate_limiter.close()
             if owned:
                 await app.state.engine.dispose()
             log.info("stopped")
@@ -111,7 +74,8 @@ def create_app(
         settings=settings,
         session_factory=session_factory,
         graphql_ide=None if settings.is_prod else "graphiql",
-        # Strawberry refuses mutations over GET; queries via GET stay for cacheable reads.
+        # Mutations over GET are 405; queries over GET may read only public fields
+        # (graphql_schema/limits.py). Batching stays off (strawberry's default).
         allow_queries_via_get=True,
     )
     app = Starlette(
@@ -120,6 +84,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/sms/inbound", sms_inbound, methods=["POST"]),
+            Route("/metrics", metrics_endpoint(DatabaseFigures()), methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -129,6 +94,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.dev_issuer = dev_issuer
+    app.state.rate_limiter = build_rate_limiter(settings)
     if engine is not None:
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)

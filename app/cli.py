@@ -173,9 +173,11 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 
 
 def _register_subcommands() -> None:
+    from app.cli_audit import audit_cli
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
     from app.cli_offers import jobs_cli, offers_cli
+    from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
     from app.cli_wallet import bench_wallet_command
 
@@ -187,6 +189,8 @@ def _register_subcommands() -> None:
     cli.add_typer(offers_cli, name="offers")
     cli.add_typer(jobs_cli, name="jobs")
     bench_cli.command("wallet")(bench_wallet_command)
+    cli.add_typer(operations_cli, name="operations")
+    cli.add_typer(audit_cli, name="audit")
 
 
 _register_subcommands()

@@ -1,5 +1,6 @@
 """Every table of every package, imported so that one metadata knows them all."""
 
+from familymap import audit_tables
 from familymap import tables as familymap_tables
 from familymap.orm import Base
 from wallet import offer_tables as wallet_offer_tables
@@ -9,6 +10,7 @@ from wallet import tables as wallet_tables
 metadata = Base.metadata
 
 __all__ = [
+    "audit_tables",
     "familymap_tables",
     "metadata",
     "wallet_offer_tables",

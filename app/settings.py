@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/socialwallet.db"
+# Dev only (prod refuses to start without AUDIT_HASH_KEY): a known key keeps dev hashes stable.
+DEV_AUDIT_HASH_KEY = b"socialwallet-dev-audit-key"
 
 
 def normalise_database_url(url: str) -> str:
@@ -71,6 +73,23 @@ class Settings(BaseSettings):
     # `socialwallet serve` turns this on; tests and one-off commands leave it off.
     background_jobs: bool = False
     background_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # GraphQL limits: every document is checked against them before anything runs.
+    graphql_max_depth: int = Field(default=10, ge=1)
+    graphql_max_aliases: int = Field(default=15, ge=0)
+    graphql_max_tokens: int = Field(default=2000, ge=10)
+    # A request body larger than this is refused (413) before it is read whole.
+    graphql_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Field selections with every fragment spread out (fragments can multiply a document).
+    graphql_max_selections: int = Field(default=500, ge=1)
+    # Trusted documents: only the registered operations run (graphql_schema/operations).
+    # Unset means "in prod only"; the fuzzing tests set it false to reach the resolvers.
+    trusted_documents_only: bool | None = None
+    # Per-subject rate limits; Redis makes them hold across workers (None: in-process).
+    redis_url: str | None = None
+    rate_limit_mutations_per_minute: int = Field(default=60, ge=1)
+    rate_limit_qr_tokens_per_minute: int = Field(default=10, ge=1)
+    # The key of the audit trail's subject hashes (HMAC-SHA256 of the IIN); required in prod.
+    audit_hash_key: SecretStr | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -81,6 +100,12 @@ class Settings(BaseSettings):
     def _production_needs_an_identity_provider(self) -> Settings:
         if self.environment == "prod" and not self.jwt_jwks_url:
             raise ValueError("JWT_JWKS_URL must be set when ENVIRONMENT=prod")
+        return self
+
+    @model_validator(mode="after")
+    def _production_needs_an_audit_key(self) -> Settings:
+        if self.environment == "prod" and not self.audit_hash_key:
+            raise ValueError("AUDIT_HASH_KEY must be set when ENVIRONMENT=prod")
         return self
 
     @model_validator(mode="after")
@@ -112,6 +137,18 @@ class Settings(BaseSettings):
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def enforces_trusted_documents(self) -> bool:
+        """Whether only registered operations may run."""
+        return self.is_prod if self.trusted_documents_only is None else self.trusted_documents_only
+
+    @property
+    def audit_key(self) -> bytes:
+        """The audit hash key; dev has a fixed one so its hashes are reproducible."""
+        if self.audit_hash_key is not None:
+            return self.audit_hash_key.get_secret_value().encode()
+        return DEV_AUDIT_HASH_KEY
 
     @property
     def is_sqlite(self) -> bool:

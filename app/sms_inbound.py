@@ -8,10 +8,13 @@ retrying a message we have), and nothing changes twice.
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from familymap.audit import record_access
 from familymap.orm import utcnow
+from familymap.tables import Person
 from wallet.inbound import (
     InboundReply,
     InvalidInbound,
@@ -20,6 +23,7 @@ from wallet.inbound import (
     handle_reply,
     verify_signature,
 )
+from wallet.offer_tables import Offer
 
 MAX_BODY_BYTES = 8 * 1024
 
@@ -48,11 +52,31 @@ async def sms_inbound(request: Request) -> Response:
     try:
         async with request.app.state.session_factory() as session, session.begin():
             outcome = await handle_reply(session=session, reply=reply, now=now)
+            if outcome.offer_id is not None and not outcome.replayed:
+                await _audit_answer(request, session, outcome.offer_id, outcome.outcome)
     except InvalidInbound as refused:
         # The same message id in flight twice: the gateway may retry later and be answered.
         return _refused(409, refused.code, str(refused))
     return JSONResponse(
         {"outcome": outcome.outcome, "offerId": outcome.offer_id, "replayed": outcome.replayed}
+    )
+
+
+async def _audit_answer(request: Request, session, offer_id: int, outcome: str) -> None:
+    """An answer by SMS changed an offer: the audit trail records it (last in the transaction)."""
+    offer = await session.get(Offer, offer_id)
+    iin = await session.scalar(select(Person.iin).where(Person.id == offer.recipient_person_id))
+    await record_access(
+        session=session,
+        key=request.app.state.settings.audit_key,
+        actor="sms-gateway",
+        role="SMS_GATEWAY",
+        subject_iin=iin,
+        family_id=offer.family_id,
+        action="write",
+        what=f"offer {offer_id} {offer.programme} answered by SMS: {outcome}",
+        operation="POST /sms/inbound",
+        request_id=request.scope.get("state", {}).get("request_id"),
     )
 
 

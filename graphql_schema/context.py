@@ -30,6 +30,8 @@ class Context:
     loaders: dict[str, Any] = field(default_factory=dict)  # graphql_schema.loaders.Loaders
     # The language of texts, negotiated once per request from Accept-Language (wallet.i18n).
     language: str = DEFAULT_LANGUAGE
+    # app.rate_limit.RateLimiter; None switches the limits off (a test's bare schema).
+    rate_limiter: Any = None
 
     @property
     def principal(self) -> Principal | None:

@@ -4,6 +4,7 @@
     └── ApiError                  an expected refusal; `extensions.code` is stable
         ├── Unauthenticated       UNAUTHENTICATED: no token, or a token we refuse
         ├── Forbidden             FORBIDDEN: a valid caller without the right role/ownership
+        ├── RateLimited           RATE_LIMITED: too many requests; `retryAfter` seconds
         └── InvalidInput          BAD_USER_INPUT, INVALID_IIN, ...: input we refuse
 
 Anything else raised while resolving is unexpected: in `prod` it is masked to
@@ -24,11 +25,20 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 INVALID_IIN = InvalidIIN.code
 NOT_FOUND = "NOT_FOUND"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+RATE_LIMITED = "RATE_LIMITED"
 
 INVALID_PERIOD = "INVALID_PERIOD"
 
 EXPECTED_CODES = frozenset(
-    {UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, INVALID_IIN, NOT_FOUND, INVALID_PERIOD}
+    {
+        UNAUTHENTICATED,
+        FORBIDDEN,
+        BAD_USER_INPUT,
+        INVALID_IIN,
+        NOT_FOUND,
+        INVALID_PERIOD,
+        RATE_LIMITED,
+    }
 )
 
 
@@ -47,6 +57,17 @@ class Unauthenticated(ApiError):
 
 class Forbidden(ApiError):
     code = FORBIDDEN
+
+
+class RateLimited(ApiError):
+    code = RATE_LIMITED
+
+    def __init__(self, *, bucket: str, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests ({bucket}); try again in {retry_after} s.",
+            retryAfter=retry_after,
+        )
+        self.retry_after = retry_after
 
 
 def error_code(error: GraphQLError) -> str | None:

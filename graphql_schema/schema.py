@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.extensions import (
     DisableIntrospection,
@@ -15,16 +16,19 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from app.auth import Role as RoleValue
 from app.settings import Settings
 from familymap.tables import Person
+from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context
 from graphql_schema.errors import is_expected
+from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.queries.offers import OfferQueries
+from graphql_schema.rate_limits import MutationRateLimit
 from graphql_schema.scalars import IIN, SCALAR_MAP
 from graphql_schema.types.identity import Viewer
 from graphql_schema.types.registry import RegistryPerson
@@ -34,7 +38,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(OfferQueries):
+class Query(OfferQueries, AuditQueries):
     @strawberry.field(
         description="The caller's identity and roles; for a citizen, their wallet. Texts are "
         "in `language`, else the request's Accept-Language (kk, ru, en; default ru).",
@@ -49,26 +53,52 @@ class Query(OfferQueries):
         extensions=requires(RoleValue.OPERATOR),
     )
     async def person(self, info: Info[Context, Any], iin: IIN) -> RegistryPerson | None:
-        async with info.context.session_factory() as session:
+        async with info.context.session_factory() as session, session.begin():
             row = await session.scalar(select(Person).where(Person.iin == iin))
+            # A lookup is recorded even when it finds no one: probing is worth seeing too.
+            await audit(
+                info,
+                session=session,
+                role=RoleValue.OPERATOR,
+                subject_iin=iin,
+                family_id=row.family_id if row is not None else None,
+                action="read",
+                what="registry person" if row is not None else "registry person (no match)",
+            )
         return RegistryPerson.from_row(row) if row is not None else None
 
 
+class Schema(strawberry.Schema):
+    """strawberry's schema, logging only the errors we did not mean to send.
+
+    strawberry logs every error with its traceback; refusals (UNAUTHENTICATED, FORBIDDEN,
+    INVALID_IIN, ...) are the API working as intended, and their tracebacks would bury the
+    unexpected ones.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        super().process_errors([e for e in errors if not is_expected(e)], execution_context)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
-    """The schema for this environment: in prod, introspection off, suggestions off,
-    unexpected errors masked."""
+    """The schema for this environment: depth, alias and token limits; in prod, introspection
+    off, suggestions off, unexpected errors masked."""
     # Extensions are given as classes or factories: strawberry makes fresh ones per request.
     # The parser and validation caches live at module level, so they still span requests.
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        *limit_extensions(settings),
+        MutationRateLimit,
     ]
     if settings.is_prod:
         extensions += [
             DisableIntrospection,
             lambda: MaskErrors(should_mask_error=lambda error: not is_expected(error)),
         ]
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,

@@ -22,6 +22,9 @@ from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
 
+# Fails the run if anything the app logged holds a raw IIN (tests/logscan.py).
+pytest_plugins = ["tests.logscan"]
+
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from app.auth import Role
 from familymap.events import EventRefused, record_life_event
 from familymap.orm import utcnow
+from graphql_schema.audit import audit
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.types.life_events import (
@@ -55,6 +56,15 @@ class LifeEventMutations:
                     run_id=result.run_id,
                     now=utcnow(),
                     offer_days=info.context.settings.offer_days,
+                )
+                await audit(
+                    info,
+                    session=session,
+                    role=Role.SOURCE_SYSTEM,
+                    subject_iin=input.subject_iin,
+                    family_id=result.family_id,
+                    action="write",
+                    what=f"life event {input.kind.name}" + (" (replay)" if result.replayed else ""),
                 )
         except EventRefused as refused:
             return LifeEventRefused(code=refused.code.value, message=refused.message)

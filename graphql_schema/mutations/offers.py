@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from sqlalchemy import select
 from strawberry import relay
 from strawberry.types import Info
 
 from app.auth import Role
 from familymap.orm import utcnow
+from familymap.tables import Person
+from graphql_schema.audit import audit
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.queries.offers import caller_person_id
@@ -30,6 +33,10 @@ from wallet.offers import OfferError, answer_offer, register_bank_account
 
 NOT_IN_REGISTRY = "NOT_IN_REGISTRY"
 KEY_HELP = "Your own id for this request: sending it again returns the first result."
+
+
+async def family_of(session, person_id: int) -> int | None:
+    return await session.scalar(select(Person.family_id).where(Person.id == person_id))
 
 
 class _NotInRegistry(Exception):
@@ -71,6 +78,15 @@ async def _answer(
                 key=key,
                 request=request,
                 result=result,
+            )
+            await audit(
+                info,
+                session=session,
+                role=Role.CITIZEN,
+                subject_iin=subject,
+                family_id=answer.offer.family_id,
+                action="write",
+                what=f"offer {answer.offer.id} {answer.offer.programme} {answer.offer.state}",
             )
     except (OfferError, IdempotencyError, _NotInRegistry) as refused:
         # A concurrent request under the same key may have won the race meanwhile: then its
@@ -177,6 +193,15 @@ class OfferMutations:
                         key=idempotency_key,
                         request=request,
                         result=first,
+                    )
+                    await audit(
+                        info,
+                        session=session,
+                        role=Role.CITIZEN,
+                        subject_iin=subject,
+                        family_id=await family_of(session, person_id),
+                        action="write",
+                        what="bank account registered",
                     )
                 else:
                     first = {**first, "replayed": True}

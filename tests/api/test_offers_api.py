@@ -360,3 +360,31 @@ async def test_an_offer_shows_in_the_entitlement_status_and_consent_makes_it_rec
     assert await birth_status() == "RECEIVING"
     await session.refresh(offer)
     assert offer.state == "assigned"
+
+
+AUDIT = "query($iin: IIN!) { auditRecords(subjectIin: $iin) { actorRole action what operation } }"
+MY_DATA_ACCESS = "{ myDataAccess { actorRole actorId action what operation } }"
+
+
+async def test_answers_are_in_the_audit_trail_whichever_channel(
+    gql, token_for, household, client, session
+):
+    # Given the father answers one offer in the app and another by SMS
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    offer = await birth_offer(session, household)
+    await gql(DECLINE, {"id": str(offer.id), "key": "d"}, token=father)
+    await inbound(client, {"message_id": "gw-audit", "from": FATHER_PHONE, "text": "1"})
+    # Then an operator finds both writes about him
+    records = (await gql(AUDIT, {"iin": FATHER_IIN}, token=token_for(Role.OPERATOR, "op-1")))[
+        "data"
+    ]["auditRecords"]
+    writes = [r for r in records if r["action"] == "write"]
+    assert any(
+        r["actorRole"] == "CITIZEN" and "BIRTH_BENEFIT declined" in r["what"] for r in writes
+    )
+    assert any(
+        r["actorRole"] == "SMS_GATEWAY" and r["operation"] == "POST /sms/inbound" for r in writes
+    )
+    # and the father sees the gateway's change to his family's data (his own requests aside)
+    seen = (await gql(MY_DATA_ACCESS, token=father))["data"]["myDataAccess"]
+    assert [r["actorRole"] for r in seen if r["action"] == "write"] == ["SMS_GATEWAY"]

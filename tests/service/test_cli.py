@@ -33,6 +33,7 @@ def test_token_refuses_a_citizen_with_a_bad_iin(settings, monkeypatch):
 def test_token_is_disabled_in_prod(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
     result = runner.invoke(cli, ["token", "--role", "OPERATOR", "--subject", "op"])
     assert result.exit_code == 2
     assert "disabled" in result.output
@@ -88,6 +89,7 @@ def test_an_http_sms_gateway_needs_its_url_and_token(monkeypatch):
 def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch, channel):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
     result = runner.invoke(cli, ["outbox", "run", "--once", "--channel", channel])
     assert result.exit_code == 2
     assert "development" in result.output
@@ -98,6 +100,7 @@ def test_prod_has_no_inbound_sms_secret_unless_given(monkeypatch):
 
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
+    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
     assert Settings().inbound_sms_secret is None  # never the dev secret
     monkeypatch.setenv("SMS_INBOUND_SECRET", "s3cret")
     assert Settings().inbound_sms_secret == "s3cret"

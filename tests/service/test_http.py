@@ -56,7 +56,20 @@ async def test_a_malformed_client_request_id_is_replaced(client):
     assert len(response.headers["x-request-id"]) == 32
 
 
-async def test_queries_work_over_get(client, token_for):
+async def test_queries_without_personal_data_work_over_get(client, token_for):
+    from app.auth import Role
+
+    token = token_for(Role.OPERATOR, "op-1")
+    response = await client.get(
+        "/graphql",
+        params={"query": "{ __typename }"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_queries_of_personal_data_are_refused_over_get(client, token_for):
     from app.auth import Role
 
     token = token_for(Role.OPERATOR, "op-1")
@@ -65,8 +78,9 @@ async def test_queries_work_over_get(client, token_for):
         params={"query": "{ me { subject } }"},
         headers={"authorization": f"Bearer {token}"},
     )
-    assert response.status_code == 200
-    assert response.json() == {"data": {"me": {"subject": "op-1"}}}
+    body = response.json()
+    assert body.get("data") is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["PERSONAL_DATA_OVER_GET"]
 
 
 async def test_graphiql_is_served_in_dev(client):

@@ -1,0 +1,247 @@
+"""GraphQL over HTTP: strawberry's ASGI view with our context, trusted documents, and the
+media type and status codes of the GraphQL-over-HTTP draft.
+
+- A client that accepts `application/graphql-response+json` gets it, with status codes that
+  say what went wrong: a document that does not parse 400, one that does not validate 422
+  (as our issue asks; the draft allows any 4xx), other request errors (a variable that
+  does not coerce, an unknown or untrusted document) 400, a mutation refused by the rate
+  limit 429 (with Retry-After), an unexpected failure before
+  execution 500, and 200 whenever execution started (field errors travel beside the data).
+  A request error's body has no `data` entry, as the draft says.
+- Any other client gets `application/json` and 200, as before.
+- A mutation over GET is 405 with `Allow: POST`; a body over GRAPHQL_MAX_BODY_BYTES is 413.
+- In `prod` the messages of parse and validation errors are masked too (their codes stay),
+  so a client learns nothing of the schema by probing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cross_web import HTTPException
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+
+from app.metrics import GRAPHQL_ERRORS, GRAPHQL_LATENCY, GRAPHQL_REQUESTS
+from app.settings import Settings
+from graphql_schema.context import Context
+from graphql_schema.errors import INTERNAL_SERVER_ERROR, RATE_LIMITED, error_code
+from graphql_schema.extensions import (
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    classify,
+)
+from graphql_schema.limits import PERSONAL_DATA_OVER_GET
+from graphql_schema.loaders import Loaders
+from graphql_schema.trusted_documents import DocumentRefused, OperationRegistry, document_hash
+from wallet.i18n import negotiate
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+APPLICATION_JSON = "application/json"
+
+# The codes of errors about the document itself, and what prod says instead of the details.
+DOCUMENT_ERRORS = {
+    GRAPHQL_PARSE_FAILED: "The document could not be parsed.",
+    GRAPHQL_VALIDATION_FAILED: "The document is not valid for this API.",
+}
+VALIDATION_CODES = frozenset({GRAPHQL_VALIDATION_FAILED, PERSONAL_DATA_OVER_GET})
+
+
+def prefers_graphql_response_json(accept: str) -> bool:
+    """True when the Accept header ranks graphql-response+json at least as high as JSON."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        weights[media.lower()] = max(q, weights.get(media.lower(), 0.0))
+    ours = weights.get(GRAPHQL_RESPONSE_JSON, 0.0)
+    return ours > 0 and ours >= weights.get(APPLICATION_JSON, 0.0)
+
+
+def status_for(result: ExecutionResult) -> int:
+    """The draft's status code for a result served as graphql-response+json."""
+    errors = result.errors or []
+    if result.data is not None or not errors or any(e.path for e in errors):
+        return 200
+    codes = {error_code(e) for e in errors}
+    if RATE_LIMITED in codes:
+        return 429
+    if GRAPHQL_PARSE_FAILED in codes:
+        return 400
+    if codes & VALIDATION_CODES:
+        return 422
+    if codes == {INTERNAL_SERVER_ERROR}:
+        return 500
+    return 400
+
+
+def _masked(error: GraphQLError) -> GraphQLError:
+    code = error_code(error) or GRAPHQL_VALIDATION_FAILED
+    return GraphQLError(DOCUMENT_ERRORS[code], positions=error.positions, extensions={"code": code})
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is too large.")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive` that refuses a body growing past `limit` bytes (chunked, or lying about
+    its Content-Length), so an oversized document is never held in memory whole."""
+    seen = 0
+
+    async def receive_within_limit() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    return receive_within_limit
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """strawberry's ASGI view with our per-request context, trusted documents and statuses."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession] | None = None,
+        operations: OperationRegistry | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.session_factory = session_factory
+        self.operations = operations or OperationRegistry.load()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(
+            scope=scope, receive=_limited(receive, self.settings.graphql_max_body_bytes)
+        )
+        declared = request.headers.get("content-length", "")
+        try:
+            if declared.isdigit() and int(declared) > self.settings.graphql_max_body_bytes:
+                raise BodyTooLarge()
+            response = await self.run(request)
+        except HTTPException as exc:
+            headers = {"allow": "POST"} if exc.status_code == 405 else None
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code, headers=headers)
+        await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET carrying only a persisted query's hash has no `query` either: it is not a
+        # browser asking for the IDE.
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
+    async def get_sub_response(self, request: Request) -> Response:  # type: ignore[override]
+        sub_response = await super().get_sub_response(request)
+        sub_response.graphql_response_json = prefers_graphql_response_json(  # type: ignore[attr-defined]
+            request.headers.get("accept", "")
+        )
+        request.state.sub_response = sub_response
+        return sub_response
+
+    async def execute_single(  # type: ignore[override]
+        self, request: Request, request_adapter: Any, sub_response: Response, context: Context,
+        root_value: None, request_data: GraphQLRequestData,
+    ) -> ExecutionResult:  # fmt: skip
+        request.state.graphql_started = time.perf_counter()
+        try:
+            request_data.query = self.operations.resolve(
+                query=request_data.query,
+                extensions=request_data.extensions,
+                enforce=self.settings.enforces_trusted_documents,
+            )
+            request.state.graphql_operation = self._operation_label(request_data.query)
+        except DocumentRefused as refused:
+            error = GraphQLError(refused.message, extensions={"code": refused.code})
+            return ExecutionResult(data=None, errors=[error])
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            if isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, "Mutations are sent by POST.") from exc
+            raise
+
+    def _operation_label(self, query: str | None) -> str:
+        """A registered operation's name, else "unregistered": clients cannot mint labels."""
+        document = self.operations.get(document_hash(query)) if query else None
+        return document.name if document else "unregistered"
+
+    def _observe(self, request: Request, result: ExecutionResult) -> None:
+        operation = getattr(request.state, "graphql_operation", "unregistered")
+        started = getattr(request.state, "graphql_started", None)
+        if started is not None:
+            GRAPHQL_LATENCY.labels(operation=operation).observe(time.perf_counter() - started)
+        GRAPHQL_REQUESTS.labels(
+            operation=operation, outcome="error" if result.errors else "ok"
+        ).inc()
+        for error in result.errors or ():
+            GRAPHQL_ERRORS.labels(code=error_code(error) or INTERNAL_SERVER_ERROR).inc()
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:  # type: ignore[override]
+        if result.errors:
+            result.errors = [classify(error) for error in result.errors]
+        self._observe(request, result)
+        if result.errors and self.settings.is_prod:
+            result.errors = [
+                _masked(e) if error_code(e) in DOCUMENT_ERRORS else e for e in result.errors
+            ]
+        response = await super().process_result(request, result)
+        sub_response = request.state.sub_response
+        if getattr(sub_response, "graphql_response_json", False):
+            status = status_for(result)
+            sub_response.status_code = status
+            if status != 200:
+                response.pop("data", None)  # a request error: execution never started
+        return response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:  # type: ignore[override]
+        response = super().create_response(response_data, sub_response)
+        if getattr(sub_response, "graphql_response_json", False):
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        factory = self.session_factory or request.app.state.session_factory
+        return Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            session_factory=factory,
+            loaders=Loaders(factory),
+            language=negotiate(request.headers.get("accept-language")),
+            rate_limiter=getattr(request.app.state, "rate_limiter", None),
+        )

@@ -1,0 +1,182 @@
+"""Per-subject rate limits that hold across server workers.
+
+The algorithm is GCRA (the generic cell rate algorithm, a leaky bucket kept as one number):
+for each subject we store the "theoretical arrival time" (TAT) of its next request. A
+request of cost n is allowed if TAT + n·interval − now ≤ burst; it then moves TAT on by
+n·interval. Why GCRA rather than INCR+EXPIRE windows: one key per subject and bucket, one
+atomic step, no burst of twice the limit at a window's edge, and the exact wait
+(`retry_after`) falls out of the same arithmetic.
+
+With Redis (REDIS_URL) the step is one Lua script, atomic on the server, and it reads the
+server's clock (TIME), so workers on several machines with skewed clocks agree. Without
+Redis an in-process dict does the same arithmetic: limits then hold per worker only, which
+is right for development and tests and says so in the log at start.
+
+If Redis cannot be reached the limiter lets requests through (and logs it, and counts it in
+`socialwallet_rate_limit_unavailable_total`): a citizen's benefit must not wait on the abuse
+guard's store. Short socket timeouts keep a hanging Redis from holding requests.
+
+Subjects are keyed by an HMAC of the caller's subject (an IIN for citizens), so Redis holds
+no personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from app.settings import Settings
+
+log = structlog.get_logger("socialwallet.rate_limit")
+
+# KEYS[1] the subject's key; ARGV: interval (µs per unit), burst capacity (µs), cost.
+# Returns {allowed 0/1, retry_after µs}. Times are microseconds from Redis' own clock.
+GCRA_LUA = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + cost * interval
+local wait = new_tat - now - burst
+if wait > 0 then
+  return {0, wait}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, 0}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """`count` requests per `period_seconds`, all of them usable at once (the burst)."""
+
+    count: int
+    period_seconds: float
+
+    @property
+    def interval_us(self) -> int:
+        return max(1, int(self.period_seconds * 1_000_000 / self.count))
+
+    @property
+    def burst_us(self) -> int:
+        return self.interval_us * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    retry_after_seconds: int  # whole seconds, rounded up; 0 when allowed
+
+
+class RateLimiter(Protocol):
+    async def hit(self, *, bucket: str, subject: str, cost: int = 1) -> Decision: ...
+
+    async def close(self) -> None: ...
+
+
+def _decision(allowed: bool, wait_us: float) -> Decision:
+    return Decision(allowed, 0 if allowed else max(1, math.ceil(wait_us / 1_000_000)))
+
+
+class _Keys:
+    def __init__(self, *, key: bytes, prefix: str, limits: dict[str, Limit]) -> None:
+        self._key = key
+        self.prefix = prefix
+        self.limits = limits
+
+    def limit(self, bucket: str) -> Limit:
+        try:
+            return self.limits[bucket]
+        except KeyError:
+            raise ValueError(f"no rate limit bucket named {bucket!r}") from None
+
+    def key(self, bucket: str, subject: str) -> str:
+        digest = hmac.new(self._key, subject.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{self.prefix}{bucket}:{digest}"
+
+
+class InProcessRateLimiter(_Keys):
+    """GCRA in this process's memory (one worker's view; for development and tests)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._tat: dict[str, float] = {}
+
+    async def hit(self, *, bucket: str, subject: str, cost: int = 1) -> Decision:
+        # No await between the read and the write: on one event loop this is atomic.
+        limit = self.limit(bucket)
+        key = self.key(bucket, subject)
+        now = time.monotonic() * 1_000_000
+        tat = max(self._tat.get(key, now), now)
+        new_tat = tat + cost * limit.interval_us
+        wait = new_tat - now - limit.burst_us
+        if wait > 0:
+            return _decision(False, wait)
+        self._tat[key] = new_tat
+        if len(self._tat) > 100_000:  # forget subjects whose bucket has drained
+            self._tat = {k: v for k, v in self._tat.items() if v > now}
+        return _decision(True, 0)
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisRateLimiter(_Keys):
+    """GCRA in Redis: one atomic script per hit, shared by every worker."""
+
+    def __init__(self, *, redis, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._redis = redis
+        self._script = redis.register_script(GCRA_LUA)
+
+    async def hit(self, *, bucket: str, subject: str, cost: int = 1) -> Decision:
+        from redis.exceptions import RedisError
+
+        limit = self.limit(bucket)
+        try:
+            allowed, wait = await self._script(
+                keys=[self.key(bucket, subject)], args=[limit.interval_us, limit.burst_us, cost]
+            )
+        except (RedisError, OSError) as exc:  # fail open: see the module's docstring
+            from app.metrics import RATE_LIMIT_UNAVAILABLE
+
+            RATE_LIMIT_UNAVAILABLE.inc()
+            log.warning("rate_limit.redis_unavailable", error=type(exc).__name__, bucket=bucket)
+            return _decision(True, 0)
+        return _decision(bool(allowed), float(wait))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+MUTATIONS = "mutation"
+QR_TOKENS = "qr_token"
+
+
+def limits_from_settings(settings: Settings) -> dict[str, Limit]:
+    """The named buckets: every mutation, and QR-token issuance (vouchers)."""
+    return {
+        MUTATIONS: Limit(settings.rate_limit_mutations_per_minute, 60),
+        QR_TOKENS: Limit(settings.rate_limit_qr_tokens_per_minute, 60),
+    }
+
+
+def build_rate_limiter(settings: Settings, *, prefix: str = "sw:rl:") -> RateLimiter:
+    """Redis-backed when REDIS_URL is set, else in-process."""
+    common = {"key": settings.audit_key, "prefix": prefix, "limits": limits_from_settings(settings)}
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return RedisRateLimiter(redis=redis, **common)
+    log.info("rate_limit.in_process", reason="REDIS_URL is not set: limits hold per worker")
+    return InProcessRateLimiter(**common)

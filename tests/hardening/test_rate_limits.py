@@ -1,0 +1,259 @@
+"""Per-subject rate limits: the algorithm on Redis and in-process, across two workers, and
+at the GraphQL edge (every mutation; a named bucket for one field)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from types import SimpleNamespace
+
+import httpx
+import pytest
+import strawberry
+from redis.asyncio import Redis
+from starlette.datastructures import MutableHeaders
+
+from app.asgi import create_app
+from app.auth import Role
+from app.rate_limit import InProcessRateLimiter, Limit, RedisRateLimiter
+from graphql_schema.errors import RateLimited
+from graphql_schema.rate_limits import charge, rate_limited
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CITIZEN_IIN = "900101300126"
+LIMITS = {"mutation": Limit(3, 60), "qr_token": Limit(2, 60)}
+RECORD = """
+mutation Record($input: LifeEventInput!) {
+  recordLifeEvent(input: $input) { __typename ... on LifeEventRefused { code } }
+}
+"""
+UNKNOWN_PERSON_EVENT = {
+    "input": {
+        "eventId": "labour-1",
+        "kind": "JOB_LOST",
+        "occurredOn": date.today().isoformat(),
+        "subjectIin": "880412300021",
+        "registeredUnemployed": True,
+    }
+}
+
+
+@pytest.fixture
+async def redis_prefix():
+    """A key prefix unique to this test; its keys are deleted afterwards."""
+    prefix = f"sw:test:{uuid.uuid4().hex}:"
+    yield prefix
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in redis.scan_iter(f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+def redis_limiter(prefix: str) -> RedisRateLimiter:
+    """One worker's limiter: its own Redis connection, the shared key space."""
+    return RedisRateLimiter(redis=Redis.from_url(REDIS_URL), key=b"k", prefix=prefix, limits=LIMITS)
+
+
+@pytest.fixture(params=["redis", "in-process"])
+async def limiter(request, redis_prefix):
+    if request.param == "redis":
+        made = redis_limiter(redis_prefix)
+    else:
+        made = InProcessRateLimiter(key=b"k", prefix=redis_prefix, limits=LIMITS)
+    yield made
+    await made.close()
+
+
+async def test_a_subject_gets_its_limit_then_a_retry_after(limiter):
+    decisions = [await limiter.hit(bucket="mutation", subject=CITIZEN_IIN) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    # One unit drips back every 20 s (3 per minute).
+    assert 1 <= decisions[-1].retry_after_seconds <= 20
+
+
+async def test_subjects_and_buckets_are_counted_apart(limiter):
+    for _ in range(3):
+        await limiter.hit(bucket="mutation", subject=CITIZEN_IIN)
+    assert (await limiter.hit(bucket="mutation", subject="850615400016")).allowed
+    assert (await limiter.hit(bucket="qr_token", subject=CITIZEN_IIN)).allowed
+    assert not (await limiter.hit(bucket="mutation", subject=CITIZEN_IIN)).allowed
+
+
+async def test_a_cost_larger_than_what_is_left_is_refused_whole(limiter):
+    assert (await limiter.hit(bucket="mutation", subject=CITIZEN_IIN, cost=2)).allowed
+    assert not (await limiter.hit(bucket="mutation", subject=CITIZEN_IIN, cost=2)).allowed
+    assert (await limiter.hit(bucket="mutation", subject=CITIZEN_IIN, cost=1)).allowed
+
+
+async def test_an_unknown_bucket_is_a_programming_error(limiter):
+    with pytest.raises(ValueError, match="no rate limit bucket"):
+        await limiter.hit(bucket="nope", subject=CITIZEN_IIN)
+
+
+async def test_the_limit_holds_across_two_workers_sharing_redis(redis_prefix):
+    # Given two workers, each with its own limiter and Redis connection
+    first, second = redis_limiter(redis_prefix), redis_limiter(redis_prefix)
+    try:
+        # When one subject sends 20 requests at once, spread over both
+        decisions = await asyncio.gather(
+            *[
+                (first if i % 2 else second).hit(bucket="mutation", subject=CITIZEN_IIN)
+                for i in range(20)
+            ]
+        )
+    finally:
+        await first.close()
+        await second.close()
+    # Then exactly the limit (3) got through, not 3 per worker
+    assert sum(d.allowed for d in decisions) == 3
+
+
+async def test_redis_holds_no_iin(redis_prefix):
+    limiter = redis_limiter(redis_prefix)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await limiter.hit(bucket="mutation", subject=CITIZEN_IIN)
+        keys = [key.decode() async for key in redis.scan_iter(f"{redis_prefix}*")]
+    finally:
+        await limiter.close()
+        await redis.aclose()
+    assert len(keys) == 1 and CITIZEN_IIN not in keys[0]
+
+
+# --- at the GraphQL edge ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def limited_client(settings, engine, session_factory):
+    limited = settings.model_copy(update={"rate_limit_mutations_per_minute": 2})
+    app = create_app(limited, engine=engine, session_factory=session_factory)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c
+
+
+@pytest.fixture
+def resolver_calls(monkeypatch) -> list[str]:
+    from graphql_schema.mutations import life_events
+
+    calls: list[str] = []
+    original = life_events.record_life_event
+
+    async def spy(**kwargs):
+        calls.append(kwargs["event_id"])
+        return await original(**kwargs)
+
+    monkeypatch.setattr(life_events, "record_life_event", spy)
+    return calls
+
+
+async def test_mutations_past_the_limit_are_refused_before_they_run(
+    limited_client, token_for, resolver_calls
+):
+    headers = {
+        "authorization": f"Bearer {token_for(Role.SOURCE_SYSTEM, 'gbdfl')}",
+        "accept": "application/graphql-response+json",
+    }
+    payload = {"query": RECORD, "variables": UNKNOWN_PERSON_EVENT}
+    # Given a limit of 2 mutations a minute, used up
+    for _ in range(2):
+        ok = await limited_client.post("/graphql", json=payload, headers=headers)
+        assert ok.json()["data"]["recordLifeEvent"]["code"] == "UNKNOWN_PERSON"
+    # When the same caller sends a third
+    refused = await limited_client.post("/graphql", json=payload, headers=headers)
+    # Then it is refused with a code and a hint, and the resolver did not run
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 30
+    [error] = refused.json()["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["retryAfter"] == int(refused.headers["retry-after"])
+    assert len(resolver_calls) == 2
+    # and another caller is not affected
+    other = {**headers, "authorization": f"Bearer {token_for(Role.SOURCE_SYSTEM, 'eisz')}"}
+    fine = await limited_client.post("/graphql", json=payload, headers=other)
+    assert fine.status_code == 200
+
+
+async def test_aliased_mutations_each_count(limited_client, token_for, resolver_calls):
+    three = (
+        "mutation($input: LifeEventInput!) { a: recordLifeEvent(input: $input) { __typename } "
+        "b: recordLifeEvent(input: $input) { __typename } "
+        "c: recordLifeEvent(input: $input) { __typename } }"
+    )
+    token = token_for(Role.SOURCE_SYSTEM, "gbdfl")
+    response = await limited_client.post(
+        "/graphql",
+        json={"query": three, "variables": UNKNOWN_PERSON_EVENT},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert resolver_calls == []
+
+
+async def test_a_named_bucket_limits_one_field():
+    # Given a field in the qr_token bucket (how the vouchers' QR-token mutation uses it)
+    @strawberry.type
+    class Query:
+        @strawberry.field(extensions=[rate_limited("qr_token")])
+        async def qr_token(self) -> str:
+            return "token"
+
+    schema = strawberry.Schema(query=Query)
+    context = SimpleNamespace(
+        principal=SimpleNamespace(subject=CITIZEN_IIN),
+        rate_limiter=InProcessRateLimiter(key=b"k", prefix="t:", limits=LIMITS),
+        response=SimpleNamespace(headers=MutableHeaders()),
+    )
+    # When it is called three times with a limit of two
+    results = [await schema.execute("{ qrToken }", context_value=context) for _ in range(3)]
+    # Then the third is RATE_LIMITED with a Retry-After
+    assert [r.data for r in results[:2]] == [{"qrToken": "token"}] * 2
+    assert results[2].errors[0].extensions["code"] == "RATE_LIMITED"
+    assert context.response.headers["retry-after"] == str(
+        results[2].errors[0].extensions["retryAfter"]
+    )
+
+
+async def test_charge_is_a_no_op_without_a_limiter_or_a_caller():
+    await charge(SimpleNamespace(principal=None, rate_limiter=None), bucket="mutation")
+    with pytest.raises(RateLimited):
+        context = SimpleNamespace(
+            principal=SimpleNamespace(subject="x"),
+            rate_limiter=InProcessRateLimiter(key=b"k", prefix="t:", limits=LIMITS),
+            response=SimpleNamespace(headers=MutableHeaders()),
+        )
+        for _ in range(3):
+            await charge(context, bucket="qr_token")
+
+
+async def test_settings_choose_redis_or_the_in_process_fallback(settings):
+    from app.rate_limit import build_rate_limiter
+
+    fallback = build_rate_limiter(settings)
+    shared = build_rate_limiter(settings.model_copy(update={"redis_url": REDIS_URL}))
+    try:
+        assert isinstance(fallback, InProcessRateLimiter)
+        assert isinstance(shared, RedisRateLimiter)
+        assert (await shared.hit(bucket="qr_token", subject=f"probe-{uuid.uuid4()}")).allowed
+    finally:
+        await shared.close()
+
+
+async def test_an_unreachable_redis_lets_requests_through_and_says_so():
+    from app import metrics
+
+    limiter = RedisRateLimiter(
+        redis=Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5),
+        key=b"k", prefix="t:", limits=LIMITS,
+    )  # fmt: skip
+    before = metrics.REGISTRY.get_sample_value("socialwallet_rate_limit_unavailable_total")
+    try:
+        decision = await limiter.hit(bucket="mutation", subject=CITIZEN_IIN)
+    finally:
+        await limiter.close()
+    assert decision.allowed
+    after = metrics.REGISTRY.get_sample_value("socialwallet_rate_limit_unavailable_total")
+    assert after == before + 1
