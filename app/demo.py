@@ -152,7 +152,34 @@ async def seed_demo(session: AsyncSession, *, today: date) -> int:
         connection, families=SYNTHETIC_FAMILIES, seed=SYNTHETIC_SEED, as_of=today
     )
     await run_batch(connection, on=today)
+    await seed_demo_merchants(session)
     return added + synthetic
+
+
+# The demo school is the one the large family's pupils attend; the demo pharmacy serves the
+# pensioner's city. The other story schools get registered too, with ids derived from codes.
+DEMO_MERCHANTS = (
+    (DEMO_SCHOOL_ID, "shymkent-school-014", "School No. 14, Shymkent", "school_meals", "shymkent"),
+    (DEMO_PHARMACY_ID, "karaganda-pharmacy-001", "Polyclinic No. 1 pharmacy, Karaganda",
+     "medicines", "karaganda"),
+    (None, "turkistan-school-003", "School No. 3, Turkistan", "school_meals", "turkistan"),
+    (None, "almaty_city-school-101", "School No. 101, Almaty", "school_meals", "almaty_city"),
+)  # fmt: skip
+
+
+async def seed_demo_merchants(session: AsyncSession) -> None:
+    """Register the demo school canteens and pharmacy (idempotent)."""
+    from vouchers.merchants import register_merchant
+
+    for merchant_id, code, name, category, region in DEMO_MERCHANTS:
+        await register_merchant(
+            session=session,
+            external_code=code,
+            name=name,
+            category=category,
+            region=region,
+            merchant_id=merchant_id or uuid.uuid5(DEMO_SCHOOL_ID, code),
+        )
 
 
 async def demo_citizen_iin(session: AsyncSession) -> str | None:

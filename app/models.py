@@ -2,9 +2,16 @@
 
 from familymap import tables as familymap_tables
 from familymap.orm import Base
+from vouchers import tables as voucher_tables
 from wallet import outbox_tables as wallet_outbox_tables
 from wallet import tables as wallet_tables
 
 metadata = Base.metadata
 
-__all__ = ["familymap_tables", "metadata", "wallet_outbox_tables", "wallet_tables"]
+__all__ = [
+    "familymap_tables",
+    "metadata",
+    "voucher_tables",
+    "wallet_outbox_tables",
+    "wallet_tables",
+]

@@ -27,12 +27,13 @@ from graphql_schema.permissions import require_principal, requires
 from graphql_schema.scalars import IIN, SCALAR_MAP
 from graphql_schema.types.identity import Viewer
 from graphql_schema.types.registry import RegistryPerson
+from graphql_schema.types.voucher_queries import VoucherQueries
 
 CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query:
+class Query(VoucherQueries):
     @strawberry.field(description="The caller's identity and roles.", extensions=requires())
     def me(self, info: Info[Context, Any]) -> Viewer:
         return Viewer.from_principal(require_principal(info))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from graphql_schema.mutations.life_events import LifeEventMutations
+from graphql_schema.mutations.vouchers import VoucherMutations
 
 
 @strawberry.type
-class Mutation(LifeEventMutations):
+class Mutation(LifeEventMutations, VoucherMutations):
     """Every mutation of the API."""
