@@ -167,12 +167,15 @@ def _register_subcommands() -> None:
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
     from app.cli_outbox import outbox_cli
+    from app.cli_vouchers import bench_redeem, vouchers_cli
 
     cli.command()(generate)
     cli.command("import")(import_command)
     cli.add_typer(eligibility_cli, name="eligibility")
     cli.add_typer(bench_cli, name="bench")
     cli.add_typer(outbox_cli, name="outbox")
+    cli.add_typer(vouchers_cli, name="vouchers")
+    bench_cli.command("redeem")(bench_redeem)
 
 
 _register_subcommands()

@@ -41,7 +41,7 @@ from vouchers.errors import (
 from vouchers.merchants import get_merchant
 from vouchers.qr import DEFAULT_TTL, QrClaims, sign_qr, verify_qr
 from vouchers.tables import MEAL_TYPES, MealRedemption, MealVoucher, Merchant
-from wallet.ledger import LedgerError, open_account, transfer
+from wallet.ledger import LedgerError, NewTransfer, open_account, post_new_transfers, transfer
 
 PURPOSE = "school_meals"
 PROGRAMME = "SCHOOL_MEALS"
@@ -276,6 +276,7 @@ class _Child:
     family_id: int
     school_id: str | None
     voucher_id: int | None
+    year_start: date
 
 
 async def redeem_meal(
@@ -290,9 +291,12 @@ async def redeem_meal(
     """Serve one meal at the merchant's canteen and pay for it from the child's voucher."""
     school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
     try:
-        return await _redeem(
+        row = await _validate(
             session, school, request, qr_key=qr_key, now=now, parameters=parameters, children={}
         )
+        redemption = await _insert_or_nothing(session, row)
+        if redemption is None:
+            raise await _why_not_inserted(session, row)
     except VoucherError:
         # A replay of a request that succeeded returns its first result, even if the QR token
         # has expired since; only a refusal pays for this extra look-up. Every VoucherError is
@@ -302,6 +306,8 @@ async def redeem_meal(
         if replay is not None:
             return replay
         raise
+    await post_new_transfers(session=session, transfers=[_payment(school, redemption)])
+    return Redeemed(redemption, replayed=False)
 
 
 async def redeem_meals_batch(
@@ -313,15 +319,26 @@ async def redeem_meals_batch(
     now: datetime,
     parameters: ParameterSet | None = None,
 ) -> list[BatchItemResult]:
-    """Serve a canteen's offline batch: each item alone (its own savepoint), a result per item.
+    """Serve a canteen's offline batch: a result per item, in order.
 
-    The batch is one transaction, so it costs one commit; a refused item rolls back only its
-    own savepoint. The children and vouchers of the whole batch, and the items already
-    recorded, are read in two statements before the first item.
+    The batch is one transaction (one commit). Its fast path checks every item in memory
+    against the children, vouchers and earlier results read in three statements, inserts all
+    the good meals in one INSERT ... ON CONFLICT DO NOTHING, and pays them all through the
+    ledger in three more statements, inside a savepoint. Should the ledger refuse any of it
+    (a wallet run dry), the savepoint is rolled back and the batch goes item by item, each in
+    its own savepoint, so that one refusal never undoes the others.
     """
     school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
     children = await _preload_children(session, requests, qr_key)
     done = await _preload_done(session, [r.idempotency_key for r in requests])
+    try:
+        async with session.begin_nested():
+            return await _batch_at_once(
+                session, school, requests, qr_key=qr_key, now=now, parameters=parameters,
+                children=children, done=dict(done),
+            )  # fmt: skip
+    except LedgerError:
+        pass
     results = []
     for request in requests:
         try:
@@ -330,29 +347,114 @@ async def redeem_meals_batch(
                 assert redeemed is not None
             else:
                 async with session.begin_nested():
-                    redeemed = await _redeem(
-                        session,
-                        school,
-                        request,
-                        qr_key=qr_key,
-                        now=now,
-                        parameters=parameters,
-                        children=children,
+                    row = await _validate(
+                        session, school, request, qr_key=qr_key, now=now,
+                        parameters=parameters, children=children,
+                    )  # fmt: skip
+                    redemption = await _insert_or_nothing(session, row)
+                    if redemption is None:
+                        raise await _why_not_inserted(session, row)
+                    await post_new_transfers(
+                        session=session, transfers=[_payment(school, redemption)]
                     )
+                redeemed = Redeemed(redemption, replayed=False)
             done[request.idempotency_key] = redeemed.redemption
             results.append(BatchItemResult(request.idempotency_key, redeemed=redeemed))
         except (VoucherError, LedgerError) as refused:
-            replay = await _replay(session, school, request, qr_key)
-            if replay is not None:
-                results.append(BatchItemResult(request.idempotency_key, redeemed=replay))
-                continue
-            results.append(
-                BatchItemResult(request.idempotency_key, code=refused.code, message=str(refused))
-            )
+            results.append(await _refusal_or_replay(session, school, request, qr_key, refused))
     return results
 
 
-async def _redeem(
+async def _batch_at_once(
+    session: AsyncSession,
+    school: Merchant,
+    requests: Sequence[MealRequest],
+    *,
+    qr_key: bytes,
+    now: datetime,
+    parameters: ParameterSet | None,
+    children: dict[int, _Child],
+    done: dict[str, MealRedemption],
+) -> list[BatchItemResult]:
+    results: list[BatchItemResult | None] = [None] * len(requests)
+    fresh: dict[str, tuple[int, dict]] = {}  # idempotency key -> (position, row)
+    repeats: list[int] = []  # positions repeating a key seen earlier in this batch
+    for position, request in enumerate(requests):
+        key = request.idempotency_key
+        if key in done or key in fresh:
+            repeats.append(position)
+            continue
+        try:
+            row = await _validate(
+                session, school, request, qr_key=qr_key, now=now, parameters=parameters,
+                children=children,
+            )  # fmt: skip
+        except VoucherError as refused:
+            results[position] = BatchItemResult(key, code=refused.code, message=str(refused))
+            continue
+        fresh[key] = (position, row)
+    inserted = await _insert_many_or_nothing(session, [row for _, row in fresh.values()])
+    await post_new_transfers(
+        session=session, transfers=[_payment(school, r) for r in inserted.values()]
+    )
+    for key, (position, row) in fresh.items():
+        if key in inserted:
+            done[key] = inserted[key]
+            results[position] = BatchItemResult(key, redeemed=Redeemed(inserted[key], False))
+        else:
+            # Lost to a meal recorded before (or concurrently): say which, or replay it.
+            refused = await _why_not_inserted(session, row)
+            results[position] = await _refusal_or_replay(
+                session, school, requests[position], qr_key, refused
+            )
+            if results[position].redeemed is not None:
+                done[key] = results[position].redeemed.redemption
+    for position in repeats:
+        request = requests[position]
+        try:
+            if request.idempotency_key not in done:
+                raise IdempotencyKeyReused("this idempotency key's first item was refused")
+            replay = await _replay(session, school, request, qr_key, done=done)
+            assert replay is not None
+            results[position] = BatchItemResult(request.idempotency_key, redeemed=replay)
+        except VoucherError as refused:
+            results[position] = BatchItemResult(
+                request.idempotency_key, code=refused.code, message=str(refused)
+            )
+    return [result for result in results if result is not None]
+
+
+async def _refusal_or_replay(
+    session: AsyncSession,
+    school: Merchant,
+    request: MealRequest,
+    qr_key: bytes,
+    refused: VoucherError | LedgerError,
+) -> BatchItemResult:
+    try:
+        replay = await _replay(session, school, request, qr_key)
+    except VoucherError as reused:
+        refused = reused
+        replay = None
+    if replay is not None:
+        return BatchItemResult(request.idempotency_key, redeemed=replay)
+    return BatchItemResult(request.idempotency_key, code=refused.code, message=str(refused))
+
+
+def _payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
+    """The ledger transfer that pays the school for the meal."""
+    return NewTransfer(
+        transfer_id=redemption.transfer_id,
+        debit=wallet_code(redemption.person_id),
+        credit=school.account_code,
+        amount=redemption.price_tiyn,
+        reason="MEAL_SERVED",
+        family_id=redemption.family_id,
+        person_id=redemption.person_id,
+    )
+
+
+async def _validate(
     session: AsyncSession,
     school: Merchant,
     request: MealRequest,
@@ -361,7 +463,8 @@ async def _redeem(
     now: datetime,
     parameters: ParameterSet | None,
     children: dict[int, _Child],
-) -> Redeemed:
+) -> dict:
+    """The redemption row the request asks for, or the VoucherError refusing it."""
     if request.meal_type not in MEAL_TYPES:
         raise InvalidInput(f"meal type must be one of {', '.join(MEAL_TYPES)}")
     claims = None
@@ -380,7 +483,9 @@ async def _redeem(
     year = _school_year_or_refuse(request.served_on, parameters)
     if not year.is_school_day(request.served_on):
         raise NotASchoolDay(f"{request.served_on.isoformat()} is not a school day")
-    child = children.get(child_id) or await _load_child(session, child_id, year.start)
+    child = children.get(child_id)
+    if child is None or child.year_start != year.start:
+        child = await _load_child(session, child_id, year.start)
     if child is None:
         raise NotEnrolled("no such pupil")
     if child.school_id != school.external_code:
@@ -395,8 +500,7 @@ async def _redeem(
         school_year_start=year.start,
         parameters=parameters,
     )
-    transfer_id = meal_transfer_id(child.voucher_id, request.served_on, request.meal_type)
-    row = {
+    return {
         "idempotency_key": request.idempotency_key,
         "voucher_id": child.voucher_id,
         "family_id": child.family_id,
@@ -407,41 +511,41 @@ async def _redeem(
         "price_tiyn": price,
         "method": "qr" if claims is not None else "list",
         "qr_nonce": claims.nonce if claims is not None else None,
-        "transfer_id": transfer_id,
+        "transfer_id": meal_transfer_id(child.voucher_id, request.served_on, request.meal_type),
     }
-    redemption_id = await _insert_or_nothing(session, row)
-    if redemption_id is None:
-        raise await _why_not_inserted(session, row)
-    await transfer(
-        session=session,
-        transfer_id=transfer_id,
-        debit=wallet_code(child.person_id),
-        credit=school.account_code,
-        amount=price,
-        reason="MEAL_SERVED",
-        family_id=child.family_id,
-        person_id=child.person_id,
-    )
-    redemption = await session.get(MealRedemption, redemption_id)
-    assert redemption is not None
-    return Redeemed(redemption, replayed=False)
 
 
-async def _insert_or_nothing(session: AsyncSession, row: dict) -> int | None:
-    """Insert the redemption unless one of its unique keys is taken; its id, or None.
+def _insert_statement(session: AsyncSession):
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def _insert_or_nothing(session: AsyncSession, row: dict) -> MealRedemption | None:
+    """Insert the redemption unless one of its unique keys is taken; the row, or None.
 
     ON CONFLICT DO NOTHING makes a lost race an answer, not an exception: on PostgreSQL the
     loser waits for the winner's commit on the unique index and then inserts nothing.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    inserted = await _insert_many_or_nothing(session, [row])
+    return inserted.get(row["idempotency_key"])
+
+
+async def _insert_many_or_nothing(
+    session: AsyncSession, rows: list[dict]
+) -> dict[str, MealRedemption]:
+    """Insert the rows in one statement, skipping any whose unique keys are taken; the rows
+    inserted, by idempotency key."""
+    if not rows:
+        return {}
+    stamp = utcnow()
     statement = (
-        insert(MealRedemption)
-        .values(**row, created_at=utcnow())
+        _insert_statement(session)(MealRedemption)
+        .values([{**row, "created_at": stamp} for row in rows])
         .on_conflict_do_nothing()
-        .returning(MealRedemption.id)
+        .returning(MealRedemption)
     )
-    return (await session.execute(statement)).scalar()
+    inserted = await session.scalars(statement, execution_options={"populate_existing": True})
+    return {row.idempotency_key: row for row in inserted}
 
 
 async def _why_not_inserted(session: AsyncSession, row: dict) -> VoucherError:
@@ -508,7 +612,7 @@ async def _load_child(session: AsyncSession, person_id: int, year_start: date) -
             .where(Person.id == person_id)
         )
     ).first()
-    return None if row is None else _Child(*row)
+    return None if row is None else _Child(*row, year_start=year_start)
 
 
 async def _preload_children(
@@ -516,8 +620,8 @@ async def _preload_children(
 ) -> dict[int, _Child]:
     """The batch's children with their vouchers, keyed by person id (one statement).
 
-    Vouchers of every school year the batch touches are read; `_Child` keeps the one of the
-    year of the first item seen, so items of another year fall back to a single read.
+    The vouchers read are those of the school year of the batch's first item; items of
+    another school year fall back to a read of their own.
     """
     ids: set[int] = set()
     for request in requests:
@@ -528,19 +632,18 @@ async def _preload_children(
                 ids.add(verify_qr(key=qr_key, token=request.qr_token, now=None).child_person_id)
             except QrInvalid:
                 continue
-    starts = {y.start for r in requests if (y := school_year(r.served_on)) is not None}
-    if not ids or len(starts) != 1:
+    year = school_year(requests[0].served_on) if requests else None
+    if not ids or year is None:
         return {}
-    (start,) = starts
     rows = await session.execute(
         select(Person.id, Person.family_id, Person.school_id, MealVoucher.id)
         .outerjoin(
             MealVoucher,
-            (MealVoucher.person_id == Person.id) & (MealVoucher.school_year_start == start),
+            (MealVoucher.person_id == Person.id) & (MealVoucher.school_year_start == year.start),
         )
         .where(Person.id.in_(sorted(ids)))
     )
-    return {row[0]: _Child(*row) for row in rows}
+    return {row[0]: _Child(*row, year_start=year.start) for row in rows}
 
 
 async def _preload_done(session: AsyncSession, keys: list[str]) -> dict[str, MealRedemption]:

@@ -291,3 +291,32 @@ async def test_parents_see_their_childs_meals_and_nobody_elses(session):
     ]
     with pytest.raises(NotYourChild):
         await meals.child_meals(session=session, parent_iin=stranger.iin, child_person_id=child.id)
+
+
+async def test_a_wallet_run_dry_refuses_only_its_own_items_of_a_batch(session):
+    # Given two pupils, one whose wallet holds less than a lunch
+    canteen = await school(session)
+    _, parent, rich = await family_with_pupil(session)
+    await issued(session, rich, parent)
+    _, other_parent, poor = await family_with_pupil(session)
+    await issued(session, poor, other_parent)
+    await ledger.open_account(session=session, code="payout:test", kind="merchant",
+                              purpose="school_meals")  # fmt: skip
+    balance = await ledger.balance(session=session, account=meals.wallet_code(poor.id))
+    await ledger.transfer(session=session, transfer_id="drain", debit=meals.wallet_code(poor.id),
+                          credit="payout:test", amount=balance - 1, reason="TEST")  # fmt: skip
+    # When a batch holds a lunch for each
+    results = await redeem_meals_batch(
+        session=session, merchant_id=canteen.id, qr_key=QR_KEY, now=NOW,
+        requests=[
+            MealRequest("dry-1", "lunch", SCHOOL_DAY, child_person_id=rich.id),
+            MealRequest("dry-2", "lunch", SCHOOL_DAY, child_person_id=poor.id),
+        ],
+    )  # fmt: skip
+    # Then the first is served and the second refused by the ledger, nothing half-written
+    assert [(r.redeemed is not None, r.code) for r in results] == [
+        (True, None), (False, "INSUFFICIENT_FUNDS"),
+    ]  # fmt: skip
+    assert await ledger.balance(session=session, account=canteen.account_code) == 98_000
+    assert await session.scalar(select(func.count()).select_from(MealRedemption)) == 1
+    assert await ledger.accounts_disagreeing_with_transfers(session=session) == []
