@@ -533,18 +533,23 @@ async def _insert_or_nothing(session: AsyncSession, row: dict) -> MealRedemption
 async def _insert_many_or_nothing(
     session: AsyncSession, rows: list[dict]
 ) -> dict[str, MealRedemption]:
-    """Insert the rows in one statement, skipping any whose unique keys are taken; the rows
-    inserted, by idempotency key."""
+    """Insert the rows, skipping any whose unique keys are taken; the rows inserted, by
+    idempotency key.
+
+    One statement of one row's shape, executed for many rows (SQLAlchemy batches them into
+    multi-row INSERTs), so its compiled form is cached instead of rebuilt for each batch.
+    """
     if not rows:
         return {}
     stamp = utcnow()
-    statement = (
-        _insert_statement(session)(MealRedemption)
-        .values([{**row, "created_at": stamp} for row in rows])
-        .on_conflict_do_nothing()
-        .returning(MealRedemption)
-    )
-    inserted = await session.scalars(statement, execution_options={"populate_existing": True})
+    table = MealRedemption.__table__
+    statement = _insert_statement(session)(table).on_conflict_do_nothing().returning(*table.c)
+    params = [{**row, "created_at": stamp} for row in rows]
+    if len(params) == 1:
+        result = await session.execute(statement.values(**params[0]))
+    else:
+        result = await session.execute(statement, params)
+    inserted = [MealRedemption(**dict(row._mapping)) for row in result]
     return {row.idempotency_key: row for row in inserted}
 
 
