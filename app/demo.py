@@ -153,6 +153,7 @@ async def seed_demo(session: AsyncSession, *, today: date) -> int:
     )
     await run_batch(connection, on=today)
     await seed_demo_merchants(session)
+    await seed_demo_meal_vouchers(session, today=today)
     return added + synthetic
 
 
@@ -200,3 +201,33 @@ def demo_tokens(issuer: DevIssuer, *, citizen_iin: str | None) -> dict[str, str]
     if citizen_iin is not None:
         tokens = {"citizen": issuer.mint(roles=[Role.CITIZEN], subject=citizen_iin), **tokens}
     return tokens
+
+
+async def seed_demo_meal_vouchers(session: AsyncSession, *, today: date) -> int:
+    """Issue this school year's meal vouchers to the story families' entitled pupils at the
+    demo schools, as if their parents had consented, so the school token works at once."""
+    from familymap.tables import Entitlement
+    from vouchers.errors import VoucherError
+    from vouchers.meals import issue_meal_voucher
+
+    codes = [code for _, code, _, category, _ in DEMO_MERCHANTS if category == "school_meals"]
+    pupils = await session.execute(
+        select(Person.id, Person.family_id)
+        .join(Entitlement, Entitlement.person_id == Person.id)
+        .where(Entitlement.programme == "SCHOOL_MEALS", Person.school_id.in_(codes))
+        .order_by(Person.id)
+    )
+    issued = 0
+    for child_id, family_id in pupils.all():
+        head = await session.scalar(
+            select(Person.id).where(Person.family_id == family_id, Person.role == "head")
+        )
+        try:
+            await issue_meal_voucher(
+                session=session, child_person_id=child_id, school_year=today,
+                consented_by=head, channel="demo",
+            )  # fmt: skip
+        except VoucherError:
+            continue  # no school year on that day (summer beyond the calendar): no voucher
+        issued += 1
+    return issued
