@@ -71,6 +71,11 @@ async def test_dispensing_never_passes_the_prescribed_quantity(session):
         await dispense(
             session=session, merchant_id=chemist.id, request=request("d-2", 1), today=SCHOOL_DAY
         )
+    # And the pharmacy's act for the month claims exactly what was dispensed
+    act = await acts.prepare_act(session=session, merchant_id=chemist.id, month=SCHOOL_DAY)
+    assert (act.services, act.total_tiyn, act.lines) == (
+        1, 200_000, [{"day": SCHOOL_DAY.isoformat(), "services": 1, "amount_tiyn": 200_000}],
+    )  # fmt: skip
 
 
 def test_the_qr_key_is_required_in_prod(tmp_path):
