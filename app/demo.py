@@ -152,7 +152,35 @@ async def seed_demo(session: AsyncSession, *, today: date) -> int:
         connection, families=SYNTHETIC_FAMILIES, seed=SYNTHETIC_SEED, as_of=today
     )
     await run_batch(connection, on=today)
+    await seed_demo_merchants(session)
+    await seed_demo_meal_vouchers(session, today=today)
     return added + synthetic
+
+
+# The demo school is the one the large family's pupils attend; the demo pharmacy serves the
+# pensioner's city. The other story schools get registered too, with ids derived from codes.
+DEMO_MERCHANTS = (
+    (DEMO_SCHOOL_ID, "shymkent-school-014", "School No. 14, Shymkent", "school_meals", "shymkent"),
+    (DEMO_PHARMACY_ID, "karaganda-pharmacy-001", "Polyclinic No. 1 pharmacy, Karaganda",
+     "medicines", "karaganda"),
+    (None, "turkistan-school-003", "School No. 3, Turkistan", "school_meals", "turkistan"),
+    (None, "almaty_city-school-101", "School No. 101, Almaty", "school_meals", "almaty_city"),
+)  # fmt: skip
+
+
+async def seed_demo_merchants(session: AsyncSession) -> None:
+    """Register the demo school canteens and pharmacy (idempotent)."""
+    from vouchers.merchants import register_merchant
+
+    for merchant_id, code, name, category, region in DEMO_MERCHANTS:
+        await register_merchant(
+            session=session,
+            external_code=code,
+            name=name,
+            category=category,
+            region=region,
+            merchant_id=merchant_id or uuid.uuid5(DEMO_SCHOOL_ID, code),
+        )
 
 
 async def demo_citizen_iin(session: AsyncSession) -> str | None:
@@ -173,3 +201,33 @@ def demo_tokens(issuer: DevIssuer, *, citizen_iin: str | None) -> dict[str, str]
     if citizen_iin is not None:
         tokens = {"citizen": issuer.mint(roles=[Role.CITIZEN], subject=citizen_iin), **tokens}
     return tokens
+
+
+async def seed_demo_meal_vouchers(session: AsyncSession, *, today: date) -> int:
+    """Issue this school year's meal vouchers to the story families' entitled pupils at the
+    demo schools, as if their parents had consented, so the school token works at once."""
+    from familymap.tables import Entitlement
+    from vouchers.errors import VoucherError
+    from vouchers.meals import issue_meal_voucher
+
+    codes = [code for _, code, _, category, _ in DEMO_MERCHANTS if category == "school_meals"]
+    pupils = await session.execute(
+        select(Person.id, Person.family_id)
+        .join(Entitlement, Entitlement.person_id == Person.id)
+        .where(Entitlement.programme == "SCHOOL_MEALS", Person.school_id.in_(codes))
+        .order_by(Person.id)
+    )
+    issued = 0
+    for child_id, family_id in pupils.all():
+        head = await session.scalar(
+            select(Person.id).where(Person.family_id == family_id, Person.role == "head")
+        )
+        try:
+            await issue_meal_voucher(
+                session=session, child_person_id=child_id, school_year=today,
+                consented_by=head, channel="demo",
+            )  # fmt: skip
+        except VoucherError:
+            continue  # no school year on that day (summer beyond the calendar): no voucher
+        issued += 1
+    return issued

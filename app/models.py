@@ -3,6 +3,7 @@
 from familymap import audit_tables
 from familymap import tables as familymap_tables
 from familymap.orm import Base
+from vouchers import tables as voucher_tables
 from wallet import offer_tables as wallet_offer_tables
 from wallet import outbox_tables as wallet_outbox_tables
 from wallet import tables as wallet_tables
@@ -13,6 +14,7 @@ __all__ = [
     "audit_tables",
     "familymap_tables",
     "metadata",
+    "voucher_tables",
     "wallet_offer_tables",
     "wallet_outbox_tables",
     "wallet_tables",

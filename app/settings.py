@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     rate_limit_qr_tokens_per_minute: int = Field(default=10, ge=1)
     # The key of the audit trail's subject hashes (HMAC-SHA256 of the IIN); required in prod.
     audit_hash_key: SecretStr | None = None
+    # Dynamic QR codes of school meals are signed with this key (HMAC-SHA256); required in
+    # prod (refused at first use without it). In dev a random key is kept in DEV_QR_KEY_PATH.
+    qr_signing_key: SecretStr | None = None
+    dev_qr_key_path: Path = Path("var/dev-qr-key")
+    qr_token_ttl_seconds: int = Field(default=60, ge=10, le=600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

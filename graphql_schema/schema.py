@@ -32,13 +32,14 @@ from graphql_schema.rate_limits import MutationRateLimit
 from graphql_schema.scalars import IIN, SCALAR_MAP
 from graphql_schema.types.identity import Viewer
 from graphql_schema.types.registry import RegistryPerson
+from graphql_schema.types.voucher_queries import VoucherQueries
 from graphql_schema.types.wallet import Language
 
 CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(OfferQueries, AuditQueries):
+class Query(OfferQueries, AuditQueries, VoucherQueries):
     @strawberry.field(
         description="The caller's identity and roles; for a citizen, their wallet. Texts are "
         "in `language`, else the request's Accept-Language (kk, ru, en; default ru).",

@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import BigInteger, column, func, insert, or_, select, update, values
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from familymap.orm import utcnow
 from wallet.tables import LedgerAccount, LedgerTransfer
 
 # A BIGINT column holds no more; larger amounts would fail in the database instead.
@@ -505,3 +506,124 @@ async def _post_to_account(
     )
     totals = result.first()
     return None if totals is None else (totals.debits_posted, totals.credits_posted)
+
+
+# --- Many fresh transfers at once -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewTransfer:
+    """A transfer for `post_new_transfers`: accounts by code, an id never used before."""
+
+    transfer_id: str
+    debit: str
+    credit: str
+    amount: int
+    reason: str
+    family_id: int | None = None
+    person_id: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransfer]) -> None:
+    """Post transfers whose ids are fresh by construction, all or nothing, in a few statements.
+
+    For callers that have just inserted, in the same transaction, a row unique per transfer
+    id (a meal unique per child, day and meal type): no replay look-up is needed, and a reused
+    id fails on the unique index (TRANSFER_ID_REUSED). The accounts are read and locked in one
+    statement in primary-key order (the order `transfer` locks in, so the two cannot
+    deadlock), the rows go in in one INSERT, and the totals move by one conditional UPDATE
+    per account (PostgreSQL: one UPDATE ... FROM VALUES for all). An overdraft anywhere
+    raises INSUFFICIENT_FUNDS and the caller's transaction (or savepoint) must be rolled back.
+    """
+    if not transfers:
+        return
+    for item in transfers:
+        _check_amount(item.amount)
+    codes = sorted({code for item in transfers for code in (item.debit, item.credit)})
+    accounts = {
+        account.code: account
+        for account in await session.scalars(
+            select(LedgerAccount)
+            .where(LedgerAccount.code.in_(codes))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    if missing := [code for code in codes if code not in accounts]:
+        raise UnknownAccount(f"no ledger account {missing[0]!r}")
+    debits: dict[int, int] = {}
+    credits: dict[int, int] = {}
+    rows = []
+    for item in transfers:
+        debit, credit = accounts[item.debit], accounts[item.credit]
+        if debit.id == credit.id:
+            raise SameAccount(f"{debit.code} cannot pay itself")
+        _check_flow(debit, credit)
+        debits[debit.id] = debits.get(debit.id, 0) + item.amount
+        credits[credit.id] = credits.get(credit.id, 0) + item.amount
+        rows.append(
+            {
+                "transfer_id": item.transfer_id,
+                "debit_account_id": debit.id,
+                "credit_account_id": credit.id,
+                "amount": item.amount,
+                "reason": item.reason,
+                "reverses_transfer_id": None,
+                "details": dict(item.metadata or {}),
+                "family_id": item.family_id,
+                "person_id": item.person_id,
+                "created_at": utcnow(),
+            }
+        )
+    try:
+        await session.execute(insert(LedgerTransfer), rows)
+    except IntegrityError as exc:
+        raise TransferIdReused("a transfer id of the batch was used before") from exc
+    ids = sorted(set(debits) | set(credits))
+    moves = [(i, debits.get(i, 0), credits.get(i, 0)) for i in ids]
+    # A statement carrying VALUES is compiled anew each time; for the usual one or two
+    # accounts the cached per-account UPDATE is cheaper than that.
+    if len(moves) > 2 and session.get_bind().dialect.name == "postgresql":
+        moved = await _post_totals_at_once(session, moves)
+    else:
+        moved = 0
+        for account_id, debit, credit in moves:
+            posted = await _post_to_account(
+                session=session, account_id=account_id, debit=debit, credit=credit
+            )
+            moved += posted is not None
+    if moved != len(moves):
+        raise InsufficientFunds("a debit of the batch would overdraw its account")
+
+
+async def _post_totals_at_once(session: AsyncSession, moves: list[tuple[int, int, int]]) -> int:
+    """One conditional UPDATE for every (account id, debit, credit); how many accounts moved."""
+    moving = values(
+        column("account_id", BigInteger),
+        column("debit", BigInteger),
+        column("credit", BigInteger),
+        name="moving",
+    ).data(moves)
+    accounts = LedgerAccount.__table__
+    result = await session.execute(
+        accounts.update()
+        .where(
+            accounts.c.id == moving.c.account_id,
+            or_(
+                accounts.c.may_go_negative,
+                accounts.c.credits_posted
+                + moving.c.credit
+                - accounts.c.debits_posted
+                - moving.c.debit
+                >= 0,
+            ),
+        )
+        .values(
+            debits_posted=accounts.c.debits_posted + moving.c.debit,
+            credits_posted=accounts.c.credits_posted + moving.c.credit,
+        )
+        .returning(accounts.c.id)
+    )
+    return len(result.all())

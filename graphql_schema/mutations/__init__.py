@@ -6,8 +6,9 @@ import strawberry
 
 from graphql_schema.mutations.life_events import LifeEventMutations
 from graphql_schema.mutations.offers import OfferMutations
+from graphql_schema.mutations.vouchers import VoucherMutations
 
 
 @strawberry.type
-class Mutation(LifeEventMutations, OfferMutations):
+class Mutation(LifeEventMutations, OfferMutations, VoucherMutations):
     """Every mutation of the API."""

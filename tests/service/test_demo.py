@@ -37,3 +37,22 @@ async def test_story_families_get_their_entitlements(session):
     citizen = await demo_citizen_iin(session)
     mother = await session.scalar(select(Person).where(Person.iin == citizen))
     assert is_valid_iin(citizen) and mother.family_id == stories[0] and mother.sex == "F"
+
+
+async def test_the_demo_school_serves_its_pupils_at_once(session):
+    from app.demo import DEMO_PHARMACY_ID, DEMO_SCHOOL_ID
+    from vouchers.tables import MealVoucher, Merchant
+
+    # Given the demo data, then the demo school and pharmacy exist and the large family's
+    # entitled pupils hold this school year's meal vouchers
+    await seed_demo(session, today=TODAY)
+    school = await session.get(Merchant, DEMO_SCHOOL_ID)
+    assert school.external_code == "shymkent-school-014" and school.category == "school_meals"
+    assert (await session.get(Merchant, DEMO_PHARMACY_ID)).category == "medicines"
+    vouchers = await session.scalar(
+        select(func.count())
+        .select_from(MealVoucher)
+        .join(Person, Person.id == MealVoucher.person_id)
+        .where(Person.school_id == "shymkent-school-014")
+    )
+    assert vouchers == 4

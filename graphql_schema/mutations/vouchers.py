@@ -1,0 +1,429 @@
+"""Voucher mutations: each checks permission, calls one service function, maps the result.
+
+Every mutation runs in one transaction; a refusal (a VoucherError, or a ledger refusal such as
+INSUFFICIENT_FUNDS) rolls it back and is returned as `VoucherRefused { code message }`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from app.auth import Principal, Role
+from app.settings import Settings
+from graphql_schema.context import Context
+from graphql_schema.permissions import require_principal, requires
+from graphql_schema.types.vouchers import (
+    ActResult,
+    ActView,
+    DispenseMedicineInput,
+    DispenseResult,
+    DispensingRecord,
+    FeedbackInput,
+    FeedbackLeft,
+    FeedbackResult,
+    InvoiceResult,
+    InvoiceView,
+    MealBatchItem,
+    MealBatchOutcome,
+    MealBatchResult,
+    MealQrCode,
+    MealQrResult,
+    MealRedeemed,
+    MealView,
+    MealVoucherIssued,
+    MealVoucherResult,
+    MealVoucherView,
+    MedicineDispensed,
+    MerchantRegistered,
+    MerchantView,
+    PrescriptionInput,
+    PrescriptionRecorded,
+    PrescriptionResult,
+    PrescriptionView,
+    RedeemMealInput,
+    RedeemMealResult,
+    RegisterMerchantInput,
+    RegisterMerchantResult,
+    VoucherRefused,
+)
+from vouchers import acts, feedback, meals, medicines, merchants
+from vouchers.errors import Forbidden, InvalidInput, VoucherError
+from vouchers.qr import load_or_create_key
+from wallet.ledger import LedgerError
+
+T = TypeVar("T")
+MAX_BATCH = 1000
+
+
+@lru_cache(maxsize=4)
+def _dev_qr_key(path: Path) -> bytes:
+    return load_or_create_key(path)
+
+
+def qr_signing_key(settings: Settings) -> bytes:
+    """The QR signing key: QR_SIGNING_KEY, or in dev a random key kept in a file."""
+    if settings.qr_signing_key is not None:
+        return settings.qr_signing_key.get_secret_value().encode()
+    if settings.is_prod:
+        raise RuntimeError("QR_SIGNING_KEY must be set when ENVIRONMENT=prod")
+    return _dev_qr_key(settings.dev_qr_key_path)
+
+
+async def run_refusable(
+    info: Info[Context, Any], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T | VoucherRefused:
+    """Run `work` in one transaction; a domain or ledger refusal rolls it back and is data."""
+    try:
+        async with info.context.session_factory() as session, session.begin():
+            return await work(session)
+    except (VoucherError, LedgerError) as refused:
+        return VoucherRefused(code=refused.code, message=str(refused))
+
+
+def merchant_of(principal: Principal) -> uuid.UUID:
+    """The merchant a SCHOOL or PHARMACY token acts for (its subject, checked at sign-in)."""
+    return uuid.UUID(principal.subject)
+
+
+def parse_id(value: strawberry.ID | str | None, what: str) -> int:
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise InvalidInput(f"{what} must be an id") from exc
+
+
+@strawberry.type
+class VoucherMutations:
+    @strawberry.mutation(
+        description="Register a school or pharmacy; idempotent by externalCode. Operators only.",
+        extensions=requires(Role.OPERATOR),
+    )
+    async def register_merchant(
+        self, info: Info[Context, Any], input: RegisterMerchantInput
+    ) -> RegisterMerchantResult:
+        async def work(session: AsyncSession) -> MerchantRegistered:
+            merchant, created = await merchants.register_merchant(
+                session=session,
+                external_code=input.external_code,
+                name=input.name,
+                category=input.category.value,
+                region=input.region,
+            )
+            return MerchantRegistered(merchant=MerchantView.from_row(merchant), created=created)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "A parent consents to their child's school-meals voucher for this school year: it "
+            "is issued and funded. Idempotent. Citizens, for their own children only."
+        ),
+        extensions=requires(Role.CITIZEN),
+    )
+    async def consent_to_meal_voucher(
+        self, info: Info[Context, Any], child_id: strawberry.ID
+    ) -> MealVoucherResult:
+        parent_iin = require_principal(info).subject
+
+        async def work(session: AsyncSession) -> MealVoucherIssued:
+            voucher, created = await meals.consent_to_meal_voucher(
+                session=session,
+                parent_iin=parent_iin,
+                child_person_id=parse_id(child_id, "childId"),
+                on=date.today(),
+            )
+            return MealVoucherIssued(voucher=MealVoucherView.from_row(voucher), created=created)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "A fresh dynamic QR code for the child's meal at the child's school, valid for a "
+            "minute and once. Citizens, for their own children only."
+        ),
+        extensions=requires(Role.CITIZEN),
+    )
+    async def meal_qr_token(
+        self, info: Info[Context, Any], child_id: strawberry.ID
+    ) -> MealQrResult:
+        parent_iin = require_principal(info).subject
+        settings = info.context.settings
+
+        async def work(session: AsyncSession) -> MealQrCode:
+            child = parse_id(child_id, "childId")
+            token, claims = await meals.meal_qr_token(
+                session=session,
+                parent_iin=parent_iin,
+                child_person_id=child,
+                key=qr_signing_key(settings),
+                now=datetime.now(UTC),
+                ttl=timedelta(seconds=settings.qr_token_ttl_seconds),
+            )
+            school = await merchants.get_merchant(session=session, merchant_id=claims.merchant_id)
+            return MealQrCode(token=token, expires_at=claims.expires_at, school_name=school.name)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "Serve one meal: by the child's QR code or picked from the school's list. "
+            "Idempotent by idempotencyKey. Schools only, for their own canteen."
+        ),
+        extensions=requires(Role.SCHOOL),
+    )
+    async def redeem_meal(
+        self, info: Info[Context, Any], input: RedeemMealInput
+    ) -> RedeemMealResult:
+        school = merchant_of(require_principal(info))
+        key = qr_signing_key(info.context.settings)
+
+        async def work(session: AsyncSession) -> MealRedeemed:
+            now = datetime.now(UTC)
+            result = await meals.redeem_meal(
+                session=session,
+                merchant_id=school,
+                request=_meal_request(input, now),
+                qr_key=key,
+                now=now,
+            )
+            return MealRedeemed(meal=MealView.from_row(result.redemption), replayed=result.replayed)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            f"An offline canteen's batch (at most {MAX_BATCH}): each item is served or refused "
+            "on its own, and answered in order. Schools only."
+        ),
+        extensions=requires(Role.SCHOOL),
+    )
+    async def redeem_meals_batch(
+        self, info: Info[Context, Any], items: list[RedeemMealInput]
+    ) -> MealBatchOutcome:
+        school = merchant_of(require_principal(info))
+        key = qr_signing_key(info.context.settings)
+
+        async def work(session: AsyncSession) -> MealBatchResult:
+            if len(items) > MAX_BATCH:
+                raise InvalidInput(f"a batch holds at most {MAX_BATCH} items")
+            now = datetime.now(UTC)
+            requests = [_meal_request(item, now) for item in items]
+            results = await meals.redeem_meals_batch(
+                session=session, merchant_id=school, requests=requests, qr_key=key, now=now
+            )
+            views = [MealBatchItem.from_result(result) for result in results]
+            served = sum(view.ok for view in views)
+            return MealBatchResult(items=views, served=served, refused=len(views) - served)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "An e-prescription from the health system; idempotent by externalId. "
+            "Source systems only."
+        ),
+        extensions=requires(Role.SOURCE_SYSTEM),
+    )
+    async def record_prescription(
+        self, info: Info[Context, Any], input: PrescriptionInput
+    ) -> PrescriptionResult:
+        source = require_principal(info).subject
+
+        async def work(session: AsyncSession) -> PrescriptionRecorded:
+            row, created = await medicines.record_prescription(
+                session=session,
+                prescription=medicines.PrescriptionInput(
+                    external_id=input.external_id,
+                    patient_iin=input.patient_iin,
+                    drug_code=input.drug_code,
+                    quantity=input.quantity,
+                    unit_price_tiyn=input.unit_price_tiyn,
+                    valid_until=input.valid_until,
+                    prescribing_org=input.prescribing_org,
+                ),
+                source=source,
+            )
+            return PrescriptionRecorded(prescription=_prescription_view(row), created=created)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "Dispense medicine against a prescription, with the identity check recorded. "
+            "Idempotent by idempotencyKey. Pharmacies only."
+        ),
+        extensions=requires(Role.PHARMACY),
+    )
+    async def dispense_medicine(
+        self, info: Info[Context, Any], input: DispenseMedicineInput
+    ) -> DispenseResult:
+        pharmacy = merchant_of(require_principal(info))
+
+        async def work(session: AsyncSession) -> MedicineDispensed:
+            row, replayed = await medicines.dispense(
+                session=session,
+                merchant_id=pharmacy,
+                request=medicines.DispenseRequest(
+                    idempotency_key=input.idempotency_key,
+                    prescription_external_id=input.prescription_id,
+                    drug_code=input.drug_code,
+                    quantity=input.quantity,
+                    identity_method=input.identity_method.value,
+                    identity_reason=input.identity_reason,
+                ),
+                today=date.today(),
+            )
+            return MedicineDispensed(dispensing=DispensingRecord.from_row(row), replayed=replayed)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "Rate a meal or a dispensing of your family, 1-5, once per event. Citizens only."
+        ),
+        extensions=requires(Role.CITIZEN),
+    )
+    async def leave_feedback(
+        self, info: Info[Context, Any], input: FeedbackInput
+    ) -> FeedbackResult:
+        author = require_principal(info).subject
+
+        async def work(session: AsyncSession) -> FeedbackLeft:
+            row = await feedback.leave_feedback(
+                session=session,
+                author_iin=author,
+                event_kind=input.event_kind.value,
+                event_id=parse_id(input.event_id, "eventId"),
+                rating=input.rating,
+                tags=input.tags,
+                comment=input.comment,
+            )
+            return FeedbackLeft.from_row(row)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "Draw (or refresh) the month's act of services, or an adjustment act for what was "
+            "served after the month's act was approved. Schools and pharmacies for themselves; "
+            "operators for any merchant (merchantId)."
+        ),
+        extensions=requires(Role.SCHOOL, Role.PHARMACY, Role.OPERATOR),
+    )
+    async def prepare_act(
+        self, info: Info[Context, Any], month: date, merchant_id: strawberry.ID | None = None
+    ) -> ActResult:
+        principal = require_principal(info)
+
+        async def work(session: AsyncSession) -> ActView:
+            merchant = _acting_merchant(principal, merchant_id)
+            act = await acts.prepare_act(session=session, merchant_id=merchant, month=month)
+            return ActView.from_row(act)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description="The merchant submits its draft act for approval. Schools and pharmacies.",
+        extensions=requires(Role.SCHOOL, Role.PHARMACY),
+    )
+    async def submit_act(self, info: Info[Context, Any], act_id: strawberry.ID) -> ActResult:
+        merchant = merchant_of(require_principal(info))
+
+        async def work(session: AsyncSession) -> ActView:
+            act = await acts.submit_act(
+                session=session, act_id=parse_id(act_id, "actId"), merchant_id=merchant
+            )
+            return ActView.from_row(act)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description="Approve a submitted act; it never changes again. Operators only.",
+        extensions=requires(Role.OPERATOR),
+    )
+    async def approve_act(self, info: Info[Context, Any], act_id: strawberry.ID) -> ActResult:
+        operator = require_principal(info).subject
+
+        async def work(session: AsyncSession) -> ActView:
+            act = await acts.approve_act(
+                session=session, act_id=parse_id(act_id, "actId"), operator=operator
+            )
+            return ActView.from_row(act)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description="Issue the invoice of an approved act (once per act). Operators only.",
+        extensions=requires(Role.OPERATOR),
+    )
+    async def issue_invoice(self, info: Info[Context, Any], act_id: strawberry.ID) -> InvoiceResult:
+        async def work(session: AsyncSession) -> InvoiceView:
+            invoice = await acts.issue_invoice(session=session, act_id=parse_id(act_id, "actId"))
+            return InvoiceView.from_row(invoice)
+
+        return await run_refusable(info, work)
+
+    @strawberry.mutation(
+        description=(
+            "Pay an invoice: its amount moves from the merchant's account to settlement, "
+            "once. Operators only."
+        ),
+        extensions=requires(Role.OPERATOR),
+    )
+    async def pay_invoice(
+        self, info: Info[Context, Any], invoice_id: strawberry.ID
+    ) -> InvoiceResult:
+        async def work(session: AsyncSession) -> InvoiceView:
+            invoice = await acts.pay_invoice(
+                session=session, invoice_id=parse_id(invoice_id, "invoiceId")
+            )
+            return InvoiceView.from_row(invoice)
+
+        return await run_refusable(info, work)
+
+
+def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:
+    child = None if item.child_id is None else parse_id(item.child_id, "childId")
+    return meals.MealRequest(
+        idempotency_key=item.idempotency_key,
+        meal_type=item.meal_type.value,
+        served_on=item.served_on or now.date(),
+        qr_token=item.qr_token,
+        child_person_id=child,
+    )
+
+
+def _acting_merchant(principal: Principal, merchant_id: strawberry.ID | None) -> uuid.UUID:
+    """The merchant a call acts for: a merchant token's own, or the one an operator names."""
+    if principal.has_any({Role.SCHOOL, Role.PHARMACY}):
+        own = merchant_of(principal)
+        if merchant_id is not None and str(merchant_id) != str(own):
+            raise Forbidden("a merchant acts only for itself")
+        return own
+    if merchant_id is None:
+        raise InvalidInput("name the merchant (merchantId)")
+    try:
+        return uuid.UUID(str(merchant_id))
+    except ValueError as exc:
+        raise InvalidInput("merchantId must be a merchant id") from exc
+
+
+def _prescription_view(row) -> PrescriptionView:
+    return PrescriptionView(
+        external_id=row.external_id,
+        drug_code=row.drug_code,
+        quantity=row.quantity,
+        dispensed_quantity=row.dispensed_quantity,
+        unit_price_tiyn=row.unit_price_tiyn,
+        valid_until=row.valid_until,
+        prescribing_org=row.prescribing_org,
+    )

@@ -1,0 +1,152 @@
+"""Voucher queries, composed into `Query`: what parents, schools, pharmacies and operators see.
+
+Every field returning personal data checks the object belongs to the caller: a parent's own
+children, a patient's own dispensings, a merchant's own pupils, acts and dispensings. A
+refusal here is a GraphQL error with code FORBIDDEN (queries return data, not unions).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from app.auth import Role
+from familymap.tables import Person
+from graphql_schema.context import Context
+from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
+from graphql_schema.permissions import require_principal, requires
+from graphql_schema.types.vouchers import (
+    ActView,
+    ChildMeal,
+    DispensingSeen,
+    FamilyPupil,
+    MealVoucherView,
+    SchoolPupil,
+)
+from vouchers import acts, meals, medicines
+from vouchers.calendar import school_year
+from vouchers.errors import NotYourChild, VoucherError
+from vouchers.tables import MealVoucher
+
+
+@strawberry.type
+class VoucherQueries:
+    @strawberry.field(
+        description="The pupils of the caller's family and their school-meals vouchers.",
+        extensions=requires(Role.CITIZEN),
+    )
+    async def my_pupils(self, info: Info[Context, Any]) -> list[FamilyPupil]:
+        iin = require_principal(info).subject
+        async with info.context.session_factory() as session:
+            family_id = await session.scalar(select(Person.family_id).where(Person.iin == iin))
+            if family_id is None:
+                return []
+            pupils = list(
+                await session.scalars(
+                    select(Person)
+                    .where(
+                        Person.family_id == family_id,
+                        Person.role == "child",
+                        Person.school_grade.is_not(None),
+                    )
+                    .order_by(Person.birth_date)
+                )
+            )
+            vouchers = {}
+            year = school_year(date.today())
+            if pupils and year is not None:
+                rows = await session.scalars(
+                    select(MealVoucher).where(
+                        MealVoucher.person_id.in_([p.id for p in pupils]),
+                        MealVoucher.school_year_start == year.start,
+                    )
+                )
+                vouchers = {row.person_id: row for row in rows}
+        return [
+            FamilyPupil(
+                child_id=strawberry.ID(str(p.id)),
+                first_name=p.first_name,
+                school_grade=p.school_grade,
+                school_code=p.school_id,
+                voucher=MealVoucherView.from_row(vouchers[p.id]) if p.id in vouchers else None,
+            )
+            for p in pupils
+        ]
+
+    @strawberry.field(
+        description="Every meal the caller's child was served: date, school, meal type, price.",
+        extensions=requires(Role.CITIZEN),
+    )
+    async def child_meals(
+        self, info: Info[Context, Any], child_id: strawberry.ID
+    ) -> list[ChildMeal]:
+        iin = require_principal(info).subject
+        try:
+            child = int(str(child_id))
+        except ValueError:
+            raise Forbidden("that child is not in your family") from None
+        async with info.context.session_factory() as session:
+            try:
+                seen = await meals.child_meals(
+                    session=session, parent_iin=iin, child_person_id=child
+                )
+            except NotYourChild as refused:
+                raise Forbidden(refused.message) from None
+        return [ChildMeal.from_view(view) for view in seen]
+
+    @strawberry.field(
+        description="Medicines dispensed to the caller: what, where and when.",
+        extensions=requires(Role.CITIZEN),
+    )
+    async def my_dispensings(self, info: Info[Context, Any]) -> list[DispensingSeen]:
+        iin = require_principal(info).subject
+        async with info.context.session_factory() as session:
+            views = await medicines.dispensings_of_person(session=session, iin=iin)
+        return [DispensingSeen.from_view(view) for view in views]
+
+    @strawberry.field(
+        description="What the calling pharmacy dispensed.", extensions=requires(Role.PHARMACY)
+    )
+    async def pharmacy_dispensings(self, info: Info[Context, Any]) -> list[DispensingSeen]:
+        merchant = uuid.UUID(require_principal(info).subject)
+        async with info.context.session_factory() as session:
+            try:
+                views = await medicines.dispensings_of_pharmacy(
+                    session=session, merchant_id=merchant
+                )
+            except VoucherError as refused:
+                raise Forbidden(refused.message) from None
+        return [DispensingSeen.from_view(view) for view in views]
+
+    @strawberry.field(
+        description="The calling school's enrolled pupils, to pick a child without a QR code.",
+        extensions=requires(Role.SCHOOL),
+    )
+    async def school_pupils(self, info: Info[Context, Any]) -> list[SchoolPupil]:
+        merchant = uuid.UUID(require_principal(info).subject)
+        async with info.context.session_factory() as session:
+            try:
+                rows = await meals.enrolled_children(session=session, merchant_id=merchant)
+            except VoucherError as refused:
+                raise Forbidden(refused.message) from None
+        return [SchoolPupil.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="An act: its merchant's own, or any for an operator.",
+        extensions=requires(Role.SCHOOL, Role.PHARMACY, Role.OPERATOR),
+    )
+    async def merchant_act(self, info: Info[Context, Any], act_id: strawberry.ID) -> ActView:
+        principal = require_principal(info)
+        async with info.context.session_factory() as session:
+            try:
+                act = await acts.get_act(session=session, act_id=int(str(act_id)))
+            except (VoucherError, ValueError):
+                raise ApiError("no such act", code=NOT_FOUND) from None
+        if not principal.has_any({Role.OPERATOR}) and str(act.merchant_id) != principal.subject:
+            raise Forbidden("this act belongs to another merchant")
+        return ActView.from_row(act)

@@ -1,0 +1,703 @@
+"""School meals: issue a child's voucher for the school year, show its QR, redeem meals.
+
+A redemption is one row in `meal_redemptions` and one MEAL_SERVED transfer in the ledger
+(child's meals wallet -> the school's account), in the same transaction. Double spending is
+refused by construction: the row is unique per (voucher, day, meal type), inserted with
+`ON CONFLICT DO NOTHING` so that a loser of a race learns it lost without an error, and the
+ledger's conditional UPDATE refuses to overdraw the wallet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from familymap.orm import utcnow
+from familymap.parameters import ParameterSet
+from familymap.tables import Entitlement, Family, Person
+from vouchers.calendar import meal_price, meal_types, school_year
+from vouchers.errors import (
+    AlreadyRedeemed,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotASchoolDay,
+    NotEligible,
+    NotEnrolled,
+    NotFound,
+    NotYourChild,
+    NoVoucher,
+    QrInvalid,
+    QrReplayed,
+    VoucherError,
+    WrongSchool,
+)
+from vouchers.merchants import get_merchant
+from vouchers.qr import DEFAULT_TTL, QrClaims, sign_qr, verify_qr
+from vouchers.tables import MEAL_TYPES, MealRedemption, MealVoucher, Merchant
+from wallet.ledger import LedgerError, NewTransfer, open_account, post_new_transfers, transfer
+
+PURPOSE = "school_meals"
+PROGRAMME = "SCHOOL_MEALS"
+PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
+PARENT_ROLES = ("head", "spouse")
+
+
+def wallet_code(person_id: int) -> str:
+    """The child's school-meals wallet in the ledger."""
+    return f"person:{person_id}:{PURPOSE}"
+
+
+def meal_transfer_id(voucher_id: int, served_on: date, meal_type: str) -> str:
+    """The ledger id of a meal: one per voucher, day and meal type, like the redemption."""
+    return f"meal:{voucher_id}:{served_on.isoformat()}:{meal_type}"
+
+
+# --- Issuing --------------------------------------------------------------------------------
+
+
+async def issue_meal_voucher(
+    *,
+    session: AsyncSession,
+    child_person_id: int,
+    school_year: date,
+    consented_by: int | None,
+    channel: str,
+    parameters: ParameterSet | None = None,
+) -> tuple[MealVoucher, bool]:
+    """Issue and fund the child's voucher for the school year containing `school_year`;
+    idempotent. Returns (voucher, created)."""
+    year = _school_year_or_refuse(school_year, parameters)
+    child = await session.get(Person, child_person_id)
+    if child is None:
+        raise NotFound("no such child")
+    entitled = await session.scalar(
+        select(Entitlement.id).where(
+            Entitlement.person_id == child.id, Entitlement.programme == PROGRAMME
+        )
+    )
+    if entitled is None:
+        raise NotEligible("the child has no current school-meals entitlement")
+    existing = await _voucher_for(session, child.id, year.start)
+    if existing is not None:
+        return existing, False
+    family = await session.get(Family, child.family_id)
+    assert family is not None  # persons.family_id is a foreign key
+    per_day = sum(
+        meal_price(
+            region=family.region,
+            meal_type=kind,
+            school_year_start=year.start,
+            parameters=parameters,
+        )
+        for kind in meal_types(on=year.start, parameters=parameters)
+    )
+    voucher = MealVoucher(
+        family_id=child.family_id,
+        person_id=child.id,
+        school_year_start=year.start,
+        school_year_end=year.end,
+        amount_tiyn=per_day * year.school_days(),
+        consented_by_person_id=consented_by,
+        channel=channel,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(voucher)
+    except IntegrityError:
+        # Consent given twice at once (SMS and app): the other one issued it.
+        raced = await _voucher_for(session, child.id, year.start)
+        if raced is None:
+            raise
+        return raced, False
+    await open_account(
+        session=session, code=PROGRAMME_ACCOUNT, kind="budget_programme", purpose=PURPOSE
+    )
+    await open_account(
+        session=session,
+        code=wallet_code(child.id),
+        kind="purpose_wallet",
+        purpose=PURPOSE,
+        family_id=child.family_id,
+        person_id=child.id,
+    )
+    await transfer(
+        session=session,
+        transfer_id=f"voucher-funding:{PURPOSE}:{child.id}:{year.start.isoformat()}",
+        debit=PROGRAMME_ACCOUNT,
+        credit=wallet_code(child.id),
+        amount=voucher.amount_tiyn,
+        reason="VOUCHER_FUNDING",
+        metadata={"meal_voucher_id": voucher.id},
+    )
+    return voucher, True
+
+
+async def consent_to_meal_voucher(
+    *,
+    session: AsyncSession,
+    parent_iin: str,
+    child_person_id: int,
+    on: date,
+    parameters: ParameterSet | None = None,
+) -> tuple[MealVoucher, bool]:
+    """A parent's consent in the app: issue their own child's voucher; idempotent."""
+    parent, child = await own_child(
+        session=session, parent_iin=parent_iin, child_id=child_person_id
+    )
+    return await issue_meal_voucher(
+        session=session,
+        child_person_id=child.id,
+        school_year=on,
+        consented_by=parent.id,
+        channel="app",
+        parameters=parameters,
+    )
+
+
+async def own_child(
+    *, session: AsyncSession, parent_iin: str, child_id: int
+) -> tuple[Person, Person]:
+    """(parent, child) when the caller is a parent in the child's family; NOT_YOUR_CHILD else."""
+    parent = await session.scalar(select(Person).where(Person.iin == parent_iin))
+    child = await session.get(Person, child_id)
+    if (
+        parent is None
+        or child is None
+        or parent.role not in PARENT_ROLES
+        or child.role != "child"
+        or child.family_id != parent.family_id
+    ):
+        # The same answer for "no such child" and "not yours": ids are not probed this way.
+        raise NotYourChild("that child is not in your family")
+    return parent, child
+
+
+def _school_year_or_refuse(on: date, parameters: ParameterSet | None):
+    year = school_year(on, parameters=parameters)
+    if year is None:
+        raise NotASchoolDay(f"no school year's calendar covers {on.isoformat()}")
+    return year
+
+
+async def _voucher_for(session: AsyncSession, person_id: int, start: date) -> MealVoucher | None:
+    return await session.scalar(
+        select(MealVoucher).where(
+            MealVoucher.person_id == person_id, MealVoucher.school_year_start == start
+        )
+    )
+
+
+# --- The QR code ----------------------------------------------------------------------------
+
+
+async def meal_qr_token(
+    *,
+    session: AsyncSession,
+    parent_iin: str,
+    child_person_id: int,
+    key: bytes,
+    now: datetime,
+    ttl: timedelta = DEFAULT_TTL,
+    parameters: ParameterSet | None = None,
+) -> tuple[str, QrClaims]:
+    """A fresh dynamic QR token for the parent's child at the child's school."""
+    _, child = await own_child(session=session, parent_iin=parent_iin, child_id=child_person_id)
+    year = _school_year_or_refuse(now.date(), parameters)
+    voucher = await _voucher_for(session, child.id, year.start)
+    if voucher is None:
+        raise NoVoucher("the child has no school-meals voucher this school year")
+    school = await school_of(session=session, child=child)
+    return sign_qr(
+        key=key,
+        voucher_id=voucher.id,
+        child_person_id=child.id,
+        merchant_id=str(school.id),
+        now=now,
+        ttl=ttl,
+    )
+
+
+async def school_of(*, session: AsyncSession, child: Person) -> Merchant:
+    """The school merchant the child is enrolled at; NOT_ENROLLED if none is registered."""
+    school = None
+    if child.school_id:
+        school = await session.scalar(
+            select(Merchant).where(
+                Merchant.external_code == child.school_id, Merchant.category == PURPOSE
+            )
+        )
+    if school is None:
+        raise NotEnrolled("the child is not enrolled at a school that serves meal vouchers")
+    return school
+
+
+# --- Redeeming ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MealRequest:
+    """One redemption as the canteen asks for it: by QR token, or by picking the child."""
+
+    idempotency_key: str
+    meal_type: str
+    served_on: date
+    qr_token: str | None = None
+    child_person_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """A meal served (or, `replayed`, served before under the same idempotency key)."""
+
+    redemption: MealRedemption
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItemResult:
+    """One item of a batch: the meal, or the code and reason it was refused."""
+
+    idempotency_key: str
+    redeemed: Redeemed | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(slots=True)
+class _Child:
+    person_id: int
+    family_id: int
+    school_id: str | None
+    voucher_id: int | None
+    year_start: date
+
+
+async def redeem_meal(
+    *,
+    session: AsyncSession,
+    merchant_id: uuid.UUID | str,
+    request: MealRequest,
+    qr_key: bytes,
+    now: datetime,
+    parameters: ParameterSet | None = None,
+) -> Redeemed:
+    """Serve one meal at the merchant's canteen and pay for it from the child's voucher."""
+    school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
+    try:
+        row = await _validate(
+            session, school, request, qr_key=qr_key, now=now, parameters=parameters, children={}
+        )
+        redemption = await _insert_or_nothing(session, row)
+        if redemption is None:
+            raise await _why_not_inserted(session, row)
+    except VoucherError:
+        # A replay of a request that succeeded returns its first result, even if the QR token
+        # has expired since; only a refusal pays for this extra look-up. Every VoucherError is
+        # raised before the redemption row is written (a ledger refusal comes after it, and
+        # fails the whole transaction), so what this finds was committed before.
+        replay = await _replay(session, school, request, qr_key)
+        if replay is not None:
+            return replay
+        raise
+    await post_new_transfers(session=session, transfers=[_payment(school, redemption)])
+    return Redeemed(redemption, replayed=False)
+
+
+async def redeem_meals_batch(
+    *,
+    session: AsyncSession,
+    merchant_id: uuid.UUID | str,
+    requests: Sequence[MealRequest],
+    qr_key: bytes,
+    now: datetime,
+    parameters: ParameterSet | None = None,
+) -> list[BatchItemResult]:
+    """Serve a canteen's offline batch: a result per item, in order.
+
+    The batch is one transaction (one commit). Its fast path checks every item in memory
+    against the children, vouchers and earlier results read in three statements, inserts all
+    the good meals in one INSERT ... ON CONFLICT DO NOTHING, and pays them all through the
+    ledger in three more statements, inside a savepoint. Should the ledger refuse any of it
+    (a wallet run dry), the savepoint is rolled back and the batch goes item by item, each in
+    its own savepoint, so that one refusal never undoes the others.
+    """
+    school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
+    children = await _preload_children(session, requests, qr_key)
+    done = await _preload_done(session, [r.idempotency_key for r in requests])
+    try:
+        async with session.begin_nested():
+            return await _batch_at_once(
+                session, school, requests, qr_key=qr_key, now=now, parameters=parameters,
+                children=children, done=dict(done),
+            )  # fmt: skip
+    except LedgerError:
+        pass
+    results = []
+    for request in requests:
+        try:
+            if request.idempotency_key in done:
+                redeemed = await _replay(session, school, request, qr_key, done=done)
+                assert redeemed is not None
+            else:
+                async with session.begin_nested():
+                    row = await _validate(
+                        session, school, request, qr_key=qr_key, now=now,
+                        parameters=parameters, children=children,
+                    )  # fmt: skip
+                    redemption = await _insert_or_nothing(session, row)
+                    if redemption is None:
+                        raise await _why_not_inserted(session, row)
+                    await post_new_transfers(
+                        session=session, transfers=[_payment(school, redemption)]
+                    )
+                redeemed = Redeemed(redemption, replayed=False)
+            done[request.idempotency_key] = redeemed.redemption
+            results.append(BatchItemResult(request.idempotency_key, redeemed=redeemed))
+        except (VoucherError, LedgerError) as refused:
+            results.append(await _refusal_or_replay(session, school, request, qr_key, refused))
+    return results
+
+
+async def _batch_at_once(
+    session: AsyncSession,
+    school: Merchant,
+    requests: Sequence[MealRequest],
+    *,
+    qr_key: bytes,
+    now: datetime,
+    parameters: ParameterSet | None,
+    children: dict[int, _Child],
+    done: dict[str, MealRedemption],
+) -> list[BatchItemResult]:
+    results: list[BatchItemResult | None] = [None] * len(requests)
+    fresh: dict[str, tuple[int, dict]] = {}  # idempotency key -> (position, row)
+    repeats: list[int] = []  # positions repeating a key seen earlier in this batch
+    for position, request in enumerate(requests):
+        key = request.idempotency_key
+        if key in done or key in fresh:
+            repeats.append(position)
+            continue
+        try:
+            row = await _validate(
+                session, school, request, qr_key=qr_key, now=now, parameters=parameters,
+                children=children,
+            )  # fmt: skip
+        except VoucherError as refused:
+            results[position] = BatchItemResult(key, code=refused.code, message=str(refused))
+            continue
+        fresh[key] = (position, row)
+    inserted = await _insert_many_or_nothing(session, [row for _, row in fresh.values()])
+    await post_new_transfers(
+        session=session, transfers=[_payment(school, r) for r in inserted.values()]
+    )
+    for key, (position, row) in fresh.items():
+        if key in inserted:
+            done[key] = inserted[key]
+            results[position] = BatchItemResult(key, redeemed=Redeemed(inserted[key], False))
+        else:
+            # Lost to a meal recorded before (or concurrently): say which, or replay it.
+            refused = await _why_not_inserted(session, row)
+            results[position] = await _refusal_or_replay(
+                session, school, requests[position], qr_key, refused
+            )
+            if results[position].redeemed is not None:
+                done[key] = results[position].redeemed.redemption
+    for position in repeats:
+        request = requests[position]
+        try:
+            if request.idempotency_key not in done:
+                raise IdempotencyKeyReused("this idempotency key's first item was refused")
+            replay = await _replay(session, school, request, qr_key, done=done)
+            assert replay is not None
+            results[position] = BatchItemResult(request.idempotency_key, redeemed=replay)
+        except VoucherError as refused:
+            results[position] = BatchItemResult(
+                request.idempotency_key, code=refused.code, message=str(refused)
+            )
+    return [result for result in results if result is not None]
+
+
+async def _refusal_or_replay(
+    session: AsyncSession,
+    school: Merchant,
+    request: MealRequest,
+    qr_key: bytes,
+    refused: VoucherError | LedgerError,
+) -> BatchItemResult:
+    try:
+        replay = await _replay(session, school, request, qr_key)
+    except VoucherError as reused:
+        refused = reused
+        replay = None
+    if replay is not None:
+        return BatchItemResult(request.idempotency_key, redeemed=replay)
+    return BatchItemResult(request.idempotency_key, code=refused.code, message=str(refused))
+
+
+def _payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
+    """The ledger transfer that pays the school for the meal."""
+    return NewTransfer(
+        transfer_id=redemption.transfer_id,
+        debit=wallet_code(redemption.person_id),
+        credit=school.account_code,
+        amount=redemption.price_tiyn,
+        reason="MEAL_SERVED",
+        family_id=redemption.family_id,
+        person_id=redemption.person_id,
+    )
+
+
+async def _validate(
+    session: AsyncSession,
+    school: Merchant,
+    request: MealRequest,
+    *,
+    qr_key: bytes,
+    now: datetime,
+    parameters: ParameterSet | None,
+    children: dict[int, _Child],
+) -> dict:
+    """The redemption row the request asks for, or the VoucherError refusing it."""
+    if request.meal_type not in MEAL_TYPES:
+        raise InvalidInput(f"meal type must be one of {', '.join(MEAL_TYPES)}")
+    claims = None
+    if request.qr_token is not None:
+        claims = verify_qr(key=qr_key, token=request.qr_token, now=None)
+        if claims.merchant_id != str(school.id):
+            raise WrongSchool("this QR code was issued for another school")
+        verify_qr(key=qr_key, token=request.qr_token, now=now)  # now the expiry
+        child_id = claims.child_person_id
+    elif request.child_person_id is not None:
+        child_id = request.child_person_id
+    else:
+        raise InvalidInput("give a QR token or a child")
+    if request.served_on > now.date():
+        raise NotASchoolDay("a meal cannot be served in the future")
+    year = _school_year_or_refuse(request.served_on, parameters)
+    if not year.is_school_day(request.served_on):
+        raise NotASchoolDay(f"{request.served_on.isoformat()} is not a school day")
+    child = children.get(child_id)
+    if child is None or child.year_start != year.start:
+        child = await _load_child(session, child_id, year.start)
+    if child is None:
+        raise NotEnrolled("no such pupil")
+    if child.school_id != school.external_code:
+        raise NotEnrolled("the child is not enrolled at this school")
+    if child.voucher_id is None:
+        raise NoVoucher("the child has no school-meals voucher for that school year")
+    if claims is not None and claims.voucher_id != child.voucher_id:
+        raise QrInvalid("the QR token names another voucher")
+    price = meal_price(
+        region=school.region,
+        meal_type=request.meal_type,
+        school_year_start=year.start,
+        parameters=parameters,
+    )
+    return {
+        "idempotency_key": request.idempotency_key,
+        "voucher_id": child.voucher_id,
+        "family_id": child.family_id,
+        "person_id": child.person_id,
+        "merchant_id": school.id,
+        "service_date": request.served_on,
+        "meal_type": request.meal_type,
+        "price_tiyn": price,
+        "method": "qr" if claims is not None else "list",
+        "qr_nonce": claims.nonce if claims is not None else None,
+        "transfer_id": meal_transfer_id(child.voucher_id, request.served_on, request.meal_type),
+    }
+
+
+def _insert_statement(session: AsyncSession):
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def _insert_or_nothing(session: AsyncSession, row: dict) -> MealRedemption | None:
+    """Insert the redemption unless one of its unique keys is taken; the row, or None.
+
+    ON CONFLICT DO NOTHING makes a lost race an answer, not an exception: on PostgreSQL the
+    loser waits for the winner's commit on the unique index and then inserts nothing.
+    """
+    inserted = await _insert_many_or_nothing(session, [row])
+    return inserted.get(row["idempotency_key"])
+
+
+async def _insert_many_or_nothing(
+    session: AsyncSession, rows: list[dict]
+) -> dict[str, MealRedemption]:
+    """Insert the rows, skipping any whose unique keys are taken; the rows inserted, by
+    idempotency key.
+
+    One statement of one row's shape, executed for many rows (SQLAlchemy batches them into
+    multi-row INSERTs), so its compiled form is cached instead of rebuilt for each batch.
+    """
+    if not rows:
+        return {}
+    stamp = utcnow()
+    table = MealRedemption.__table__
+    statement = _insert_statement(session)(table).on_conflict_do_nothing().returning(*table.c)
+    params = [{**row, "created_at": stamp} for row in rows]
+    if len(params) == 1:
+        result = await session.execute(statement.values(**params[0]))
+    else:
+        result = await session.execute(statement, params)
+    inserted = [MealRedemption(**dict(row._mapping)) for row in result]
+    return {row.idempotency_key: row for row in inserted}
+
+
+async def _why_not_inserted(session: AsyncSession, row: dict) -> VoucherError:
+    """The refusal for a redemption whose insert found one of its unique keys taken."""
+    by_key = await session.scalar(
+        select(MealRedemption.id).where(MealRedemption.idempotency_key == row["idempotency_key"])
+    )
+    if by_key is not None:
+        # The caller's replay check reports it (same content) or refuses it (other content).
+        return IdempotencyKeyReused("this idempotency key was used for another redemption")
+    if row["qr_nonce"] is not None:
+        by_nonce = await session.scalar(
+            select(MealRedemption.id).where(MealRedemption.qr_nonce == row["qr_nonce"])
+        )
+        if by_nonce is not None:
+            return QrReplayed("this QR code was used already; ask for a fresh one")
+    return AlreadyRedeemed(
+        f"the child's {row['meal_type']} of {row['service_date'].isoformat()} was served already"
+    )
+
+
+async def _replay(
+    session: AsyncSession,
+    school: Merchant,
+    request: MealRequest,
+    qr_key: bytes,
+    *,
+    done: dict[str, MealRedemption] | None = None,
+) -> Redeemed | None:
+    """The first result under this idempotency key, if any; refuses other content."""
+    first = (done or {}).get(request.idempotency_key) or await session.scalar(
+        select(MealRedemption).where(MealRedemption.idempotency_key == request.idempotency_key)
+    )
+    if first is None:
+        return None
+    if request.qr_token is not None:
+        try:
+            claims = verify_qr(key=qr_key, token=request.qr_token, now=None)
+        except QrInvalid:
+            claims = None
+        same_child = claims is not None and claims.nonce == first.qr_nonce
+    else:
+        same_child = first.method == "list" and first.person_id == request.child_person_id
+    same = (
+        same_child
+        and first.merchant_id == school.id
+        and first.meal_type == request.meal_type
+        and first.service_date == request.served_on
+    )
+    if not same:
+        raise IdempotencyKeyReused("this idempotency key was used for another redemption")
+    return Redeemed(first, replayed=True)
+
+
+async def _load_child(session: AsyncSession, person_id: int, year_start: date) -> _Child | None:
+    row = (
+        await session.execute(
+            select(Person.id, Person.family_id, Person.school_id, MealVoucher.id)
+            .outerjoin(
+                MealVoucher,
+                (MealVoucher.person_id == Person.id)
+                & (MealVoucher.school_year_start == year_start),
+            )
+            .where(Person.id == person_id)
+        )
+    ).first()
+    return None if row is None else _Child(*row, year_start=year_start)
+
+
+async def _preload_children(
+    session: AsyncSession, requests: Sequence[MealRequest], qr_key: bytes
+) -> dict[int, _Child]:
+    """The batch's children with their vouchers, keyed by person id (one statement).
+
+    The vouchers read are those of the school year of the batch's first item; items of
+    another school year fall back to a read of their own.
+    """
+    ids: set[int] = set()
+    for request in requests:
+        if request.child_person_id is not None:
+            ids.add(request.child_person_id)
+        elif request.qr_token is not None:
+            try:
+                ids.add(verify_qr(key=qr_key, token=request.qr_token, now=None).child_person_id)
+            except QrInvalid:
+                continue
+    year = school_year(requests[0].served_on) if requests else None
+    if not ids or year is None:
+        return {}
+    rows = await session.execute(
+        select(Person.id, Person.family_id, Person.school_id, MealVoucher.id)
+        .outerjoin(
+            MealVoucher,
+            (MealVoucher.person_id == Person.id) & (MealVoucher.school_year_start == year.start),
+        )
+        .where(Person.id.in_(sorted(ids)))
+    )
+    return {row[0]: _Child(*row, year_start=year.start) for row in rows}
+
+
+async def _preload_done(session: AsyncSession, keys: list[str]) -> dict[str, MealRedemption]:
+    if not keys:
+        return {}
+    rows = await session.scalars(
+        select(MealRedemption).where(MealRedemption.idempotency_key.in_(keys))
+    )
+    return {row.idempotency_key: row for row in rows}
+
+
+# --- What parents and canteens see ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MealServed:
+    """A meal as a parent sees it."""
+
+    redemption_id: int
+    served_on: date
+    meal_type: str
+    price_tiyn: int
+    school_name: str
+    method: str
+
+
+async def child_meals(
+    *, session: AsyncSession, parent_iin: str, child_person_id: int
+) -> list[MealServed]:
+    """Every meal the parent's child was served, newest first."""
+    _, child = await own_child(session=session, parent_iin=parent_iin, child_id=child_person_id)
+    rows = await session.execute(
+        select(MealRedemption, Merchant.name)
+        .join(Merchant, Merchant.id == MealRedemption.merchant_id)
+        .where(MealRedemption.person_id == child.id)
+        .order_by(MealRedemption.service_date.desc(), MealRedemption.meal_type)
+    )
+    return [
+        MealServed(r.id, r.service_date, r.meal_type, r.price_tiyn, name, r.method)
+        for r, name in rows
+    ]
+
+
+async def enrolled_children(*, session: AsyncSession, merchant_id: uuid.UUID | str) -> list[Person]:
+    """The pupils enrolled at the school (its list, for picking a child without a QR)."""
+    school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
+    rows = await session.scalars(
+        select(Person)
+        .where(Person.school_id == school.external_code, Person.date_of_death.is_(None))
+        .order_by(Person.last_name, Person.first_name, Person.id)
+    )
+    return list(rows)

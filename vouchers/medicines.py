@@ -1,0 +1,309 @@
+"""Medicines: e-prescriptions from the health system, dispensed by pharmacies.
+
+A dispensing moves `quantity × unit price` from the patient's medicines wallet to the
+pharmacy's account (MEDICINE_DISPENSED) in the same transaction as its row, and raises the
+prescription's dispensed quantity by a conditional UPDATE that refuses to pass the prescribed
+quantity, so two pharmacies racing for the last units cannot both have them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from familymap.tables import Entitlement, Person
+from vouchers.errors import (
+    DrugMismatch,
+    IdempotencyKeyReused,
+    IdentityCheckRequired,
+    InvalidInput,
+    NotEligible,
+    NotFound,
+    PrescriptionExpired,
+    QuantityExceeded,
+)
+from vouchers.merchants import get_merchant
+from vouchers.tables import IDENTITY_METHODS, Dispensing, MedicineVoucher, Merchant, Prescription
+from wallet.ledger import open_account, transfer
+
+PURPOSE = "medicines"
+PROGRAMME = "MEDICINES"
+PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
+
+
+def wallet_code(person_id: int) -> str:
+    """The person's medicines wallet in the ledger."""
+    return f"person:{person_id}:{PURPOSE}"
+
+
+async def issue_medicine_voucher(
+    *,
+    session: AsyncSession,
+    person_id: int,
+    consented_by: int | None,
+    channel: str,
+) -> tuple[MedicineVoucher, bool]:
+    """Fund the person's medicines wallet for the period of their current MEDICINES
+    entitlement; idempotent per period. Returns (voucher, created)."""
+    entitlement = await session.scalar(
+        select(Entitlement).where(
+            Entitlement.person_id == person_id, Entitlement.programme == PROGRAMME
+        )
+    )
+    if entitlement is None or entitlement.period_start is None or entitlement.period_end is None:
+        raise NotEligible("the person has no current medicines entitlement")
+    existing = await _voucher_for(session, person_id, entitlement.period_start)
+    if existing is not None:
+        return existing, False
+    voucher = MedicineVoucher(
+        family_id=entitlement.family_id,
+        person_id=person_id,
+        period_start=entitlement.period_start,
+        period_end=entitlement.period_end,
+        amount_tiyn=entitlement.amount_tiyn,
+        consented_by_person_id=consented_by,
+        channel=channel,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(voucher)
+    except IntegrityError:
+        raced = await _voucher_for(session, person_id, entitlement.period_start)
+        if raced is None:
+            raise
+        return raced, False
+    await _open_wallet(session, person_id=person_id, family_id=entitlement.family_id)
+    await transfer(
+        session=session,
+        transfer_id=f"voucher-funding:{PURPOSE}:{person_id}:{entitlement.period_start}",
+        debit=PROGRAMME_ACCOUNT,
+        credit=wallet_code(person_id),
+        amount=voucher.amount_tiyn,
+        reason="VOUCHER_FUNDING",
+        metadata={"medicine_voucher_id": voucher.id},
+    )
+    return voucher, True
+
+
+async def _open_wallet(session: AsyncSession, *, person_id: int, family_id: int) -> None:
+    await open_account(
+        session=session, code=PROGRAMME_ACCOUNT, kind="budget_programme", purpose=PURPOSE
+    )
+    await open_account(
+        session=session,
+        code=wallet_code(person_id),
+        kind="purpose_wallet",
+        purpose=PURPOSE,
+        family_id=family_id,
+        person_id=person_id,
+    )
+
+
+async def _voucher_for(session: AsyncSession, person_id: int, start: date):
+    return await session.scalar(
+        select(MedicineVoucher).where(
+            MedicineVoucher.person_id == person_id, MedicineVoucher.period_start == start
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionInput:
+    """An e-prescription as the health system sends it."""
+
+    external_id: str
+    patient_iin: str
+    drug_code: str
+    quantity: int
+    unit_price_tiyn: int
+    valid_until: date
+    prescribing_org: str
+
+
+async def record_prescription(
+    *, session: AsyncSession, prescription: PrescriptionInput, source: str
+) -> tuple[Prescription, bool]:
+    """Store an e-prescription; idempotent by its external id. Returns (row, created)."""
+    p = prescription
+    if p.quantity <= 0 or p.unit_price_tiyn <= 0 or not p.drug_code.strip():
+        raise InvalidInput("a prescription needs a drug code, a quantity and a price above zero")
+    patient = await session.scalar(select(Person).where(Person.iin == p.patient_iin))
+    if patient is None:
+        raise NotFound("the patient is not in the family map")
+    content = {
+        "person_id": patient.id,
+        "drug_code": p.drug_code,
+        "quantity": p.quantity,
+        "unit_price_tiyn": p.unit_price_tiyn,
+        "valid_until": p.valid_until,
+        "prescribing_org": p.prescribing_org,
+    }
+    existing = await session.scalar(
+        select(Prescription).where(Prescription.external_id == p.external_id)
+    )
+    if existing is not None:
+        if any(getattr(existing, name) != value for name, value in content.items()):
+            raise IdempotencyKeyReused(f"prescription {p.external_id!r} was sent otherwise")
+        return existing, False
+    row = Prescription(
+        external_id=p.external_id,
+        family_id=patient.family_id,
+        source=source,
+        dispensed_quantity=0,
+        **content,
+    )
+    session.add(row)
+    await session.flush()
+    return row, True
+
+
+@dataclass(frozen=True, slots=True)
+class DispenseRequest:
+    """A pharmacy's dispensing against one prescription."""
+
+    idempotency_key: str
+    prescription_external_id: str
+    drug_code: str
+    quantity: int
+    identity_method: str
+    identity_reason: str | None = None
+
+
+async def dispense(
+    *,
+    session: AsyncSession,
+    merchant_id: uuid.UUID | str,
+    request: DispenseRequest,
+    today: date,
+) -> tuple[Dispensing, bool]:
+    """Dispense against a prescription and pay the pharmacy from the patient's medicines
+    wallet. Returns (dispensing, replayed)."""
+    pharmacy = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
+    prescription = await session.scalar(
+        select(Prescription).where(Prescription.external_id == request.prescription_external_id)
+    )
+    if prescription is None:
+        raise NotFound("no such prescription")
+    first = await session.scalar(
+        select(Dispensing).where(Dispensing.idempotency_key == request.idempotency_key)
+    )
+    if first is not None:
+        same = (
+            first.prescription_id == prescription.id
+            and first.merchant_id == pharmacy.id
+            and first.drug_code == request.drug_code
+            and first.quantity == request.quantity
+            and first.identity_method == request.identity_method
+        )
+        if not same:
+            raise IdempotencyKeyReused("this idempotency key was used for another dispensing")
+        return first, True
+    _check_identity(request)
+    if request.drug_code != prescription.drug_code:
+        raise DrugMismatch("the drug is not the one prescribed")
+    if today > prescription.valid_until:
+        raise PrescriptionExpired(f"the prescription expired on {prescription.valid_until}")
+    if request.quantity <= 0:
+        raise InvalidInput("quantity must be above zero")
+    taken = await session.execute(
+        update(Prescription)
+        .where(
+            Prescription.id == prescription.id,
+            Prescription.dispensed_quantity + request.quantity <= Prescription.quantity,
+        )
+        .values(dispensed_quantity=Prescription.dispensed_quantity + request.quantity)
+        .returning(Prescription.dispensed_quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.first() is None:
+        raise QuantityExceeded("more than what remains of the prescription")
+    amount = request.quantity * prescription.unit_price_tiyn
+    row = Dispensing(
+        idempotency_key=request.idempotency_key,
+        prescription_id=prescription.id,
+        family_id=prescription.family_id,
+        person_id=prescription.person_id,
+        merchant_id=pharmacy.id,
+        drug_code=request.drug_code,
+        quantity=request.quantity,
+        amount_tiyn=amount,
+        identity_method=request.identity_method,
+        identity_reason=request.identity_reason,
+        service_date=today,
+        transfer_id=f"dispensing:{request.idempotency_key}"[:128],
+    )
+    session.add(row)
+    await session.flush()
+    # The wallet may not exist if no voucher was issued; the ledger then has nothing to pay
+    # with, which is INSUFFICIENT_FUNDS, not a missing account.
+    await _open_wallet(session, person_id=prescription.person_id, family_id=prescription.family_id)
+    await transfer(
+        session=session,
+        transfer_id=row.transfer_id,
+        debit=wallet_code(prescription.person_id),
+        credit=f"merchant:{pharmacy.id}",
+        amount=amount,
+        reason="MEDICINE_DISPENSED",
+        family_id=prescription.family_id,
+        person_id=prescription.person_id,
+        metadata={"dispensing_id": row.id},
+    )
+    return row, False
+
+
+def _check_identity(request: DispenseRequest) -> None:
+    if request.identity_method not in IDENTITY_METHODS:
+        raise IdentityCheckRequired(
+            f"identity must be checked by one of {', '.join(IDENTITY_METHODS)}"
+        )
+    if request.identity_method == "fallback" and not (request.identity_reason or "").strip():
+        raise IdentityCheckRequired("the fallback identity check needs its reason written down")
+
+
+@dataclass(frozen=True, slots=True)
+class DispensingView:
+    """What was dispensed, where and when, as a patient or pharmacy sees it."""
+
+    dispensing_id: int
+    drug_code: str
+    quantity: int
+    amount_tiyn: int
+    pharmacy_name: str
+    dispensed_on: date
+    identity_method: str
+
+
+async def dispensings_of_person(*, session: AsyncSession, iin: str) -> list[DispensingView]:
+    """Everything dispensed to the citizen with this IIN, newest first."""
+    person = await session.scalar(select(Person.id).where(Person.iin == iin))
+    if person is None:
+        return []
+    return await _views(session, Dispensing.person_id == person)
+
+
+async def dispensings_of_pharmacy(
+    *, session: AsyncSession, merchant_id: uuid.UUID | str
+) -> list[DispensingView]:
+    """Everything the pharmacy dispensed, newest first."""
+    pharmacy = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
+    return await _views(session, Dispensing.merchant_id == pharmacy.id)
+
+
+async def _views(session: AsyncSession, where) -> list[DispensingView]:
+    rows = await session.execute(
+        select(Dispensing, Merchant.name)
+        .join(Merchant, Merchant.id == Dispensing.merchant_id)
+        .where(where)
+        .order_by(Dispensing.id.desc())
+    )
+    return [
+        DispensingView(
+            d.id, d.drug_code, d.quantity, d.amount_tiyn, name, d.service_date, d.identity_method
+        )
+        for d, name in rows
+    ]
