@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _production_needs_a_qr_key(self) -> Settings:
+        # Refused at start rather than at the first QR code: a canteen must not find out.
+        if self.environment == "prod" and not self.qr_signing_key:
+            raise ValueError("QR_SIGNING_KEY must be set when ENVIRONMENT=prod")
+        return self
+
+    @model_validator(mode="after")
     def _sms_gateway_is_complete(self) -> Settings:
         if self.sms_gateway == "http" and not (self.sms_gateway_url and self.sms_gateway_token):
             raise ValueError("SMS_GATEWAY=http needs SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN")

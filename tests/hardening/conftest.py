@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from app import asgi
 from app.asgi import create_app
@@ -20,6 +21,7 @@ def prod_settings(settings: Settings, **overrides) -> Settings:
         update={
             "environment": "prod",
             "jwt_jwks_url": "http://127.0.0.1:9/jwks.json",
+            "qr_signing_key": SecretStr("prod-test-qr-key"),
             **overrides,
         }
     )

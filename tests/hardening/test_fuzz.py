@@ -29,6 +29,7 @@ import schemathesis
 from anyio.from_thread import start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.graphql import nodes
 
@@ -91,6 +92,7 @@ def fuzz_app(tmp_path_factory, dev_issuer: DevIssuer):
             "jwt_jwks_url": "http://127.0.0.1:9/jwks.json",
             "trusted_documents_only": False,
             "rate_limit_mutations_per_minute": 1_000_000,
+            "qr_signing_key": SecretStr("fuzz-qr-key"),
         }
     )
 

@@ -34,6 +34,7 @@ def test_token_is_disabled_in_prod(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
     monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
+    monkeypatch.setenv("QR_SIGNING_KEY", "a-prod-qr-key")
     result = runner.invoke(cli, ["token", "--role", "OPERATOR", "--subject", "op"])
     assert result.exit_code == 2
     assert "disabled" in result.output
@@ -90,6 +91,7 @@ def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch, channel):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
     monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
+    monkeypatch.setenv("QR_SIGNING_KEY", "a-prod-qr-key")
     result = runner.invoke(cli, ["outbox", "run", "--once", "--channel", channel])
     assert result.exit_code == 2
     assert "development" in result.output
@@ -101,6 +103,7 @@ def test_prod_has_no_inbound_sms_secret_unless_given(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
     monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
+    monkeypatch.setenv("QR_SIGNING_KEY", "a-prod-qr-key")
     assert Settings().inbound_sms_secret is None  # never the dev secret
     monkeypatch.setenv("SMS_INBOUND_SECRET", "s3cret")
     assert Settings().inbound_sms_secret == "s3cret"

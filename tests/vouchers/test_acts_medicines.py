@@ -79,9 +79,12 @@ async def test_dispensing_never_passes_the_prescribed_quantity(session):
 
 
 def test_the_qr_key_is_required_in_prod(tmp_path):
-    prod = Settings(
-        environment="prod", jwt_jwks_url="https://idp.example/jwks.json", audit_hash_key="k"
-    )
+    with pytest.raises(ValueError, match="QR_SIGNING_KEY"):
+        Settings(
+            environment="prod", jwt_jwks_url="https://idp.example/jwks.json", audit_hash_key="k"
+        )
+    # Settings made without validation (model_copy) still cannot sign with no key
+    prod = Settings().model_copy(update={"environment": "prod", "qr_signing_key": None})
     with pytest.raises(RuntimeError, match="QR_SIGNING_KEY"):
         qr_signing_key(prod)
     given = Settings(
