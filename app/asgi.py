@@ -28,6 +28,7 @@ from app.rate_limit import build_rate_limiter
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
 from graphql_schema.schema import build_schema
+from vouchers.fulfilment import register_voucher_fulfillers
 
 log = structlog.get_logger("socialwallet.app")
 
@@ -40,6 +41,8 @@ def create_app(
 ) -> Starlette:
     """Build the app. Tests pass their own engine/session factory; the server passes none."""
     settings = settings or Settings()
+    # Consent to a voucher offer issues the voucher: the wallet calls what vouchers registers.
+    register_voucher_fulfillers()
     dev_issuer: DevIssuer | None = build_dev_issuer(settings)
     verifier = build_token_verifier(settings, dev_issuer)
 

@@ -19,7 +19,8 @@ Expected refusals carry a stable code:
     ├── OfferExpired           OFFER_EXPIRED            the answer came after the deadline
     ├── OfferAlreadyAnswered   OFFER_ALREADY_ANSWERED   accepted or declined before
     ├── InvalidIban            INVALID_IBAN             not a Kazakh IBAN with valid check digits
-    └── FulfilmentUnavailable  FULFILMENT_UNAVAILABLE   no fulfiller for this voucher programme
+    ├── FulfilmentUnavailable  FULFILMENT_UNAVAILABLE   no fulfiller for this voucher programme
+    └── FulfilmentRefused      (the fulfiller's code)   e.g. NOT_A_SCHOOL_DAY outside a school year
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ class InvalidIban(OfferError):
 
 class FulfilmentUnavailable(OfferError):
     code = "FULFILMENT_UNAVAILABLE"
+
+
+class FulfilmentRefused(OfferError):
+    """The package that fulfils the programme refused (its own stable code is kept)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # --- Fulfilment of voucher programmes ---------------------------------------------------------

@@ -133,7 +133,8 @@ class OfferAnswered:
 class OfferRefused:
     code: str = strawberry.field(
         description=(
-            "OFFER_NOT_FOUND, OFFER_EXPIRED, OFFER_ALREADY_ANSWERED, FULFILMENT_UNAVAILABLE, "
+            "OFFER_NOT_FOUND, OFFER_EXPIRED, OFFER_ALREADY_ANSWERED, FULFILMENT_UNAVAILABLE, a "
+            "voucher refusal (e.g. NOT_A_SCHOOL_DAY, NOT_ELIGIBLE) for a voucher programme, "
             "INVALID_IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_REUSED, NOT_IN_REGISTRY."
         )
     )

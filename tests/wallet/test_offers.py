@@ -373,8 +373,17 @@ async def test_consent_rechecks_eligibility_and_withdraws_when_it_no_longer_hold
     assert [t[1] for t in await history(session, birth)] == ["offered", "accepted", "withdrawn"]
 
 
-async def test_a_voucher_offer_is_fulfilled_by_its_registered_fulfiller(session):
-    # Given a family whose child is entitled to school meals
+@pytest.fixture
+def no_fulfillers(monkeypatch):
+    """An empty registry of fulfillers for the test (the app registers the real ones)."""
+    from wallet import offers as offers_module
+
+    registry: dict = {}
+    monkeypatch.setattr(offers_module, "_FULFILLERS", registry)
+    return registry
+
+
+async def pupil_offered_meals(session):
     household = await newborn_household(session, born_days_ago=7 * 365 + 100)
     household.child.school_grade, household.child.school_id = 1, "astana-school-001"
     await session.flush()
@@ -383,45 +392,58 @@ async def test_a_voucher_offer_is_fulfilled_by_its_registered_fulfiller(session)
     )
     meals = (await offers_by_programme(session, household)).get("SCHOOL_MEALS")
     assert meals is not None and meals.kind == "voucher"
+    return household, meals
+
+
+async def test_a_voucher_offer_is_fulfilled_by_its_registered_fulfiller(session, no_fulfillers):
+    # Given a child entitled to school meals, offered to the father
+    household, meals = await pupil_offered_meals(session)
     issued = []
 
     async def fulfil(session, offer, amount, start, end):
         issued.append((offer.id, amount, start, end))
 
     register_fulfiller("SCHOOL_MEALS", fulfil)
-    try:
-        answer = await answer_offer(
-            session=session,
-            offer_id=meals.id,
-            recipient_person_id=household.father.id,
-            accept=True,
-            channel="app",
-        )
-    finally:
-        from wallet import offers as offers_module
-
-        offers_module._FULFILLERS.pop("SCHOOL_MEALS", None)
+    # When he accepts, then the fulfiller issues it and no cash moves
+    answer = await answer_offer(
+        session=session, offer_id=meals.id, recipient_person_id=household.father.id,
+        accept=True, channel="app",
+    )  # fmt: skip
     assert answer.offer.state == "assigned" and issued and issued[0][0] == meals.id
-    # no cash moves for a voucher
     assert await session.scalar(select(func.count()).select_from(Payment)) == 0
 
 
-async def test_a_voucher_offer_without_a_fulfiller_is_refused(session):
-    household = await newborn_household(session, born_days_ago=7 * 365 + 100)
-    household.child.school_grade, household.child.school_id = 1, "astana-school-001"
-    await session.flush()
-    await offer_new_entitlements(
-        session=session, run_id=await evaluate(session, household), now=utcnow()
-    )
-    meals = (await offers_by_programme(session, household))["SCHOOL_MEALS"]
+async def test_a_voucher_offer_without_a_fulfiller_is_refused(session, no_fulfillers):
+    household, meals = await pupil_offered_meals(session)
     with pytest.raises(FulfilmentUnavailable):
         await answer_offer(
-            session=session,
-            offer_id=meals.id,
-            recipient_person_id=household.father.id,
-            accept=True,
-            channel="app",
-        )
+            session=session, offer_id=meals.id, recipient_person_id=household.father.id,
+            accept=True, channel="app",
+        )  # fmt: skip
+
+
+async def test_consent_to_school_meals_issues_and_funds_the_meal_voucher(session, no_fulfillers):
+    # Given the vouchers package's own fulfillers, as the app registers them
+    from vouchers.fulfilment import register_voucher_fulfillers
+    from vouchers.tables import MealVoucher
+
+    register_voucher_fulfillers()
+    household, meals = await pupil_offered_meals(session)
+    # When the father accepts the meals offer by SMS
+    answer = await answer_offer(
+        session=session, offer_id=meals.id, recipient_person_id=household.father.id,
+        accept=True, channel="sms",
+    )  # fmt: skip
+    # Then the child's voucher exists and its purpose wallet is funded from the programme
+    assert answer.offer.state == "assigned"
+    voucher = await session.scalar(
+        select(MealVoucher).where(MealVoucher.person_id == household.child.id)
+    )
+    assert voucher is not None
+    assert (voucher.consented_by_person_id, voucher.channel) == (household.father.id, "sms")
+    wallet = f"person:{household.child.id}:school_meals"
+    assert await ledger.balance(session=session, account=wallet) > 0
+    assert await ledger.trial_balance(session=session) == 0
 
 
 async def test_notices_are_sent_once_per_fact(session):
