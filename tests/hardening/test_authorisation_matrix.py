@@ -1,8 +1,8 @@
 """The authorisation matrix: every root field, who may call it, and everyone else refused.
 
 A field missing from MATRIX fails `test_every_root_field_is_in_the_matrix`, so a new field
-cannot ship without saying who may call it. The wallet and voucher fields join at merge,
-with the cross-family cases (caller A asking for family B's objects) in OWNERSHIP_CASES.
+cannot ship without saying who may call it. The cross-family cases (caller A asking for
+family B's objects) are in test_ownership.py.
 """
 
 from __future__ import annotations
@@ -153,9 +153,7 @@ MATRIX: dict[str, tuple[frozenset[Role], str, dict]] = {
         LIFE_EVENT,
     ),
 }
-# (field, caller A's role and subject, a document asking for family B's object, variables):
-# each must be refused. Added with the wallet and voucher fields at merge.
-OWNERSHIP_CASES: list[tuple[str, Role, str, str, dict]] = []
+# Caller A asking for family B's objects: tests/hardening/test_ownership.py.
 
 
 def root_fields() -> set[str]:
@@ -204,13 +202,3 @@ async def test_callers_in_the_matrix_get_through(gql, token_for, field, role):
         return
     [error] = body["errors"]
     assert error["path"] == [field] and not error["message"].startswith(ROLE_GATE), body
-
-
-@pytest.mark.skipif(not OWNERSHIP_CASES, reason="no field takes another family's object yet")
-@pytest.mark.parametrize(("field", "role", "subject", "document", "variables"), OWNERSHIP_CASES)
-async def test_a_caller_cannot_reach_another_familys_objects(
-    gql, token_for, field, role, subject, document, variables
-):
-    body = await gql(document, variables, token=token_for(role, subject))
-    assert (body.get("data") or {}).get(field) is None
-    assert body["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "NOT_FOUND"}
