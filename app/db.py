@@ -4,9 +4,9 @@ SQLite needs two adjustments to behave like a real transactional database:
 - foreign keys are off unless asked for on every connection;
 - the sqlite3 driver opens transactions lazily and on its own terms, which breaks
   SAVEPOINT (and so test isolation) and defers locks. We switch the driver's own
-  transaction handling off and emit BEGIN ourselves, as SQLAlchemy's documentation
-  recommends for pysqlite/aiosqlite.
-WAL mode and a busy timeout let readers go on while one writer commits.
+  transaction handling off and emit BEGIN IMMEDIATE ourselves (SQLAlchemy's documentation
+  recommends emitting BEGIN for pysqlite/aiosqlite; IMMEDIATE, see `_on_begin`).
+WAL mode and a busy timeout make concurrent transactions wait their turn instead of failing.
 """
 
 from __future__ import annotations
@@ -56,7 +56,15 @@ def _make_sqlite_transactional(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # a lone statement (a health check) needs no transaction, and no lock
+        # IMMEDIATE takes the write lock at the start. A plain (deferred) BEGIN that reads
+        # and then writes must upgrade its lock, and SQLite refuses the upgrade at once
+        # ("database is locked", no busy wait) when another writer got there first, as
+        # concurrent redemptions did; taking the lock first makes transactions queue on the
+        # busy timeout instead. Read-only transactions queue too: the embedded file serves one
+        # transaction at a time, which is its honest capacity; PostgreSQL is for concurrency.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -67,4 +75,6 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 async def ping(engine: AsyncEngine) -> None:
     """Run a trivial statement; raises if the database cannot be reached."""
     async with engine.connect() as connection:
+        # Outside any transaction: a health check must not queue behind a writer's lock.
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
         await connection.execute(text("SELECT 1"))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.orm import utcnow
-from familymap.parameters import ParameterSet, default_parameters
+from familymap.parameters import ParameterError, ParameterSet, default_parameters
 from vouchers.errors import (
     ActImmutable,
     ActNotApproved,
@@ -47,6 +47,16 @@ def month_bounds(month: date) -> tuple[date, date]:
     return first, following
 
 
+def _refuse_a_month_without_rules(first: date, parameters: ParameterSet | None) -> None:
+    """An act is drawn by the review rules of its month; a month no rules cover (before the
+    programme, or years ahead) has no act to draw."""
+    ps = parameters or default_parameters()
+    try:
+        ps.get("acts.review_min_feedback", first)
+    except ParameterError:
+        raise InvalidInput(f"no act rules cover {first:%Y-%m}") from None
+
+
 async def prepare_act(
     *,
     session: AsyncSession,
@@ -58,6 +68,7 @@ async def prepare_act(
     adjustment for what was served after the last approved act."""
     merchant = await get_merchant(session=session, merchant_id=merchant_id)
     first, _ = month_bounds(month)
+    _refuse_a_month_without_rules(first, parameters)
     acts = list(
         await session.scalars(
             select(MerchantAct)

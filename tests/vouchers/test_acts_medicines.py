@@ -125,3 +125,14 @@ def test_merchants_import_from_csv(tmp_path, monkeypatch, settings):
 
     rows = sqlite3.connect(database).execute("SELECT external_code FROM merchants").fetchall()
     assert rows == [("astana-school-900",)]
+
+
+async def test_an_act_for_a_month_no_rules_cover_is_refused(session):
+    # Found by the fuzzer: a month long before the programme has no review rules
+    from vouchers.acts import prepare_act
+    from vouchers.errors import InvalidInput
+
+    canteen = await school(session)
+    with pytest.raises(InvalidInput) as refused:
+        await prepare_act(session=session, merchant_id=canteen.id, month=date(1904, 12, 1))
+    assert refused.value.code == "BAD_USER_INPUT"
