@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from familymap.engine.results import FamilyEvaluation
+from vouchers.listing import family_vouchers
 from wallet import spending as spending_domain
 from wallet import view
 from wallet.households import Household, read_households
@@ -103,6 +104,13 @@ async def _notifications_by_family(loaders: Loaders, family_ids: Sequence[int]) 
     return _grouped(rows, family_ids)
 
 
+async def _vouchers_by_family(loaders: Loaders, family_ids: Sequence[int]) -> list[list[Any]]:
+    """Every voucher of each family's members, with their wallets' balances, in ONE statement."""
+    async with loaders.session_factory() as session:
+        rows = await family_vouchers(session=session, family_ids=family_ids)
+    return _grouped(rows, family_ids)
+
+
 def _grouped(rows: Sequence[Any], family_ids: Sequence[int]) -> list[list[Any]]:
     """Rows carrying a family_id, as one list per key, in the keys' order."""
     grouped: dict[int, list[Any]] = defaultdict(list)
@@ -114,6 +122,7 @@ def _grouped(rows: Sequence[Any], family_ids: Sequence[int]) -> list[list[Any]]:
 BATCHES: dict[str, Batch] = {
     "offers_by_family": _offers_by_family,
     "notifications_by_family": _notifications_by_family,
+    "vouchers_by_family": _vouchers_by_family,
     "household_by_iin": _household_by_iin,
     "evaluation_by_iin": _evaluation_by_iin,
     "spending_by_family": _spending_by_family,

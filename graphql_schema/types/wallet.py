@@ -175,6 +175,33 @@ class Entitlement(relay.Node):
         )
 
 
+@strawberry.type(description="A non-cashable voucher: school meals or medicines.")
+class WalletVoucher(relay.Node):
+    key: relay.NodeID[str]
+    programme: str
+    title: str
+    person_id: strawberry.ID
+    period_start: date
+    period_end: date
+    funded_tiyn: Tiyn = strawberry.field(description="What the state put on it.")
+    balance_tiyn: Tiyn = strawberry.field(
+        description="What the person's wallet for this purpose holds now."
+    )
+
+    @classmethod
+    def from_row(cls, row: Any, language: str) -> WalletVoucher:
+        return cls(
+            key=f"{row.programme}:{row.voucher_id}",
+            programme=row.programme,
+            title=programme_title(row.programme, language),
+            person_id=strawberry.ID(str(row.person_id)),
+            period_start=row.period_start,
+            period_end=row.period_end,
+            funded_tiyn=Tiyn(row.funded_tiyn),
+            balance_tiyn=Tiyn(row.balance_tiyn),
+        )
+
+
 @strawberry.type(description="A cash benefit paid to a member, from the ledger.")
 class BenefitPayment(relay.Node):
     transfer_id: relay.NodeID[str]
@@ -378,6 +405,21 @@ class CitizenWallet:
             for row in rows
             if row.recipient_person_id == household.caller.id
             and (state is None or row.state == state.value)
+        ]
+
+    @relay.connection(
+        NullableConnection[WalletVoucher] | None,
+        description="Vouchers of yours and of the children you care for (school meals, "
+        "medicines), newest first, with what their wallets hold (citizens only).",
+    )
+    async def vouchers(self, info: Info[Context, Any]) -> list[WalletVoucher] | None:
+        household = await self._household(info)
+        if household is None:
+            return None
+        visible = view.fully_visible_ids(caller=household.caller, members=household.members)
+        rows = await info.context.loaders["vouchers_by_family"].load(household.family.id)
+        return [
+            WalletVoucher.from_row(r, self.language_code) for r in rows if r.person_id in visible
         ]
 
     @relay.connection(

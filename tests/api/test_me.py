@@ -47,11 +47,12 @@ query Wallet($year: Int!) {
     payments(first: 10) { edges { node { id programme title personId amountTiyn reversed } } }
     offers(first: 10) { edges { node { id programme title state amountTiyn } } }
     notifications(first: 10) { edges { node { id programme title body } } }
+    vouchers(first: 10) { edges { node { id programme title personId fundedTiyn balanceTiyn } } }
   }
 }
 """
 TITLES = "query T($l: Language) { me(language: $l) { language welfare { levelTitle } } }"
-NON_CITIZEN = "{ me { subject person { iin } family { id } welfare { level } entitlements { edges { node { id } } } spending(year: 2026) { totalTiyn } payments { edges { node { id } } } offers { edges { node { id } } } notifications { edges { node { id } } } } }"  # fmt: skip
+NON_CITIZEN = "{ me { subject person { iin } family { id } welfare { level } entitlements { edges { node { id } } } spending(year: 2026) { totalTiyn } payments { edges { node { id } } } offers { edges { node { id } } } notifications { edges { node { id } } } vouchers { edges { node { id } } } } }"  # fmt: skip
 SPENDING_MONTH = "query S($m: Int) { me { spending(year: 2026, month: $m) { totalTiyn } } }"
 
 
@@ -376,10 +377,10 @@ async def test_the_wallet_costs_the_same_statements_for_one_member_and_twelve(
 
     # then both cost the same statements: one read of the household (caller, family, members),
     # one each of the spending lines, the payments, the offers (read once for the offers and
-    # for the entitlements' statuses) and the notifications, whatever the family's size (the
-    # rest are the test harness's savepoints around each session)
+    # for the entitlements' statuses), the notifications and the vouchers, whatever the
+    # family's size (the rest are the test harness's savepoints around each session)
     assert counts[0] == counts[1], counts
-    assert counts[0][1] == 5, counts
+    assert counts[0][1] == 6, counts
 
 
 PAGE = """

@@ -47,6 +47,9 @@ mutation($items: [RedeemMealInput!]!) { redeemMealsBatch(items: $items) {
 CHILD_MEALS = """
 query($child: ID!) { childMeals(childId: $child) { id servedOn mealType priceTiyn schoolName } }
 """
+WALLET_VOUCHERS = (
+    "{ me { vouchers { edges { node { programme personId fundedTiyn balanceTiyn } } } } }"
+)
 MY_PUPILS = "{ myPupils { childId firstName schoolCode voucher { amountTiyn } } }"
 SCHOOL_PUPILS = "{ schoolPupils { childId firstName } }"
 REGISTER = """
@@ -150,6 +153,12 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     assert [(m["servedOn"], m["mealType"], m["priceTiyn"], m["schoolName"]) for m in seen] == [
         (SCHOOL_DAY.isoformat(), "LUNCH", LUNCH, canteen.name)
     ]
+    # and the wallet lists the voucher with the lunch taken off what it holds
+    wallet = (await gql(WALLET_VOUCHERS, token=citizen))["data"]["me"]["vouchers"]["edges"]
+    [voucher] = [edge["node"] for edge in wallet]
+    assert (voucher["programme"], voucher["personId"]) == ("SCHOOL_MEALS", str(child.id))
+    assert voucher["fundedTiyn"] == first["voucher"]["amountTiyn"]
+    assert voucher["balanceTiyn"] == voucher["fundedTiyn"] - LUNCH
 
 
 async def test_refusals_through_the_api(gql, token_for, pupil, session):
