@@ -28,6 +28,7 @@ from app.jobs import background_jobs
 from app.middleware import RequestIdMiddleware
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
+from app.web_client import graphiql_page, web_routes
 from graphql_schema.context import Context
 from graphql_schema.extensions import classify
 from graphql_schema.loaders import Loaders
@@ -57,6 +58,10 @@ class GraphQLApp(GraphQL[Context, None]):
         if result.errors:
             result.errors = [classify(error) for error in result.errors]
         return await super().process_result(request, result)
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        # Our GraphiQL page loads its assets from /app/vendor, not a CDN (dev only).
+        return graphiql_page()
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         factory = self.session_factory or request.app.state.session_factory
@@ -120,6 +125,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/sms/inbound", sms_inbound, methods=["POST"]),
+            *web_routes(settings, dev_issuer),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
