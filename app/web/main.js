@@ -58,6 +58,7 @@ async function route() {
       ),
     ),
   );
+  nav.querySelector(".active")?.scrollIntoView({ inline: "center", block: "nearest" });
   if (!current) {
     view.append(message("error", t("unavailable")));
     return;

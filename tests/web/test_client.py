@@ -18,8 +18,8 @@ VOUCHER_FIELDS = {"myPupils", "mealQrToken", "redeemMeal", "childMeals", "leaveF
 def sign_in(page, live_server, who: str) -> None:
     """who: "citizen:<n>" (the n-th demo citizen), "school" or "pharmacy"."""
     page.goto(f"{live_server.url}/app/")
-    if page.locator("#sign-out").is_visible():
-        page.click("#sign-out")
+    page.evaluate("sessionStorage.removeItem('sw.token')")  # signed out
+    page.reload()
     if who.startswith("citizen:"):
         page.click(f"[data-citizen='{who.split(':')[1]}']")
     else:
@@ -174,6 +174,7 @@ def test_a_childs_qr_code_is_served_at_the_canteen_and_the_parent_sees_and_rates
     status = page.wait_for_selector("[data-redeem-status] .message")
     assert "ok" in status.get_attribute("class"), status.inner_text()
     assert page.locator("[data-today-meals] [data-served]").count() >= 1
+    assert "QR" not in page.locator("[data-redeem-status]").inner_text()  # the child's name
     screenshot(page, "canteen")
     # then the meal is in the parent's history, and the parent rates it
     sign_in(page, live_server, parent)
@@ -185,10 +186,13 @@ def test_a_childs_qr_code_is_served_at_the_canteen_and_the_parent_sees_and_rates
     meal.locator("button[type='submit']").click()
     page.wait_for_selector(".message.ok")
     assert page.locator(".message.ok").first.inner_text() == "Thank you, your feedback is recorded."
+    meal.scroll_into_view_if_needed()
+    screenshot(page, "meal-history")
     # and the spending chart shows the meal
     open_screen(page, "spending")
     assert category_amount(page, "SCHOOL_MEALS") > before
     assert int(page.locator("[data-service='MEAL_SERVED'] strong").inner_text()) >= 1
+    screenshot(page, "spending-meals")
 
 
 def test_who_accessed_my_data(page, live_server, screenshot):
@@ -214,3 +218,27 @@ def test_the_pharmacy_screen_refuses_an_unknown_prescription(page, live_server, 
     status = page.wait_for_selector("[data-dispense-status] .message.error")
     assert "NOT_FOUND" in status.inner_text()
     screenshot(page, "pharmacy")
+
+
+def test_graphiql_works_offline_with_the_example_operations(page, live_server, screenshot):
+    # given: every request that leaves the server is refused, as with no internet
+    outside: list[str] = []
+
+    def only_loopback(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.set_viewport_size({"width": 1100, "height": 800})
+    # when
+    page.goto(f"{live_server.url}/graphql")
+    page.wait_for_selector(".graphiql-tab")
+    # then: the IDE is up with a tab per example, and asked nothing of the internet
+    tabs = page.locator(".graphiql-tab").all_inner_texts()
+    assert any("Wallet" in tab for tab in tabs), tabs
+    assert any("RedeemMeal" in tab for tab in tabs), tabs
+    assert outside == []
+    screenshot(page, "graphiql")

@@ -27,14 +27,17 @@ export async function render(view) {
       ...servedToday().map((m) => h("li", { class: "row", "data-served": m.id }, h("span", {}, `${m.name} · ${t(`meal.${m.mealType}`)} · ${m.servedOn}`), h("span", { class: "amount" }, money(m.priceTiyn)))),
     );
 
+  const { schoolPupils } = await gql("SchoolPupils");
+  const names = new Map(schoolPupils.map((p) => [p.childId, `${p.firstName} ${p.lastName}`]));
   const redeem = async (input, name) => {
     const variables = { input: { idempotencyKey: newKey(), mealType: mealType.value, servedOn: servedOn.value || null, ...input } };
     const data = await gql("RedeemMeal", variables).catch((e) => ({ error: e }));
     const result = data.error ? { code: "ERROR", message: data.error.message } : data.redeemMeal;
     if (result.__typename === "MealRedeemed") {
       const meal = result.meal;
-      localStorage.setItem(storeKey(), JSON.stringify([{ ...meal, name }, ...servedToday().filter((m) => m.id !== meal.id)]));
-      status.replaceChildren(message("ok", `${t("canteen.served")}: ${name} · ${money(meal.priceTiyn)}`));
+      const who = names.get(meal.childId) || name;
+      localStorage.setItem(storeKey(), JSON.stringify([{ ...meal, name: who }, ...servedToday().filter((m) => m.id !== meal.id)]));
+      status.replaceChildren(message("ok", `${t("canteen.served")}: ${who} · ${money(meal.priceTiyn)}`));
       tokenInput.value = "";
       showToday();
     } else {
@@ -42,8 +45,6 @@ export async function render(view) {
     }
   };
 
-  const { schoolPupils } = await gql("SchoolPupils");
-  const names = new Map(schoolPupils.map((p) => [p.childId, `${p.firstName} ${p.lastName}`]));
   view.append(
     h("h2", {}, t("canteen.title")),
     h(
