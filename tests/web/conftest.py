@@ -53,6 +53,15 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class LiveServer:
     url: str
+    env: dict[str, str]
+
+    def mint(self, role: str, subject: str) -> str:
+        """A dev token from the server's own dev issuer (`socialwallet token`)."""
+        minted = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+            [str(SOCIALWALLET), "token", "--role", role, "--subject", subject],
+            env=self.env, check=True, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        return minted.stdout.strip()
 
     def graphql(self, query: str, token: str | None = None) -> dict:
         headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -107,7 +116,7 @@ def live_server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start: {(work / 'server.log').read_text()}")
             time.sleep(0.2)
-        yield LiveServer(url)
+        yield LiveServer(url, env)
     finally:
         server.terminate()
         server.wait(timeout=15)

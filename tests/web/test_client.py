@@ -6,8 +6,11 @@ feedback on it."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.usefixtures("live_server")
@@ -195,13 +198,34 @@ def test_a_childs_qr_code_is_served_at_the_canteen_and_the_parent_sees_and_rates
     screenshot(page, "spending-meals")
 
 
+OPERATOR_LOOKUP = "query OperatorLookup($iin: IIN!) { person(iin: $iin) { iin } }"
+
+
+def token_subject(token: str) -> str:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+
+
 def test_who_accessed_my_data(page, live_server, screenshot):
     require_fields(live_server, {"myDataAccess"})
+    # given an operator looked the demo citizen up in the registry
+    citizen_iin = token_subject(live_server.dev_tokens()["citizens"][0]["token"])
+    operator = live_server.mint("OPERATOR", "operator-web-test")
+    looked_up = httpx.post(
+        f"{live_server.url}/graphql",
+        json={"query": OPERATOR_LOOKUP, "variables": {"iin": citizen_iin}},
+        headers={"authorization": f"Bearer {operator}"},
+        timeout=30,
+    ).json()
+    assert looked_up["data"]["person"]["iin"] == citizen_iin, looked_up
     # when
     sign_in(page, live_server, "citizen:0")
+    page.select_option("#language", "en")
     open_screen(page, "access")
-    # then: the list is there (the demo citizen's own reads are not listed)
-    assert page.locator("[data-access-list]").count() == 1
+    # then: the lookup is listed, with who did it
+    entry = page.locator("[data-access='OperatorLookup']")
+    assert entry.count() >= 1
+    assert "operator-web-test" in entry.first.inner_text()
     screenshot(page, "access")
 
 
