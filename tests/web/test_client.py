@@ -7,11 +7,14 @@ feedback on it."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
+
+from app.web_client import OPERATIONS_DIR
 
 pytestmark = pytest.mark.usefixtures("live_server")
 
@@ -51,6 +54,7 @@ def test_a_citizen_sees_family_welfare_and_entitlements_in_three_languages(
     assert page.locator("[data-members] li").count() >= 2
     assert page.locator("[data-screen='family']").inner_text() == "Отбасы"
     screenshot(page, "family")
+    assert fits_the_phone(page)
     kazakh_level = page.locator("[data-welfare] .badge").inner_text()
     # when the language changes, the client's texts and the API's texts change with it
     page.select_option("#language", "ru")
@@ -73,11 +77,39 @@ def test_a_citizen_sees_family_welfare_and_entitlements_in_three_languages(
     assert page.locator("#language").input_value() == "en"
 
 
+def fits_the_phone(page) -> bool:
+    """Nothing sticks out sideways: the page scrolls only up and down."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_requests_carry_the_documents_hash_in_apollos_persisted_query_format(page, live_server):
+    # given
+    bodies: list[dict] = []
+    page.on(
+        "request",
+        lambda r: bodies.append(r.post_data_json) if r.url.endswith("/graphql") else None,
+    )
+    # when
+    sign_in(page, live_server, "citizen:0")
+    open_screen(page, "offers")
+    # then: each request names its document by the SHA-256 of the file the client fetched,
+    # and sends the text too only where the server did not know the hash
+    operations = {p.stem: p.read_text(encoding="utf-8") for p in OPERATIONS_DIR.glob("*.graphql")}
+    named = {b["operationName"] for b in bodies}
+    assert {"Wallet", "Offers"} <= named
+    for body in bodies:
+        expected = hashlib.sha256(operations[body["operationName"]].encode()).hexdigest()
+        assert body["extensions"]["persistedQuery"] == {"version": 1, "sha256Hash": expected}
+        if "query" in body:
+            assert body["query"] == operations[body["operationName"]]
+
+
 def test_a_citizen_accepts_an_offer(page, live_server, screenshot):
     # given
     sign_in(page, live_server, "citizen:0")
     page.select_option("#language", "en")
     open_screen(page, "offers")
+    assert fits_the_phone(page)
     offered = page.locator("[data-state='OFFERED']")
     assert offered.count() >= 1
     screenshot(page, "offers")
@@ -167,6 +199,7 @@ def test_a_childs_qr_code_is_served_at_the_canteen_and_the_parent_sees_and_rates
     token = qr.get_attribute("data-qr-token")
     assert qr.get_attribute("src").startswith("data:image/")
     assert token
+    assert fits_the_phone(page)
     screenshot(page, "meal-qr")
     # and the canteen pastes the token and serves the meal
     sign_in(page, live_server, "school")
@@ -178,6 +211,7 @@ def test_a_childs_qr_code_is_served_at_the_canteen_and_the_parent_sees_and_rates
     assert "ok" in status.get_attribute("class"), status.inner_text()
     assert page.locator("[data-today-meals] [data-served]").count() >= 1
     assert "QR" not in page.locator("[data-redeem-status]").inner_text()  # the child's name
+    assert fits_the_phone(page)
     screenshot(page, "canteen")
     # then the meal is in the parent's history, and the parent rates it
     sign_in(page, live_server, parent)
