@@ -31,7 +31,13 @@ async function screensForCaller() {
   }));
 }
 
+// Each navigation bumps the generation; a slower earlier one that finishes later must not
+// paint over the screen the user went to since.
+let generation = 0;
+
 async function route() {
+  const mine = ++generation;
+  const stale = () => mine !== generation;
   translatePage();
   view.replaceChildren();
   if (!token()) {
@@ -45,6 +51,7 @@ async function route() {
   }
   signOut.hidden = false;
   const screens = await screensForCaller();
+  if (stale()) return;
   const wanted = location.hash.replace(/^#\/?/, "");
   const shown = screens.filter((s) => s.available);
   const current = screens.find((s) => s.screen.id === wanted) || shown[0];
@@ -71,9 +78,9 @@ async function route() {
   try {
     const content = h("div", { "data-screen-view": current.screen.id });
     await current.screen.render(content);
-    view.replaceChildren(content);
+    if (!stale()) view.replaceChildren(content);
   } catch (error) {
-    view.replaceChildren(message("error", `${t("error")}: ${error.message}`));
+    if (!stale()) view.replaceChildren(message("error", `${t("error")}: ${error.message}`));
   }
 }
 

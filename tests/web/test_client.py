@@ -300,3 +300,37 @@ def test_graphiql_works_offline_with_the_example_operations(page, live_server, s
     assert any("RedeemMeal" in tab for tab in tabs), tabs
     assert outside == []
     screenshot(page, "graphiql")
+
+
+def valid_iban(account: str) -> str:
+    """A Kazakh IBAN with correct ISO 13616 check digits for a 16-character account."""
+    digits = "".join(str(int(ch, 36)) for ch in f"{account}KZ00")
+    return f"KZ{98 - int(digits) % 97:02d}{account}"
+
+
+def test_a_citizen_with_no_bank_account_gives_an_iban_and_the_offer_is_paid(
+    page, live_server, screenshot
+):
+    # given the large family's mother, who has no bank account on record
+    sign_in(page, live_server, "citizen:1")
+    page.select_option("#language", "en")
+    open_screen(page, "offers")
+    benefit = page.locator("[data-state='OFFERED'][data-kind='benefit']").first
+    offer_id = benefit.get_attribute("data-offer-id")
+    # when she accepts, the payment waits for an account
+    benefit.locator("[data-accept]").click()
+    page.wait_for_selector("[data-bank-form]")
+    card = page.locator(f"[data-offer-id='{offer_id}']")
+    assert card.get_attribute("data-state") == "NEEDS_BANK_ACCOUNT"
+    # a wrong IBAN is refused with its code
+    page.fill("#iban", "KZ000000000000000000")
+    page.click("[data-bank-form] button[type='submit']")
+    assert "INVALID_IBAN" in page.wait_for_selector("[data-bank-form] .message.error").inner_text()
+    # then with a right one the offer is paid
+    page.fill("#iban", valid_iban("6017000000001234"))
+    page.click("[data-bank-form] button[type='submit']")
+    saved = page.wait_for_selector("[data-bank-form] .message.ok")
+    assert saved.inner_text().startswith("Account saved:")
+    assert "6017000000001234" not in saved.inner_text()  # masked
+    assert card.get_attribute("data-state") != "NEEDS_BANK_ACCOUNT"
+    screenshot(page, "bank-account")
