@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint clean schema
+.PHONY: run test install lint clean schema browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,21 @@ run: $(STAMP)
 	$(BIN)/socialwallet seed-demo --if-empty
 	$(BIN)/socialwallet serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium (Playwright's own download does not work here).
+# Installed when missing and we may (root, apt-get); otherwise those tests are skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+	  || { echo "installing chromium for the browser tests"; \
+	       apt-get install -y -qq chromium >/dev/null 2>&1 \
+	       || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; } \
+	       || echo "chromium could not be installed: the browser tests will be skipped"; }
+
+# The README's screenshots of the client, phone-sized, taken by the browser tests.
+screenshots: $(STAMP) browser
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/web/test_client.py -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

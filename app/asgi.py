@@ -27,6 +27,7 @@ from app.middleware import RequestIdMiddleware
 from app.rate_limit import build_rate_limiter
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
+from app.web_client import web_routes
 from graphql_schema.schema import build_schema
 from vouchers.fulfilment import register_voucher_fulfillers
 
@@ -88,6 +89,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/sms/inbound", sms_inbound, methods=["POST"]),
             Route("/metrics", metrics_endpoint(DatabaseFigures()), methods=["GET"]),
+            *web_routes(settings, dev_issuer),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -9,12 +9,17 @@ import typer
 from rich.console import Console
 
 from app.settings import Settings
+from app.web_client import OPERATIONS_DIR as CLIENT_OPERATIONS_DIR
 from graphql_schema.limits import limit_rules
 from graphql_schema.schema import build_schema
 from graphql_schema.trusted_documents import OPERATIONS_DIR, OperationRegistry
 
-DIRECTORY = typer.Option(
-    OPERATIONS_DIR, "--dir", help="Where the .graphql files are.", file_okay=False
+DIRECTORIES = typer.Option(
+    [OPERATIONS_DIR, CLIENT_OPERATIONS_DIR],
+    "--dir",
+    help="Where the .graphql files are (repeat for several; default: the server's and the "
+    "reference client's).",
+    file_okay=False,
 )
 
 console = Console(stderr=True)
@@ -26,10 +31,10 @@ operations_cli = typer.Typer(
 @operations_cli.command("list")
 def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object: name to hash."),
-    directory: Path = DIRECTORY,
+    directories: list[Path] = DIRECTORIES,
 ) -> None:
     """List the registered operations: SHA-256 (what clients send), type and name."""
-    registry = OperationRegistry.load(directory)
+    registry = OperationRegistry.load(*directories)
     if as_json:
         typer.echo(json.dumps({d.name: d.sha256 for d in registry.documents}, indent=2))
         return
@@ -38,10 +43,10 @@ def list_command(
 
 
 @operations_cli.command("check")
-def check_command(directory: Path = DIRECTORY) -> None:
+def check_command(directories: list[Path] = DIRECTORIES) -> None:
     """Validate every registered operation against the schema and the limits; exit 1 if any
     is wrong."""
-    registry = OperationRegistry.load(directory)
+    registry = OperationRegistry.load(*directories)
     settings = Settings(environment="dev")
     # The limits are the environment's settings (GRAPHQL_MAX_*), the schema is the same.
     problems = registry.check(

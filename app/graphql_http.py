@@ -32,6 +32,8 @@ from strawberry.types import ExecutionResult
 
 from app.metrics import GRAPHQL_ERRORS, GRAPHQL_LATENCY, GRAPHQL_REQUESTS
 from app.settings import Settings
+from app.web_client import OPERATIONS_DIR as CLIENT_OPERATIONS_DIR
+from app.web_client import graphiql_page
 from graphql_schema.context import Context
 from graphql_schema.errors import INTERNAL_SERVER_ERROR, RATE_LIMITED, error_code
 from graphql_schema.extensions import (
@@ -41,7 +43,12 @@ from graphql_schema.extensions import (
 )
 from graphql_schema.limits import PERSONAL_DATA_OVER_GET
 from graphql_schema.loaders import Loaders
-from graphql_schema.trusted_documents import DocumentRefused, OperationRegistry, document_hash
+from graphql_schema.trusted_documents import (
+    OPERATIONS_DIR,
+    DocumentRefused,
+    OperationRegistry,
+    document_hash,
+)
 from wallet.i18n import negotiate
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -130,7 +137,10 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(**kwargs)
         self.settings = settings
         self.session_factory = session_factory
-        self.operations = operations or OperationRegistry.load()
+        # The server's own operations and the reference client's: one registry.
+        self.operations = operations or OperationRegistry.load(
+            OPERATIONS_DIR, CLIENT_OPERATIONS_DIR
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -233,6 +243,10 @@ class GraphQLApp(GraphQL[Context, None]):
         if getattr(sub_response, "graphql_response_json", False):
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        # Our GraphiQL page loads its assets from /app/vendor, not a CDN (dev only).
+        return graphiql_page()
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         factory = self.session_factory or request.app.state.session_factory

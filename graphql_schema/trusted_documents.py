@@ -71,13 +71,17 @@ class OperationRegistry:
         self._by_hash = {d.sha256: d for d in documents}
 
     @classmethod
-    def load(cls, directory: Path = OPERATIONS_DIR) -> OperationRegistry:
-        """Read every `*.graphql` file of `directory`."""
-        documents = []
-        for path in sorted(directory.glob("*.graphql")):
-            text = path.read_text(encoding="utf-8")
-            documents.append(TrustedDocument(path.stem, path, text, document_hash(text)))
-        return cls(documents)
+    def load(cls, *directories: Path) -> OperationRegistry:
+        """Read every `*.graphql` file of the directories (this package's by default); an
+        operation name used twice is refused, so a name always means one document."""
+        documents: dict[str, TrustedDocument] = {}
+        for directory in directories or (OPERATIONS_DIR,):
+            for path in sorted(directory.glob("*.graphql")):
+                if path.stem in documents:
+                    raise ValueError(f"operation {path.stem} is registered twice: {path}")
+                text = path.read_text(encoding="utf-8")
+                documents[path.stem] = TrustedDocument(path.stem, path, text, document_hash(text))
+        return cls(list(documents.values()))
 
     def get(self, sha256: str) -> TrustedDocument | None:
         return self._by_hash.get(sha256.lower())

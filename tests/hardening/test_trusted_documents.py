@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from app.auth import Role
 from app.cli import cli
 from app.settings import Settings
+from app.web_client import OPERATIONS_DIR as CLIENT_OPERATIONS_DIR
 from graphql_schema.schema import build_schema
 from graphql_schema.trusted_documents import (
     OPERATIONS_DIR,
@@ -97,21 +98,32 @@ async def test_a_hash_works_over_get_and_the_get_rules_still_hold(prod_client_fo
     assert codes(response) == ["PERSONAL_DATA_OVER_GET"]
 
 
+async def test_an_operation_name_registered_twice_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for directory in ("a", "b"):
+        (tmp_path / directory / "Me.graphql").write_text("query Me { me { subject } }")
+    with pytest.raises(ValueError, match="registered twice"):
+        OperationRegistry.load(tmp_path / "a", tmp_path / "b")
+
+
 async def test_dev_runs_anything(gql, token_for):
     body = await gql(HOMEMADE, token=token_for(Role.OPERATOR, "op-2"))
     assert body == {"data": {"me": {"subject": "op-2"}}}
 
 
 def test_the_repository_operations_are_valid_against_the_schema():
-    registry = OperationRegistry.load()
-    assert {d.name for d in registry.documents} >= {"Me", "Person", "RecordLifeEvent"}
+    # The server's own operations and the reference client's
+    registry = OperationRegistry.load(OPERATIONS_DIR, CLIENT_OPERATIONS_DIR)
+    names = {d.name for d in registry.documents}
+    assert names >= {"Me", "Person", "RecordLifeEvent", "OfferFunnel", "AcceptOffer", "RedeemMeal"}
     assert registry.check(build_schema(Settings(environment="dev"))._schema) == {}
 
 
 def test_the_repository_operations_are_within_the_limits(settings):
     from graphql_schema.limits import limit_rules
 
-    registry = OperationRegistry.load()
+    registry = OperationRegistry.load(OPERATIONS_DIR, CLIENT_OPERATIONS_DIR)
     schema = build_schema(settings)._schema
     problems = registry.check(
         schema, rules=(limit_rules(settings),), max_tokens=settings.graphql_max_tokens

@@ -1,0 +1,74 @@
+// The canteen: paste (or scan) a child's QR token, or pick a pupil from the school's list,
+// and serve the meal. The API has no "meals served today" list for a school, so the screen
+// keeps the meals served from this device today (localStorage) and shows those.
+import { gql, newKey } from "../api.js";
+import { h, message } from "../dom.js";
+import { money, t } from "../i18n.js";
+
+export const id = "canteen";
+export const roles = ["SCHOOL"];
+export const requires = ["redeemMeal", "schoolPupils"];
+
+const today = () => new Date().toISOString().slice(0, 10);
+const storeKey = () => `sw.meals.${today()}`;
+
+function servedToday() {
+  return JSON.parse(localStorage.getItem(storeKey()) || "[]");
+}
+
+export async function render(view) {
+  const tokenInput = h("textarea", { id: "qr-token", "data-qr-input": "" });
+  const mealType = h("select", { id: "meal-type" }, ["LUNCH", "BREAKFAST"].map((m) => h("option", { value: m }, t(`meal.${m}`))));
+  const servedOn = h("input", { id: "served-on", type: "date", value: today() });
+  const status = h("div", { "data-redeem-status": "" });
+  const todayList = h("ul", { class: "plain", "data-today-meals": "" });
+  const showToday = () =>
+    todayList.replaceChildren(
+      ...servedToday().map((m) => h("li", { class: "row", "data-served": m.id }, h("span", {}, `${m.name} · ${t(`meal.${m.mealType}`)} · ${m.servedOn}`), h("span", { class: "amount" }, money(m.priceTiyn)))),
+    );
+
+  const { schoolPupils } = await gql("SchoolPupils");
+  const names = new Map(schoolPupils.map((p) => [p.childId, `${p.firstName} ${p.lastName}`]));
+  const redeem = async (input, name) => {
+    const variables = { input: { idempotencyKey: newKey(), mealType: mealType.value, servedOn: servedOn.value || null, ...input } };
+    const data = await gql("RedeemMeal", variables).catch((e) => ({ error: e }));
+    const result = data.error ? { code: "ERROR", message: data.error.message } : data.redeemMeal;
+    if (result.__typename === "MealRedeemed") {
+      const meal = result.meal;
+      const who = names.get(meal.childId) || name;
+      localStorage.setItem(storeKey(), JSON.stringify([{ ...meal, name: who }, ...servedToday().filter((m) => m.id !== meal.id)]));
+      status.replaceChildren(message("ok", `${t("canteen.served")}: ${who} · ${money(meal.priceTiyn)}`));
+      tokenInput.value = "";
+      showToday();
+    } else {
+      status.replaceChildren(message("error", `${result.code}: ${result.message}`));
+    }
+  };
+
+  view.append(
+    h("h2", {}, t("canteen.title")),
+    h(
+      "div",
+      { class: "card" },
+      h("label", { for: "qr-token" }, t("canteen.token")),
+      tokenInput,
+      h("label", { for: "meal-type" }, t("canteen.mealType")),
+      mealType,
+      h("label", { for: "served-on" }, t("canteen.servedOn")),
+      servedOn,
+      h("div", { class: "actions" }, h("button", { "data-redeem": "", onclick: () => tokenInput.value.trim() && redeem({ qrToken: tokenInput.value.trim() }, "QR") }, t("canteen.redeem"))),
+      status,
+    ),
+    h("div", { class: "card" }, h("h3", {}, t("canteen.today")), todayList),
+    h(
+      "div",
+      { class: "card" },
+      h("h3", {}, t("canteen.pupils")),
+      h("ul", { class: "plain" }, schoolPupils.map((p) =>
+        h("li", { class: "row" }, h("span", {}, names.get(p.childId), p.schoolGrade ? ` · ${p.schoolGrade}` : ""),
+          h("button", { class: "secondary", onclick: () => redeem({ childId: p.childId }, names.get(p.childId)) }, t("canteen.redeem"))),
+      )),
+    ),
+  );
+  showToday();
+}

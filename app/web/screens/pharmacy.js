@@ -1,0 +1,61 @@
+// The pharmacy: dispense against an e-prescription, recording how identity was checked.
+// The API has no prescription search for pharmacies; the pharmacist types the prescription
+// id and drug code from the patient's e-prescription, and the server checks them.
+import { gql, newKey } from "../api.js";
+import { h, message } from "../dom.js";
+import { money, t } from "../i18n.js";
+
+export const id = "pharmacy";
+export const roles = ["PHARMACY"];
+export const requires = ["dispenseMedicine", "pharmacyDispensings"];
+
+export async function render(view) {
+  const field = (name, attrs = {}) => h("input", { id: `rx-${name}`, name, ...attrs });
+  const prescription = field("prescription");
+  const drug = field("drug");
+  const quantity = field("quantity", { type: "number", min: 1, value: 1 });
+  const method = h("select", { id: "rx-identity" }, ["EGOV_QR", "FACE_ID", "FALLBACK"].map((m) => h("option", { value: m }, t(`identity.${m}`))));
+  const reason = field("reason");
+  const status = h("div", { "data-dispense-status": "" });
+  // One key per filled-in form: a retry of the same dispensing is not a second one.
+  let key = newKey();
+  const dispense = async () => {
+    const input = {
+      idempotencyKey: key,
+      prescriptionId: prescription.value.trim(),
+      drugCode: drug.value.trim(),
+      quantity: Number(quantity.value),
+      identityMethod: method.value,
+      identityReason: method.value === "FALLBACK" ? reason.value.trim() || null : null,
+    };
+    const data = await gql("DispenseMedicine", { input }).catch((e) => ({ error: e }));
+    const result = data.error ? { code: "ERROR", message: data.error.message } : data.dispenseMedicine;
+    if (result.__typename === "MedicineDispensed") {
+      const d = result.dispensing;
+      status.replaceChildren(message("ok", `${t("pharmacy.done")}: ${d.drugCode} × ${d.quantity} · ${money(d.amountTiyn)}`));
+      key = newKey();
+    } else {
+      status.replaceChildren(message("error", `${result.code}: ${result.message}`));
+    }
+  };
+  const { pharmacyDispensings } = await gql("PharmacyDispensings");
+  view.append(
+    h("h2", {}, t("pharmacy.title")),
+    h(
+      "div",
+      { class: "card" },
+      h("label", { for: "rx-prescription" }, t("pharmacy.prescription")), prescription,
+      h("label", { for: "rx-drug" }, t("pharmacy.drug")), drug,
+      h("label", { for: "rx-quantity" }, t("pharmacy.quantity")), quantity,
+      h("label", { for: "rx-identity" }, t("pharmacy.identity")), method,
+      h("label", { for: "rx-reason" }, t("pharmacy.reason")), reason,
+      h("div", { class: "actions" }, h("button", { "data-dispense": "", onclick: dispense }, t("pharmacy.dispense"))),
+      status,
+    ),
+    h("div", { class: "card" }, h("h3", {}, t("pharmacy.recent")),
+      h("ul", { class: "plain" }, pharmacyDispensings.map((d) =>
+        h("li", { class: "row" }, h("span", {}, `${d.dispensedOn} · ${d.drugCode} × ${d.quantity} · ${t(`identity.${d.identityMethod}`)}`), h("span", { class: "amount" }, money(d.amountTiyn))),
+      )),
+    ),
+  );
+}
