@@ -61,6 +61,26 @@ async def audit(
     )
 
 
+async def audit_family_reads(
+    info: Info[Context, Any], *, role: Role, family_ids: set[int], what: str
+) -> None:
+    """A list read of other families' data (a school's pupils, a pharmacy's dispensings): one
+    record per family it showed, so each family sees the read in its own trail."""
+    if not family_ids:
+        return
+    async with info.context.session_factory() as session, session.begin():
+        for family_id in sorted(family_ids):
+            await audit(
+                info,
+                session=session,
+                role=role,
+                subject_iin=None,
+                family_id=family_id,
+                action="read",
+                what=what,
+            )
+
+
 @strawberry.type(description="One access to personal data, as the audit trail recorded it.")
 class AuditRecordView:
     seq: int = strawberry.field(description="The record's place in the hash chain.")

@@ -276,6 +276,7 @@ class DispensingView:
     pharmacy_name: str
     dispensed_on: date
     identity_method: str
+    family_id: int  # whose data it is, for the audit trail of who read it
 
 
 async def dispensings_of_person(*, session: AsyncSession, iin: str) -> list[DispensingView]:
@@ -303,7 +304,14 @@ async def _views(session: AsyncSession, where) -> list[DispensingView]:
     )
     return [
         DispensingView(
-            d.id, d.drug_code, d.quantity, d.amount_tiyn, name, d.service_date, d.identity_method
+            d.id,
+            d.drug_code,
+            d.quantity,
+            d.amount_tiyn,
+            name,
+            d.service_date,
+            d.identity_method,
+            d.family_id,
         )
         for d, name in rows
     ]

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.auth import Principal, Role
 from app.settings import Settings
+from familymap.tables import Person
+from graphql_schema.audit import audit
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.types.vouchers import (
@@ -78,15 +81,50 @@ def qr_signing_key(settings: Settings) -> bytes:
     return _dev_qr_key(settings.dev_qr_key_path)
 
 
+# What a mutation's audit record says it changed, and about whom: (what, person id or None).
+AuditOf = Callable[[Any], tuple[str, int | None]]
+
+
 async def run_refusable(
-    info: Info[Context, Any], work: Callable[[AsyncSession], Awaitable[T]]
+    info: Info[Context, Any],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    audit_of: AuditOf,
 ) -> T | VoucherRefused:
-    """Run `work` in one transaction; a domain or ledger refusal rolls it back and is data."""
+    """Run `work` in one transaction and audit what it changed, last in the same
+    transaction; a domain or ledger refusal rolls it all back and is data."""
     try:
         async with info.context.session_factory() as session, session.begin():
-            return await work(session)
+            result = await work(session)
+            what, person_id = audit_of(result)
+            await _audit_change(info, session, what=what, person_id=person_id)
+            return result
     except (VoucherError, LedgerError) as refused:
         return VoucherRefused(code=refused.code, message=str(refused))
+
+
+async def _audit_change(
+    info: Info[Context, Any], session: AsyncSession, *, what: str, person_id: int | None
+) -> None:
+    """One audit record of a state change, about the person it concerned if any."""
+    iin, family_id = None, None
+    if person_id is not None:
+        row = (
+            await session.execute(
+                select(Person.iin, Person.family_id).where(Person.id == person_id)
+            )
+        ).first()
+        if row is not None:
+            iin, family_id = row
+    role = min(require_principal(info).roles)  # a token carries one role in practice
+    await audit(
+        info,
+        session=session,
+        role=role,
+        subject_iin=iin,
+        family_id=family_id,
+        action="write",
+        what=what,
+    )
 
 
 def merchant_of(principal: Principal) -> uuid.UUID:
@@ -120,7 +158,9 @@ class VoucherMutations:
             )
             return MerchantRegistered(merchant=MerchantView.from_row(merchant), created=created)
 
-        return await run_refusable(info, work)
+        return await run_refusable(
+            info, work, lambda r: (f"merchant {r.merchant.id} registered", None)
+        )
 
     @strawberry.mutation(
         description=(
@@ -143,7 +183,9 @@ class VoucherMutations:
             )
             return MealVoucherIssued(voucher=MealVoucherView.from_row(voucher), created=created)
 
-        return await run_refusable(info, work)
+        return await run_refusable(
+            info, work, lambda r: ("meal voucher consented", int(r.voucher.child_id))
+        )
 
     @strawberry.mutation(
         description=(
@@ -171,7 +213,9 @@ class VoucherMutations:
             school = await merchants.get_merchant(session=session, merchant_id=claims.merchant_id)
             return MealQrCode(token=token, expires_at=claims.expires_at, school_name=school.name)
 
-        return await run_refusable(info, work)
+        return await run_refusable(
+            info, work, lambda r: ("meal QR code issued", parse_id(child_id, "childId"))
+        )
 
     @strawberry.mutation(
         description=(
@@ -197,7 +241,12 @@ class VoucherMutations:
             )
             return MealRedeemed(meal=MealView.from_row(result.redemption), replayed=result.replayed)
 
-        return await run_refusable(info, work)
+        return await run_refusable(
+            info,
+            work,
+            lambda r: (f"meal {r.meal.id} served" + (" (replay)" if r.replayed else ""),
+                       int(r.meal.child_id)),
+        )  # fmt: skip
 
     @strawberry.mutation(
         description=(
@@ -224,7 +273,10 @@ class VoucherMutations:
             served = sum(view.ok for view in views)
             return MealBatchResult(items=views, served=served, refused=len(views) - served)
 
-        return await run_refusable(info, work)
+        # One record per batch: its items are in the meals themselves, by idempotency key.
+        return await run_refusable(
+            info, work, lambda r: (f"meal batch: {r.served} served, {r.refused} refused", None)
+        )
 
     @strawberry.mutation(
         description=(
@@ -237,6 +289,7 @@ class VoucherMutations:
         self, info: Info[Context, Any], input: PrescriptionInput
     ) -> PrescriptionResult:
         source = require_principal(info).subject
+        patient: list[int] = []
 
         async def work(session: AsyncSession) -> PrescriptionRecorded:
             row, created = await medicines.record_prescription(
@@ -252,9 +305,12 @@ class VoucherMutations:
                 ),
                 source=source,
             )
+            patient.append(row.person_id)
             return PrescriptionRecorded(prescription=_prescription_view(row), created=created)
 
-        return await run_refusable(info, work)
+        return await run_refusable(
+            info, work, lambda r: (f"prescription {input.external_id} recorded", patient[0])
+        )
 
     @strawberry.mutation(
         description=(
@@ -282,9 +338,13 @@ class VoucherMutations:
                 ),
                 today=date.today(),
             )
+            dispensed.append(row.person_id)
             return MedicineDispensed(dispensing=DispensingRecord.from_row(row), replayed=replayed)
 
-        return await run_refusable(info, work)
+        dispensed: list[int] = []
+        return await run_refusable(
+            info, work, lambda r: (f"medicine dispensed ({input.drug_code})", dispensed[0])
+        )
 
     @strawberry.mutation(
         description=(
@@ -309,7 +369,9 @@ class VoucherMutations:
             )
             return FeedbackLeft.from_row(row)
 
-        return await run_refusable(info, work)
+        return await run_refusable(
+            info, work, lambda r: (f"feedback on {input.event_kind.value}", None)
+        )
 
     @strawberry.mutation(
         description=(
@@ -329,7 +391,7 @@ class VoucherMutations:
             act = await acts.prepare_act(session=session, merchant_id=merchant, month=month)
             return ActView.from_row(act)
 
-        return await run_refusable(info, work)
+        return await run_refusable(info, work, lambda r: (f"act {r.id} drawn", None))
 
     @strawberry.mutation(
         description="The merchant submits its draft act for approval. Schools and pharmacies.",
@@ -344,7 +406,7 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work)
+        return await run_refusable(info, work, lambda r: (f"act {r.id} submitted", None))
 
     @strawberry.mutation(
         description="Approve a submitted act; it never changes again. Operators only.",
@@ -359,7 +421,7 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work)
+        return await run_refusable(info, work, lambda r: (f"act {r.id} approved", None))
 
     @strawberry.mutation(
         description="Issue the invoice of an approved act (once per act). Operators only.",
@@ -370,7 +432,7 @@ class VoucherMutations:
             invoice = await acts.issue_invoice(session=session, act_id=parse_id(act_id, "actId"))
             return InvoiceView.from_row(invoice)
 
-        return await run_refusable(info, work)
+        return await run_refusable(info, work, lambda r: (f"invoice {r.id} issued", None))
 
     @strawberry.mutation(
         description=(
@@ -388,7 +450,7 @@ class VoucherMutations:
             )
             return InvoiceView.from_row(invoice)
 
-        return await run_refusable(info, work)
+        return await run_refusable(info, work, lambda r: (f"invoice {r.id} paid", None))
 
 
 def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:

@@ -17,6 +17,7 @@ from strawberry.types import Info
 
 from app.auth import Role
 from familymap.tables import Person
+from graphql_schema.audit import audit_family_reads
 from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
 from graphql_schema.permissions import require_principal, requires
@@ -121,6 +122,12 @@ class VoucherQueries:
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
+        await audit_family_reads(
+            info,
+            role=Role.PHARMACY,
+            family_ids={view.family_id for view in views},
+            what="pharmacy's dispensings listed",
+        )
         return [DispensingSeen.from_view(view) for view in views]
 
     @strawberry.field(
@@ -134,6 +141,12 @@ class VoucherQueries:
                 rows = await meals.enrolled_children(session=session, merchant_id=merchant)
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
+        await audit_family_reads(
+            info,
+            role=Role.SCHOOL,
+            family_ids={row.family_id for row in rows},
+            what="school's pupil list read",
+        )
         return [SchoolPupil.from_row(row) for row in rows]
 
     @strawberry.field(

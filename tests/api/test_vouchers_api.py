@@ -159,6 +159,19 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     assert (voucher["programme"], voucher["personId"]) == ("SCHOOL_MEALS", str(child.id))
     assert voucher["fundedTiyn"] == first["voucher"]["amountTiyn"]
     assert voucher["balanceTiyn"] == voucher["fundedTiyn"] - LUNCH
+    # and the parent sees that the school changed the child's data (the meal), once
+    access = await gql("{ myDataAccess { actorRole actorId action what } }", token=citizen)
+    writes = [r for r in access["data"]["myDataAccess"] if r["actorRole"] == "SCHOOL"]
+    assert [(r["actorId"], r["action"]) for r in writes if "served" in r["what"]] == [
+        (str(canteen.id), "write"),
+        (str(canteen.id), "write"),  # the replay is an access too, recorded as such
+    ]
+    assert sum("(replay)" in r["what"] for r in writes) == 1
+    # A school reading its pupil list is a read of the family's data, recorded for it too
+    await gql(SCHOOL_PUPILS, token=school_token)
+    access = await gql("{ myDataAccess { actorRole action what } }", token=citizen)
+    reads = [r for r in access["data"]["myDataAccess"] if r["action"] == "read"]
+    assert ("SCHOOL", "school's pupil list read") in [(r["actorRole"], r["what"]) for r in reads]
 
 
 async def test_refusals_through_the_api(gql, token_for, pupil, session):
