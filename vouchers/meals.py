@@ -692,6 +692,29 @@ async def child_meals(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class SchoolMealServed:
+    """A meal on the canteen's list of the day: who, which meal, at what price."""
+
+    redemption: MealRedemption
+    first_name: str
+    last_name: str
+
+
+async def meals_served_at(
+    *, session: AsyncSession, merchant_id: uuid.UUID | str, on: date
+) -> list[SchoolMealServed]:
+    """The meals the school served on a day, newest first (the canteen's list of the day)."""
+    school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
+    rows = await session.execute(
+        select(MealRedemption, Person.first_name, Person.last_name)
+        .join(Person, Person.id == MealRedemption.person_id)
+        .where(MealRedemption.merchant_id == school.id, MealRedemption.service_date == on)
+        .order_by(MealRedemption.id.desc())
+    )
+    return [SchoolMealServed(meal, first, last) for meal, first, last in rows]
+
+
 async def enrolled_children(*, session: AsyncSession, merchant_id: uuid.UUID | str) -> list[Person]:
     """The pupils enrolled at the school (its list, for picking a child without a QR)."""
     school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)

@@ -279,6 +279,27 @@ class DispensingView:
     family_id: int  # whose data it is, for the audit trail of who read it
 
 
+async def prescription_for_pharmacy(
+    *, session: AsyncSession, merchant_id: uuid.UUID | str, external_id: str, today: date
+) -> tuple[Prescription, Person]:
+    """The e-prescription a pharmacy is about to dispense against, and its patient.
+
+    Any pharmacy may dispense any prescription (the patient chooses where), so any pharmacy
+    may look one up by its id; NotFound otherwise.
+    """
+    await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
+    row = (
+        await session.execute(
+            select(Prescription, Person)
+            .join(Person, Person.id == Prescription.person_id)
+            .where(Prescription.external_id == external_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such prescription")
+    return row[0], row[1]
+
+
 async def dispensings_of_person(*, session: AsyncSession, iin: str) -> list[DispensingView]:
     """Everything dispensed to the citizen with this IIN, newest first."""
     person = await session.scalar(select(Person.id).where(Person.iin == iin))

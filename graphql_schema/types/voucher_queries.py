@@ -17,7 +17,7 @@ from strawberry.types import Info
 
 from app.auth import Role
 from familymap.tables import Person
-from graphql_schema.audit import audit_family_reads
+from graphql_schema.audit import audit, audit_family_reads
 from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
 from graphql_schema.permissions import require_principal, requires
@@ -27,6 +27,8 @@ from graphql_schema.types.vouchers import (
     DispensingSeen,
     FamilyPupil,
     MealVoucherView,
+    PrescriptionForPharmacy,
+    SchoolMeal,
     SchoolPupil,
 )
 from vouchers import acts, meals, medicines
@@ -148,6 +150,59 @@ class VoucherQueries:
             what="school's pupil list read",
         )
         return [SchoolPupil.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="The meals the calling school served on a day (today by default, UTC), "
+        "newest first.",
+        extensions=requires(Role.SCHOOL),
+    )
+    async def school_meals(
+        self, info: Info[Context, Any], on: date | None = None
+    ) -> list[SchoolMeal]:
+        merchant = uuid.UUID(require_principal(info).subject)
+        async with info.context.session_factory() as session:
+            try:
+                views = await meals.meals_served_at(
+                    session=session, merchant_id=merchant, on=on or date.today()
+                )
+            except VoucherError as refused:
+                raise Forbidden(refused.message) from None
+        await audit_family_reads(
+            info,
+            role=Role.SCHOOL,
+            family_ids={view.redemption.family_id for view in views},
+            what="school's meals of the day read",
+        )
+        return [SchoolMeal.from_view(view) for view in views]
+
+    @strawberry.field(
+        description="Find an e-prescription by its id before dispensing (the patient shows "
+        "it). Pharmacies only; NOT_FOUND if there is none.",
+        extensions=requires(Role.PHARMACY),
+    )
+    async def prescription(
+        self, info: Info[Context, Any], external_id: str
+    ) -> PrescriptionForPharmacy:
+        merchant = uuid.UUID(require_principal(info).subject)
+        today = date.today()
+        async with info.context.session_factory() as session, session.begin():
+            try:
+                found, patient = await medicines.prescription_for_pharmacy(
+                    session=session, merchant_id=merchant, external_id=external_id, today=today
+                )
+            except VoucherError as refused:
+                raise ApiError(refused.message, code=NOT_FOUND) from None
+            # The patient's data read by a pharmacy: recorded in the same transaction.
+            await audit(
+                info,
+                session=session,
+                role=Role.PHARMACY,
+                subject_iin=patient.iin,
+                family_id=patient.family_id,
+                action="read",
+                what=f"prescription {external_id} looked up",
+            )
+            return PrescriptionForPharmacy.from_rows(found, patient, today)
 
     @strawberry.field(
         description="An act: its merchant's own, or any for an operator.",

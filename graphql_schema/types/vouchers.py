@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -456,3 +456,58 @@ DispenseResult = union("DispenseResult", MedicineDispensed)
 FeedbackResult = union("FeedbackResult", FeedbackLeft)
 ActResult = union("ActResult", ActView)
 InvoiceResult = union("InvoiceResult", InvoiceView)
+
+
+@strawberry.type(description="A meal on the canteen's list of the day (no IIN: it needs none).")
+class SchoolMeal:
+    id: strawberry.ID
+    child_id: strawberry.ID
+    first_name: str
+    last_name: str
+    served_on: date
+    meal_type: MealType
+    price_tiyn: int
+    method: str = strawberry.field(description="qr, or list (the canteen picked the child).")
+
+    @classmethod
+    def from_view(cls, view: Any) -> SchoolMeal:
+        meal = view.redemption
+        return cls(
+            id=strawberry.ID(str(meal.id)),
+            child_id=strawberry.ID(str(meal.person_id)),
+            first_name=view.first_name,
+            last_name=view.last_name,
+            served_on=meal.service_date,
+            meal_type=MealType(meal.meal_type),
+            price_tiyn=meal.price_tiyn,
+            method=meal.method,
+        )
+
+
+@strawberry.type(description="An e-prescription as a pharmacy sees it before dispensing.")
+class PrescriptionForPharmacy:
+    external_id: str
+    patient_name: str = strawberry.field(
+        description="First name and the initial of the last name: enough to ask, no IIN."
+    )
+    drug_code: str
+    quantity: int
+    remaining: int
+    unit_price_tiyn: int
+    valid_until: date
+    expired: bool
+    prescribing_org: str
+
+    @classmethod
+    def from_rows(cls, prescription: Any, patient: Any, today: date) -> PrescriptionForPharmacy:
+        return cls(
+            external_id=prescription.external_id,
+            patient_name=f"{patient.first_name} {patient.last_name[:1]}.",
+            drug_code=prescription.drug_code,
+            quantity=prescription.quantity,
+            remaining=prescription.quantity - prescription.dispensed_quantity,
+            unit_price_tiyn=prescription.unit_price_tiyn,
+            valid_until=prescription.valid_until,
+            expired=prescription.valid_until < today,
+            prescribing_org=prescription.prescribing_org,
+        )

@@ -167,6 +167,17 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
         (str(canteen.id), "write"),  # the replay is an access too, recorded as such
     ]
     assert sum("(replay)" in r["what"] for r in writes) == 1
+    # The canteen's list of the day shows the lunch, by the child's name
+    day = "query($on: Date) { schoolMeals(on: $on) { childId firstName mealType priceTiyn } }"
+    listed = (await gql(day, {"on": SCHOOL_DAY.isoformat()}, token=school_token))["data"]
+    assert listed["schoolMeals"] == [
+        {
+            "childId": str(child.id),
+            "firstName": child.first_name,
+            "mealType": "LUNCH",
+            "priceTiyn": LUNCH,
+        }
+    ]
     # A school reading its pupil list is a read of the family's data, recorded for it too
     await gql(SCHOOL_PUPILS, token=school_token)
     access = await gql("{ myDataAccess { actorRole action what } }", token=citizen)
@@ -296,6 +307,15 @@ async def test_a_pharmacy_dispenses_against_a_prescription(gql, token_for, sessi
             "dispenseMedicine"
         ]
 
+    # The pharmacist finds the prescription first: patient by name only, what is left
+    lookup = "query($x: String!) { prescription(externalId: $x) { patientName drugCode remaining expired } }"
+    found = (await gql(lookup, {"x": "erx-1"}, token=at_pharmacy))["data"]["prescription"]
+    assert found == {"patientName": f"{patient.first_name} {patient.last_name[0]}.",
+                     "drugCode": "A10BA02", "remaining": 3, "expired": False}  # fmt: skip
+    old = (await gql(lookup, {"x": "erx-old"}, token=at_pharmacy))["data"]["prescription"]
+    assert old["expired"] is True
+    missing = await gql(lookup, {"x": "erx-none"}, token=at_pharmacy)
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     first = await dispense(quantity=2, identityMethod="EGOV_QR")
     assert first["__typename"] == "MedicineDispensed", first
     assert first["dispensing"]["amountTiyn"] == 300_000

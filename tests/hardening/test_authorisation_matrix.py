@@ -69,6 +69,12 @@ MATRIX: dict[str, tuple[frozenset[Role], str, dict]] = {
     "myDispensings": (frozenset({Role.CITIZEN}), "{ myDispensings { drugCode } }", {}),
     "pharmacyDispensings": (frozenset({Role.PHARMACY}), "{ pharmacyDispensings { drugCode } }", {}),
     "schoolPupils": (frozenset({Role.SCHOOL}), "{ schoolPupils { firstName } }", {}),
+    "schoolMeals": (frozenset({Role.SCHOOL}), "{ schoolMeals { firstName } }", {}),
+    "prescription": (
+        frozenset({Role.PHARMACY}),
+        '{ prescription(externalId: "rx-none") { drugCode } }',
+        {},
+    ),
     "merchantAct": (
         frozenset({Role.SCHOOL, Role.PHARMACY, Role.OPERATOR}),
         '{ merchantAct(actId: "1") { status } }',
@@ -189,7 +195,10 @@ ALLOWED = [(field, role) for field in MATRIX for role in MATRIX[field][0]]
 # Fields about one object (a child, a merchant, an act): the matrix's subjects own none, so an
 # allowed caller passes the role gate and is then refused by the ownership check, which is
 # what these tests look for (the role gate says "This needs one of the roles").
-OWNED_OBJECT_FIELDS = {"childMeals", "pharmacyDispensings", "schoolPupils", "merchantAct"}
+OWNED_OBJECT_FIELDS = {
+    "childMeals", "pharmacyDispensings", "schoolPupils", "schoolMeals", "merchantAct",
+    "prescription",
+}  # fmt: skip
 ROLE_GATE = "This needs one of the roles"
 
 

@@ -278,6 +278,39 @@ def test_the_pharmacy_screen_refuses_an_unknown_prescription(page, live_server, 
     screenshot(page, "pharmacy")
 
 
+RECORD_PRESCRIPTION = """
+mutation Rx($input: PrescriptionInput!) { recordPrescription(input: $input) { __typename } }
+"""
+
+
+def test_the_pharmacy_finds_a_prescription_before_dispensing(page, live_server, screenshot):
+    require_fields(live_server, {"prescription", "recordPrescription"})
+    # given the health system sent an e-prescription for the demo citizen
+    citizen_iin = token_subject(live_server.dev_tokens()["citizens"][0]["token"])
+    source = live_server.mint("SOURCE_SYSTEM", "damumed-web-test")
+    recorded = httpx.post(
+        f"{live_server.url}/graphql",
+        json={"query": RECORD_PRESCRIPTION, "variables": {"input": {
+            "externalId": "RX-WEB-1", "patientIin": citizen_iin, "drugCode": "A10BA02",
+            "quantity": 3, "unitPriceTiyn": 150_000, "validUntil": "2099-12-31",
+            "prescribingOrg": "Polyclinic 1"}}},
+        headers={"authorization": f"Bearer {source}"},
+        timeout=30,
+    ).json()  # fmt: skip
+    assert recorded["data"]["recordPrescription"]["__typename"] == "PrescriptionRecorded"
+    # when the pharmacist looks it up by its id
+    sign_in(page, live_server, "pharmacy")
+    page.select_option("#language", "en")
+    page.fill("#rx-prescription", "RX-WEB-1")
+    page.click("[data-find]")
+    # then the patient (no IIN), the drug and what is left are shown, and the drug is filled in
+    found = page.wait_for_selector("[data-prescription] .message")
+    assert "A10BA02" in found.inner_text() and "3/3" in found.inner_text()
+    assert citizen_iin not in found.inner_text()
+    assert page.input_value("#rx-drug") == "A10BA02"
+    screenshot(page, "pharmacy-find")
+
+
 def test_graphiql_works_offline_with_the_example_operations(page, live_server, screenshot):
     # given: every request that leaves the server is refused, as with no internet
     outside: list[str] = []

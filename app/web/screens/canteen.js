@@ -1,20 +1,14 @@
 // The canteen: paste (or scan) a child's QR token, or pick a pupil from the school's list,
-// and serve the meal. The API has no "meals served today" list for a school, so the screen
-// keeps the meals served from this device today (localStorage) and shows those.
+// and serve the meal; the day's meals come from the server (every till of the school).
 import { gql, newKey } from "../api.js";
 import { h, message } from "../dom.js";
 import { money, t } from "../i18n.js";
 
 export const id = "canteen";
 export const roles = ["SCHOOL"];
-export const requires = ["redeemMeal", "schoolPupils"];
+export const requires = ["redeemMeal", "schoolPupils", "schoolMeals"];
 
 const today = () => new Date().toISOString().slice(0, 10);
-const storeKey = () => `sw.meals.${today()}`;
-
-function servedToday() {
-  return JSON.parse(localStorage.getItem(storeKey()) || "[]");
-}
 
 export async function render(view) {
   const tokenInput = h("textarea", { id: "qr-token", "data-qr-input": "" });
@@ -22,10 +16,14 @@ export async function render(view) {
   const servedOn = h("input", { id: "served-on", type: "date", value: today() });
   const status = h("div", { "data-redeem-status": "" });
   const todayList = h("ul", { class: "plain", "data-today-meals": "" });
-  const showToday = () =>
+  // The list shows the day the canteen is serving (today unless another date is chosen).
+  const showToday = async () => {
+    const { schoolMeals } = await gql("SchoolMeals", { on: servedOn.value || null });
     todayList.replaceChildren(
-      ...servedToday().map((m) => h("li", { class: "row", "data-served": m.id }, h("span", {}, `${m.name} · ${t(`meal.${m.mealType}`)} · ${m.servedOn}`), h("span", { class: "amount" }, money(m.priceTiyn)))),
+      ...schoolMeals.map((m) => h("li", { class: "row", "data-served": m.id }, h("span", {}, `${m.firstName} ${m.lastName} · ${t(`meal.${m.mealType}`)} · ${m.servedOn}`), h("span", { class: "amount" }, money(m.priceTiyn)))),
     );
+  };
+  servedOn.addEventListener("change", showToday);
 
   const { schoolPupils } = await gql("SchoolPupils");
   const names = new Map(schoolPupils.map((p) => [p.childId, `${p.firstName} ${p.lastName}`]));
@@ -36,10 +34,9 @@ export async function render(view) {
     if (result.__typename === "MealRedeemed") {
       const meal = result.meal;
       const who = names.get(meal.childId) || name;
-      localStorage.setItem(storeKey(), JSON.stringify([{ ...meal, name: who }, ...servedToday().filter((m) => m.id !== meal.id)]));
       status.replaceChildren(message("ok", `${t("canteen.served")}: ${who} · ${money(meal.priceTiyn)}`));
       tokenInput.value = "";
-      showToday();
+      await showToday();
     } else {
       status.replaceChildren(message("error", `${result.code}: ${result.message}`));
     }
@@ -70,5 +67,5 @@ export async function render(view) {
       )),
     ),
   );
-  showToday();
+  await showToday();
 }

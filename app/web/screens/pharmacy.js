@@ -1,13 +1,12 @@
-// The pharmacy: dispense against an e-prescription, recording how identity was checked.
-// The API has no prescription search for pharmacies; the pharmacist types the prescription
-// id and drug code from the patient's e-prescription, and the server checks them.
+// The pharmacy: find the patient's e-prescription by its id, check identity, dispense; the
+// server checks the drug, the quantity left and the expiry again when dispensing.
 import { gql, newKey } from "../api.js";
 import { h, message } from "../dom.js";
 import { money, t } from "../i18n.js";
 
 export const id = "pharmacy";
 export const roles = ["PHARMACY"];
-export const requires = ["dispenseMedicine", "pharmacyDispensings"];
+export const requires = ["dispenseMedicine", "pharmacyDispensings", "prescription"];
 
 export async function render(view) {
   const field = (name, attrs = {}) => h("input", { id: `rx-${name}`, name, ...attrs });
@@ -17,6 +16,23 @@ export async function render(view) {
   const method = h("select", { id: "rx-identity" }, ["EGOV_QR", "FACE_ID", "FALLBACK"].map((m) => h("option", { value: m }, t(`identity.${m}`))));
   const reason = field("reason");
   const status = h("div", { "data-dispense-status": "" });
+  const found = h("div", { "data-prescription": "" });
+  const find = async () => {
+    const externalId = prescription.value.trim();
+    if (!externalId) return;
+    const data = await gql("Prescription", { externalId }).catch((e) => ({ error: e }));
+    if (data.error) {
+      found.replaceChildren(message("error", data.error.message));
+      return;
+    }
+    const rx = data.prescription;
+    drug.value = rx.drugCode;
+    quantity.value = Math.max(1, Math.min(rx.remaining, Number(quantity.value) || 1));
+    found.replaceChildren(
+      message(rx.expired || rx.remaining === 0 ? "error" : "ok",
+        `${rx.patientName} · ${rx.drugCode} · ${t("pharmacy.remaining")}: ${rx.remaining}/${rx.quantity} · ${t("pharmacy.validUntil")} ${rx.validUntil}${rx.expired ? ` · ${t("pharmacy.expired")}` : ""}`),
+    );
+  };
   // One key per filled-in form: a retry of the same dispensing is not a second one.
   let key = newKey();
   const dispense = async () => {
@@ -45,6 +61,8 @@ export async function render(view) {
       "div",
       { class: "card" },
       h("label", { for: "rx-prescription" }, t("pharmacy.prescription")), prescription,
+      h("div", { class: "actions" }, h("button", { class: "secondary", "data-find": "", onclick: find }, t("pharmacy.find"))),
+      found,
       h("label", { for: "rx-drug" }, t("pharmacy.drug")), drug,
       h("label", { for: "rx-quantity" }, t("pharmacy.quantity")), quantity,
       h("label", { for: "rx-identity" }, t("pharmacy.identity")), method,
