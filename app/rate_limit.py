@@ -159,13 +159,18 @@ class RedisRateLimiter(_Keys):
 
 
 MUTATIONS = "mutation"
+# A canteen or a pharmacy serves many people through one staff token: at the lunch peak one
+# school serves hundreds of meals in minutes, which a person's limit would refuse.
+MERCHANT_MUTATIONS = "merchant_mutation"
 QR_TOKENS = "qr_token"
 
 
 def limits_from_settings(settings: Settings) -> dict[str, Limit]:
-    """The named buckets: every mutation, and QR-token issuance (vouchers)."""
+    """The named buckets: every mutation (a merchant's staff tokens have their own, larger
+    one), and QR-token issuance (vouchers)."""
     return {
         MUTATIONS: Limit(settings.rate_limit_mutations_per_minute, 60),
+        MERCHANT_MUTATIONS: Limit(settings.rate_limit_merchant_mutations_per_minute, 60),
         QR_TOKENS: Limit(settings.rate_limit_qr_tokens_per_minute, 60),
     }
 

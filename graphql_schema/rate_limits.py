@@ -22,10 +22,13 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 from strawberry.types.graphql import OperationType
 
+from app.auth import Role
 from graphql_schema.context import Context
 from graphql_schema.errors import RateLimited
 
 MUTATION_BUCKET = "mutation"
+MERCHANT_MUTATION_BUCKET = "merchant_mutation"
+MERCHANT_ROLES = frozenset({Role.SCHOOL, Role.PHARMACY})
 
 
 async def charge(context: Context, *, bucket: str, cost: int = 1) -> None:
@@ -63,10 +66,12 @@ class MutationRateLimit(SchemaExtension):
         if execution_context.operation_type is OperationType.MUTATION and isinstance(
             context, Context
         ):
+            principal = context.principal
+            # A canteen's or pharmacy's staff token serves many people: its own bucket.
+            merchant = principal is not None and principal.has_any(MERCHANT_ROLES)
+            bucket = MERCHANT_MUTATION_BUCKET if merchant else MUTATION_BUCKET
             try:
-                await charge(
-                    context, bucket=MUTATION_BUCKET, cost=_root_field_count(execution_context)
-                )
+                await charge(context, bucket=bucket, cost=_root_field_count(execution_context))
             except RateLimited as refused:
                 # Setting the result skips execution: no resolver runs.
                 execution_context.result = GraphQLExecutionResult(data=None, errors=[refused])
