@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 
+from familymap.orm import as_utc
 from familymap.tables import EligibilityRun
 from wallet.offer_tables import OFFER_STATES, Offer
 from wallet.outbox_tables import OutboxMessage
@@ -122,10 +123,6 @@ def on_scrape(hook: ScrapeHook) -> ScrapeHook:
     return hook
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class DatabaseFigures:
     """Reads the database's figures at scrape time; one scrape at a time per process."""
 
@@ -153,7 +150,7 @@ class DatabaseFigures:
             )
         ).one()
         OUTBOX_PENDING.set(pending)
-        OUTBOX_LAG.set(max(0.0, (now - _aware(oldest)).total_seconds()) if oldest else 0.0)
+        OUTBOX_LAG.set(max(0.0, (now - as_utc(oldest)).total_seconds()) if oldest else 0.0)
         await self._read_runs(session)
         # Offers by state: the (state, expires_at) index answers this without the rows; a
         # state with no offers left reads 0 rather than keeping its last value.
@@ -183,7 +180,7 @@ class DatabaseFigures:
         ).all()
         latest: dict[str, float] = {}
         for run_id, scope, started_at, finished_at in rows:
-            seconds = (_aware(finished_at) - _aware(started_at)).total_seconds()
+            seconds = (as_utc(finished_at) - as_utc(started_at)).total_seconds()
             latest[scope] = seconds
             if run_id not in self._observed_runs:
                 ELIGIBILITY_RUN_DURATION.labels(scope=scope).observe(seconds)

@@ -84,10 +84,7 @@ async def _payments_by_family(
 ) -> list[list[spending_domain.Payment]]:
     async with loaders.session_factory() as session:
         payments = await spending_domain.family_payments(session=session, family_ids=family_ids)
-    grouped: dict[int, list[spending_domain.Payment]] = defaultdict(list)
-    for payment in payments:
-        grouped[payment.family_id].append(payment)
-    return [grouped.get(family_id, []) for family_id in family_ids]
+    return _grouped(payments, family_ids)
 
 
 async def _offers_by_family(loaders: Loaders, family_ids: Sequence[int]) -> list[list[Any]]:
