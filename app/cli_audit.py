@@ -18,7 +18,7 @@ audit_cli = typer.Typer(help="The audit trail of personal data.", no_args_is_hel
 
 @audit_cli.command("verify")
 def verify_command() -> None:
-    """Walk the audit chain; report the first edited, removed or reordered record (exit 1)."""
+    """Walk the audit chains; report the first edited, removed or reordered record (exit 1)."""
     try:
         settings = Settings()
     except ValueError as exc:
@@ -35,12 +35,14 @@ def verify_command() -> None:
 
     report = asyncio.run(run())
     if report.ok:
-        console.print(f"[green]The audit chain is whole: {report.checked} records.[/green]")
+        console.print(f"[green]The audit chains are whole: {report.checked} records.[/green]")
     else:
         console.print(
-            f"[red]The audit chain is broken at record {report.broken_seq}:[/red] {report.reason}"
+            f"[red]Audit chain {report.broken_chain} is broken at record {report.broken_seq}:"
+            f"[/red] {report.reason}"
         )
     typer.echo(json.dumps({"ok": report.ok, "checked": report.checked,
+                           "broken_chain": report.broken_chain,
                            "broken_seq": report.broken_seq, "reason": report.reason}))  # fmt: skip
     if not report.ok:
         raise typer.Exit(1)

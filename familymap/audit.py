@@ -4,14 +4,18 @@
     └── AuditChainMissing       AUDIT_CHAIN_MISSING: the chain head row is not there
 
 Every read of personal data about someone other than the caller, and every state change,
-calls `record_access` inside its own transaction, so the record commits (or rolls back) with
-what it records. Call it last in the transaction: appending locks the chain head until the
-transaction ends, so every audited transaction after it waits that long.
+calls `record_access` (or, on a hot path holding a bare asyncpg connection, `append_record`)
+inside its own transaction, so the record commits (or rolls back) with what it records. Call
+it last in the transaction: appending locks its chain's head until the transaction ends, so
+the next append to that chain waits that long.
 
 Records are chained: `hash = HMAC-SHA256(key, prev_hash || canonical content)`. The key is
 AUDIT_HASH_KEY, so someone who can write to the database but does not hold the key cannot
-rebuild a consistent chain after editing it. `verify_chain` walks the chain and reports the
-first broken record.
+rebuild a consistent chain after editing it. There are `CHAINS` chains; a transaction
+appends all its records to one of them, picked at random, so that concurrent transactions
+seldom queue on the same head (and two transactions never hold two heads each, so they
+cannot deadlock on them). `verify_chain` walks every chain and reports the first broken
+record.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from familymap.audit_tables import AuditChainHead, AuditRecord
 from familymap.orm import utcnow
 
+if TYPE_CHECKING:
+    import asyncpg
+
 GENESIS_HASH = "0" * 64
+# The chains appended to (ids 1..CHAINS of `audit_chain_head`, made by migration 0008).
+CHAINS = 16
+_CHAIN_OF_SESSION = "audit_chain"
 ACTIONS = ("read", "write")
 # Roles whose subject is an IIN: the trail keeps their identity as a keyed hash.
 IIN_ROLES = frozenset({"CITIZEN"})
@@ -57,7 +70,9 @@ def _utc_text(moment: datetime) -> str:
 
 def record_hash(record: AuditRecord, *, key: bytes) -> str:
     """The HMAC of a record's content chained to its predecessor's hash."""
-    content = json.dumps(
+    return _chained_hash(
+        key,
+        record.prev_hash,
         [
             record.seq,
             _utc_text(record.recorded_at),
@@ -70,10 +85,17 @@ def record_hash(record: AuditRecord, *, key: bytes) -> str:
             record.operation,
             record.request_id,
         ],
-        ensure_ascii=False,
-        separators=(",", ":"),
     )
-    return hmac.new(key, f"{record.prev_hash}|{content}".encode(), hashlib.sha256).hexdigest()
+
+
+def _chained_hash(key: bytes, prev_hash: str, content: list) -> str:
+    text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(key, f"{prev_hash}|{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def _pick_chain() -> int:
+    # Not a secret, only a spread: any chain will do, and a random one is rarely busy.
+    return random.randint(1, CHAINS)  # noqa: S311
 
 
 async def record_access(
@@ -89,23 +111,26 @@ async def record_access(
     operation: str,
     request_id: str | None,
 ) -> AuditRecord:
-    """Append one audit record to the chain, in the caller's transaction."""
+    """Append one audit record to a chain, in the caller's transaction."""
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}")
+    # One chain per session (a request's transaction): it keeps the chain it picked first.
+    chain = session.info.setdefault(_CHAIN_OF_SESSION, _pick_chain())
     # Move the head first: the UPDATE takes the head's row lock (PostgreSQL) or the write
     # lock (SQLite) until this transaction ends, so no two appends read the same head.
     head = (
         await session.execute(
             update(AuditChainHead)
-            .where(AuditChainHead.id == 1)
+            .where(AuditChainHead.id == chain)
             .values(seq=AuditChainHead.seq + 1)
             .returning(AuditChainHead.seq, AuditChainHead.hash)
         )
     ).one_or_none()
     if head is None:
-        raise AuditChainMissing("the audit chain head is missing (run the migrations)")
+        raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
     seq, prev_hash = head
     record = AuditRecord(
+        chain=chain,
         seq=seq,
         recorded_at=utcnow(),
         actor=subject_hash(iin=actor, key=key) if role in IIN_ROLES else actor,
@@ -121,10 +146,63 @@ async def record_access(
     record.hash = record_hash(record, key=key)
     session.add(record)
     await session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == 1).values(hash=record.hash)
+        update(AuditChainHead).where(AuditChainHead.id == chain).values(hash=record.hash)
     )
     await session.flush()
     return record
+
+
+# The same append in two statements on a bare asyncpg connection (PostgreSQL), for hot paths
+# that skip the ORM: its unit of work costs more than the redemption it records.
+_ADVANCE_HEAD = "UPDATE audit_chain_head SET seq = seq + 1 WHERE id = $1 RETURNING seq, hash"
+_INSERT_AND_LINK = """
+WITH appended AS (
+    INSERT INTO audit_records (chain, seq, recorded_at, actor, role, subject_hash, family_id,
+                               action, what, operation, request_id, prev_hash, hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    RETURNING id
+)
+UPDATE audit_chain_head SET hash = $13 WHERE id = $1
+"""
+
+
+async def append_record(
+    *,
+    connection: asyncpg.Connection,
+    key: bytes,
+    actor: str,
+    role: str,
+    subject_iin: str | None,
+    family_id: int | None,
+    action: str,
+    what: str,
+    operation: str,
+    request_id: str | None,
+    chain: int | None = None,
+) -> tuple[int, int]:
+    """`record_access` on an asyncpg connection in a transaction; (chain, seq) appended."""
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {ACTIONS}")
+    chain = chain or _pick_chain()
+    head = await connection.fetchrow(_ADVANCE_HEAD, chain)
+    if head is None:
+        raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
+    seq, prev_hash = head
+    recorded_at = utcnow()
+    actor = subject_hash(iin=actor, key=key) if role in IIN_ROLES else actor
+    subject = subject_hash(iin=subject_iin, key=key) if subject_iin else None
+    what, operation = what[:200], operation[:100]
+    digest = _chained_hash(
+        key,
+        prev_hash,
+        [seq, _utc_text(recorded_at), actor, role, subject, family_id, action, what,
+         operation, request_id],
+    )  # fmt: skip
+    await connection.execute(
+        _INSERT_AND_LINK, chain, seq, recorded_at, actor, role, subject, family_id, action,
+        what, operation, request_id, prev_hash, digest,
+    )  # fmt: skip
+    return chain, seq
 
 
 async def records_for_subject(
@@ -135,7 +213,7 @@ async def records_for_subject(
     result = await session.scalars(
         select(AuditRecord)
         .where(AuditRecord.subject_hash == hashed)
-        .order_by(AuditRecord.seq.desc())
+        .order_by(AuditRecord.id.desc())
         .limit(limit)
     )
     return result.all()
@@ -160,17 +238,19 @@ async def records_for_family(
     query = select(AuditRecord).where(or_(*about))
     if exclude_actor_iin is not None:
         query = query.where(AuditRecord.actor != subject_hash(iin=exclude_actor_iin, key=key))
-    result = await session.scalars(query.order_by(AuditRecord.seq.desc()).limit(limit))
+    result = await session.scalars(query.order_by(AuditRecord.id.desc()).limit(limit))
     return result.all()
 
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
-    """What `verify_chain` found: `broken_seq` is None when the chain is whole."""
+    """What `verify_chain` found: `broken_seq` (of chain `broken_chain`) is None when every
+    chain is whole; `checked` counts the records verified."""
 
     checked: int
     broken_seq: int | None = None
     reason: str | None = None
+    broken_chain: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -178,18 +258,42 @@ class ChainReport:
 
 
 async def verify_chain(*, session: AsyncSession, key: bytes, batch: int = 5000) -> ChainReport:
-    """Walk the chain in `seq` order; report the first edited, removed or reordered record."""
-    head = await session.get(AuditChainHead, 1)
-    if head is None:
-        raise AuditChainMissing("the audit chain head is missing (run the migrations)")
+    """Walk every chain in `seq` order; report the first edited, removed or reordered record."""
+    heads = {
+        head.id: head
+        for head in await session.scalars(
+            select(AuditChainHead).execution_options(populate_existing=True)
+        )
+    }
+    if missing := sorted(set(range(1, CHAINS + 1)) - set(heads)):
+        raise AuditChainMissing(f"audit chain {missing[0]} has no head (run the migrations)")
+    strays = await session.scalar(
+        select(AuditRecord.chain).where(AuditRecord.chain.not_in(sorted(heads))).limit(1)
+    )
+    if strays is not None:
+        return ChainReport(0, 1, f"records on chain {strays}, which has no head", strays)
+    checked = 0
+    for chain in sorted(heads):
+        report = await _verify_one_chain(session, key, heads[chain], batch=batch)
+        checked += report.checked
+        if not report.ok:
+            return ChainReport(checked, report.broken_seq, report.reason, chain)
+    return ChainReport(checked)
+
+
+async def _verify_one_chain(
+    session: AsyncSession, key: bytes, head: AuditChainHead, *, batch: int
+) -> ChainReport:
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
     while True:
         rows = (
             await session.scalars(
                 select(AuditRecord)
-                .where(AuditRecord.seq >= expected_seq)
+                .where(AuditRecord.chain == head.id, AuditRecord.seq >= expected_seq)
                 .order_by(AuditRecord.seq)
                 .limit(batch)
+                # What the database holds now, not objects this session loaded before.
+                .execution_options(populate_existing=True)
             )
         ).all()
         for record in rows:

@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.audit import (
+    CHAINS,
+    append_record,
     record_access,
     record_hash,
     records_for_subject,
@@ -21,14 +23,16 @@ from familymap.audit import (
     verify_chain,
 )
 from familymap.audit_tables import AuditRecord
+from tests.conftest import savepoint_sessions
 
 KEY = b"test-audit-key"
 ALICE = "900101300126"
 BOB = "850615400016"
 
 
-async def append(session: AsyncSession, n: int, *, subject: str = ALICE) -> None:
-    for i in range(n):
+async def append(session: AsyncSession, n: int, *, subject: str = ALICE) -> list[AuditRecord]:
+    """`n` records in the session's transaction: all on the chain the session picked."""
+    return [
         await record_access(
             session=session,
             key=KEY,
@@ -41,10 +45,14 @@ async def append(session: AsyncSession, n: int, *, subject: str = ALICE) -> None
             operation="Person",
             request_id=f"req-{i}",
         )
+        for i in range(n)
+    ]
 
 
-async def head_seq(session: AsyncSession) -> int:
-    return await session.scalar(text("SELECT seq FROM audit_chain_head"))
+async def head_seq(session: AsyncSession, chain: int) -> int:
+    return await session.scalar(
+        text("SELECT seq FROM audit_chain_head WHERE id = :c"), {"c": chain}
+    )
 
 
 async def without_triggers(session: AsyncSession) -> None:
@@ -57,11 +65,14 @@ async def without_triggers(session: AsyncSession) -> None:
 
 
 async def test_records_chain_and_the_chain_verifies(session):
-    start = await head_seq(session)
-    await append(session, 5)
+    records = await append(session, 5)
+    chain, start = records[0].chain, records[0].seq - 1
+    assert {r.chain for r in records} == {chain}
+    assert [r.seq for r in records] == list(range(start + 1, start + 6))
     report = await verify_chain(session=session, key=KEY)
-    assert report.ok and report.checked == start + 5
-    assert await head_seq(session) == start + 5
+    assert report.ok
+    assert report.checked == await session.scalar(text("SELECT count(*) FROM audit_records"))
+    assert await head_seq(session, chain) == start + 5
 
 
 async def test_the_trail_holds_no_raw_iin(session):
@@ -93,14 +104,16 @@ async def test_the_head_cannot_be_deleted(session):
 
 
 async def test_verify_finds_an_edited_record(session):
-    start = await head_seq(session)
-    await append(session, 5)
+    records = await append(session, 5)
+    chain, start = records[0].chain, records[0].seq - 1
     await without_triggers(session)
     await session.execute(
-        text("UPDATE audit_records SET what = 'nothing to see' WHERE seq = :s"), {"s": start + 3}
+        text("UPDATE audit_records SET what = 'nothing to see' WHERE chain = :c AND seq = :s"),
+        {"c": chain, "s": start + 3},
     )
     report = await verify_chain(session=session, key=KEY)
-    assert (report.broken_seq, report.reason) == (
+    assert (report.broken_chain, report.broken_seq, report.reason) == (
+        chain,
         start + 3,
         "content does not match its hash (edited)",
     )
@@ -108,15 +121,17 @@ async def test_verify_finds_an_edited_record(session):
 
 async def test_verify_finds_an_edit_that_recomputed_the_hash_without_the_key(session):
     # An editor without AUDIT_HASH_KEY recomputes the hash with some other key
-    start = await head_seq(session)
-    await append(session, 3)
+    records = await append(session, 3)
+    chain, start = records[0].chain, records[0].seq - 1
     await without_triggers(session)
-    record = await session.scalar(select(AuditRecord).where(AuditRecord.seq == start + 2))
+    record = await session.scalar(
+        select(AuditRecord).where(AuditRecord.chain == chain, AuditRecord.seq == start + 2)
+    )
     record.what = "forged"
     forged_hash = record_hash(record, key=b"guessed-key")
     await session.execute(
-        text("UPDATE audit_records SET what = 'forged', hash = :h WHERE seq = :s"),
-        {"h": forged_hash, "s": start + 2},
+        text("UPDATE audit_records SET what = 'forged', hash = :h WHERE chain = :c AND seq = :s"),
+        {"h": forged_hash, "c": chain, "s": start + 2},
     )
     session.expunge_all()
     report = await verify_chain(session=session, key=KEY)
@@ -124,34 +139,45 @@ async def test_verify_finds_an_edit_that_recomputed_the_hash_without_the_key(ses
 
 
 async def test_verify_finds_a_removed_record(session):
-    start = await head_seq(session)
-    await append(session, 5)
+    records = await append(session, 5)
+    chain, start = records[0].chain, records[0].seq - 1
     await without_triggers(session)
-    await session.execute(text("DELETE FROM audit_records WHERE seq = :s"), {"s": start + 2})
+    await session.execute(
+        text("DELETE FROM audit_records WHERE chain = :c AND seq = :s"),
+        {"c": chain, "s": start + 2},
+    )
     report = await verify_chain(session=session, key=KEY)
-    assert (report.broken_seq, report.reason) == (start + 2, "record missing (removed)")
+    assert (report.broken_chain, report.broken_seq, report.reason) == (
+        chain, start + 2, "record missing (removed)",
+    )  # fmt: skip
 
 
 async def test_verify_finds_a_removed_renumbered_record(session):
     # Removing a record and renumbering the ones after it leaves no gap in seq
-    start = await head_seq(session)
-    await append(session, 5)
+    records = await append(session, 5)
+    chain, start = records[0].chain, records[0].seq - 1
     await without_triggers(session)
-    await session.execute(text("DELETE FROM audit_records WHERE seq = :s"), {"s": start + 2})
+    await session.execute(
+        text("DELETE FROM audit_records WHERE chain = :c AND seq = :s"),
+        {"c": chain, "s": start + 2},
+    )
     for seq in range(start + 3, start + 6):
         await session.execute(
-            text("UPDATE audit_records SET seq = :new WHERE seq = :old"),
-            {"new": seq - 1, "old": seq},
+            text("UPDATE audit_records SET seq = :new WHERE chain = :c AND seq = :old"),
+            {"new": seq - 1, "c": chain, "old": seq},
         )
     report = await verify_chain(session=session, key=KEY)
     assert report.broken_seq == start + 2
 
 
 async def test_verify_finds_a_removed_tail(session):
-    start = await head_seq(session)
-    await append(session, 5)
+    records = await append(session, 5)
+    chain, start = records[0].chain, records[0].seq - 1
     await without_triggers(session)
-    await session.execute(text("DELETE FROM audit_records WHERE seq > :s"), {"s": start + 3})
+    await session.execute(
+        text("DELETE FROM audit_records WHERE chain = :c AND seq > :s"),
+        {"c": chain, "s": start + 3},
+    )
     report = await verify_chain(session=session, key=KEY)
     assert (report.broken_seq, report.reason) == (
         start + 4, "records after this one are missing (removed)",
@@ -159,57 +185,149 @@ async def test_verify_finds_a_removed_tail(session):
 
 
 async def test_verify_finds_reordered_records(session):
-    start = await head_seq(session)
-    await append(session, 5)
+    records = await append(session, 5)
+    chain, start = records[0].chain, records[0].seq - 1
     await without_triggers(session)
     # Swap the places of records 2 and 4 (through a free seq, the column is unique)
     a, b = start + 2, start + 4
     for old, new in ((a, 999_999), (b, a), (999_999, b)):
         await session.execute(
-            text("UPDATE audit_records SET seq = :new WHERE seq = :old"), {"new": new, "old": old}
+            text("UPDATE audit_records SET seq = :new WHERE chain = :c AND seq = :old"),
+            {"new": new, "c": chain, "old": old},
         )
     report = await verify_chain(session=session, key=KEY)
     assert report.broken_seq == a
 
 
+async def test_each_session_keeps_to_one_chain_and_sessions_spread(connection):
+    # Given forty sessions (forty requests), each appending two records
+    chains_used = []
+    for n in range(40):
+        async with savepoint_sessions(connection)() as session, session.begin():
+            records = await append(session, 2, subject=BOB if n % 2 else ALICE)
+            # Then a session's records are links of one chain, one after the other
+            assert records[0].chain == records[1].chain
+            assert records[1].seq == records[0].seq + 1
+            chains_used.append(records[0].chain)
+    # And the sessions did not all queue on one chain (all forty on one: 16**-39)
+    assert len(set(chains_used)) > 1
+    assert set(chains_used) <= set(range(1, CHAINS + 1))
+    async with savepoint_sessions(connection)() as check:
+        assert (await verify_chain(session=check, key=KEY)).ok
+
+
+async def test_verify_names_the_broken_chain_among_whole_ones(connection):
+    # Given records on several chains
+    by_chain: dict[int, list[AuditRecord]] = {}
+    while len(by_chain) < 3:
+        async with savepoint_sessions(connection)() as session, session.begin():
+            records = await append(session, 2)
+            by_chain.setdefault(records[0].chain, []).extend(records)
+    async with savepoint_sessions(connection)() as session:
+        await without_triggers(session)
+        # When one record of one chain is edited
+        victim = sorted(by_chain)[1]
+        seq = by_chain[victim][-1].seq
+        await session.execute(
+            text("UPDATE audit_records SET what = 'x' WHERE chain = :c AND seq = :s"),
+            {"c": victim, "s": seq},
+        )
+        # Then verify names that chain and that record
+        report = await verify_chain(session=session, key=KEY)
+        assert (report.broken_chain, report.broken_seq) == (victim, seq)
+
+
+async def test_verify_refuses_a_record_moved_to_another_chain(session):
+    records = await append(session, 3)
+    chain = records[0].chain
+    other = chain % CHAINS + 1
+    await without_triggers(session)
+    await session.execute(
+        text("UPDATE audit_records SET chain = :o WHERE chain = :c AND seq = :s"),
+        {"o": other, "c": chain, "s": records[-1].seq},
+    )
+    report = await verify_chain(session=session, key=KEY)
+    assert not report.ok and report.broken_chain in (chain, other)
+
+
 @pytest.mark.postgres_only
-async def test_concurrent_appends_make_one_unbroken_chain(engine):
+async def test_append_record_on_asyncpg_makes_links_verify_accepts(session):
+    # Given the hot path's append on the driver's connection, inside the test's transaction
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    appended = [
+        await append_record(
+            connection=driver,
+            key=KEY,
+            actor=BOB,
+            role="CITIZEN",
+            subject_iin=ALICE,
+            family_id=7,
+            action="write",
+            what=f"meal {n} served",
+            operation="RedeemMeal",
+            request_id=f"r{n}",
+            chain=5,
+        )  # fmt: skip
+        for n in range(3)
+    ]
+    # Then they are consecutive links of chain 5, with no raw IIN, and the chains verify
+    assert [chain for chain, _ in appended] == [5, 5, 5]
+    assert [seq for _, seq in appended] == [appended[0][1] + n for n in range(3)]
+    rows = (
+        await session.scalars(
+            select(AuditRecord).where(AuditRecord.chain == 5).order_by(AuditRecord.seq.desc())
+        )
+    ).all()
+    assert rows[0].what == "meal 2 served" and rows[0].actor == subject_hash(iin=BOB, key=KEY)
+    assert rows[0].subject_hash == subject_hash(iin=ALICE, key=KEY)
+    assert (await verify_chain(session=session, key=KEY)).ok
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_appends_make_unbroken_chains(engine):
     # Given twenty sessions appending at once, each in its own committed transaction
     start = asyncio.Event()
 
-    async def append_one(n: int) -> None:
+    async def append_one(n: int) -> tuple[int, int]:
         async with AsyncSession(engine) as session, session.begin():
             await session.execute(text("SELECT 1"))  # hold a connection before the start
             await start.wait()
-            await record_access(
+            record = await record_access(
                 session=session, key=KEY, actor=f"op-{n}", role="OPERATOR",
                 subject_iin=ALICE, family_id=None, action="read", what="race",
                 operation="Race", request_id=None,
             )  # fmt: skip
+            return record.chain, record.seq
 
     async with AsyncSession(engine) as before:
-        first_seq = await head_seq(before) + 1
+        heads_before = {
+            row.id: (row.seq, row.hash)
+            for row in await before.execute(text("SELECT id, seq, hash FROM audit_chain_head"))
+        }
     try:
         tasks = [asyncio.create_task(append_one(n)) for n in range(20)]
         await asyncio.sleep(0.2)
         start.set()
-        await asyncio.gather(*tasks)
-        # Then the chain is whole: twenty links, no seq taken twice, no fork
+        appended = await asyncio.gather(*tasks)
+        # Then every chain is whole: twenty new links, no (chain, seq) taken twice, no fork
+        assert len(set(appended)) == 20
         async with AsyncSession(engine) as check:
             report = await verify_chain(session=check, key=KEY)
             assert report.ok, report
-            assert await head_seq(check) == first_seq + 19
+            for chain, (seq, _) in heads_before.items():
+                new = sum(c == chain for c, _ in appended)
+                assert await head_seq(check, chain) == seq + new
     finally:
         async with AsyncSession(engine) as cleanup, cleanup.begin():
             await cleanup.execute(text("ALTER TABLE audit_records DISABLE TRIGGER USER"))
-            await cleanup.execute(
-                text("DELETE FROM audit_records WHERE seq >= :s"), {"s": first_seq}
-            )
+            for chain, (seq, digest) in heads_before.items():
+                await cleanup.execute(
+                    text("DELETE FROM audit_records WHERE chain = :c AND seq > :s"),
+                    {"c": chain, "s": seq},
+                )
+                await cleanup.execute(
+                    text("UPDATE audit_chain_head SET seq = :s, hash = :h WHERE id = :c"),
+                    {"s": seq, "h": digest, "c": chain},
+                )
             await cleanup.execute(text("ALTER TABLE audit_records ENABLE TRIGGER USER"))
-            last = await cleanup.scalar(
-                text("SELECT hash FROM audit_records ORDER BY seq DESC LIMIT 1")
-            )
-            await cleanup.execute(
-                text("UPDATE audit_chain_head SET seq = :s, hash = :h"),
-                {"s": first_seq - 1, "h": last or "0" * 64},
-            )
