@@ -27,7 +27,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update

@@ -268,7 +268,7 @@ async def test_append_record_on_asyncpg_makes_links_verify_accepts(session):
             operation="RedeemMeal",
             request_id=f"r{n}",
             chain=5,
-        )  # fmt: skip
+        )
         for n in range(3)
     ]
     # Then they are consecutive links of chain 5, with no raw IIN, and the chains verify
