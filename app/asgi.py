@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from app.auth import BearerTokenBackend, DevIssuer, build_dev_issuer, build_token_verifier
 from app.db import create_engine, create_session_factory, ping
+from app.driver_db import create_driver_pool, is_postgres, pool_transactions, session_transactions
 from app.graphql_http import GraphQLApp
 from app.jobs import background_jobs
 from app.metrics import DatabaseFigures, metrics_endpoint
@@ -52,12 +53,20 @@ def create_app(
         owned = engine is None
         app.state.engine = engine or create_engine(settings)
         app.state.session_factory = session_factory or create_session_factory(app.state.engine)
+        driver_pool = None
+        if owned and is_postgres(settings):
+            # The hot paths' transactions on the server's own asyncpg pool; a caller that
+            # brought its own engine (tests) has them inside its sessions (set below).
+            driver_pool = await create_driver_pool(settings)
+            app.state.driver_transactions = pool_transactions(driver_pool)
         log.info("started", environment=settings.environment)
         try:
             async with background_jobs(settings, app.state.session_factory):
                 yield
         finally:
             await app.state.rate_limiter.close()
+            if driver_pool is not None:
+                await driver_pool.close()
             if owned:
                 await app.state.engine.dispose()
             log.info("stopped")
@@ -103,4 +112,6 @@ def create_app(
     if engine is not None:
         app.state.engine = engine
         app.state.session_factory = session_factory or create_session_factory(engine)
+        if is_postgres(settings):
+            app.state.driver_transactions = session_transactions(app.state.session_factory)
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -98,6 +99,14 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     )
 
 
+# A canteen's terminal sends the same token with every scan; checking its RSA signature and
+# claims each time cost about 0.15 ms of the millisecond a redemption takes. A token that
+# verified is remembered, by the token itself (only a token that verified can be found), for
+# VERIFIED_TTL_SECONDS at most and never past its own expiry; the memory is emptied when full.
+VERIFIED_TTL_SECONDS = 60
+VERIFIED_MAX = 10_000
+
+
 class TokenVerifier:
     """Verifies bearer tokens against a fixed public key or an identity provider's JWKS."""
 
@@ -117,9 +126,24 @@ class TokenVerifier:
         self._leeway = leeway_seconds
         self._public_key = public_key
         self._jwks_client = jwks_client
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
         """Return the token's principal, or raise TokenRejected saying why."""
+        remembered = self._verified.get(token)
+        now = time.time()
+        if remembered is not None and now < remembered[1]:
+            return remembered[0]
+        principal = await self._verify(token)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (
+            principal,
+            min(now + VERIFIED_TTL_SECONDS, principal.expires_at.timestamp()),
+        )
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             if self._jwks_client is not None:
                 # PyJWKClient does blocking HTTP when its cache misses; keep it off the loop.

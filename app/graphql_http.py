@@ -258,4 +258,5 @@ class GraphQLApp(GraphQL[Context, None]):
             loaders=Loaders(factory),
             language=negotiate(request.headers.get("accept-language")),
             rate_limiter=getattr(request.app.state, "rate_limiter", None),
+            driver_transactions=getattr(request.app.state, "driver_transactions", None),
         )

@@ -21,6 +21,7 @@ from strawberry.types import Info
 from app.auth import Role
 from familymap.audit import (
     IIN_ROLES,
+    append_record,
     record_access,
     records_for_family,
     records_for_subject,
@@ -49,6 +50,33 @@ async def audit(
     operation = info.operation.name.value if info.operation.name else info.field_name
     await record_access(
         session=session,
+        key=info.context.settings.audit_key,
+        actor=principal.subject,
+        role=role.value,
+        subject_iin=subject_iin,
+        family_id=family_id,
+        action=action,
+        what=what,
+        operation=operation,
+        request_id=info.context.request_id,
+    )
+
+
+async def audit_on_driver(
+    info: Info[Context, Any],
+    *,
+    connection: Any,
+    role: Role,
+    subject_iin: str | None,
+    family_id: int | None,
+    action: str,
+    what: str,
+) -> None:
+    """`audit` for a hot path's transaction on a bare asyncpg connection."""
+    principal = require_principal(info)
+    operation = info.operation.name.value if info.operation.name else info.field_name
+    await append_record(
+        connection=connection,
         key=info.context.settings.audit_key,
         actor=principal.subject,
         role=role.value,

@@ -32,6 +32,8 @@ class Context:
     language: str = DEFAULT_LANGUAGE
     # app.rate_limit.RateLimiter; None switches the limits off (a test's bare schema).
     rate_limiter: Any = None
+    # app.driver_db.DriverTransactions on PostgreSQL, for the hot paths; None on SQLite.
+    driver_transactions: Any = None
 
     @property
     def principal(self) -> Principal | None:

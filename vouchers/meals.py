@@ -10,7 +10,7 @@ ledger's conditional UPDATE refuses to overdraw the wallet.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -271,7 +271,9 @@ class BatchItemResult:
 
 
 @dataclass(slots=True)
-class _Child:
+class ChildVoucher:
+    """A pupil, the school they are enrolled at, and their voucher of one school year."""
+
     person_id: int
     family_id: int
     school_id: str | None
@@ -291,7 +293,7 @@ async def redeem_meal(
     """Serve one meal at the merchant's canteen and pay for it from the child's voucher."""
     school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
     try:
-        row = await _validate(
+        row = await validate_meal_request(
             session, school, request, qr_key=qr_key, now=now, parameters=parameters, children={}
         )
         redemption = await _insert_or_nothing(session, row)
@@ -306,7 +308,7 @@ async def redeem_meal(
         if replay is not None:
             return replay
         raise
-    await post_new_transfers(session=session, transfers=[_payment(school, redemption)])
+    await post_new_transfers(session=session, transfers=[meal_payment(school, redemption)])
     return Redeemed(redemption, replayed=False)
 
 
@@ -347,7 +349,7 @@ async def redeem_meals_batch(
                 assert redeemed is not None
             else:
                 async with session.begin_nested():
-                    row = await _validate(
+                    row = await validate_meal_request(
                         session, school, request, qr_key=qr_key, now=now,
                         parameters=parameters, children=children,
                     )  # fmt: skip
@@ -355,7 +357,7 @@ async def redeem_meals_batch(
                     if redemption is None:
                         raise await _why_not_inserted(session, row)
                     await post_new_transfers(
-                        session=session, transfers=[_payment(school, redemption)]
+                        session=session, transfers=[meal_payment(school, redemption)]
                     )
                 redeemed = Redeemed(redemption, replayed=False)
             done[request.idempotency_key] = redeemed.redemption
@@ -373,7 +375,7 @@ async def _batch_at_once(
     qr_key: bytes,
     now: datetime,
     parameters: ParameterSet | None,
-    children: dict[int, _Child],
+    children: dict[int, ChildVoucher],
     done: dict[str, MealRedemption],
 ) -> list[BatchItemResult]:
     results: list[BatchItemResult | None] = [None] * len(requests)
@@ -385,7 +387,7 @@ async def _batch_at_once(
             repeats.append(position)
             continue
         try:
-            row = await _validate(
+            row = await validate_meal_request(
                 session, school, request, qr_key=qr_key, now=now, parameters=parameters,
                 children=children,
             )  # fmt: skip
@@ -395,7 +397,7 @@ async def _batch_at_once(
         fresh[key] = (position, row)
     inserted = await _insert_many_or_nothing(session, [row for _, row in fresh.values()])
     await post_new_transfers(
-        session=session, transfers=[_payment(school, r) for r in inserted.values()]
+        session=session, transfers=[meal_payment(school, r) for r in inserted.values()]
     )
     for key, (position, row) in fresh.items():
         if key in inserted:
@@ -441,7 +443,7 @@ async def _refusal_or_replay(
     return BatchItemResult(request.idempotency_key, code=refused.code, message=str(refused))
 
 
-def _payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
+def meal_payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
     """The ledger transfer that pays the school for the meal."""
     return NewTransfer(
         transfer_id=redemption.transfer_id,
@@ -454,17 +456,25 @@ def _payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
     )
 
 
-async def _validate(
-    session: AsyncSession,
+ChildLoader = Callable[[int, date], Awaitable[ChildVoucher | None]]
+
+
+async def validate_meal_request(
+    session: AsyncSession | None,
     school: Merchant,
     request: MealRequest,
     *,
     qr_key: bytes,
     now: datetime,
     parameters: ParameterSet | None,
-    children: dict[int, _Child],
+    children: dict[int, ChildVoucher],
+    load_child: ChildLoader | None = None,
 ) -> dict:
-    """The redemption row the request asks for, or the VoucherError refusing it."""
+    """The redemption row the request asks for, or the VoucherError refusing it.
+
+    A child not in `children` (for the request's school year) is read by `load_child`, by
+    default from `session`.
+    """
     if request.meal_type not in MEAL_TYPES:
         raise InvalidInput(f"meal type must be one of {', '.join(MEAL_TYPES)}")
     claims = None
@@ -485,7 +495,11 @@ async def _validate(
         raise NotASchoolDay(f"{request.served_on.isoformat()} is not a school day")
     child = children.get(child_id)
     if child is None or child.year_start != year.start:
-        child = await _load_child(session, child_id, year.start)
+        if load_child is None:
+            assert session is not None, "give a session or load_child"
+            child = await _load_child(session, child_id, year.start)
+        else:
+            child = await load_child(child_id, year.start)
     if child is None:
         raise NotEnrolled("no such pupil")
     if child.school_id != school.external_code:
@@ -558,15 +572,23 @@ async def _why_not_inserted(session: AsyncSession, row: dict) -> VoucherError:
     by_key = await session.scalar(
         select(MealRedemption.id).where(MealRedemption.idempotency_key == row["idempotency_key"])
     )
-    if by_key is not None:
-        # The caller's replay check reports it (same content) or refuses it (other content).
-        return IdempotencyKeyReused("this idempotency key was used for another redemption")
-    if row["qr_nonce"] is not None:
+    by_nonce = None
+    if by_key is None and row["qr_nonce"] is not None:
         by_nonce = await session.scalar(
             select(MealRedemption.id).where(MealRedemption.qr_nonce == row["qr_nonce"])
         )
-        if by_nonce is not None:
-            return QrReplayed("this QR code was used already; ask for a fresh one")
+    return refusal_for_taken_keys(
+        row, key_taken=by_key is not None, nonce_taken=by_nonce is not None
+    )
+
+
+def refusal_for_taken_keys(row: dict, *, key_taken: bool, nonce_taken: bool) -> VoucherError:
+    """Which of a redemption's unique keys was taken, as the refusal to give."""
+    if key_taken:
+        # The caller's replay check reports it (same content) or refuses it (other content).
+        return IdempotencyKeyReused("this idempotency key was used for another redemption")
+    if nonce_taken:
+        return QrReplayed("this QR code was used already; ask for a fresh one")
     return AlreadyRedeemed(
         f"the child's {row['meal_type']} of {row['service_date'].isoformat()} was served already"
     )
@@ -584,6 +606,14 @@ async def _replay(
     first = (done or {}).get(request.idempotency_key) or await session.scalar(
         select(MealRedemption).where(MealRedemption.idempotency_key == request.idempotency_key)
     )
+    return replay_of(first, school, request, qr_key)
+
+
+def replay_of(
+    first: MealRedemption | None, school: Merchant, request: MealRequest, qr_key: bytes
+) -> Redeemed | None:
+    """`first` (the meal under the request's idempotency key) as a replay of `request`;
+    None when there is none; IDEMPOTENCY_KEY_REUSED when it was another meal."""
     if first is None:
         return None
     if request.qr_token is not None:
@@ -605,7 +635,9 @@ async def _replay(
     return Redeemed(first, replayed=True)
 
 
-async def _load_child(session: AsyncSession, person_id: int, year_start: date) -> _Child | None:
+async def _load_child(
+    session: AsyncSession, person_id: int, year_start: date
+) -> ChildVoucher | None:
     row = (
         await session.execute(
             select(Person.id, Person.family_id, Person.school_id, MealVoucher.id)
@@ -617,12 +649,12 @@ async def _load_child(session: AsyncSession, person_id: int, year_start: date) -
             .where(Person.id == person_id)
         )
     ).first()
-    return None if row is None else _Child(*row, year_start=year_start)
+    return None if row is None else ChildVoucher(*row, year_start=year_start)
 
 
 async def _preload_children(
     session: AsyncSession, requests: Sequence[MealRequest], qr_key: bytes
-) -> dict[int, _Child]:
+) -> dict[int, ChildVoucher]:
     """The batch's children with their vouchers, keyed by person id (one statement).
 
     The vouchers read are those of the school year of the batch's first item; items of
@@ -648,7 +680,7 @@ async def _preload_children(
         )
         .where(Person.id.in_(sorted(ids)))
     )
-    return {row[0]: _Child(*row, year_start=year.start) for row in rows}
+    return {row[0]: ChildVoucher(*row, year_start=year.start) for row in rows}
 
 
 async def _preload_done(session: AsyncSession, keys: list[str]) -> dict[str, MealRedemption]:

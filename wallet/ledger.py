@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, column, func, insert, or_, select, update, values
 from sqlalchemy.exc import IntegrityError
@@ -142,7 +142,16 @@ def may_flow(
     return rule is not None and rule(debit_purpose, credit_purpose)
 
 
-def _check_flow(debit: LedgerAccount, credit: LedgerAccount) -> None:
+class FlowEnd(Protocol):
+    """What `check_flow` reads of an account (a LedgerAccount, or a row of one)."""
+
+    code: str
+    kind: str
+    purpose: str | None
+
+
+def check_flow(debit: FlowEnd, credit: FlowEnd) -> None:
+    """Refuse a flow of value the ledger does not allow, naming the rule it breaks."""
     if may_flow(
         debit.kind, credit.kind, debit_purpose=debit.purpose, credit_purpose=credit.purpose
     ):
@@ -336,7 +345,7 @@ async def transfer(
 
     `family_id` and `person_id` name whom the value was spent on, for the spending view.
     """
-    _check_amount(amount)
+    check_amount(amount)
     debit_account = await get_account(session=session, account=debit)
     credit_account = await get_account(session=session, account=credit)
     if debit_account.id == credit_account.id:
@@ -354,7 +363,7 @@ async def transfer(
     )
     if (replayed := await _replay(session=session, row=row)) is not None:
         return replayed
-    _check_flow(debit_account, credit_account)
+    check_flow(debit_account, credit_account)
     return await _post(session=session, row=row, debit=debit_account, credit=credit_account)
 
 
@@ -392,7 +401,7 @@ async def reverse(
     return await _post(session=session, row=row, debit=debit, credit=credit)
 
 
-def _check_amount(amount: object) -> None:
+def check_amount(amount: object) -> None:
     # bool is an int in Python, and a float of tiyn is a rounding error waiting to happen.
     if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
         raise InvalidAmount(f"amount must be a whole number of tiyn above zero, not {amount!r}")
@@ -539,7 +548,7 @@ async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransf
     if not transfers:
         return
     for item in transfers:
-        _check_amount(item.amount)
+        check_amount(item.amount)
     codes = sorted({code for item in transfers for code in (item.debit, item.credit)})
     accounts = {
         account.code: account
@@ -560,7 +569,7 @@ async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransf
         debit, credit = accounts[item.debit], accounts[item.credit]
         if debit.id == credit.id:
             raise SameAccount(f"{debit.code} cannot pay itself")
-        _check_flow(debit, credit)
+        check_flow(debit, credit)
         debits[debit.id] = debits.get(debit.id, 0) + item.amount
         credits[credit.id] = credits.get(credit.id, 0) + item.amount
         rows.append(

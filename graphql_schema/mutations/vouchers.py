@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.auth import Principal, Role
+from app.metrics import REDEMPTIONS
 from app.settings import Settings
 from familymap.tables import Person
-from graphql_schema.audit import audit
+from graphql_schema.audit import audit, audit_on_driver
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.types.vouchers import (
@@ -58,7 +59,7 @@ from graphql_schema.types.vouchers import (
     RegisterMerchantResult,
     VoucherRefused,
 )
-from vouchers import acts, feedback, meals, medicines, merchants
+from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
 from vouchers.qr import load_or_create_key
 from wallet.ledger import LedgerError
@@ -125,6 +126,50 @@ async def _audit_change(
         action="write",
         what=what,
     )
+
+
+async def _redeem_meal_on_driver(
+    info: Info[Context, Any], school: uuid.UUID, input: RedeemMealInput, key: bytes
+) -> RedeemMealResult:
+    """redeemMeal on PostgreSQL: the hot path's few statements and the audit record, in one
+    transaction on the driver's connection (vouchers/meal_hotpath.py says why)."""
+    now = datetime.now(UTC)
+    try:
+        async with info.context.driver_transactions() as connection:
+            hot = await meal_hotpath.redeem_meal_on_driver(
+                connection=connection,
+                merchant_id=school,
+                request=_meal_request(input, now),
+                qr_key=key,
+                now=now,
+            )
+            result = MealRedeemed(
+                meal=MealView.from_row(hot.redeemed.redemption), replayed=hot.redeemed.replayed
+            )
+            await audit_on_driver(
+                info,
+                connection=connection,
+                role=min(require_principal(info).roles),
+                subject_iin=hot.child_iin,
+                family_id=hot.redeemed.redemption.family_id,
+                action="write",
+                what=_meal_served(result),
+            )
+    except (VoucherError, LedgerError) as refused:
+        return VoucherRefused(code=refused.code, message=str(refused))
+    _count_served(result)
+    return result
+
+
+def _meal_served(result: MealRedeemed) -> str:
+    """What a redemption's audit record says it changed."""
+    return f"meal {result.meal.id} served" + (" (replay)" if result.replayed else "")
+
+
+def _count_served(result: object) -> None:
+    # Counted once committed; a replay served nothing new.
+    if isinstance(result, MealRedeemed) and not result.replayed:
+        REDEMPTIONS.labels(purpose=meals.PURPOSE).inc()
 
 
 def merchant_of(principal: Principal) -> uuid.UUID:
@@ -229,6 +274,8 @@ class VoucherMutations:
     ) -> RedeemMealResult:
         school = merchant_of(require_principal(info))
         key = qr_signing_key(info.context.settings)
+        if info.context.driver_transactions is not None:
+            return await _redeem_meal_on_driver(info, school, input, key)
 
         async def work(session: AsyncSession) -> MealRedeemed:
             now = datetime.now(UTC)
@@ -241,12 +288,9 @@ class VoucherMutations:
             )
             return MealRedeemed(meal=MealView.from_row(result.redemption), replayed=result.replayed)
 
-        return await run_refusable(
-            info,
-            work,
-            lambda r: (f"meal {r.meal.id} served" + (" (replay)" if r.replayed else ""),
-                       int(r.meal.child_id)),
-        )  # fmt: skip
+        result = await run_refusable(info, work, lambda r: (_meal_served(r), int(r.meal.child_id)))
+        _count_served(result)
+        return result
 
     @strawberry.mutation(
         description=(
@@ -274,9 +318,13 @@ class VoucherMutations:
             return MealBatchResult(items=views, served=served, refused=len(views) - served)
 
         # One record per batch: its items are in the meals themselves, by idempotency key.
-        return await run_refusable(
+        result = await run_refusable(
             info, work, lambda r: (f"meal batch: {r.served} served, {r.refused} refused", None)
         )
+        if isinstance(result, MealBatchResult):
+            fresh = sum(item.ok and not item.replayed for item in result.items)
+            REDEMPTIONS.labels(purpose=meals.PURPOSE).inc(fresh)
+        return result
 
     @strawberry.mutation(
         description=(
@@ -342,9 +390,12 @@ class VoucherMutations:
             return MedicineDispensed(dispensing=DispensingRecord.from_row(row), replayed=replayed)
 
         dispensed: list[int] = []
-        return await run_refusable(
+        result = await run_refusable(
             info, work, lambda r: (f"medicine dispensed ({input.drug_code})", dispensed[0])
         )
+        if isinstance(result, MedicineDispensed) and not result.replayed:
+            REDEMPTIONS.labels(purpose=medicines.PURPOSE).inc()
+        return result
 
     @strawberry.mutation(
         description=(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -251,3 +253,64 @@ async def test_unknown_kids_cannot_flood_the_identity_provider(jwks_server, sett
             await verifier.verify(forged)
     # Then the JWKS was fetched only once
     assert jwks_server.fetches == 1
+
+
+# --- remembering tokens that verified -----------------------------------------------------
+
+
+def _fixed_key_verifier(settings: Settings, dev_issuer: DevIssuer) -> TokenVerifier:
+    return TokenVerifier(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=0,
+        public_key=dev_issuer._key.public_key(),
+    )
+
+
+def _count_decodes(monkeypatch) -> list[str]:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token, *args, **kwargs):
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr("app.auth.jwt.decode", counting_decode)
+    return decoded
+
+
+async def test_a_verified_token_is_remembered_and_not_decoded_again(
+    settings, dev_issuer, monkeypatch
+):
+    # Given a verifier and a terminal's token
+    verifier = _fixed_key_verifier(settings, dev_issuer)
+    decoded = _count_decodes(monkeypatch)
+    token = _sign(dev_issuer, _claims(settings))
+    # When the token comes with three requests
+    principals = [await verifier.verify(token) for _ in range(3)]
+    # Then its signature and claims were checked once, and every request got its principal
+    assert decoded == [token]
+    assert {p.subject for p in principals} == {CITIZEN_IIN}
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(settings, dev_issuer):
+    # Given a token that verified, expiring within two seconds (JWT times are whole seconds)
+    verifier = _fixed_key_verifier(settings, dev_issuer)
+    exp = int(time.time()) + 2
+    token = _sign(dev_issuer, _claims(settings, exp=exp))
+    assert (await verifier.verify(token)).subject == CITIZEN_IIN
+    # When its expiry passes
+    await asyncio.sleep(exp - time.time() + 0.05)
+    # Then it is not taken from memory but checked again, and refused as expired
+    with pytest.raises(TokenRejected, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_a_refused_token_is_not_remembered(settings, dev_issuer, monkeypatch):
+    verifier = _fixed_key_verifier(settings, dev_issuer)
+    decoded = _count_decodes(monkeypatch)
+    token = _sign(dev_issuer, _claims(settings, aud="someone-else"))
+    for _ in range(2):
+        with pytest.raises(TokenRejected, match="audience"):
+            await verifier.verify(token)
+    assert decoded == [token, token]

@@ -1,5 +1,6 @@
 """Double spend under concurrency, on PostgreSQL's concurrent writers: 50 canteen requests for
-one meal, and 50 replays of one request. Data is committed and removed in `finally`."""
+one meal, and 50 replays of one request, on the portable path and on the hot path. Data is
+committed and removed in `finally`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import pytest
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from app.driver_db import create_driver_pool, pool_transactions
+from app.settings import Settings
 from familymap.tables import Entitlement, Family, Person
 from tests.vouchers.vouchers_builders import NOW, QR_KEY, SCHOOL_DAY, family_with_pupil
 from vouchers.errors import VoucherError
+from vouchers.meal_hotpath import redeem_meal_on_driver
 from vouchers.meals import MealRequest, redeem_meal, wallet_code
 from vouchers.merchants import register_merchant
 from vouchers.tables import MealRedemption, MealVoucher, Merchant
@@ -74,8 +78,11 @@ async def _remove(engine, *, family_id: int, child_id: int, canteen: Merchant, p
         await connection.execute(delete(Family).where(Family.id == family_id))
 
 
-async def _race(url: str, requests: list[MealRequest], merchant_id) -> list[str]:
-    """Send every request at once, each in its own session and connection."""
+async def _race(url: str, requests: list[MealRequest], merchant_id, path: str) -> list[str]:
+    """Send every request at once, each in its own transaction and connection, on the
+    portable path (ORM sessions) or the hot path (app.driver_db's pool, meal_hotpath)."""
+    if path == "hotpath":
+        return await _race_on_driver(url, requests, merchant_id)
     engine = create_async_engine(url, pool_size=ATTEMPTS, max_overflow=0)
     start = asyncio.Event()
 
@@ -103,6 +110,37 @@ async def _race(url: str, requests: list[MealRequest], merchant_id) -> list[str]
         await engine.dispose()
 
 
+async def _race_on_driver(url: str, requests: list[MealRequest], merchant_id) -> list[str]:
+    settings = Settings(database_url=url, database_pool_size=ATTEMPTS)
+    pool = await create_driver_pool(settings)
+    transactions = pool_transactions(pool)
+    # Open every connection first, so that the attempts start together.
+    held = [await pool.acquire() for _ in range(ATTEMPTS)]
+    for connection in held:
+        await pool.release(connection)
+    start = asyncio.Event()
+
+    async def attempt(request: MealRequest) -> str:
+        await start.wait()
+        try:
+            async with transactions() as connection:
+                result = await redeem_meal_on_driver(
+                    connection=connection, merchant_id=merchant_id, request=request,
+                    qr_key=QR_KEY, now=NOW,
+                )  # fmt: skip
+        except VoucherError as refused:
+            return refused.code
+        return "REPLAYED" if result.redeemed.replayed else "SERVED"
+
+    try:
+        tasks = [asyncio.create_task(attempt(r)) for r in requests]
+        await asyncio.sleep(0.2)
+        start.set()
+        return await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    finally:
+        await pool.close()
+
+
 async def _check_ledger(engine, *, child_id: int, canteen: Merchant, served: int) -> None:
     async with AsyncSession(engine) as check:
         meals = await check.scalar(
@@ -121,7 +159,8 @@ async def _check_ledger(engine, *, child_id: int, canteen: Merchant, served: int
 
 
 @pytest.mark.postgres_only
-async def test_fifty_canteens_racing_for_one_meal_serve_it_once(engine, settings):
+@pytest.mark.parametrize("path", ["portable", "hotpath"])
+async def test_fifty_canteens_racing_for_one_meal_serve_it_once(engine, settings, path):
     run = uuid.uuid4().hex[:10]
     family_id, child_id, canteen, programme = await _committed_pupil(engine, run)
     try:
@@ -130,7 +169,7 @@ async def test_fifty_canteens_racing_for_one_meal_serve_it_once(engine, settings
             MealRequest(f"{run}:{n}", "lunch", SCHOOL_DAY, child_person_id=child_id)
             for n in range(ATTEMPTS)
         ]
-        outcomes = await _race(settings.async_database_url, requests, canteen.id)
+        outcomes = await _race(settings.async_database_url, requests, canteen.id, path)
         # Then exactly one is served, the rest are ALREADY_REDEEMED, and the ledger agrees
         assert outcomes.count("SERVED") == 1
         assert outcomes.count("ALREADY_REDEEMED") == ATTEMPTS - 1
@@ -142,13 +181,14 @@ async def test_fifty_canteens_racing_for_one_meal_serve_it_once(engine, settings
 
 
 @pytest.mark.postgres_only
-async def test_fifty_replays_of_one_request_return_the_first_result(engine, settings):
+@pytest.mark.parametrize("path", ["portable", "hotpath"])
+async def test_fifty_replays_of_one_request_return_the_first_result(engine, settings, path):
     run = uuid.uuid4().hex[:10]
     family_id, child_id, canteen, programme = await _committed_pupil(engine, run)
     try:
         # When the same request (one idempotency key) is sent 50 times at once
         request = MealRequest(f"{run}:same", "lunch", SCHOOL_DAY, child_person_id=child_id)
-        outcomes = await _race(settings.async_database_url, [request] * ATTEMPTS, canteen.id)
+        outcomes = await _race(settings.async_database_url, [request] * ATTEMPTS, canteen.id, path)
         # Then one serves the meal and every other returns that first result
         assert outcomes.count("SERVED") == 1
         assert outcomes.count("REPLAYED") == ATTEMPTS - 1

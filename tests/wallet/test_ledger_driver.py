@@ -1,0 +1,92 @@
+"""The ledger's one-transfer post on a bare asyncpg connection (the redemption hot path):
+the same rules as `post_new_transfers`, attacked the same way. PostgreSQL only: SQLite has
+no driver connection to share, and takes the portable path."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.wallet import test_ledger
+from tests.wallet.test_ledger import (
+    BANK,
+    CHILD,
+    MEAL,
+    PHARMACY,
+    SCHOOL,
+    assert_balanced,
+    top_up,
+    transfer_count,
+)
+from wallet import ledger
+from wallet.ledger import (
+    InsufficientFunds,
+    InvalidAmount,
+    NewTransfer,
+    NonCashable,
+    PurposeMismatch,
+    TransferIdReused,
+    UnknownAccount,
+)
+from wallet.ledger_driver import post_new_transfer
+from wallet.tables import LedgerTransfer
+
+books = test_ledger.books  # the fixture: the ledger tests' accounts, nothing posted
+
+pytestmark = pytest.mark.postgres_only
+
+
+async def driver(session: AsyncSession):
+    """The asyncpg connection under the session, inside the test's transaction."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+def meal(tid: str = "meal:1", *, debit: str = CHILD, credit: str = SCHOOL, amount: int = MEAL):
+    return NewTransfer(
+        transfer_id=tid, debit=debit, credit=credit, amount=amount, reason="MEAL_SERVED",
+        family_id=None, person_id=None, metadata={"why": "lunch"},
+    )  # fmt: skip
+
+
+async def test_a_meal_moves_value_from_the_wallet_to_the_school(books):
+    await top_up(books, 3 * MEAL)
+    await post_new_transfer(connection=await driver(books), transfer=meal())
+    assert await ledger.balance(session=books, account=CHILD) == 2 * MEAL
+    assert await ledger.balance(session=books, account=SCHOOL) == MEAL
+    row = await books.scalar(select(LedgerTransfer).where(LedgerTransfer.transfer_id == "meal:1"))
+    assert (row.amount, row.reason, row.details) == (MEAL, "MEAL_SERVED", {"why": "lunch"})
+    await assert_balanced(books)
+
+
+@pytest.mark.parametrize(
+    ("transfer", "refusal"),
+    [
+        (meal(amount=0), InvalidAmount),
+        (meal(credit="merchant:nowhere"), UnknownAccount),
+        (meal(credit=BANK), NonCashable),
+        (meal(credit=PHARMACY), PurposeMismatch),
+        (meal(amount=4 * MEAL), InsufficientFunds),
+    ],
+)
+async def test_refusals_leave_the_books_as_they_were(books, transfer, refusal):
+    await top_up(books, 3 * MEAL)
+    before = await transfer_count(books)
+    with pytest.raises(refusal):
+        await post_new_transfer(connection=await driver(books), transfer=transfer)
+    assert await transfer_count(books) == before
+    assert await ledger.balance(session=books, account=CHILD) == 3 * MEAL
+    await assert_balanced(books)
+
+
+async def test_a_reused_transfer_id_is_refused(books):
+    await top_up(books, 3 * MEAL)
+    connection = await driver(books)
+    await post_new_transfer(connection=connection, transfer=meal("meal:7"))
+    with pytest.raises(TransferIdReused):
+        # In a savepoint of its own: the refusal aborts what it ran in.
+        async with connection.transaction():
+            await post_new_transfer(connection=connection, transfer=meal("meal:7"))
+    assert await ledger.balance(session=books, account=SCHOOL) == MEAL
+    await assert_balanced(books)
