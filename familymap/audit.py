@@ -33,6 +33,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.audit_tables import AuditChainHead, AuditRecord
+from familymap.driver_sql import driver_statement
 from familymap.orm import utcnow
 
 if TYPE_CHECKING:
@@ -92,8 +93,9 @@ def _chained_hash(key: bytes, prev_hash: str, content: list) -> str:
     return hmac.new(key, f"{prev_hash}|{text}".encode(), hashlib.sha256).hexdigest()
 
 
-def _pick_chain() -> int:
-    # Not a secret, only a spread: any chain will do, and a random one is rarely busy.
+def pick_chain() -> int:
+    """A chain for a transaction's appends: any will do, and a random one is rarely busy."""
+    # Not a secret, only a spread.
     return random.randint(1, CHAINS)  # noqa: S311
 
 
@@ -114,7 +116,7 @@ async def record_access(
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}")
     # One chain per session (a request's transaction): it keeps the chain it picked first.
-    chain = session.info.setdefault(_CHAIN_OF_SESSION, _pick_chain())
+    chain = session.info.setdefault(_CHAIN_OF_SESSION, pick_chain())
     # Move the head first: the UPDATE takes the head's row lock (PostgreSQL) or the write
     # lock (SQLite) until this transaction ends, so no two appends read the same head.
     head = (
@@ -151,57 +153,118 @@ async def record_access(
     return record
 
 
-# The same append in two statements on a bare asyncpg connection (PostgreSQL), for hot paths
-# that skip the ORM: its unit of work costs more than the redemption it records.
-_ADVANCE_HEAD = "UPDATE audit_chain_head SET seq = seq + 1 WHERE id = $1 RETURNING seq, hash"
-_INSERT_AND_LINK = """
-WITH appended AS (
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who acts, as the trail records them, for appends on a driver connection."""
+
+    key: bytes
+    actor: str
+    role: str
+    operation: str
+    request_id: str | None
+
+
+def link_values(
+    *,
+    caller: Caller,
+    chain: int,
+    seq: int,
+    prev_hash: str,
+    subject_iin: str | None,
+    family_id: int | None,
+    action: str,
+    what: str,
+) -> dict[str, object]:
+    """The columns of the record that links at (chain, seq) after `prev_hash`, by name
+    (`audit_*`, the names `LINK_CTES` and `_LINK` use)."""
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {ACTIONS}")
+    recorded_at = utcnow()
+    key = caller.key
+    actor = subject_hash(iin=caller.actor, key=key) if caller.role in IIN_ROLES else caller.actor
+    subject = subject_hash(iin=subject_iin, key=key) if subject_iin else None
+    what, operation = what[:200], caller.operation[:100]
+    content = [seq, _utc_text(recorded_at), actor, caller.role, subject, family_id, action, what,
+               operation, caller.request_id]  # fmt: skip
+    return {
+        "audit_chain": chain, "audit_seq": seq, "audit_recorded_at": recorded_at,
+        "audit_actor": actor, "audit_role": caller.role, "audit_subject_hash": subject,
+        "audit_family_id": family_id, "audit_action": action, "audit_what": what,
+        "audit_operation": operation, "audit_request_id": caller.request_id,
+        "audit_prev_hash": prev_hash, "audit_hash": _chained_hash(key, prev_hash, content),
+    }  # fmt: skip
+
+
+# An append on a bare asyncpg connection (PostgreSQL), for hot paths that skip the ORM: its
+# unit of work costs more than the redemption it records. First the head moves (and stays
+# locked until the transaction ends); then the record goes in and the head takes its hash.
+# A hot path may move the head in a statement of its own and put the record in with
+# `LINK_CTES` inside another, under a guard of its own ({guard}: SQL that is true when the
+# record is to be written).
+ADVANCE_HEAD_CTE = (
+    "audit_head AS (UPDATE audit_chain_head SET seq = seq + 1 WHERE id = :audit_chain "
+    "RETURNING seq, hash)"
+)
+LINK_CTES = """
+audit_appended AS (
     INSERT INTO audit_records (chain, seq, recorded_at, actor, role, subject_hash, family_id,
                                action, what, operation, request_id, prev_hash, hash)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    SELECT :audit_chain, :audit_seq, :audit_recorded_at, :audit_actor, :audit_role,
+           :audit_subject_hash, CAST(:audit_family_id AS bigint), :audit_action, :audit_what,
+           :audit_operation, :audit_request_id, :audit_prev_hash, :audit_hash
+    WHERE {guard}
     RETURNING id
-)
-UPDATE audit_chain_head SET hash = $13 WHERE id = $1
-"""
+),
+audit_linked AS (
+    UPDATE audit_chain_head SET hash = :audit_hash WHERE id = :audit_chain AND {guard}
+    RETURNING id
+)"""
+# Constant fragments, no input: every value is a bound parameter.
+_ADVANCE = driver_statement(f"WITH {ADVANCE_HEAD_CTE} SELECT seq, hash FROM audit_head")  # noqa: S608
+_LINK = driver_statement(f"WITH {LINK_CTES.format(guard='true')} SELECT 1")
 
 
 async def append_record(
     *,
     connection: asyncpg.Connection,
-    key: bytes,
-    actor: str,
-    role: str,
+    caller: Caller,
     subject_iin: str | None,
     family_id: int | None,
     action: str,
     what: str,
-    operation: str,
-    request_id: str | None,
     chain: int | None = None,
 ) -> tuple[int, int]:
     """`record_access` on an asyncpg connection in a transaction; (chain, seq) appended."""
-    if action not in ACTIONS:
-        raise ValueError(f"action must be one of {ACTIONS}")
-    chain = chain or _pick_chain()
-    head = await connection.fetchrow(_ADVANCE_HEAD, chain)
+    chain = chain or pick_chain()
+    head = await connection.fetchrow(_ADVANCE.sql, *_ADVANCE.args({"audit_chain": chain}))
     if head is None:
         raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
     seq, prev_hash = head
-    recorded_at = utcnow()
-    actor = subject_hash(iin=actor, key=key) if role in IIN_ROLES else actor
-    subject = subject_hash(iin=subject_iin, key=key) if subject_iin else None
-    what, operation = what[:200], operation[:100]
-    digest = _chained_hash(
-        key,
-        prev_hash,
-        [seq, _utc_text(recorded_at), actor, role, subject, family_id, action, what,
-         operation, request_id],
-    )  # fmt: skip
-    await connection.execute(
-        _INSERT_AND_LINK, chain, seq, recorded_at, actor, role, subject, family_id, action,
-        what, operation, request_id, prev_hash, digest,
+    await link_after(
+        connection=connection, caller=caller, chain=chain, seq=seq, prev_hash=prev_hash,
+        subject_iin=subject_iin, family_id=family_id, action=action, what=what,
     )  # fmt: skip
     return chain, seq
+
+
+async def link_after(
+    *,
+    connection: asyncpg.Connection,
+    caller: Caller,
+    chain: int,
+    seq: int,
+    prev_hash: str,
+    subject_iin: str | None,
+    family_id: int | None,
+    action: str,
+    what: str,
+) -> None:
+    """Write the record whose place (chain, seq after prev_hash) was taken by moving the head."""
+    values = link_values(
+        caller=caller, chain=chain, seq=seq, prev_hash=prev_hash, subject_iin=subject_iin,
+        family_id=family_id, action=action, what=what,
+    )  # fmt: skip
+    await connection.execute(_LINK.sql, *_LINK.args(values))
 
 
 async def records_for_subject(

@@ -21,7 +21,7 @@ from strawberry.types import Info
 from app.auth import Role
 from familymap.audit import (
     IIN_ROLES,
-    append_record,
+    Caller,
     record_access,
     records_for_family,
     records_for_subject,
@@ -62,29 +62,14 @@ async def audit(
     )
 
 
-async def audit_on_driver(
-    info: Info[Context, Any],
-    *,
-    connection: Any,
-    role: Role,
-    subject_iin: str | None,
-    family_id: int | None,
-    action: str,
-    what: str,
-) -> None:
-    """`audit` for a hot path's transaction on a bare asyncpg connection."""
+def audit_caller(info: Info[Context, Any], *, role: Role) -> Caller:
+    """This request's caller as the trail records them, for appends on a driver connection."""
     principal = require_principal(info)
-    operation = info.operation.name.value if info.operation.name else info.field_name
-    await append_record(
-        connection=connection,
+    return Caller(
         key=info.context.settings.audit_key,
         actor=principal.subject,
         role=role.value,
-        subject_iin=subject_iin,
-        family_id=family_id,
-        action=action,
-        what=what,
-        operation=operation,
+        operation=info.operation.name.value if info.operation.name else info.field_name,
         request_id=info.context.request_id,
     )
 

@@ -3,25 +3,42 @@
 At a national lunch peak a thousand canteens a second scan a QR code. Through the ORM a
 redemption took about fourteen round trips and six milliseconds of Python, so two cores
 served about a hundred a second. This path keeps `vouchers.meals`' rules and refusals (its
-validation, `refusal_for_taken_keys`, `replay_of`, `meal_payment` are used as they are) and
-does the database's part in four statements: one read of the school, the child, the
-child's voucher and the child's identity; the insert of the meal; and the ledger transfer's
-two (`wallet.ledger_driver`). Refusals and replays, which are rare, cost a statement more.
+validation, `refusal_for_taken_keys`, `replay_of` and `meal_payment` are used as they are)
+and does the database's part in two statements:
+
+1. one read of the school, the child with their voucher of the school year and the child's
+   identity, which also takes a place in an audit chain (`familymap.audit.ADVANCE_HEAD_CTE`)
+   and an id for the meal;
+2. one write of the meal (`INSERT ... ON CONFLICT DO NOTHING`), its payment
+   (`wallet.ledger_driver.TRANSFER_CTES`: the ledger's own locking order and overdraft rule)
+   and its audit record (`familymap.audit.LINK_CTES`), the last two only if the meal went in.
+
+Refusals and replays, which are rare, cost a statement or two more. Any refusal raises, and
+the caller rolls the transaction back (the ledger's part may have been written by then).
 
 Double spending stays impossible by construction, as on the portable path: the meal row is
-unique per (voucher, day, meal type), per idempotency key and per QR nonce, inserted with
-`ON CONFLICT DO NOTHING`, and the ledger refuses to overdraw the wallet. SQLite, which has
-no driver connection to share, takes `vouchers.meals.redeem_meal`; the tests run on both.
+unique per (voucher, day, meal type), per idempotency key and per QR nonce, and the ledger
+refuses to overdraw the wallet. SQLite, which has no driver connection to share, takes
+`vouchers.meals.redeem_meal`; the tests run on both.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import asyncpg
 
+from familymap.audit import (
+    ADVANCE_HEAD_CTE,
+    LINK_CTES,
+    AuditChainMissing,
+    Caller,
+    link_after,
+    link_values,
+    pick_chain,
+)
+from familymap.driver_sql import driver_statement
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
@@ -38,48 +55,59 @@ from vouchers.meals import (
 )
 from vouchers.qr import verify_qr
 from vouchers.tables import MealRedemption, Merchant
-from wallet.ledger_driver import post_new_transfer
+from wallet.ledger import TransferIdReused
+from wallet.ledger_driver import (
+    TRANSFER_CTES,
+    TRANSFER_RESULT_COLUMNS,
+    TRANSFER_RESULT_JOINS,
+    check_posted,
+    transfer_values,
+)
 
-# The school, and the child with their voucher of the school year, in one read. The LEFT
-# JOINs from a single row keep the answer one row whatever is missing.
-_LOOKUP = """
+# The school, the child with their voucher of the school year, a place in an audit chain
+# and an id for the meal, in one read. The LEFT JOINs from a single row keep the answer one
+# row whatever is missing. Moving the chain's head locks it until the transaction ends.
+_LOOKUP = driver_statement(f"""
+WITH {ADVANCE_HEAD_CTE}
 SELECT m.id AS merchant_id, m.external_code, m.name, m.category, m.region, m.created_at,
-       p.id AS person_id, p.family_id, p.school_id, p.iin, v.id AS voucher_id
+       p.id AS person_id, p.family_id, p.school_id, p.iin, v.id AS voucher_id,
+       audit_head.seq AS audit_seq, audit_head.hash AS audit_prev_hash,
+       nextval(pg_get_serial_sequence('meal_redemptions', 'id')) AS meal_id
 FROM (SELECT 1) AS one
-LEFT JOIN merchants m ON m.id = $1
-LEFT JOIN persons p ON p.id = $2
-LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = $3
-"""
+LEFT JOIN merchants m ON m.id = :merchant_id
+LEFT JOIN persons p ON p.id = CAST(:child_id AS bigint)
+LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = :year_start
+LEFT JOIN audit_head ON true
+""")  # noqa: S608 (constant fragments, no input: every value is a bound parameter)
 _CHILD = """
 SELECT p.id, p.family_id, p.school_id, v.id
 FROM persons p
 LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = $2
 WHERE p.id = $1
 """
-_COLUMNS = (
-    "idempotency_key", "voucher_id", "family_id", "person_id", "merchant_id", "service_date",
-    "meal_type", "price_tiyn", "method", "qr_nonce", "transfer_id", "created_at",
-)  # fmt: skip
-_INSERT = """
-INSERT INTO meal_redemptions (idempotency_key, voucher_id, family_id, person_id, merchant_id,
-                              service_date, meal_type, price_tiyn, method, qr_nonce,
-                              transfer_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT DO NOTHING RETURNING *
-"""
+# The meal, its payment and its audit record in one statement: the payment and the record
+# only if the meal went in (a refusal or a replay inserts nothing).
+_SERVE = driver_statement(f"""
+WITH meal AS (
+    INSERT INTO meal_redemptions (id, idempotency_key, voucher_id, family_id, person_id,
+                                  merchant_id, service_date, meal_type, price_tiyn, method,
+                                  qr_nonce, transfer_id, created_at)
+    VALUES (:id, :idempotency_key, :voucher_id, :family_id, :person_id, :merchant_id,
+            :service_date, :meal_type, :price_tiyn, :method, :qr_nonce, :transfer_id,
+            :created_at)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+),
+{TRANSFER_CTES.format(guard="EXISTS (SELECT 1 FROM meal)")},
+{LINK_CTES.format(guard="EXISTS (SELECT 1 FROM meal)")}
+SELECT (SELECT count(*) FROM meal) AS served, {TRANSFER_RESULT_COLUMNS}
+FROM (SELECT 1) AS one {TRANSFER_RESULT_JOINS}
+""")  # noqa: S608 (constant fragments, no input: every value is a bound parameter)
 _BY_KEY = "SELECT * FROM meal_redemptions WHERE idempotency_key = $1"
 _TAKEN = """
 SELECT EXISTS (SELECT 1 FROM meal_redemptions WHERE idempotency_key = $1),
        $2::varchar IS NOT NULL AND EXISTS (SELECT 1 FROM meal_redemptions WHERE qr_nonce = $2)
 """
-
-
-@dataclass(frozen=True, slots=True)
-class HotRedeemed:
-    """The meal (or its replay), and whose it is, for the audit record written beside it."""
-
-    redeemed: Redeemed
-    child_iin: str | None
 
 
 async def redeem_meal_on_driver(
@@ -89,9 +117,11 @@ async def redeem_meal_on_driver(
     request: MealRequest,
     qr_key: bytes,
     now: datetime,
+    caller: Caller,
     parameters: ParameterSet | None = None,
-) -> HotRedeemed:
-    """`vouchers.meals.redeem_meal` in the connection's transaction, in four statements."""
+) -> Redeemed:
+    """`vouchers.meals.redeem_meal` and its audit record (by `caller`) in the connection's
+    transaction: two statements when the meal is served."""
     try:
         school_key = merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
     except ValueError as exc:
@@ -99,7 +129,14 @@ async def redeem_meal_on_driver(
     child_id = _claimed_child(request, qr_key)
     year = school_year(request.served_on, parameters=parameters)
     year_start = year.start if year is not None else None
-    found = await connection.fetchrow(_LOOKUP, school_key, child_id, year_start)  # one row, always
+    chain = pick_chain()
+    found = await connection.fetchrow(
+        _LOOKUP.sql,
+        *_LOOKUP.args({"audit_chain": chain, "merchant_id": school_key, "child_id": child_id,
+                       "year_start": year_start}),
+    )  # fmt: skip
+    if found["audit_seq"] is None:
+        raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
     school = _school(found)
     children: dict[int, ChildVoucher] = {}
     if found["person_id"] is not None and year_start is not None:
@@ -119,28 +156,49 @@ async def redeem_meal_on_driver(
             None, school, request, qr_key=qr_key, now=now, parameters=parameters,
             children=children, load_child=load_child,
         )  # fmt: skip
-        inserted = await connection.fetchrow(
-            _INSERT, *(values[c] if c != "created_at" else utcnow() for c in _COLUMNS)
-        )
-        if inserted is None:
+        values |= {"id": found["meal_id"], "created_at": utcnow()}
+        redemption = MealRedemption(**values)
+        payment = meal_payment(school, redemption)
+        record = link_values(
+            caller=caller, chain=chain, seq=found["audit_seq"],
+            prev_hash=found["audit_prev_hash"], subject_iin=found["iin"],
+            family_id=redemption.family_id, action="write", what=served_text(redemption),
+        )  # fmt: skip
+        arguments = values | transfer_values(payment) | record
+        try:
+            served = await connection.fetchrow(_SERVE.sql, *_SERVE.args(arguments))
+        except asyncpg.UniqueViolationError as exc:
+            raise TransferIdReused(f"transfer id {payment.transfer_id!r} was used before") from exc
+        if not served["served"]:
             key_taken, nonce_taken = await connection.fetchrow(
                 _TAKEN, values["idempotency_key"], values["qr_nonce"]
             )
             raise refusal_for_taken_keys(values, key_taken=key_taken, nonce_taken=nonce_taken)
     except VoucherError:
         # As on the portable path: a replay of a request that succeeded returns its first
-        # result; every refusal above comes before this transaction wrote anything.
+        # result (and is audited as one); every refusal leaves nothing of this transaction.
         first = await connection.fetchrow(_BY_KEY, request.idempotency_key)
         replay = replay_of(
             MealRedemption(**dict(first)) if first is not None else None, school, request, qr_key
         )
         if replay is None:
             raise
-        same_child = replay.redemption.person_id == found["person_id"]
-        return HotRedeemed(replay, found["iin"] if same_child else None)
-    redemption = MealRedemption(**dict(inserted))
-    await post_new_transfer(connection=connection, transfer=meal_payment(school, redemption))
-    return HotRedeemed(Redeemed(redemption, replayed=False), found["iin"])
+        first_meal = replay.redemption
+        await link_after(
+            connection=connection, caller=caller, chain=chain, seq=found["audit_seq"],
+            prev_hash=found["audit_prev_hash"],
+            subject_iin=found["iin"] if first_meal.person_id == found["person_id"] else None,
+            family_id=first_meal.family_id, action="write",
+            what=served_text(first_meal, replayed=True),
+        )  # fmt: skip
+        return replay
+    check_posted(payment, served)
+    return Redeemed(redemption, replayed=False)
+
+
+def served_text(redemption: MealRedemption, *, replayed: bool = False) -> str:
+    """What a redemption's audit record says it changed."""
+    return f"meal {redemption.id} served" + (" (replay)" if replayed else "")
 
 
 def _claimed_child(request: MealRequest, qr_key: bytes) -> int | None:

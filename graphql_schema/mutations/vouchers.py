@@ -22,7 +22,7 @@ from app.auth import Principal, Role
 from app.metrics import REDEMPTIONS
 from app.settings import Settings
 from familymap.tables import Person
-from graphql_schema.audit import audit, audit_on_driver
+from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.types.vouchers import (
@@ -131,32 +131,22 @@ async def _audit_change(
 async def _redeem_meal_on_driver(
     info: Info[Context, Any], school: uuid.UUID, input: RedeemMealInput, key: bytes
 ) -> RedeemMealResult:
-    """redeemMeal on PostgreSQL: the hot path's few statements and the audit record, in one
-    transaction on the driver's connection (vouchers/meal_hotpath.py says why)."""
+    """redeemMeal on PostgreSQL: the hot path's statements, its audit record among them, in
+    one transaction on the driver's connection (vouchers/meal_hotpath.py says why)."""
     now = datetime.now(UTC)
     try:
         async with info.context.driver_transactions() as connection:
-            hot = await meal_hotpath.redeem_meal_on_driver(
+            redeemed = await meal_hotpath.redeem_meal_on_driver(
                 connection=connection,
                 merchant_id=school,
                 request=_meal_request(input, now),
                 qr_key=key,
                 now=now,
-            )
-            result = MealRedeemed(
-                meal=MealView.from_row(hot.redeemed.redemption), replayed=hot.redeemed.replayed
-            )
-            await audit_on_driver(
-                info,
-                connection=connection,
-                role=min(require_principal(info).roles),
-                subject_iin=hot.child_iin,
-                family_id=hot.redeemed.redemption.family_id,
-                action="write",
-                what=_meal_served(result),
+                caller=audit_caller(info, role=min(require_principal(info).roles)),
             )
     except (VoucherError, LedgerError) as refused:
         return VoucherRefused(code=refused.code, message=str(refused))
+    result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
     _count_served(result)
     return result
 

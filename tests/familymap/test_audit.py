@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.audit import (
     CHAINS,
+    Caller,
     append_record,
     record_access,
     record_hash,
@@ -24,6 +25,7 @@ from familymap.audit import (
 )
 from familymap.audit_tables import AuditRecord
 from tests.conftest import savepoint_sessions
+from tests.familymap.audit_builders import audit_trail_restored
 
 KEY = b"test-audit-key"
 ALICE = "900101300126"
@@ -258,15 +260,13 @@ async def test_append_record_on_asyncpg_makes_links_verify_accepts(session):
     appended = [
         await append_record(
             connection=driver,
-            key=KEY,
-            actor=BOB,
-            role="CITIZEN",
+            caller=Caller(
+                key=KEY, actor=BOB, role="CITIZEN", operation="RedeemMeal", request_id=f"r{n}"
+            ),
             subject_iin=ALICE,
             family_id=7,
             action="write",
             what=f"meal {n} served",
-            operation="RedeemMeal",
-            request_id=f"r{n}",
             chain=5,
         )
         for n in range(3)
@@ -300,12 +300,7 @@ async def test_concurrent_appends_make_unbroken_chains(engine):
             )  # fmt: skip
             return record.chain, record.seq
 
-    async with AsyncSession(engine) as before:
-        heads_before = {
-            row.id: (row.seq, row.hash)
-            for row in await before.execute(text("SELECT id, seq, hash FROM audit_chain_head"))
-        }
-    try:
+    async with audit_trail_restored(engine) as heads_before:
         tasks = [asyncio.create_task(append_one(n)) for n in range(20)]
         await asyncio.sleep(0.2)
         start.set()
@@ -318,16 +313,3 @@ async def test_concurrent_appends_make_unbroken_chains(engine):
             for chain, (seq, _) in heads_before.items():
                 new = sum(c == chain for c, _ in appended)
                 assert await head_seq(check, chain) == seq + new
-    finally:
-        async with AsyncSession(engine) as cleanup, cleanup.begin():
-            await cleanup.execute(text("ALTER TABLE audit_records DISABLE TRIGGER USER"))
-            for chain, (seq, digest) in heads_before.items():
-                await cleanup.execute(
-                    text("DELETE FROM audit_records WHERE chain = :c AND seq > :s"),
-                    {"c": chain, "s": seq},
-                )
-                await cleanup.execute(
-                    text("UPDATE audit_chain_head SET seq = :s, hash = :h WHERE id = :c"),
-                    {"s": seq, "h": digest, "c": chain},
-                )
-            await cleanup.execute(text("ALTER TABLE audit_records ENABLE TRIGGER USER"))

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.driver_db import create_driver_pool, pool_transactions
 from app.settings import Settings
+from familymap.audit import Caller
 from familymap.tables import Entitlement, Family, Person
+from tests.familymap.audit_builders import audit_trail_restored
 from tests.vouchers.vouchers_builders import NOW, QR_KEY, SCHOOL_DAY, family_with_pupil
 from vouchers.errors import VoucherError
 from vouchers.meal_hotpath import redeem_meal_on_driver
@@ -25,6 +27,9 @@ from wallet import ledger
 from wallet.tables import LedgerAccount, LedgerTransfer
 
 ATTEMPTS = 50
+CANTEEN = Caller(
+    key=b"race-audit-key", actor="canteen", role="SCHOOL", operation="Race", request_id=None
+)
 
 
 async def _committed_pupil(engine, run: str):
@@ -80,9 +85,15 @@ async def _remove(engine, *, family_id: int, child_id: int, canteen: Merchant, p
 
 async def _race(url: str, requests: list[MealRequest], merchant_id, path: str) -> list[str]:
     """Send every request at once, each in its own transaction and connection, on the
-    portable path (ORM sessions) or the hot path (app.driver_db's pool, meal_hotpath)."""
+    portable path (ORM sessions) or the hot path (app.driver_db's pool, meal_hotpath, which
+    audits what it serves: the records are removed again afterwards)."""
     if path == "hotpath":
-        return await _race_on_driver(url, requests, merchant_id)
+        engine = create_async_engine(url)
+        try:
+            async with audit_trail_restored(engine):
+                return await _race_on_driver(url, requests, merchant_id)
+        finally:
+            await engine.dispose()
     engine = create_async_engine(url, pool_size=ATTEMPTS, max_overflow=0)
     start = asyncio.Event()
 
@@ -126,11 +137,11 @@ async def _race_on_driver(url: str, requests: list[MealRequest], merchant_id) ->
             async with transactions() as connection:
                 result = await redeem_meal_on_driver(
                     connection=connection, merchant_id=merchant_id, request=request,
-                    qr_key=QR_KEY, now=NOW,
+                    qr_key=QR_KEY, now=NOW, caller=CANTEEN,
                 )  # fmt: skip
         except VoucherError as refused:
             return refused.code
-        return "REPLAYED" if result.redeemed.replayed else "SERVED"
+        return "REPLAYED" if result.replayed else "SERVED"
 
     try:
         tasks = [asyncio.create_task(attempt(r)) for r in requests]

@@ -1,0 +1,33 @@
+"""SQL with :named parameters for asyncpg, which takes $1, $2, ... in order.
+
+The hot paths (vouchers/meal_hotpath.py) run a few large statements on the driver's
+connection. Written with names they stay readable; SQLAlchemy compiles each once to
+asyncpg's numbered form (a name used twice gets one number), and `args` lines the values up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A statement in asyncpg's form and the names of its parameters, in order."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        """The values for $1, $2, ...; a missing name is a KeyError, not a NULL."""
+        return [values[name] for name in self.names]
+
+
+def driver_statement(sql: str) -> DriverStatement:
+    """Compile `sql` (:name parameters; cast with CAST(:name AS type)) for asyncpg."""
+    compiled = text(sql).compile(dialect=asyncpg_dialect())
+    return DriverStatement(compiled.string, tuple(compiled.positiontup or ()))
