@@ -6,6 +6,7 @@ stops, so no connection outlives the process's event loop.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,6 +60,10 @@ def create_app(
             # brought its own engine (tests) has them inside its sessions (set below).
             driver_pool = await create_driver_pool(settings)
             app.state.driver_transactions = pool_transactions(driver_pool)
+        # Everything made at start-up (schema, models, parameters) lives as long as the
+        # process: freezing it keeps the cyclic collector from walking it again in every
+        # full collection, pauses that showed in the redemption benchmark's slowest answers.
+        gc.freeze()
         log.info("started", environment=settings.environment)
         try:
             async with background_jobs(settings, app.state.session_factory):

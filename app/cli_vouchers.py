@@ -130,8 +130,10 @@ def bench_redeem(
     clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 32,
     schools: Annotated[int, typer.Option(min=1, help="Schools.")] = 50,
     pupils: Annotated[int, typer.Option(min=10, help="Pupils with vouchers.")] = 2_000,
-    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 2,
-    port: Annotated[int, typer.Option(help="Loopback port for the server.")] = 8765,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (one port each, from --port).")
+    ] = 2,
+    port: Annotated[int, typer.Option(help="First loopback port for the servers.")] = 8765,
 ) -> None:
     """Meal redemptions through the GraphQL API on an empty DATABASE_URL: 32 clients sending
     single QR redemptions, then offline batches; then double spends counted in the ledger."""
@@ -186,33 +188,33 @@ def bench_redeem(
         "DATABASE_POOL_SIZE": str(max(4, clients // workers + 2)),
     }
     executable = shutil.which("socialwallet") or str(Path(sys.executable).parent / "socialwallet")
-    # Our own console script with fixed arguments, no shell.
-    server = subprocess.Popen(  # noqa: S603
-        [
-            executable,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # One single-worker server per port, the clients' connections spread evenly over them, as
+    # a load balancer spreads them over pods. uvicorn's own --workers share one listening
+    # socket, and whichever worker wakes first accepts every waiting connection: in the runs
+    # that measured it, all 32 keep-alive connections went to one of the two workers.
+    ports = [port + n for n in range(workers)]
+    servers = [
+        subprocess.Popen(  # noqa: S603 (our own console script, fixed arguments, no shell)
+            [executable, "serve", "--host", "127.0.0.1", "--port", str(p), "--workers", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in ports
+    ]
     try:
         figures = loadgen.run(
-            _load(data, issuer=issuer, qr_key=qr_key.encode(), port=port, clients=clients,
+            _load(data, issuer=issuer, qr_key=qr_key.encode(), ports=ports, clients=clients,
                   redemptions=redemptions, batch_items=batch_items, batch_size=batch_size)
         )  # fmt: skip
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
     async def verify() -> dict[str, int]:
@@ -242,14 +244,14 @@ def bench_redeem(
 
 
 async def _load(
-    data, *, issuer: DevIssuer, qr_key: bytes, port: int, clients: int, redemptions: int,
-    batch_items: int, batch_size: int,
+    data, *, issuer: DevIssuer, qr_key: bytes, ports: list[int], clients: int,
+    redemptions: int, batch_items: int, batch_size: int,
 ) -> dict[str, Any]:  # fmt: skip
     import httpx
 
     from vouchers.qr import sign_qr
 
-    host = f"127.0.0.1:{port}"
+    host = f"127.0.0.1:{ports[0]}"
     tokens = {s: issuer.mint(roles=[Role.SCHOOL], subject=str(s)) for s in data.schools}
     now = datetime.now(UTC)
     pupils, days = data.pupils, data.school_days
@@ -310,15 +312,17 @@ async def _load(
     warm = graphql(REDEEM, "i", tokens[pupils[0].school_id], warm_meal)
 
     async with httpx.AsyncClient(timeout=5) as probe:
-        for _ in range(300):
-            try:
-                if (await probe.get(f"http://{host}/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not start")
+        for server_port in ports:
+            for _ in range(300):
+                try:
+                    ready = await probe.get(f"http://127.0.0.1:{server_port}/readyz")
+                    if ready.status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"the server on port {server_port} did not start")
 
     async def drive(requests: list[bytes], concurrency: int, outcomes: dict[str, int],
                     latencies: list[float] | None) -> tuple[float, float]:  # fmt: skip
@@ -326,7 +330,7 @@ async def _load(
         cpu = time.process_time()
         elapsed = await loadgen.drive(
             host="127.0.0.1",
-            port=port,
+            port=ports,
             requests=requests,
             concurrency=concurrency,
             on_response=_tally(outcomes, latencies),
@@ -353,6 +357,14 @@ async def _load(
         f"client CPU {batch_cpu / len(batches) * 1000:.3f} ms/batch"
     )
     latencies.sort()
+
+    def percentile(share: float) -> float:
+        return round(latencies[max(0, int(len(latencies) * share) - 1)] * 1000, 2)
+
+    console.print(
+        "single latency ms: "
+        + ", ".join(f"p{round(q * 100)} {percentile(q)}" for q in (0.5, 0.9, 0.95, 0.99, 1.0))
+    )
     served = outcomes.get("MealRedeemed", 0)
     return {
         "redemptions": len(singles),
@@ -360,7 +372,8 @@ async def _load(
         "already_redeemed": outcomes.get("ALREADY_REDEEMED", 0),
         "redemptions_per_s": round(len(singles) / single_s, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+        "p95_ms": percentile(0.95),
+        "p99_ms": percentile(0.99),
         "batch_items": batch_items,
         "batch_size": batch_size,
         "batch_items_served": batch_outcomes.get("served", 0),

@@ -34,12 +34,18 @@ def is_postgres(settings: Settings) -> bool:
 
 
 async def create_driver_pool(settings: Settings) -> asyncpg.Pool:
-    """The process's asyncpg pool, as large as SQLAlchemy's, opened lazily."""
+    """The process's asyncpg pool for the hot paths (DATABASE_HOT_POOL_SIZE), opened lazily.
+
+    Small on purpose: a redemption holds an audit chain's head and its school's account from
+    its first statement to its commit, so with more connections than the database has cores
+    the transactions wait on each other's locks (and on this process to send their next
+    statement) inside PostgreSQL; with a few, they queue here, before taking any lock.
+    """
     url = make_url(settings.async_database_url).set(drivername="postgresql")
     return await asyncpg.create_pool(
         url.render_as_string(hide_password=False),
         min_size=0,
-        max_size=settings.database_pool_size,
+        max_size=settings.database_hot_pool_size,
         reset=_end_any_transaction,
         # The hot paths' statements look rows up by key, so one plan fits every call:
         # PostgreSQL would otherwise plan the large ones anew for their first executions on

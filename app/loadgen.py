@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -137,17 +137,26 @@ class _Connection:
 async def drive(
     *,
     host: str,
-    port: int,
+    port: int | Sequence[int],
     requests: list[bytes],
     concurrency: int,
     on_response: OnResponse,
     response_timeout: float | None = None,
 ) -> float:
-    """Send every request over `concurrency` connections; return the wall seconds it took."""
+    """Send every request over `concurrency` connections; return the wall seconds it took.
+
+    Given several ports (one server process each), the connections are spread over them in
+    turn, as a load balancer in front of them would.
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    ports = [port] if isinstance(port, int) else list(port)
+    if not ports:
+        raise ValueError("give at least one port")
     pending = deque(requests)  # one queue shared by every connection
-    connections = [_Connection(host, port) for _ in range(min(concurrency, len(pending)))]
+    connections = [
+        _Connection(host, ports[n % len(ports)]) for n in range(min(concurrency, len(pending)))
+    ]
     clock = time.perf_counter
 
     async def client(connection: _Connection) -> None:

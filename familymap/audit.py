@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 GENESIS_HASH = "0" * 64
 # The chains appended to (ids 1..CHAINS of `audit_chain_head`, made by migration 0008).
-CHAINS = 16
+CHAINS = 64
 _CHAIN_OF_SESSION = "audit_chain"
 ACTIONS = ("read", "write")
 # Roles whose subject is an IIN: the trail keeps their identity as a keyed hash.

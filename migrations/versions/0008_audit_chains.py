@@ -25,7 +25,7 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CHAINS = 16  # familymap.audit.CHAINS: the heads made here are the chains appended to
+CHAINS = 64  # familymap.audit.CHAINS: the heads made here are the chains appended to
 GENESIS = "0" * 64
 _APPEND_ONLY = "audit_records is append-only"
 _HEAD_STAYS = "audit_chain_head cannot be deleted"

@@ -211,7 +211,7 @@ async def test_each_session_keeps_to_one_chain_and_sessions_spread(connection):
             assert records[0].chain == records[1].chain
             assert records[1].seq == records[0].seq + 1
             chains_used.append(records[0].chain)
-    # And the sessions did not all queue on one chain (all forty on one: 16**-39)
+    # And the sessions did not all queue on one chain (all forty on one: 64**-39)
     assert len(set(chains_used)) > 1
     assert set(chains_used) <= set(range(1, CHAINS + 1))
     async with savepoint_sessions(connection)() as check:

@@ -127,6 +127,24 @@ async def test_every_request_is_answered_over_n_keep_alive_connections():
     assert headers["content-length"] == str(len(body))
 
 
+async def test_connections_are_spread_evenly_over_several_servers():
+    # Given two servers (two processes behind a balancer, in the bench)
+    first, second = Server(), Server()
+    async with serving(first) as port_a, serving(second) as port_b:
+        # When 6 clients send 60 requests to the pair
+        await loadgen.drive(
+            host="127.0.0.1",
+            port=[port_a, port_b],
+            requests=requests(port_a, 60),
+            concurrency=6,
+            on_response=lambda status, body, latency: None,
+        )
+    # Then each server holds three of the connections, and together they answered everything
+    assert (first.accepted, second.accepted) == (3, 3)
+    assert len(first.requests) + len(second.requests) == 60
+    assert first.requests and second.requests
+
+
 async def test_fewer_requests_than_clients_open_only_the_connections_needed():
     server = Server()
     answers: list[int] = []
