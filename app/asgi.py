@@ -21,7 +21,13 @@ from starlette.routing import Route
 
 from app.auth import BearerTokenBackend, DevIssuer, build_dev_issuer, build_token_verifier
 from app.db import create_engine, create_session_factory, ping
-from app.driver_db import create_driver_pool, is_postgres, pool_transactions, session_transactions
+from app.driver_db import (
+    DriverTransactions,
+    create_driver_pool,
+    is_postgres,
+    pool_transactions,
+    session_transactions,
+)
 from app.graphql_http import GraphQLApp
 from app.jobs import background_jobs
 from app.metrics import DatabaseFigures, metrics_endpoint
@@ -30,8 +36,10 @@ from app.rate_limit import build_rate_limiter
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
 from app.web_client import web_routes
+from graphql_schema.mutations.vouchers import qr_signing_key
 from graphql_schema.schema import build_schema
 from vouchers.fulfilment import register_voucher_fulfillers
+from vouchers.meal_groups import MealCoalescer
 
 log = structlog.get_logger("socialwallet.app")
 
@@ -60,6 +68,7 @@ def create_app(
             # brought its own engine (tests) has them inside its sessions (set below).
             driver_pool = await create_driver_pool(settings)
             app.state.driver_transactions = pool_transactions(driver_pool)
+            app.state.meal_coalescer = meal_coalescer(settings, app.state.driver_transactions)
         # Everything made at start-up (schema, models, parameters) lives as long as the
         # process: freezing it keeps the cyclic collector from walking it again in every
         # full collection, pauses that showed in the redemption benchmark's slowest answers.
@@ -119,4 +128,14 @@ def create_app(
         app.state.session_factory = session_factory or create_session_factory(engine)
         if is_postgres(settings):
             app.state.driver_transactions = session_transactions(app.state.session_factory)
+            app.state.meal_coalescer = meal_coalescer(settings, app.state.driver_transactions)
     return app
+
+
+def meal_coalescer(settings: Settings, transactions: DriverTransactions) -> MealCoalescer:
+    """Single redemptions served in groups: one group written at a time, on one of the hot
+    path's connections (the others serve the requests a group hands back). Group commit:
+    the requests that arrive while a group is written form the next one."""
+    return MealCoalescer(
+        transactions=transactions, qr_key=lambda: qr_signing_key(settings), runners=1
+    )

@@ -259,4 +259,5 @@ class GraphQLApp(GraphQL[Context, None]):
             language=negotiate(request.headers.get("accept-language")),
             rate_limiter=getattr(request.app.state, "rate_limiter", None),
             driver_transactions=getattr(request.app.state, "driver_transactions", None),
+            meal_coalescer=getattr(request.app.state, "meal_coalescer", None),
         )

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     # The canteen's hot path (app/driver_db.py) has a pool of its own per process; a few
     # connections serve it best (README, performance).
-    database_hot_pool_size: int = Field(default=4, ge=1)
+    database_hot_pool_size: int = Field(default=3, ge=1)
 
     jwt_issuer: str = "https://idp.socialwallet.local"
     jwt_audience: str = "socialwallet-api"

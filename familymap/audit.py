@@ -267,6 +267,76 @@ async def link_after(
     await connection.execute(_LINK.sql, *_LINK.args(values))
 
 
+# Many records at once, by a transaction that locked its chain's head first (a group of
+# redemptions): one statement puts them in and moves the head past them.
+_LOCK_HEAD = "SELECT seq, hash FROM audit_chain_head WHERE id = $1 FOR UPDATE"
+_APPEND_MANY = """
+WITH appended AS (
+    INSERT INTO audit_records (chain, seq, recorded_at, actor, role, subject_hash, family_id,
+                               action, what, operation, request_id, prev_hash, hash)
+    SELECT $1, seq, recorded_at, actor, role, subject_hash, family_id, action, what,
+           operation, request_id, prev_hash, hash
+    FROM unnest($2::bigint[], $3::timestamptz[], $4::varchar[], $5::varchar[], $6::varchar[],
+                $7::bigint[], $8::varchar[], $9::varchar[], $10::varchar[], $11::varchar[],
+                $12::varchar[], $13::varchar[])
+         AS r(seq, recorded_at, actor, role, subject_hash, family_id, action, what, operation,
+              request_id, prev_hash, hash)
+    RETURNING id
+)
+UPDATE audit_chain_head SET seq = $14, hash = $15 WHERE id = $1
+"""
+_COLUMNS = (
+    "audit_seq", "audit_recorded_at", "audit_actor", "audit_role", "audit_subject_hash",
+    "audit_family_id", "audit_action", "audit_what", "audit_operation", "audit_request_id",
+    "audit_prev_hash", "audit_hash",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record to append: who acted, about whom, what they did."""
+
+    caller: Caller
+    subject_iin: str | None
+    family_id: int | None
+    action: str
+    what: str
+
+
+async def lock_head(*, connection: asyncpg.Connection, chain: int) -> tuple[int, str]:
+    """Lock a chain's head until the transaction ends; its (seq, hash)."""
+    head = await connection.fetchrow(_LOCK_HEAD, chain)
+    if head is None:
+        raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
+    return head["seq"], head["hash"]
+
+
+async def append_after(
+    *,
+    connection: asyncpg.Connection,
+    chain: int,
+    head: tuple[int, str],
+    entries: list[Entry],
+) -> None:
+    """Append `entries`, in order, after the locked `head` of `chain`, in one statement."""
+    if not entries:
+        return
+    seq, prev_hash = head
+    links = []
+    for entry in entries:
+        seq += 1
+        link = link_values(
+            caller=entry.caller, chain=chain, seq=seq, prev_hash=prev_hash,
+            subject_iin=entry.subject_iin, family_id=entry.family_id, action=entry.action,
+            what=entry.what,
+        )  # fmt: skip
+        links.append(link)
+        prev_hash = link["audit_hash"]
+    await connection.execute(
+        _APPEND_MANY, chain, *([link[c] for link in links] for c in _COLUMNS), seq, prev_hash
+    )
+
+
 async def records_for_subject(
     *, session: AsyncSession, key: bytes, subject_iin: str, limit: int = 100
 ) -> Sequence[AuditRecord]:

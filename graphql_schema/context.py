@@ -34,6 +34,8 @@ class Context:
     rate_limiter: Any = None
     # app.driver_db.DriverTransactions on PostgreSQL, for the hot paths; None on SQLite.
     driver_transactions: Any = None
+    # vouchers.meal_groups.MealCoalescer on PostgreSQL (single redemptions served in groups).
+    meal_coalescer: Any = None
 
     @property
     def principal(self) -> Principal | None:

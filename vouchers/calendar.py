@@ -41,7 +41,19 @@ class SchoolYear:
 
 def school_year(on: date, *, parameters: ParameterSet | None = None) -> SchoolYear | None:
     """The school year whose calendar is in force on `on`, or None if no calendar covers it."""
-    ps = parameters or default_parameters()
+    if parameters is None:
+        return _school_year_by_default(on)
+    return _school_year_in(on, parameters)
+
+
+@lru_cache(maxsize=1024)
+def _school_year_by_default(on: date) -> SchoolYear | None:
+    # The default parameters are read once per process; a canteen asks about the same few
+    # days all day long.
+    return _school_year_in(on, default_parameters())
+
+
+def _school_year_in(on: date, ps: ParameterSet) -> SchoolYear | None:
     try:
         raw = ps.get("school_calendar.year", on)
     except ParameterError:

@@ -126,7 +126,7 @@ async def redeem_meal_on_driver(
         school_key = merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
     except ValueError as exc:
         raise NotFound("no such merchant") from exc
-    child_id = _claimed_child(request, qr_key)
+    child_id = claimed_child(request, qr_key)
     year = school_year(request.served_on, parameters=parameters)
     year_start = year.start if year is not None else None
     chain = pick_chain()
@@ -137,7 +137,7 @@ async def redeem_meal_on_driver(
     )  # fmt: skip
     if found["audit_seq"] is None:
         raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
-    school = _school(found)
+    school = school_from(found)
     children: dict[int, ChildVoucher] = {}
     if found["person_id"] is not None and year_start is not None:
         children[found["person_id"]] = ChildVoucher(
@@ -201,7 +201,7 @@ def served_text(redemption: MealRedemption, *, replayed: bool = False) -> str:
     return f"meal {redemption.id} served" + (" (replay)" if replayed else "")
 
 
-def _claimed_child(request: MealRequest, qr_key: bytes) -> int | None:
+def claimed_child(request: MealRequest, qr_key: bytes) -> int | None:
     """The child the request names, to read up front; validation checks the claim again."""
     if request.qr_token is None:
         return request.child_person_id
@@ -211,7 +211,7 @@ def _claimed_child(request: MealRequest, qr_key: bytes) -> int | None:
         return None
 
 
-def _school(found: asyncpg.Record) -> Merchant:
+def school_from(found: asyncpg.Record) -> Merchant:
     """The school as `get_merchant` would give it, or its refusal."""
     if found["merchant_id"] is None:
         raise NotFound("no such merchant")

@@ -39,7 +39,7 @@ from vouchers.errors import (
     WrongSchool,
 )
 from vouchers.merchants import get_merchant
-from vouchers.qr import DEFAULT_TTL, QrClaims, sign_qr, verify_qr
+from vouchers.qr import DEFAULT_TTL, QrClaims, check_unexpired, sign_qr, verify_qr
 from vouchers.tables import MEAL_TYPES, MealRedemption, MealVoucher, Merchant
 from wallet.ledger import LedgerError, NewTransfer, open_account, post_new_transfers, transfer
 
@@ -482,7 +482,7 @@ async def validate_meal_request(
         claims = verify_qr(key=qr_key, token=request.qr_token, now=None)
         if claims.merchant_id != str(school.id):
             raise WrongSchool("this QR code was issued for another school")
-        verify_qr(key=qr_key, token=request.qr_token, now=now)  # now the expiry
+        check_unexpired(claims, now=now)  # the school first, then the expiry
         child_id = claims.child_person_id
     elif request.child_person_id is not None:
         child_id = request.child_person_id

@@ -99,9 +99,15 @@ def verify_qr(*, key: bytes, token: str, now: datetime | None) -> QrClaims:
         raise
     except (ValueError, KeyError, TypeError) as exc:
         raise QrInvalid("the QR token is malformed") from exc
-    if now is not None and now >= claims.expires_at:
-        raise QrExpired("the QR token has expired; ask for a fresh one")
+    if now is not None:
+        check_unexpired(claims, now=now)
     return claims
+
+
+def check_unexpired(claims: QrClaims, *, now: datetime) -> None:
+    """QR_EXPIRED if the verified token's claims have run out at `now`."""
+    if now >= claims.expires_at:
+        raise QrExpired("the QR token has expired; ask for a fresh one")
 
 
 def load_or_create_key(path: Path) -> bytes:

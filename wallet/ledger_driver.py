@@ -16,6 +16,9 @@ its own ({guard}: SQL that is true when the transfer is to be posted); `TRANSFER
 selects what they did, and `check_posted` turns that into the ledger's refusal, if any. A
 refusal raises after the statement wrote its part: the caller's transaction must roll back,
 as it must after any ledger refusal. `post_new_transfer` is the same as a statement alone.
+
+`post_new_transfers_on_driver` posts many transfers (a group of redemptions) in three
+statements, every rule checked before anything is written.
 """
 
 from __future__ import annotations
@@ -136,3 +139,80 @@ async def post_new_transfer(*, connection: asyncpg.Connection, transfer: NewTran
     except asyncpg.UniqueViolationError as exc:
         raise TransferIdReused(f"transfer id {transfer.transfer_id!r} was used before") from exc
     check_posted(transfer, result)
+
+
+# --- many transfers at once (a group of redemptions) --------------------------------------
+
+_LOCK_ACCOUNTS = """
+SELECT id, code, kind, purpose, may_go_negative, debits_posted, credits_posted
+FROM ledger_accounts WHERE code = ANY($1::varchar[]) ORDER BY id FOR UPDATE
+"""
+_MOVE_TOTALS = """
+UPDATE ledger_accounts AS account
+SET debits_posted = account.debits_posted + moving.debit,
+    credits_posted = account.credits_posted + moving.credit
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS moving(id, debit, credit)
+WHERE account.id = moving.id
+"""
+_INSERT_TRANSFERS = """
+INSERT INTO ledger_transfers (transfer_id, debit_account_id, credit_account_id, amount, reason,
+                              metadata, family_id, person_id, created_at)
+SELECT transfer_id, debit_id, credit_id, amount, reason, metadata::jsonb, family_id, person_id,
+       $9
+FROM unnest($1::varchar[], $2::bigint[], $3::bigint[], $4::bigint[], $5::varchar[],
+            $6::text[], $7::bigint[], $8::bigint[])
+     AS t(transfer_id, debit_id, credit_id, amount, reason, metadata, family_id, person_id)
+"""
+
+
+async def post_new_transfers_on_driver(
+    *, connection: asyncpg.Connection, transfers: list[NewTransfer]
+) -> None:
+    """`wallet.ledger.post_new_transfers` in three statements on an asyncpg connection: the
+    accounts locked in primary-key order, every rule checked before anything is written (a
+    refusal writes nothing), then the totals and the transfer rows."""
+    if not transfers:
+        return
+    for item in transfers:
+        check_amount(item.amount)
+    codes = sorted({code for item in transfers for code in (item.debit, item.credit)})
+    accounts = {row["code"]: row for row in await connection.fetch(_LOCK_ACCOUNTS, codes)}
+    if missing := [code for code in codes if code not in accounts]:
+        raise UnknownAccount(f"no ledger account {missing[0]!r}")
+    debits: dict[int, int] = {}
+    credits: dict[int, int] = {}
+    for item in transfers:
+        debit, credit = accounts[item.debit], accounts[item.credit]
+        if debit["id"] == credit["id"]:
+            raise SameAccount(f"{item.debit} cannot pay itself")
+        check_flow(
+            _End(item.debit, debit["kind"], debit["purpose"]),
+            _End(item.credit, credit["kind"], credit["purpose"]),
+        )
+        debits[debit["id"]] = debits.get(debit["id"], 0) + item.amount
+        credits[credit["id"]] = credits.get(credit["id"], 0) + item.amount
+    for account in accounts.values():
+        spent = debits.get(account["id"], 0)
+        held = account["credits_posted"] - account["debits_posted"]
+        if spent and not account["may_go_negative"] and held < spent:
+            raise InsufficientFunds(f"{account['code']} holds less than {spent} tiyn")
+    ids = sorted(set(debits) | set(credits))
+    await connection.execute(
+        _MOVE_TOTALS, ids, [debits.get(i, 0) for i in ids], [credits.get(i, 0) for i in ids]
+    )
+    stamp = utcnow()
+    try:
+        await connection.execute(
+            _INSERT_TRANSFERS,
+            [item.transfer_id for item in transfers],
+            [accounts[item.debit]["id"] for item in transfers],
+            [accounts[item.credit]["id"] for item in transfers],
+            [item.amount for item in transfers],
+            [item.reason for item in transfers],
+            [json.dumps(item.metadata or {}) for item in transfers],
+            [item.family_id for item in transfers],
+            [item.person_id for item in transfers],
+            stamp,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise TransferIdReused("a transfer id of the batch was used before") from exc

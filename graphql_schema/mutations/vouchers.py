@@ -61,6 +61,7 @@ from graphql_schema.types.vouchers import (
 )
 from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
+from vouchers.meal_groups import GroupItem
 from vouchers.qr import load_or_create_key
 from wallet.ledger import LedgerError
 
@@ -131,19 +132,23 @@ async def _audit_change(
 async def _redeem_meal_on_driver(
     info: Info[Context, Any], school: uuid.UUID, input: RedeemMealInput, key: bytes
 ) -> RedeemMealResult:
-    """redeemMeal on PostgreSQL: the hot path's statements, its audit record among them, in
-    one transaction on the driver's connection (vouchers/meal_hotpath.py says why)."""
+    """redeemMeal on PostgreSQL: served in a group with the other requests in flight
+    (vouchers/meal_groups.py), or alone on the hot path (vouchers/meal_hotpath.py), its audit
+    record in the same transaction either way."""
     now = datetime.now(UTC)
+    request = _meal_request(input, now)
+    caller = audit_caller(info, role=min(require_principal(info).roles))
     try:
-        async with info.context.driver_transactions() as connection:
-            redeemed = await meal_hotpath.redeem_meal_on_driver(
-                connection=connection,
-                merchant_id=school,
-                request=_meal_request(input, now),
-                qr_key=key,
-                now=now,
-                caller=audit_caller(info, role=min(require_principal(info).roles)),
+        if info.context.meal_coalescer is not None:
+            redeemed = await info.context.meal_coalescer.redeem(
+                GroupItem(merchant_id=school, request=request, now=now, caller=caller)
             )
+        else:
+            async with info.context.driver_transactions() as connection:
+                redeemed = await meal_hotpath.redeem_meal_on_driver(
+                    connection=connection, merchant_id=school, request=request, qr_key=key,
+                    now=now, caller=caller,
+                )  # fmt: skip
     except (VoucherError, LedgerError) as refused:
         return VoucherRefused(code=refused.code, message=str(refused))
     result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)

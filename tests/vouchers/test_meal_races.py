@@ -1,6 +1,6 @@
 """Double spend under concurrency, on PostgreSQL's concurrent writers: 50 canteen requests for
-one meal, and 50 replays of one request, on the portable path and on the hot path. Data is
-committed and removed in `finally`."""
+one meal, and 50 replays of one request, on the portable path, on the hot path, and served in
+groups. Data is committed and removed in `finally`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from familymap.tables import Entitlement, Family, Person
 from tests.familymap.audit_builders import audit_trail_restored
 from tests.vouchers.vouchers_builders import NOW, QR_KEY, SCHOOL_DAY, family_with_pupil
 from vouchers.errors import VoucherError
+from vouchers.meal_groups import GroupItem, MealCoalescer
 from vouchers.meal_hotpath import redeem_meal_on_driver
 from vouchers.meals import MealRequest, redeem_meal, wallet_code
 from vouchers.merchants import register_merchant
@@ -87,11 +88,11 @@ async def _race(url: str, requests: list[MealRequest], merchant_id, path: str) -
     """Send every request at once, each in its own transaction and connection, on the
     portable path (ORM sessions) or the hot path (app.driver_db's pool, meal_hotpath, which
     audits what it serves: the records are removed again afterwards)."""
-    if path == "hotpath":
+    if path in ("hotpath", "groups"):
         engine = create_async_engine(url)
         try:
             async with audit_trail_restored(engine):
-                return await _race_on_driver(url, requests, merchant_id)
+                return await _race_on_driver(url, requests, merchant_id, groups=path == "groups")
         finally:
             await engine.dispose()
     engine = create_async_engine(url, pool_size=ATTEMPTS, max_overflow=0)
@@ -121,10 +122,15 @@ async def _race(url: str, requests: list[MealRequest], merchant_id, path: str) -
         await engine.dispose()
 
 
-async def _race_on_driver(url: str, requests: list[MealRequest], merchant_id) -> list[str]:
-    settings = Settings(database_url=url, database_pool_size=ATTEMPTS)
+async def _race_on_driver(
+    url: str, requests: list[MealRequest], merchant_id, *, groups: bool
+) -> list[str]:
+    settings = Settings(database_url=url, database_hot_pool_size=ATTEMPTS)
     pool = await create_driver_pool(settings)
     transactions = pool_transactions(pool)
+    # Groups: the requests go through a coalescer as a server's would (two groups written at
+    # once here, so that groups race each other as well as the requests they hand back).
+    coalescer = MealCoalescer(transactions=transactions, qr_key=lambda: QR_KEY, runners=2)
     # Open every connection first, so that the attempts start together.
     held = [await pool.acquire() for _ in range(ATTEMPTS)]
     for connection in held:
@@ -134,11 +140,16 @@ async def _race_on_driver(url: str, requests: list[MealRequest], merchant_id) ->
     async def attempt(request: MealRequest) -> str:
         await start.wait()
         try:
-            async with transactions() as connection:
-                result = await redeem_meal_on_driver(
-                    connection=connection, merchant_id=merchant_id, request=request,
-                    qr_key=QR_KEY, now=NOW, caller=CANTEEN,
-                )  # fmt: skip
+            if groups:
+                result = await coalescer.redeem(
+                    GroupItem(merchant_id=merchant_id, request=request, now=NOW, caller=CANTEEN)
+                )
+            else:
+                async with transactions() as connection:
+                    result = await redeem_meal_on_driver(
+                        connection=connection, merchant_id=merchant_id, request=request,
+                        qr_key=QR_KEY, now=NOW, caller=CANTEEN,
+                    )  # fmt: skip
         except VoucherError as refused:
             return refused.code
         return "REPLAYED" if result.replayed else "SERVED"
@@ -170,7 +181,7 @@ async def _check_ledger(engine, *, child_id: int, canteen: Merchant, served: int
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("path", ["portable", "hotpath"])
+@pytest.mark.parametrize("path", ["portable", "hotpath", "groups"])
 async def test_fifty_canteens_racing_for_one_meal_serve_it_once(engine, settings, path):
     run = uuid.uuid4().hex[:10]
     family_id, child_id, canteen, programme = await _committed_pupil(engine, run)
@@ -192,7 +203,7 @@ async def test_fifty_canteens_racing_for_one_meal_serve_it_once(engine, settings
 
 
 @pytest.mark.postgres_only
-@pytest.mark.parametrize("path", ["portable", "hotpath"])
+@pytest.mark.parametrize("path", ["portable", "hotpath", "groups"])
 async def test_fifty_replays_of_one_request_return_the_first_result(engine, settings, path):
     run = uuid.uuid4().hex[:10]
     family_id, child_id, canteen, programme = await _committed_pupil(engine, run)
