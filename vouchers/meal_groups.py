@@ -237,16 +237,18 @@ class MealCoalescer:
         self._max_group = max_group
         self._parameters = parameters
         self._waiting: list[tuple[GroupItem, asyncio.Future[Any]]] = []
-        self._running: set[asyncio.Task[None]] = set()
+        self._writing = 0  # runners at work: counted down in the step that finds no one waiting
+        self._tasks: set[asyncio.Task[None]] = set()  # held, so none is collected mid-run
 
     async def redeem(self, item: GroupItem) -> Redeemed:
         """Serve one request in a group, or alone where the group hands it back."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if len(self._running) < self._runners:
+        if self._writing < self._runners:
+            self._writing += 1
             task = asyncio.create_task(self._run())
-            self._running.add(task)  # held, so that the task is not collected mid-run
-            task.add_done_callback(self._running.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         outcome = await future
         if isinstance(outcome, Redeemed):
             return outcome
@@ -258,18 +260,23 @@ class MealCoalescer:
             )  # fmt: skip
 
     async def _run(self) -> None:
-        while self._waiting:
-            group = self._waiting[: self._max_group]
-            del self._waiting[: self._max_group]
-            outcomes: list[Any] = [ALONE] * len(group)
-            try:
-                outcomes = await self._serve(group)
-            finally:
-                # Answered only now, after the group's commit (or its rollback); cancelled
-                # (the server stopping), every request is handed back to run alone.
-                for (_, future), outcome in zip(group, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(outcome)
+        try:
+            while self._waiting:
+                group = self._waiting[: self._max_group]
+                del self._waiting[: self._max_group]
+                outcomes: list[Any] = [ALONE] * len(group)
+                try:
+                    outcomes = await self._serve(group)
+                finally:
+                    # Answered only now, after the group's commit (or its rollback);
+                    # cancelled (the server stopping), each request is handed back.
+                    for (_, future), outcome in zip(group, outcomes, strict=True):
+                        if not future.done():
+                            future.set_result(outcome)
+        finally:
+            # In the same step as the check that found no one waiting (no await between): a
+            # request that comes after it starts a runner of its own, none is left waiting.
+            self._writing -= 1
 
     async def _serve(self, group: list[tuple[GroupItem, asyncio.Future[Any]]]) -> list[Any]:
         try:
