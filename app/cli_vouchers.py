@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import func, select
 
-from app import loadgen
+from app import loadgen, proc_cpu
 from app.auth import DevIssuer, Role
 from app.db import create_engine, create_session_factory
 from app.migrate import upgrade_to_head
@@ -205,6 +205,7 @@ def bench_redeem(
     try:
         figures = loadgen.run(
             _load(data, issuer=issuer, qr_key=qr_key.encode(), ports=ports, clients=clients,
+                  server_pids=[server.pid for server in servers],
                   redemptions=redemptions, batch_items=batch_items, batch_size=batch_size)
         )  # fmt: skip
     finally:
@@ -245,7 +246,7 @@ def bench_redeem(
 
 async def _load(
     data, *, issuer: DevIssuer, qr_key: bytes, ports: list[int], clients: int,
-    redemptions: int, batch_items: int, batch_size: int,
+    server_pids: list[int], redemptions: int, batch_items: int, batch_size: int,
 ) -> dict[str, Any]:  # fmt: skip
     import httpx
 
@@ -343,7 +344,25 @@ async def _load(
 
     outcomes: dict[str, int] = {}
     latencies: list[float] = []
+    # Who used the two cores during the single phase: the servers, PostgreSQL (when it runs
+    # here: its processes are named "postgres") and this client.
+    servers_before = proc_cpu.snapshot(server_pids)
+    database_before = proc_cpu.snapshot(proc_cpu.pids_named("postgres"))
     single_s, single_cpu = await drive(single_requests, clients, outcomes, latencies)
+    servers_cpu = proc_cpu.used_since(servers_before, proc_cpu.snapshot(server_pids))
+    database_cpu = proc_cpu.used_since(
+        database_before, proc_cpu.snapshot(proc_cpu.pids_named("postgres"))
+    )
+    per_request = {
+        "servers": servers_cpu / len(singles) * 1000,
+        "postgres": database_cpu / len(singles) * 1000,
+        "client": single_cpu / len(singles) * 1000,
+    }
+    if proc_cpu.available():
+        console.print(
+            "single CPU ms per redemption: "
+            + ", ".join(f"{who} {ms:.3f}" for who, ms in per_request.items())
+        )
     console.print(
         f"single: {len(singles)} in {single_s:.2f} s = {len(singles) / single_s:,.0f}/s; "
         f"outcomes {outcomes}; client CPU {single_cpu / len(singles) * 1000:.3f} ms/request"
@@ -374,6 +393,11 @@ async def _load(
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p95_ms": percentile(0.95),
         "p99_ms": percentile(0.99),
+        **(
+            {f"{who}_cpu_ms": round(ms, 3) for who, ms in per_request.items()}
+            if proc_cpu.available()
+            else {}
+        ),
         "batch_items": batch_items,
         "batch_size": batch_size,
         "batch_items_served": batch_outcomes.get("served", 0),
