@@ -17,16 +17,15 @@ Only PostgreSQL has one; on SQLite there is none and callers take their portable
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.settings import Settings
-
-DriverTransactions = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+from familymap.driver_sql import DriverTransactions
 
 
 def is_postgres(settings: Settings) -> bool:

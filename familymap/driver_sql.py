@@ -1,4 +1,5 @@
-"""SQL with :named parameters for asyncpg, which takes $1, $2, ... in order.
+"""SQL with :named parameters for asyncpg, which takes $1, $2, ... in order; and the type of
+a source of transactions on asyncpg connections.
 
 The hot paths (vouchers/meal_hotpath.py) run a few large statements on the driver's
 connection. Written with names they stay readable; SQLAlchemy compiles each once to
@@ -7,12 +8,18 @@ asyncpg's numbered form (a name used twice gets one number), and `args` lines th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+# A way to run a transaction on a driver connection: `async with transactions() as conn:`
+# (app/driver_db.py makes them; the hot paths take them).
+DriverTransactions = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -38,6 +37,7 @@ import asyncpg
 import structlog
 
 from familymap.audit import Caller, Entry, append_after, lock_head, pick_chain
+from familymap.driver_sql import DriverTransactions
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
@@ -49,8 +49,6 @@ from wallet.ledger import LedgerError
 from wallet.ledger_driver import post_new_transfers_on_driver
 
 log = structlog.get_logger("socialwallet.vouchers")
-
-DriverTransactions = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 
 class _Alone:
