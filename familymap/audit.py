@@ -164,19 +164,22 @@ class Caller:
     request_id: str | None
 
 
-def link_values(
-    *,
-    caller: Caller,
-    chain: int,
-    seq: int,
-    prev_hash: str,
-    subject_iin: str | None,
-    family_id: int | None,
-    action: str,
-    what: str,
-) -> dict[str, object]:
-    """The columns of the record that links at (chain, seq) after `prev_hash`, by name
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record to append: who acted, about whom, what they did."""
+
+    caller: Caller
+    subject_iin: str | None
+    family_id: int | None
+    action: str
+    what: str
+
+
+def link_values(*, entry: Entry, chain: int, seq: int, prev_hash: str) -> dict[str, object]:
+    """The columns of `entry`'s record, linking at (chain, seq) after `prev_hash`, by name
     (`audit_*`, the names `LINK_CTES` and `_LINK` use)."""
+    caller, action, what = entry.caller, entry.action, entry.what
+    subject_iin, family_id = entry.subject_iin, entry.family_id
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}")
     recorded_at = utcnow()
@@ -225,14 +228,7 @@ _LINK = driver_statement(f"WITH {LINK_CTES.format(guard='true')} SELECT 1")
 
 
 async def append_record(
-    *,
-    connection: asyncpg.Connection,
-    caller: Caller,
-    subject_iin: str | None,
-    family_id: int | None,
-    action: str,
-    what: str,
-    chain: int | None = None,
+    *, connection: asyncpg.Connection, entry: Entry, chain: int | None = None
 ) -> tuple[int, int]:
     """`record_access` on an asyncpg connection in a transaction; (chain, seq) appended."""
     chain = chain or pick_chain()
@@ -240,30 +236,16 @@ async def append_record(
     if head is None:
         raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
     seq, prev_hash = head
-    await link_after(
-        connection=connection, caller=caller, chain=chain, seq=seq, prev_hash=prev_hash,
-        subject_iin=subject_iin, family_id=family_id, action=action, what=what,
-    )  # fmt: skip
+    await link_after(connection=connection, entry=entry, chain=chain, seq=seq, prev_hash=prev_hash)
     return chain, seq
 
 
 async def link_after(
-    *,
-    connection: asyncpg.Connection,
-    caller: Caller,
-    chain: int,
-    seq: int,
-    prev_hash: str,
-    subject_iin: str | None,
-    family_id: int | None,
-    action: str,
-    what: str,
+    *, connection: asyncpg.Connection, entry: Entry, chain: int, seq: int, prev_hash: str
 ) -> None:
-    """Write the record whose place (chain, seq after prev_hash) was taken by moving the head."""
-    values = link_values(
-        caller=caller, chain=chain, seq=seq, prev_hash=prev_hash, subject_iin=subject_iin,
-        family_id=family_id, action=action, what=what,
-    )  # fmt: skip
+    """Write `entry`'s record in the place (chain, seq after prev_hash) that moving the head
+    took for it."""
+    values = link_values(entry=entry, chain=chain, seq=seq, prev_hash=prev_hash)
     await connection.execute(_LINK.sql, *_LINK.args(values))
 
 
@@ -292,17 +274,6 @@ _COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One record to append: who acted, about whom, what they did."""
-
-    caller: Caller
-    subject_iin: str | None
-    family_id: int | None
-    action: str
-    what: str
-
-
 async def lock_head(*, connection: asyncpg.Connection, chain: int) -> tuple[int, str]:
     """Lock a chain's head until the transaction ends; its (seq, hash)."""
     head = await connection.fetchrow(_LOCK_HEAD, chain)
@@ -325,11 +296,7 @@ async def append_after(
     links = []
     for entry in entries:
         seq += 1
-        link = link_values(
-            caller=entry.caller, chain=chain, seq=seq, prev_hash=prev_hash,
-            subject_iin=entry.subject_iin, family_id=entry.family_id, action=entry.action,
-            what=entry.what,
-        )  # fmt: skip
+        link = link_values(entry=entry, chain=chain, seq=seq, prev_hash=prev_hash)
         links.append(link)
         prev_hash = link["audit_hash"]
     await connection.execute(

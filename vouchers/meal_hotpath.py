@@ -34,6 +34,7 @@ from familymap.audit import (
     LINK_CTES,
     AuditChainMissing,
     Caller,
+    Entry,
     link_after,
     link_values,
     pick_chain,
@@ -160,9 +161,9 @@ async def redeem_meal_on_driver(
         redemption = MealRedemption(**values)
         payment = meal_payment(school, redemption)
         record = link_values(
-            caller=caller, chain=chain, seq=found["audit_seq"],
-            prev_hash=found["audit_prev_hash"], subject_iin=found["iin"],
-            family_id=redemption.family_id, action="write", what=served_text(redemption),
+            entry=Entry(caller, found["iin"], redemption.family_id, "write",
+                        served_text(redemption)),
+            chain=chain, seq=found["audit_seq"], prev_hash=found["audit_prev_hash"],
         )  # fmt: skip
         arguments = values | transfer_values(payment) | record
         try:
@@ -184,12 +185,12 @@ async def redeem_meal_on_driver(
         if replay is None:
             raise
         first_meal = replay.redemption
+        same_child = first_meal.person_id == found["person_id"]
         await link_after(
-            connection=connection, caller=caller, chain=chain, seq=found["audit_seq"],
-            prev_hash=found["audit_prev_hash"],
-            subject_iin=found["iin"] if first_meal.person_id == found["person_id"] else None,
-            family_id=first_meal.family_id, action="write",
-            what=served_text(first_meal, replayed=True),
+            connection=connection,
+            entry=Entry(caller, found["iin"] if same_child else None, first_meal.family_id,
+                        "write", served_text(first_meal, replayed=True)),
+            chain=chain, seq=found["audit_seq"], prev_hash=found["audit_prev_hash"],
         )  # fmt: skip
         return replay
     check_posted(payment, served)

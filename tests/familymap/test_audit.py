@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from familymap.audit import (
     CHAINS,
     Caller,
+    Entry,
     append_record,
     record_access,
     record_hash,
@@ -260,13 +261,15 @@ async def test_append_record_on_asyncpg_makes_links_verify_accepts(session):
     appended = [
         await append_record(
             connection=driver,
-            caller=Caller(
-                key=KEY, actor=BOB, role="CITIZEN", operation="RedeemMeal", request_id=f"r{n}"
+            entry=Entry(
+                caller=Caller(
+                    key=KEY, actor=BOB, role="CITIZEN", operation="RedeemMeal", request_id=f"r{n}"
+                ),
+                subject_iin=ALICE,
+                family_id=7,
+                action="write",
+                what=f"meal {n} served",
             ),
-            subject_iin=ALICE,
-            family_id=7,
-            action="write",
-            what=f"meal {n} served",
             chain=5,
         )
         for n in range(3)
