@@ -42,8 +42,15 @@ from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
 from vouchers.errors import VoucherError
-from vouchers.meal_hotpath import claimed_child, redeem_meal_on_driver, school_from, served_text
-from vouchers.meals import ChildVoucher, MealRequest, Redeemed, meal_payment, validate_meal_request
+from vouchers.meal_hotpath import claimed_child, redeem_meal_on_driver, school_from
+from vouchers.meals import (
+    ChildVoucher,
+    MealRequest,
+    Redeemed,
+    meal_payment,
+    served_text,
+    validate_meal_request,
+)
 from vouchers.tables import MealRedemption, Merchant
 from wallet.ledger import LedgerError
 from wallet.ledger_driver import post_new_transfers_on_driver
@@ -201,7 +208,7 @@ async def redeem_meals_together(
                 subject_iin=persons[meal.person_id]["iin"],
                 family_id=meal.family_id,
                 action="write",
-                what=served_text(meal),
+                what=served_text(meal.id),
             )
             for position, meal, _ in served
         ],

@@ -52,6 +52,7 @@ from vouchers.meals import (
     meal_payment,
     refusal_for_taken_keys,
     replay_of,
+    served_text,
     validate_meal_request,
 )
 from vouchers.qr import verify_qr
@@ -162,7 +163,7 @@ async def redeem_meal_on_driver(
         payment = meal_payment(school, redemption)
         record = link_values(
             entry=Entry(caller, found["iin"], redemption.family_id, "write",
-                        served_text(redemption)),
+                        served_text(redemption.id)),
             chain=chain, seq=found["audit_seq"], prev_hash=found["audit_prev_hash"],
         )  # fmt: skip
         arguments = values | transfer_values(payment) | record
@@ -189,17 +190,12 @@ async def redeem_meal_on_driver(
         await link_after(
             connection=connection,
             entry=Entry(caller, found["iin"] if same_child else None, first_meal.family_id,
-                        "write", served_text(first_meal, replayed=True)),
+                        "write", served_text(first_meal.id, replayed=True)),
             chain=chain, seq=found["audit_seq"], prev_hash=found["audit_prev_hash"],
         )  # fmt: skip
         return replay
     check_posted(payment, served)
     return Redeemed(redemption, replayed=False)
-
-
-def served_text(redemption: MealRedemption, *, replayed: bool = False) -> str:
-    """What a redemption's audit record says it changed."""
-    return f"meal {redemption.id} served" + (" (replay)" if replayed else "")
 
 
 def claimed_child(request: MealRequest, qr_key: bytes) -> int | None:

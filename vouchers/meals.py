@@ -443,6 +443,11 @@ async def _refusal_or_replay(
     return BatchItemResult(request.idempotency_key, code=refused.code, message=str(refused))
 
 
+def served_text(meal_id: int, *, replayed: bool = False) -> str:
+    """What a redemption's audit record says it changed."""
+    return f"meal {meal_id} served" + (" (replay)" if replayed else "")
+
+
 def meal_payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
     """The ledger transfer that pays the school for the meal."""
     return NewTransfer(

@@ -156,11 +156,6 @@ async def _redeem_meal_on_driver(
     return result
 
 
-def _meal_served(result: MealRedeemed) -> str:
-    """What a redemption's audit record says it changed."""
-    return f"meal {result.meal.id} served" + (" (replay)" if result.replayed else "")
-
-
 def _count_served(result: object) -> None:
     # Counted once committed; a replay served nothing new.
     if isinstance(result, MealRedeemed) and not result.replayed:
@@ -283,7 +278,14 @@ class VoucherMutations:
             )
             return MealRedeemed(meal=MealView.from_row(result.redemption), replayed=result.replayed)
 
-        result = await run_refusable(info, work, lambda r: (_meal_served(r), int(r.meal.child_id)))
+        result = await run_refusable(
+            info,
+            work,
+            lambda r: (
+                meals.served_text(int(r.meal.id), replayed=r.replayed),
+                int(r.meal.child_id),
+            ),
+        )
         _count_served(result)
         return result
 
