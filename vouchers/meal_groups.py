@@ -192,7 +192,7 @@ async def redeem_meals_together(
             _INSERT, *([getattr(meal, column) for meal in rows] for column in _COLUMNS)
         )
     }
-    # A meal whose row was taken (before, or earlier in this group) is decided alone.
+    # A meal whose row a request outside the group took first is decided alone.
     served = [meals[meal_id] for meal_id in meals if meal_id in inserted]
     await post_new_transfers_on_driver(
         connection=connection,
