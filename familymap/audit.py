@@ -4,7 +4,7 @@
     └── AuditChainMissing       AUDIT_CHAIN_MISSING: the chain head row is not there
 
 Every read of personal data about someone other than the caller, and every state change,
-calls `record_access` (or, on a hot path holding a bare asyncpg connection, `append_record`)
+calls `record_access` (or, on a hot path holding a bare asyncpg connection, `append_after`)
 inside its own transaction, so the record commits (or rolls back) with what it records. Call
 it last in the transaction: appending locks its chain's head until the transaction ends, so
 the next append to that chain waits that long.
@@ -33,7 +33,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.audit_tables import AuditChainHead, AuditRecord
-from familymap.driver_sql import driver_statement
 from familymap.orm import utcnow
 
 if TYPE_CHECKING:
@@ -177,7 +176,7 @@ class Entry:
 
 def link_values(*, entry: Entry, chain: int, seq: int, prev_hash: str) -> dict[str, object]:
     """The columns of `entry`'s record, linking at (chain, seq) after `prev_hash`, by name
-    (`audit_*`, the names `LINK_CTES` and `_LINK` use)."""
+    (`audit_*`, the names `LINK_CTES` uses)."""
     caller, action, what = entry.caller, entry.action, entry.what
     subject_iin, family_id = entry.subject_iin, entry.family_id
     if action not in ACTIONS:
@@ -198,12 +197,13 @@ def link_values(*, entry: Entry, chain: int, seq: int, prev_hash: str) -> dict[s
     }  # fmt: skip
 
 
-# An append on a bare asyncpg connection (PostgreSQL), for hot paths that skip the ORM: its
-# unit of work costs more than the redemption it records. First the head moves (and stays
-# locked until the transaction ends); then the record goes in and the head takes its hash.
-# A hot path may move the head in a statement of its own and put the record in with
-# `LINK_CTES` inside another, under a guard of its own ({guard}: SQL that is true when the
-# record is to be written).
+# Appends on a bare asyncpg connection (PostgreSQL), for hot paths that skip the ORM: its
+# unit of work costs more than the redemption it records. First the head moves or is locked
+# (and stays locked until the transaction ends); then the records go in and the head takes
+# the last one's hash. A hot path may move the head inside a statement of its own
+# (`ADVANCE_HEAD_CTE`) and put the record in with `LINK_CTES` inside another, under a guard
+# of its own ({guard}: SQL that is true when the record is to be written); or lock the head
+# (`lock_head`) and append after it (`append_after`).
 ADVANCE_HEAD_CTE = (
     "audit_head AS (UPDATE audit_chain_head SET seq = seq + 1 WHERE id = :audit_chain "
     "RETURNING seq, hash)"
@@ -222,35 +222,8 @@ audit_linked AS (
     UPDATE audit_chain_head SET hash = :audit_hash WHERE id = :audit_chain AND {guard}
     RETURNING id
 )"""
-# Constant fragments, no input: every value is a bound parameter.
-_ADVANCE = driver_statement(f"WITH {ADVANCE_HEAD_CTE} SELECT seq, hash FROM audit_head")  # noqa: S608
-_LINK = driver_statement(f"WITH {LINK_CTES.format(guard='true')} SELECT 1")
-
-
-async def append_record(
-    *, connection: asyncpg.Connection, entry: Entry, chain: int | None = None
-) -> tuple[int, int]:
-    """`record_access` on an asyncpg connection in a transaction; (chain, seq) appended."""
-    chain = chain or pick_chain()
-    head = await connection.fetchrow(_ADVANCE.sql, *_ADVANCE.args({"audit_chain": chain}))
-    if head is None:
-        raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
-    seq, prev_hash = head
-    await link_after(connection=connection, entry=entry, chain=chain, seq=seq, prev_hash=prev_hash)
-    return chain, seq
-
-
-async def link_after(
-    *, connection: asyncpg.Connection, entry: Entry, chain: int, seq: int, prev_hash: str
-) -> None:
-    """Write `entry`'s record in the place (chain, seq after prev_hash) that moving the head
-    took for it."""
-    values = link_values(entry=entry, chain=chain, seq=seq, prev_hash=prev_hash)
-    await connection.execute(_LINK.sql, *_LINK.args(values))
-
-
-# Many records at once, by a transaction that locked its chain's head first (a group of
-# redemptions): one statement puts them in and moves the head past them.
+# Records after a head the transaction holds (locked, or moved by ADVANCE_HEAD_CTE): one
+# statement puts them in and moves the head past them.
 _LOCK_HEAD = "SELECT seq, hash FROM audit_chain_head WHERE id = $1 FOR UPDATE"
 _APPEND_MANY = """
 WITH appended AS (
@@ -289,7 +262,8 @@ async def append_after(
     head: tuple[int, str],
     entries: list[Entry],
 ) -> None:
-    """Append `entries`, in order, after the locked `head` of `chain`, in one statement."""
+    """Append `entries`, in order, after `head` (seq, hash) of `chain`, which this transaction
+    holds, in one statement."""
     if not entries:
         return
     seq, prev_hash = head

@@ -35,7 +35,7 @@ from familymap.audit import (
     AuditChainMissing,
     Caller,
     Entry,
-    link_after,
+    append_after,
     link_values,
     pick_chain,
 )
@@ -187,11 +187,12 @@ async def redeem_meal_on_driver(
             raise
         first_meal = replay.redemption
         same_child = first_meal.person_id == found["person_id"]
-        await link_after(
-            connection=connection,
-            entry=Entry(caller, found["iin"] if same_child else None, first_meal.family_id,
-                        "write", served_text(first_meal.id, replayed=True)),
-            chain=chain, seq=found["audit_seq"], prev_hash=found["audit_prev_hash"],
+        # The read moved the head to audit_seq: the record goes in that place.
+        await append_after(
+            connection=connection, chain=chain,
+            head=(found["audit_seq"] - 1, found["audit_prev_hash"]),
+            entries=[Entry(caller, found["iin"] if same_child else None, first_meal.family_id,
+                           "write", served_text(first_meal.id, replayed=True))],
         )  # fmt: skip
         return replay
     check_posted(payment, served)

@@ -17,7 +17,8 @@ from familymap.audit import (
     CHAINS,
     Caller,
     Entry,
-    append_record,
+    append_after,
+    lock_head,
     record_access,
     record_hash,
     records_for_subject,
@@ -254,34 +255,32 @@ async def test_verify_refuses_a_record_moved_to_another_chain(session):
 
 
 @pytest.mark.postgres_only
-async def test_append_record_on_asyncpg_makes_links_verify_accepts(session):
-    # Given the hot path's append on the driver's connection, inside the test's transaction
+async def test_appends_on_asyncpg_make_links_verify_accepts(session):
+    # Given the hot paths' append on the driver's connection, inside the test's transaction
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
-    appended = [
-        await append_record(
-            connection=driver,
-            entry=Entry(
-                caller=Caller(
-                    key=KEY, actor=BOB, role="CITIZEN", operation="RedeemMeal", request_id=f"r{n}"
-                ),
-                subject_iin=ALICE,
-                family_id=7,
-                action="write",
-                what=f"meal {n} served",
+    appended = []
+    for n in range(3):
+        head = await lock_head(connection=driver, chain=5)
+        entry = Entry(
+            caller=Caller(
+                key=KEY, actor=BOB, role="CITIZEN", operation="RedeemMeal", request_id=f"r{n}"
             ),
-            chain=5,
+            subject_iin=ALICE,
+            family_id=7,
+            action="write",
+            what=f"meal {n} served",
         )
-        for n in range(3)
-    ]
+        await append_after(connection=driver, chain=5, head=head, entries=[entry])
+        appended.append(head[0] + 1)
     # Then they are consecutive links of chain 5, with no raw IIN, and the chains verify
-    assert [chain for chain, _ in appended] == [5, 5, 5]
-    assert [seq for _, seq in appended] == [appended[0][1] + n for n in range(3)]
+    assert appended == [appended[0] + n for n in range(3)]
     rows = (
         await session.scalars(
             select(AuditRecord).where(AuditRecord.chain == 5).order_by(AuditRecord.seq.desc())
         )
     ).all()
+    assert [row.seq for row in rows[:3]] == appended[::-1]
     assert rows[0].what == "meal 2 served" and rows[0].actor == subject_hash(iin=BOB, key=KEY)
     assert rows[0].subject_hash == subject_hash(iin=ALICE, key=KEY)
     assert (await verify_chain(session=session, key=KEY)).ok
