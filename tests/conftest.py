@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import time_machine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.asgi import create_app
@@ -21,9 +22,23 @@ from app.auth import DevIssuer, Role
 from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from tests.clock import PINNED_NOW
 
 # Fails the run if anything the app logged holds a raw IIN (tests/logscan.py).
 pytest_plugins = ["tests.logscan"]
+
+
+_pinned_clock = time_machine.travel(PINNED_NOW, tick=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test runs at the pinned instant of tests/clock.py, whatever the real date;
+    pinned before collection, since test modules compute dates when they are imported."""
+    _pinned_clock.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _pinned_clock.stop()
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ MOTHER_IIN = "900605400013"
 NEWBORN_IIN = "250901500011"
 STRANGER_IIN = "880412300021"
 CITIZEN_IIN = "900101300126"
-# The app evaluates on the real date; events are dated relative to it.
+# The app evaluates on the (pinned, tests/clock.py) date; events are dated relative to it.
 TODAY = date.today()
 BORN = TODAY - timedelta(days=10)
 

@@ -34,6 +34,7 @@ from app.db import create_engine, create_session_factory
 from app.demo import DEMO_SCHOOL_ID
 from app.settings import Settings
 from familymap.tables import Person
+from tests.clock import pinned_env
 from vouchers.calendar import school_year
 from vouchers.tables import MealRedemption, MealVoucher
 from wallet import ledger
@@ -127,14 +128,14 @@ def _last_school_days(today: date, count: int) -> list[date]:
 
 async def test_a_killed_server_loses_nothing_and_doubles_nothing(crash_database, tmp_path):
     # Given the demo registry with its offers made, in a database of the test's own
-    env = {
+    env = pinned_env({
         **os.environ,
         "DATABASE_URL": crash_database,
         "DEV_JWT_KEY_PATH": str(tmp_path / "jwt.pem"),
         "DEV_QR_KEY_PATH": str(tmp_path / "qr"),
         "LOG_JSON": "true",
         "RATE_LIMIT_MUTATIONS_PER_MINUTE": "100000",
-    }
+    })  # fmt: skip
     # The commands run as the operator would run them: processes of their own.
     for command in (["migrate"], ["seed-demo"], ["offers", "issue"]):
         done = await asyncio.create_subprocess_exec(

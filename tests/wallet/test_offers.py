@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from familymap.orm import utcnow
 from familymap.tables import Person
+from tests.clock import PINNED_TODAY
 from tests.wallet.offer_builders import (
     FATHER_PHONE,
     IBAN,
@@ -447,11 +448,11 @@ async def test_consent_to_school_meals_issues_and_funds_the_meal_voucher(session
 
 
 async def test_notices_are_sent_once_per_fact(session):
-    # Given a head who reaches pension age within the notice window
+    # Given a head who reaches pension age (63 for a man) 20 days after the pinned today,
+    # inside the 30-day notice window
     household = await newborn_household(session)
-    household.father.birth_date = date(date.today().year - 63, date.today().month, 1) + timedelta(
-        days=40
-    )
+    turns_63 = PINNED_TODAY + timedelta(days=20)
+    household.father.birth_date = turns_63.replace(year=turns_63.year - 63)
     household.father.sex = "M"
     await session.flush()
     await offer_new_entitlements(

@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.clock import pinned_env
+
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 PHONE = {"width": 390, "height": 844}
 SOCIALWALLET = Path(sys.executable).with_name("socialwallet")
@@ -86,14 +88,14 @@ def live_server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """The app as `make run` serves it, on its own SQLite file whatever DATABASE_URL says."""
     work = tmp_path_factory.mktemp("live")
     port = free_port()
-    env = {
+    env = pinned_env({
         **os.environ,
         "ENVIRONMENT": "dev",
         "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'socialwallet.db'}",
         "DEV_JWT_KEY_PATH": str(work / "dev-jwt-key.pem"),
         "LOG_JSON": "true",
         "LOG_LEVEL": "WARNING",
-    }
+    })  # fmt: skip
     for command in (["migrate"], ["seed-demo"], ["offers", "issue"]):
         subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
             [str(SOCIALWALLET), *command], env=env, check=True, capture_output=True, timeout=120
