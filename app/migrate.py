@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,9 +25,22 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+# Any fixed 64-bit number names the lock; this one is "socialwallet migrate" hashed once.
+MIGRATION_LOCK_KEY = 7_318_442_190_066_151_503
+
+
 async def upgrade_to_head(engine: AsyncEngine) -> None:
-    """Bring the database up to the newest migration."""
+    """Bring the database up to the newest migration; safe to run from several processes."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Deployments start a migrate job per release, and several may start at once. The
+            # transaction-scoped advisory lock makes the later ones wait for the first to
+            # commit; alembic then finds the database at head and has nothing to do, instead
+            # of racing to create the same tables (a UniqueViolation before). SQLite needs no
+            # lock: its transactions begin IMMEDIATE and so already take turns.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
 
 

@@ -3,7 +3,7 @@ result mapped. Each takes an idempotency key: a replay returns the first result.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
@@ -33,6 +33,9 @@ from wallet.offers import OfferError, answer_offer, register_bank_account
 
 NOT_IN_REGISTRY = "NOT_IN_REGISTRY"
 KEY_HELP = "Your own id for this request: sending it again returns the first result."
+# Annotated, not a default value: `= strawberry.argument(...)` made the argument optional in
+# the exported schema with the annotation object's repr as its default.
+IdempotencyKey = Annotated[str, strawberry.argument(description=KEY_HELP)]
 
 
 async def family_of(session, person_id: int) -> int | None:
@@ -133,7 +136,7 @@ class OfferMutations:
         self,
         info: Info[Context, Any],
         offer_id: strawberry.ID,
-        idempotency_key: str = strawberry.argument(description=KEY_HELP),
+        idempotency_key: IdempotencyKey,
     ) -> AnswerOfferResult:
         return await _answer(info, offer_id, idempotency_key, accept=True)
 
@@ -145,7 +148,7 @@ class OfferMutations:
         self,
         info: Info[Context, Any],
         offer_id: strawberry.ID,
-        idempotency_key: str = strawberry.argument(description=KEY_HELP),
+        idempotency_key: IdempotencyKey,
     ) -> AnswerOfferResult:
         return await _answer(info, offer_id, idempotency_key, accept=False)
 
@@ -160,7 +163,7 @@ class OfferMutations:
         self,
         info: Info[Context, Any],
         iban: str,
-        idempotency_key: str = strawberry.argument(description=KEY_HELP),
+        idempotency_key: IdempotencyKey,
     ) -> RegisterBankAccountResult:
         subject = require_principal(info).subject
         request = {"iban": "".join(iban.split()).upper()}

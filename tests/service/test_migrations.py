@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
 
 from app.db import create_engine
 from app.migrate import alembic_config, check_models_match, current_revision, upgrade_to_head
 from app.models import metadata
+from tests.clock import pinned_env
+
+SOCIALWALLET = Path(sys.executable).with_name("socialwallet")
 
 
 async def test_alembic_check_is_clean(engine):
@@ -43,3 +55,40 @@ async def test_upgrade_downgrade_upgrade_round_trip(settings, tmp_path):
         await check_models_match(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_migrate_runs_all_succeed(settings):
+    # Given a fresh PostgreSQL database of the test's own
+    url = make_url(settings.async_database_url)
+    name = f"{url.database}_migrate_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database="postgres"
+    )
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = pinned_env({**os.environ, "DATABASE_URL": str(url.set(database=name))})
+        # When three `socialwallet migrate` start at once, as three release jobs would
+        runs = [
+            await asyncio.create_subprocess_exec(
+                str(SOCIALWALLET),
+                "migrate",
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
+        outputs = [(await run.communicate())[0].decode() for run in runs]
+        # Then each succeeds (the later ones wait, then find nothing to do), no traceback
+        assert [run.returncode for run in runs] == [0, 0, 0], outputs
+        assert not any("Traceback" in output for output in outputs), outputs
+        scratch = create_engine(settings.model_copy(update={"database_url": env["DATABASE_URL"]}))
+        try:
+            heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+            assert await current_revision(scratch) == heads[0]
+        finally:
+            await scratch.dispose()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

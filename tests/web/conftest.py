@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -140,6 +141,8 @@ def browser(chromium: str):
 @pytest.fixture
 def page(browser, live_server: LiveServer):
     context = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True)
+    # The page's clock joins the suite's pinned timeline (tests/clock.py), as the server has.
+    context.clock.install(time=datetime.now(UTC))
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
