@@ -42,8 +42,9 @@ screenshots: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The committed contract for the mobile teams; tests/api/test_schema_contract.py keeps it in step.
 schema: $(STAMP)
-	$(BIN)/strawberry export-schema graphql_schema.export:schema > schema.graphql
+	$(BIN)/strawberry export-schema app.schema_export:schema --output schema.graphql
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -13,7 +13,7 @@ from graphql import parse, validate
 from app.asgi import create_app
 from app.auth import Role
 from app.web_client import OPERATIONS_DIR, WEB_DIR
-from graphql_schema.export import schema
+from app.schema_export import schema
 from tests.wallet.wallet_builders import add_family, household
 
 ME_ROLES = "{ me { roles subject } }"
