@@ -35,7 +35,7 @@ DEV_SMS_INBOUND_SECRET = "dev-sms-inbound-secret"  # noqa: S105 - a documented d
 
 
 class Settings(BaseSettings):
-    """The service's configuration; see the README for what each setting does."""
+    """The service's configuration; docs/operations.md says what each setting does."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     database_echo: bool = False
     database_pool_size: int = Field(default=10, ge=1)
     # The canteen's hot path (app/driver_db.py) has a pool of its own per process; a few
-    # connections serve it best (README, performance).
+    # connections serve it best (docs/performance.md).
     database_hot_pool_size: int = Field(default=3, ge=1)
 
     jwt_issuer: str = "https://idp.socialwallet.local"

@@ -6,7 +6,7 @@ documents, with a message free of stack traces and internals; an INTERNAL_SERVER
 (an unexpected exception, even masked) fails the test too. The app runs with prod settings
 (masking, no introspection, no suggestions) but with trusted documents off: with them on,
 every generated document would be refused at the door and the fuzzer would test nothing
-else. FUZZ_EXAMPLES sets the examples per role (50 in the suite; the README records a run
+else. FUZZ_EXAMPLES sets the examples per role (50 in the suite; docs/testing.md records a run
 at 1,000 per role).
 """
 

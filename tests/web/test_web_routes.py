@@ -12,8 +12,8 @@ from graphql import parse, validate
 
 from app.asgi import create_app
 from app.auth import Role
-from app.web_client import OPERATIONS_DIR, WEB_DIR
 from app.schema_export import schema
+from app.web_client import OPERATIONS_DIR, WEB_DIR
 from tests.wallet.wallet_builders import add_family, household
 
 ME_ROLES = "{ me { roles subject } }"
