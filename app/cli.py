@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from datetime import date, timedelta
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
@@ -174,26 +175,26 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 
 def _register_subcommands() -> None:
     from app.cli_audit import audit_cli
-    from app.cli_eligibility import bench_cli, eligibility_cli, generate
+    from app.cli_eligibility import eligibility_cli, generate
     from app.cli_import import import_command
     from app.cli_offers import jobs_cli, offers_cli
     from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
-    from app.cli_vouchers import bench_redeem, vouchers_cli
-    from app.cli_wallet import bench_wallet_command
+    from app.cli_vouchers import vouchers_cli
 
     cli.command()(generate)
     cli.command("import")(import_command)
     cli.add_typer(eligibility_cli, name="eligibility")
-    cli.add_typer(bench_cli, name="bench")
     cli.add_typer(outbox_cli, name="outbox")
     cli.add_typer(offers_cli, name="offers")
     cli.add_typer(jobs_cli, name="jobs")
-    bench_cli.command("wallet")(bench_wallet_command)
     cli.add_typer(operations_cli, name="operations")
     cli.add_typer(audit_cli, name="audit")
     cli.add_typer(vouchers_cli, name="vouchers")
-    bench_cli.command("redeem")(bench_redeem)
+    # Command groups of other installed packages (`bench`): they stand on `app`, so `app`
+    # finds them by entry point instead of importing them.
+    for plugin in entry_points(group="socialwallet.commands"):
+        cli.add_typer(plugin.load(), name=plugin.name)
 
 
 _register_subcommands()

@@ -1,7 +1,7 @@
 """The synthetic population: a deterministic, Kazakhstan-like registry of any size.
 
 The facts (ages, family shapes, incomes, disability, schooling...) come from the columnar
-generator in `familymap.benchmark`; this module gives every family and person an identity the
+generator in `familymap.synthetic`; this module gives every family and person an identity the
 registry needs (ids, valid IINs, names, phones, language, IBANs), Kazakhstan's regional
 population shares, and writes the result either as the import files of
 `docs/import-format.md` or as column tables a loader can COPY into PostgreSQL.
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from familymap.benchmark import synthetic_population
 from familymap.engine.dates import NEVER, NO_DATE
 from familymap.engine.population import Population
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES
+from familymap.synthetic import synthetic_population
 
 CHUNK_FAMILIES = 250_000
 

@@ -146,7 +146,7 @@ def test_single_family_and_population_modes_agree(target, before, after, on):
 
 def test_the_synthetic_population_agrees_family_by_family():
     """A deterministic cross-check on generated data: 300 families, each re-evaluated alone."""
-    from familymap.benchmark import REFERENCE_DATE, family_from_population, synthetic_population
+    from familymap.synthetic import REFERENCE_DATE, family_from_population, synthetic_population
 
     population = synthetic_population(300, seed=11)
     result = evaluate_population(population=population, on=REFERENCE_DATE)

@@ -8,12 +8,12 @@ from datetime import date
 import numpy as np
 import pytest
 
-from familymap.benchmark import REFERENCE_DATE, synthetic_population
 from familymap.engine.dates import NEVER, NO_DATE, to_day
 from familymap.engine.evaluate import evaluate_population
 from familymap.engine.population import Population, PopulationError
 from familymap.rules import RULE_CODES
 from familymap.situation import REGIONS
+from familymap.synthetic import REFERENCE_DATE, synthetic_population
 from tests.familymap.familymap_builders import ON, adult, child, family
 
 TWO_FAMILIES = [

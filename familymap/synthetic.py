@@ -7,16 +7,12 @@ employment, incomes, disability, schooling, insurance, a few deaths, kandas and 
 
 from __future__ import annotations
 
-import gc
-import time
 from datetime import date
 
 import numpy as np
 
 from familymap.engine.dates import NEVER, NO_DATE, from_day, to_day
-from familymap.engine.evaluate import evaluate_family, evaluate_population
 from familymap.engine.population import Population
-from familymap.parameters import ParameterSet, default_parameters
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES, Family, Housing, Person
 
 REFERENCE_DATE = date(2025, 7, 1)
@@ -216,56 +212,3 @@ def family_from_population(population: Population, family_row: int) -> Family:
         else f"f{family_row}"
     )
     return Family(family_id, REGIONS[f.region[family_row]], tuple(members), housing)
-
-
-def run_evaluation_benchmark(
-    *,
-    n_families: int,
-    seed: int = 0,
-    on: date = REFERENCE_DATE,
-    workers: int = 2,
-    single_family_samples: int = 2000,
-    parameters: ParameterSet | None = None,
-) -> dict:
-    """Time the vectorised evaluation of a synthetic population and single-family evaluations."""
-    parameters = parameters or default_parameters()
-    t0 = time.perf_counter()
-    population = synthetic_population(n_families, seed, reference=on)
-    generate_s = time.perf_counter() - t0
-    evaluate_population(
-        population=population.slice_families(0, min(1000, n_families)), on=on, parameters=parameters
-    )
-    t0 = time.perf_counter()
-    result = evaluate_population(
-        population=population, on=on, parameters=parameters, workers=workers
-    )
-    evaluate_s = time.perf_counter() - t0
-
-    rng = np.random.default_rng(seed + 1)
-    sample = rng.choice(n_families, size=min(single_family_samples, n_families), replace=False)
-    families = [family_from_population(population, int(i)) for i in sample]
-    for family in families[:50]:  # warm caches (parameter snapshot, cutoffs)
-        evaluate_family(family=family, on=on, parameters=parameters)
-    # The garbage collector stays enabled while timing, as in production: collections triggered
-    # by the evaluations' own allocations are part of their cost. Only the fixture built just
-    # above (2,000 Family objects, the population) is collected and aged first, so that a young
-    # generation full of benchmark set-up is not charged to whichever evaluation trips it.
-    gc.collect()
-    timings = np.empty(len(families))
-    for i, family in enumerate(families):
-        t0 = time.perf_counter()
-        evaluate_family(family=family, on=on, parameters=parameters)
-        timings[i] = time.perf_counter() - t0
-    return {
-        "families": population.n_families,
-        "persons": population.n_persons,
-        "workers": workers,
-        "generate_s": round(generate_s, 3),
-        "evaluate_s": round(evaluate_s, 4),
-        "persons_per_s_evaluate": int(population.n_persons / evaluate_s),
-        "eligible_decisions": int(sum(result.eligible_count().values())),
-        "single_family_samples": len(families),
-        "single_family_us_p50": round(float(np.percentile(timings, 50)) * 1e6, 1),
-        "single_family_us_p99": round(float(np.percentile(timings, 99)) * 1e6, 1),
-        "parameters_version": parameters.version,
-    }

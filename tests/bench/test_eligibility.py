@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from familymap.benchmark import REFERENCE_DATE, run_evaluation_benchmark, synthetic_population
+from bench.eligibility import run_evaluation_benchmark
 from familymap.engine.dates import to_day
+from familymap.synthetic import REFERENCE_DATE, synthetic_population
 
 
 def test_synthetic_population_is_deterministic_and_plausible():

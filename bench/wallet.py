@@ -380,7 +380,7 @@ def start_server(port: int) -> subprocess.Popen:
     # A fixed argument list (no shell): this interpreter running uvicorn on our factory.
     return subprocess.Popen(  # noqa: S603
         [
-            sys.executable, "-m", "uvicorn", "app.bench_wallet:create_bench_app", "--factory",
+            sys.executable, "-m", "uvicorn", "bench.wallet:create_bench_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
             "--no-access-log", "--log-level", "warning",
         ],

@@ -1,5 +1,5 @@
 """`socialwallet bench wallet`: the citizen's wallet through GraphQL against a hand-written
-JSON endpoint on the same rows (see app/bench_wallet.py for what is compared and how)."""
+JSON endpoint on the same rows (see bench/wallet.py for what is compared and how)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 from sqlalchemy import func, select
 
-from app import bench_wallet as bench
 from app.auth import Role
 from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from bench import wallet as bench
 from familymap.tables import Family
 
 console = Console(stderr=True)

@@ -1,4 +1,4 @@
-"""app/proc_cpu.py: CPU seconds of processes from /proc (the redemption benchmark's split)."""
+"""bench/proc_cpu.py: CPU seconds of processes from /proc (the redemption benchmark's split)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import proc_cpu
+from bench import proc_cpu
 
 pytestmark = pytest.mark.skipif(not proc_cpu.available(), reason="needs Linux's /proc")
 

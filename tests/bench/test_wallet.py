@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.auth import Role
-from app.bench_wallet import BASELINE_PATH, WALLET_QUERY, baseline_wallet
+from bench.wallet import BASELINE_PATH, WALLET_QUERY, baseline_wallet
 from tests.wallet.wallet_builders import add_family, household, open_books, pay_benefit
 
 YEAR = datetime.now(UTC).year

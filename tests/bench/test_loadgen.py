@@ -1,4 +1,4 @@
-"""app/loadgen.py against a tiny asyncio HTTP server: answers, concurrency, reconnects, refusals."""
+"""bench/loadgen.py against a tiny asyncio HTTP server: answers, concurrency, reconnects, refusals."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from app import loadgen
-from app.cli_vouchers import _tally
+from bench import loadgen
+from bench.redeem import _tally
 
 
 class Server:

@@ -1,0 +1,17 @@
+"""The `socialwallet bench` commands, registered with the CLI through an entry point."""
+
+from __future__ import annotations
+
+import typer
+
+from bench.eligibility import bench_eligibility
+from bench.redeem import bench_redeem
+from bench.wallet_cli import bench_wallet_command
+
+bench_cli = typer.Typer(
+    help="Benchmarks: each works on an empty DATABASE_URL and prints JSON last.",
+    no_args_is_help=True,
+)
+bench_cli.command("eligibility")(bench_eligibility)
+bench_cli.command("wallet")(bench_wallet_command)
+bench_cli.command("redeem")(bench_redeem)
