@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint clean schema browser screenshots
+.PHONY: run test install lint clean schema tools browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,20 +23,26 @@ run: $(STAMP)
 	$(BIN)/socialwallet seed-demo --if-empty
 	$(BIN)/socialwallet serve
 
-test: $(STAMP) browser
+test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's chromium (Playwright's own download does not work here).
-# Installed when missing and we may (root, apt-get); otherwise those tests are skipped.
-browser:
-	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
-	  || { echo "installing chromium for the browser tests"; \
-	       apt-get install -y -qq chromium >/dev/null 2>&1 \
-	       || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; } \
-	       || echo "chromium could not be installed: the browser tests will be skipped"; }
+# Debian's tools the tests drive: chromium for the browser tests (Playwright's own download does
+# not work here) and pgbouncer for the pooler tests. Installed when missing and we may (root,
+# apt-get); without them those tests fail on PostgreSQL (pgbouncer) or skip outside CI (chromium).
+TOOLS := chromium pgbouncer
+tools:
+	@missing=""; for tool in $(TOOLS); do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+	  || { echo "installing$$missing for the tests"; \
+	       apt-get install -y -qq $$missing >/dev/null 2>&1 \
+	       || { apt-get update -qq >/dev/null && apt-get install -y -qq $$missing >/dev/null; } \
+	       || echo "could not install$$missing: the tests that need them will fail or skip"; }
+
+browser: tools
 
 # The README's screenshots of the client, phone-sized, taken by the browser tests.
-screenshots: $(STAMP) browser
+screenshots: $(STAMP) tools
 	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/web/test_client.py -q
 
 lint: $(STAMP)

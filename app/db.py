@@ -11,6 +11,7 @@ WAL mode and a busy timeout make concurrent transactions wait their turn instead
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
         _make_sqlite_transactional(engine)
         return engine
     kwargs |= {"pool_size": settings.database_pool_size, "max_overflow": 10}
+    if settings.database_transaction_pooler:
+        kwargs["connect_args"] = TRANSACTION_POOLER_CONNECT_ARGS
     return create_async_engine(url, **kwargs)
+
+
+# Behind a pooler in transaction mode a prepared statement may be parsed on one server
+# connection and executed on another. asyncpg's caches are off and each statement it must
+# name gets a name no other client uses (SQLAlchemy's documented recipe for pgbouncer), so
+# every statement is parsed, planned and run inside the transaction that uses it.
+TRANSACTION_POOLER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4()}__",
+}
 
 
 def _make_sqlite_transactional(engine: AsyncEngine) -> None:

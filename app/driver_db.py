@@ -41,16 +41,24 @@ async def create_driver_pool(settings: Settings) -> asyncpg.Pool:
     statement) inside PostgreSQL; with a few, they queue here, before taking any lock.
     """
     url = make_url(settings.async_database_url).set(drivername="postgresql")
+    if settings.database_transaction_pooler:
+        # Behind pgbouncer in transaction mode nothing may outlive a transaction: no
+        # statement cache (named statements would be missing on the next server connection)
+        # and no connection-start setting (the pooler refuses or drops it). Each statement
+        # is parsed and planned where it runs; see docs/performance.md for what it costs.
+        session: dict[str, Any] = {"statement_cache_size": 0}
+    else:
+        # The hot paths' statements look rows up by key, so one plan fits every call:
+        # PostgreSQL would otherwise plan the large ones anew for their first executions on
+        # every connection, and keep doing so where it judges a custom plan cheaper (half a
+        # millisecond a redemption).
+        session = {"server_settings": {"plan_cache_mode": "force_generic_plan"}}
     return await asyncpg.create_pool(
         url.render_as_string(hide_password=False),
         min_size=0,
         max_size=settings.database_hot_pool_size,
         reset=_end_any_transaction,
-        # The hot paths' statements look rows up by key, so one plan fits every call:
-        # PostgreSQL would otherwise plan the large ones anew for their first executions on
-        # every connection, and keep doing so where it judges a custom plan cheaper (half a
-        # millisecond a redemption).
-        server_settings={"plan_cache_mode": "force_generic_plan"},
+        **session,
     )
 
 

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # The canteen's hot path (app/driver_db.py) has a pool of its own per process; a few
     # connections serve it best (docs/performance.md).
     database_hot_pool_size: int = Field(default=3, ge=1)
+    # DATABASE_URL names a pooler in transaction mode (pgbouncer): consecutive transactions
+    # of one client may run on different server connections, so no named prepared statement
+    # or session setting may outlive its transaction (docs/operations.md).
+    database_transaction_pooler: bool = False
 
     jwt_issuer: str = "https://idp.socialwallet.local"
     jwt_audience: str = "socialwallet-api"
