@@ -41,11 +41,12 @@ from familymap.orm import as_utc, utcnow
 from familymap.rules import NOTICE, RULES, VOUCHER
 from familymap.tables import EntitlementChange, Family, Person
 from wallet import notices
-from wallet.messages import sms_text
+from wallet.messages import sms_text, with_reply_code
 from wallet.offer_tables import BenefitAssignment, Offer, OfferTransition, WalletCursor
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import order_assignment_payments
+from wallet.reply_codes import new_reply_code, open_codes_by_phone
 
 log = structlog.get_logger(__name__)
 
@@ -262,17 +263,28 @@ async def _make_offers(
         return 0
     expires = now + timedelta(days=offer_days)
     connection = await session.connection()
+    # Each offer's SMS carries a code unique among its phone's open offers, so that a reply
+    # answers the offer it names and no other (wallet.inbound, docs/consent.md).
+    phones = {key: phone for key, _c, r in fresh if (phone := _sendable(r.phone)) is not None}
+    taken = await open_codes_by_phone(session=session, phones=phones.values())
+    codes: dict[str, str] = {}
+    for key, phone in phones.items():
+        codes[key] = new_reply_code(taken=taken[phone])
+        taken[phone].add(codes[key])
     messages = [
         {
             "message_key": f"offer:{key}:sms",
             "channel": "sms",
             "recipient": phone,
-            "body": sms_text(
-                "offer",
-                language=r.language,
-                programme=c.programme,
-                amount_tiyn=c.amount_tiyn or 0,
-                until=expires.date(),
+            "body": with_reply_code(
+                sms_text(
+                    "offer",
+                    language=r.language,
+                    programme=c.programme,
+                    amount_tiyn=c.amount_tiyn or 0,
+                    until=expires.date(),
+                ),
+                codes[key],
             ),
             "payload": {},
             "status": "pending",
@@ -281,7 +293,7 @@ async def _make_offers(
             "created_at": now,
         }
         for key, c, r in fresh
-        if (phone := _sendable(r.phone)) is not None
+        if (phone := phones.get(key)) is not None
     ]
     message_ids: dict[str, int] = {}
     if messages:
@@ -305,7 +317,8 @@ async def _make_offers(
             "period_start": c.period_start,
             "period_end": c.period_end,
             "state": "offered",
-            "phone": _sendable(r.phone),
+            "phone": phones.get(key),
+            "reply_code": codes.get(key),
             "language": r.language,
             "source_change_id": c.id,
             "sms_message_id": message_ids.get(f"offer:{key}:sms"),
