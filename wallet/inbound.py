@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -227,9 +228,7 @@ async def _decide(
     open_offers = sorted(
         (o for o in offers if o.state == "offered" and _open(o, now)), key=lambda o: o.id
     )
-    target = await _target(
-        session=session, offers=offers, open_offers=open_offers, code=code, now=now
-    )
+    target = _target(offers=offers, open_offers=open_offers, code=code, now=now)
     if isinstance(target, _NoTarget):
         if target.outcome == "no_open_offer":
             return target.outcome, None, sms_text("no_open_offer", language=language)
@@ -265,35 +264,34 @@ class _NoTarget:
     named: Offer | None = None
 
 
-async def _target(
+def _target(
     *,
-    session: AsyncSession,
-    offers: list[Offer],
-    open_offers: list[Offer],
+    offers: Sequence[Offer],
+    open_offers: Sequence[Offer],
     code: str | None,
     now: datetime,
 ) -> Offer | _NoTarget:
     """The one offer a reply answers, or why it answers none."""
+    if not open_offers and code is None:
+        return _NoTarget("no_open_offer")
     if code is not None:
-        named = [o for o in open_offers if o.reply_code == code]
-        if len(named) == 1:
+        named = [o for o in offers if o.reply_code == code]
+        if len(named) == 1 and named[0] in open_offers:
             return named[0]
-        closed = next((o for o in offers if o.reply_code == code), None)
-        if not named and closed is not None:
-            return _NoTarget("closed_offer", closed)
+        if len(named) == 1:
+            return _NoTarget("closed_offer", named[0])
         if not open_offers:
             return _NoTarget("no_open_offer")
-        # No open offer has this code (or, after a race, two have): list the codes to use.
-        await give_codes(session=session, offers=open_offers)
+        # No offer has this code, or (after a race) two have: nothing is answered, and the
+        # answer lists codes that each name one offer.
+        give_codes(offers=offers)
         return _NoTarget("unknown_code")
-    if not open_offers:
-        return _NoTarget("no_open_offer")
     asked_lately = [o for o in offers if as_utc(o.expires_at) > now - BARE_REPLY_MEMORY]
     if len(asked_lately) == 1:
         # The one question this phone was asked lately, and it is open: a reply without a
         # code can be about nothing else.
         return asked_lately[0]
-    await give_codes(session=session, offers=open_offers)
+    give_codes(offers=offers)
     return _NoTarget("ambiguous")
 
 

@@ -46,7 +46,7 @@ from wallet.offer_tables import BenefitAssignment, Offer, OfferTransition, Walle
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import order_assignment_payments
-from wallet.reply_codes import new_reply_code, open_codes_by_phone
+from wallet.reply_codes import codes_by_phone, new_reply_code
 
 log = structlog.get_logger(__name__)
 
@@ -263,10 +263,10 @@ async def _make_offers(
         return 0
     expires = now + timedelta(days=offer_days)
     connection = await session.connection()
-    # Each offer's SMS carries a code unique among its phone's open offers, so that a reply
-    # answers the offer it names and no other (wallet.inbound, docs/consent.md).
+    # Each offer's SMS carries a code no other offer to its phone has, so that a reply
+    # answers the offer it names and no other (wallet.reply_codes, docs/consent.md).
     phones = {key: phone for key, _c, r in fresh if (phone := _sendable(r.phone)) is not None}
-    taken = await open_codes_by_phone(session=session, phones=phones.values())
+    taken = await codes_by_phone(session=session, phones=phones.values())
     codes: dict[str, str] = {}
     for key, phone in phones.items():
         codes[key] = new_reply_code(taken=taken[phone])

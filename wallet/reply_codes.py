@@ -1,13 +1,16 @@
 """Reply codes: the short number each offer's SMS asks the reply to carry ("1 4821").
 
-A code is unique among the open offers of the phone its SMS went to, so a reply with a code
-names exactly one offer. Codes are drawn at random (not counted up), so that a reply with a
-mistyped or guessed code is unlikely to land on another open offer (docs/consent.md).
+A code is unique among all the offers ever sent to its phone, open or not: a reply with a
+code names exactly one offer, and a late reply to an offer answered or expired can never land
+on a newer offer that happened to draw the same code. A phone gets a few offers a year and
+there are 9,000 codes, so this costs nothing. Codes are drawn at random (not counted up), so
+that a mistyped or guessed code is unlikely to name another offer (docs/consent.md).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import select
@@ -28,17 +31,15 @@ def new_reply_code(*, taken: Collection[str]) -> str:
             return code
 
 
-async def open_codes_by_phone(
-    *, session: AsyncSession, phones: Iterable[str]
-) -> dict[str, set[str]]:
-    """The codes of each phone's open offers, in one statement."""
+async def codes_by_phone(*, session: AsyncSession, phones: Iterable[str]) -> dict[str, set[str]]:
+    """The codes of every offer sent to each phone, in one statement."""
     wanted = sorted(set(phones))
     taken: dict[str, set[str]] = {phone: set() for phone in wanted}
     if not wanted:
         return taken
     rows = await session.execute(
         select(Offer.phone, Offer.reply_code).where(
-            Offer.phone.in_(wanted), Offer.state == "offered", Offer.reply_code.is_not(None)
+            Offer.phone.in_(wanted), Offer.reply_code.is_not(None)
         )
     )
     for phone, code in rows:
@@ -46,22 +47,20 @@ async def open_codes_by_phone(
     return taken
 
 
-async def give_codes(*, session: AsyncSession, offers: Sequence[Offer]) -> None:
-    """Make the codes of one phone's open offers usable: a code for each offer without one
-    (made before codes existed) and a new one for a code two offers share (after a race)."""
-    seen: set[str] = set()
-    redraw: list[Offer] = []
+def give_codes(*, offers: Sequence[Offer]) -> list[Offer]:
+    """Make every open offer of one phone (given all of that phone's offers) nameable by a
+    code of its own; the offers whose code changed.
+
+    An offer made before codes existed gets one. Two offers made at the same moment by two
+    transactions may have drawn the same code: then a reply with it could mean either, so
+    each open one of them gets a new code (told to the citizen in the answer that lists them).
+    """
+    counts = Counter(offer.reply_code for offer in offers if offer.reply_code)
+    taken = set(counts)
+    redrawn = []
     for offer in sorted(offers, key=lambda o: o.id):
-        if offer.reply_code is None or offer.reply_code in seen:
-            redraw.append(offer)
-        else:
-            seen.add(offer.reply_code)
-    if not redraw:
-        return
-    phones = {offer.phone for offer in redraw if offer.phone}
-    taken = await open_codes_by_phone(session=session, phones=phones)
-    for offer in redraw:
-        if not offer.phone:
-            continue
-        offer.reply_code = new_reply_code(taken=taken[offer.phone] | seen)
-        taken[offer.phone].add(offer.reply_code)
+        if offer.state == "offered" and (offer.reply_code is None or counts[offer.reply_code] > 1):
+            offer.reply_code = new_reply_code(taken=taken)
+            taken.add(offer.reply_code)
+            redrawn.append(offer)
+    return redrawn

@@ -4,8 +4,8 @@ Revision ID: 0009_consent
 Revises: 0008
 Create Date: 2026-12-02 08:00:00
 
-Each offer's SMS carries a short code ("1 4821"), unique among the open offers of the phone
-it went to; a reply with the code answers that offer and no other (docs/consent.md). Offers
+Each offer's SMS carries a short code ("1 4821"), unique among the offers sent to its
+phone; a reply with the code answers that offer and no other (docs/consent.md). Offers
 made before this revision have no code: one is given when a reply first needs to name it.
 """
 
