@@ -84,9 +84,20 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ru": "1414: Предложение «{title}» (код {code}) уже не ждёт ответа: на него ответили или истёк срок. Подробности в eGov Mobile.",
         "kk": "1414: «{title}» ұсынысы ({code} коды) енді жауап күтпейді: оған жауап берілген немесе мерзімі өткен. Толығырақ eGov Mobile-да.",
     },
+    # Nothing here learns that a pension was assigned, so the notice promises no later SMS:
+    # it says the date and where to apply (docs/consent.md).
     "PENSION_AGE_NOTICE": {
-        "ru": "1414: {about} вы достигаете пенсионного возраста. Пенсия будет назначена без заявления: ждите SMS с номера 1414.",
-        "kk": "1414: {about} зейнеткерлік жасқа толасыз. Зейнетақы өтінішсіз тағайындалады: 1414 нөмірінен SMS күтіңіз.",
+        "ru": "1414: Дата достижения вами пенсионного возраста: {about}. С этой даты у вас есть право на пенсионные выплаты; оформить их можно в eGov или в ЦОН.",
+        "kk": "1414: Зейнеткерлік жасқа толатын күніңіз: {about}. Осы күннен бастап зейнетақы төлемдеріне құқығыңыз бар; оларды eGov немесе ХҚКО арқылы рәсімдеуге болады.",
+    },
+    "KANDAS_STATUS_NOTICE": {
+        "ru": "1414: Ваш статус кандаса подтверждён: он действует до {about}. Подробности в eGov Mobile.",
+        "kk": "1414: Қандас мәртебеңіз расталды: ол {about} дейін жарамды. Толығырақ eGov Mobile-да.",
+    },
+    # The same notice when the term of a status already notified changes (an extension).
+    "KANDAS_STATUS_CHANGED": {
+        "ru": "1414: Срок вашего статуса кандаса изменён: теперь он действует до {about}. Подробности в eGov Mobile.",
+        "kk": "1414: Қандас мәртебеңіздің мерзімі өзгерді: енді ол {about} дейін жарамды. Толығырақ eGov Mobile-да.",
     },
     "KANDAS_EXPIRY_NOTICE": {
         "ru": "1414: Статус кандаса истекает {about}. Подайте документы на гражданство или продление заранее, в ЦОН или eGov.",
@@ -106,7 +117,13 @@ _UNKNOWN_SENDER = (
     "нөмірден жауап беріңіз немесе eGov Mobile-ды пайдаланыңыз."
 )
 
-NOTICE_TEMPLATES = ("PENSION_AGE_NOTICE", "KANDAS_EXPIRY_NOTICE", "EMPLOYMENT_MEASURES_NOTICE")
+NOTICE_TEMPLATES = (
+    "PENSION_AGE_NOTICE",
+    "KANDAS_EXPIRY_NOTICE",
+    "KANDAS_STATUS_NOTICE",
+    "KANDAS_STATUS_CHANGED",
+    "EMPLOYMENT_MEASURES_NOTICE",
+)
 
 
 def sms_language(language: str | None) -> str:

@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -163,7 +163,12 @@ async def offer_changes(
 ) -> IssueSummary:
     """Make the offers and notifications the given 'new' changes call for; skip those made."""
     summary = IssueSummary(changes=len(changes))
-    wanted = [c for c in changes if c.change == "new" and c.programme in KIND_OF]
+    wanted = [
+        c
+        for c in changes
+        if c.programme in KIND_OF
+        and (c.change == "new" or (c.change == "changed" and c.programme in notices.ON_CHANGE))
+    ]
     if not wanted:
         return summary
     family_ids = sorted({c.family_id for c in wanted})
@@ -194,6 +199,7 @@ async def offer_changes(
                 person=person,
                 about=change.period_start,
                 now=now,
+                changed=change.change == "changed",
             )
             summary.notifications += int(bool(made))
             summary.already += int(person is not None and not made)
@@ -351,6 +357,17 @@ async def _make_offers(
     return len(made)
 
 
+# The changes the offer flow acts on: new entitlements, and the changes of those notices
+# that are sent again when their date changes.
+_OFFERED_CHANGES = or_(
+    EntitlementChange.change == "new",
+    and_(
+        EntitlementChange.change == "changed",
+        EntitlementChange.programme.in_(sorted(notices.ON_CHANGE)),
+    ),
+)
+
+
 async def offer_new_entitlements(
     *, session: AsyncSession, run_id: int, now: datetime, offer_days: int = DEFAULT_OFFER_DAYS
 ) -> IssueSummary:
@@ -358,7 +375,7 @@ async def offer_new_entitlements(
     changes = (
         await session.scalars(
             select(EntitlementChange)
-            .where(EntitlementChange.run_id == run_id, EntitlementChange.change == "new")
+            .where(EntitlementChange.run_id == run_id, _OFFERED_CHANGES)
             .order_by(EntitlementChange.id)
         )
     ).all()
@@ -386,9 +403,7 @@ async def issue_pending_offers(
             changes = (
                 await session.scalars(
                     select(EntitlementChange)
-                    .where(
-                        EntitlementChange.id > cursor.position, EntitlementChange.change == "new"
-                    )
+                    .where(EntitlementChange.id > cursor.position, _OFFERED_CHANGES)
                     .order_by(EntitlementChange.id)
                     .limit(chunk_size)
                 )
