@@ -157,7 +157,9 @@ class InboundReply:
 
 @dataclass(frozen=True)
 class InboundOutcome:
-    outcome: str  # accepted | declined | assigned... | unknown_number | no_open_offer | ...
+    # accepted | declined | assigned... (the offer's new state) | unknown_number | unparseable |
+    # no_open_offer | ambiguous | unknown_code | closed_offer | invalid_sender | a refusal code
+    outcome: str
     offer_id: int | None
     replayed: bool = False
 
