@@ -96,6 +96,11 @@ PROGRAMME_TITLES: dict[str, Texts] = {
         "ru": "окончание срока статуса кандаса",
         "en": "kandas status expiring",
     },
+    "KANDAS_STATUS_NOTICE": {
+        "kk": "қандас мәртебесі берілді немесе ұзартылды",
+        "ru": "статус кандаса присвоен или продлён",
+        "en": "kandas status granted or extended",
+    },
     "EMPLOYMENT_MEASURES_NOTICE": {
         "kk": "жұмыспен қамту шаралары",
         "ru": "меры содействия занятости",

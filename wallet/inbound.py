@@ -6,8 +6,11 @@ signature that does not match is forged; one older than the tolerance is a repla
 captured request. A delivery repeated by the gateway (same message id) is answered from the
 record of the first and changes nothing.
 
-A reply of 1 / Иә / Да (accept) or 2 / Жоқ / Нет (decline), in any case, from the phone an
-open offer was sent to answers that person's most recent open offer. Anything else changes
+A reply of 1 / Иә / Да (accept) or 2 / Жоқ / Нет (decline), in any case, with the offer's
+reply code ("1 4821", "да 4821", "14821"), from the phone the offer was sent to answers that
+offer and no other. A reply without a code answers an offer only when it is the one question
+that phone has been asked lately (its deadline not long past); with several, the reply
+changes nothing and the answer SMS lists the codes (docs/consent.md). Anything else changes
 nothing and gets a helpful answer. Every reply is kept, with the sender's number masked.
 
     InboundError
@@ -21,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -31,10 +36,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.orm import as_utc, utcnow
-from wallet.messages import sms_text, unknown_sender_text
+from wallet.messages import reply_text, sms_text, unknown_sender_text
 from wallet.offer_tables import InboundSms, Offer
 from wallet.offers import OfferError, answer_offer
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
+from wallet.reply_codes import REPLY_CODE_DIGITS, give_codes
 from wallet.sms import mask_phone
 
 log = structlog.get_logger(__name__)
@@ -42,6 +48,14 @@ log = structlog.get_logger(__name__)
 SIGNATURE_TOLERANCE_SECONDS = 300
 ACCEPT_WORDS = frozenset({"1", "иә", "ия", "да"})
 DECLINE_WORDS = frozenset({"2", "жоқ", "нет"})
+# A reply without a code still answers when the phone was asked one question lately: these
+# are the offers whose deadline is ahead or at most this long past (a late reply to an
+# expired offer must not land on a newer one).
+BARE_REPLY_MEMORY = timedelta(days=30)
+# ASCII digits only: a code is compared as text, and other scripts' digits are not codes.
+_CODE = re.compile(rf"[0-9]{{{REPLY_CODE_DIGITS}}}")
+_RUN_TOGETHER = re.compile(rf"[12][0-9]{{{REPLY_CODE_DIGITS}}}")
+_SEPARATORS = re.compile(r"[\s,.;:#№-]+")
 
 
 class InboundError(Exception):
@@ -83,6 +97,28 @@ def verify_signature(
         raise StaleSignature("the signature is too old (or from the future)")
 
 
+def split_code(text: str) -> tuple[str, str | None]:
+    """The reply's answer word and the offer code it names (None if it names none).
+
+    "1 4821", "4821 1", "да, 4821" and "14821" (the answer digit run into the code) name
+    offer 4821; a reply whose parts are not one word and one code names no offer.
+    """
+    tokens = [token for token in _SEPARATORS.split(text.strip().strip(".!")) if token]
+    if len(tokens) == 1 and _RUN_TOGETHER.fullmatch(tokens[0]):
+        return tokens[0][0], tokens[0][1:]
+    if len(tokens) == 2:
+        for word, code in (tokens, tokens[::-1]):
+            if _CODE.fullmatch(code) and not _CODE.fullmatch(word):
+                return word, code
+    return text, None
+
+
+def read_reply(text: str) -> tuple[bool | None, str | None]:
+    """Accept (True), decline (False) or neither (None), and the offer code named if any."""
+    word, code = split_code(text)
+    return parse_reply(word), code
+
+
 def parse_reply(text: str) -> bool | None:
     """True to accept, False to decline, None if the reply is neither."""
     word = text.strip().strip(".!").casefold()
@@ -121,7 +157,9 @@ class InboundReply:
 
 @dataclass(frozen=True)
 class InboundOutcome:
-    outcome: str  # accepted | declined | assigned... | unknown_number | no_open_offer | ...
+    # accepted | declined | assigned... (the offer's new state) | unknown_number | unparseable |
+    # no_open_offer | ambiguous | unknown_code | closed_offer | invalid_sender | a refusal code
+    outcome: str
     offer_id: int | None
     replayed: bool = False
 
@@ -186,13 +224,24 @@ async def _decide(
     if not offers:
         return "unknown_number", None, unknown_sender_text()
     language = offers[0].language
-    accept = parse_reply(reply.text)
+    accept, code = read_reply(reply.text)
     if accept is None:
         return "unparseable", None, sms_text("unparseable", language=language)
-    open_offers = [o for o in offers if o.state == "offered" and _open(o, now)]
-    if not open_offers:
-        return "no_open_offer", None, sms_text("no_open_offer", language=language)
-    target = open_offers[0]
+    open_offers = sorted(
+        (o for o in offers if o.state == "offered" and _open(o, now)), key=lambda o: o.id
+    )
+    target = _target(offers=offers, open_offers=open_offers, code=code, now=now)
+    if isinstance(target, _NoTarget):
+        if target.outcome == "no_open_offer":
+            return target.outcome, None, sms_text("no_open_offer", language=language)
+        answer = reply_text(
+            target.outcome,
+            language=language,
+            code=code or "",
+            programme=target.named.programme if target.named is not None else "",
+            choices=[(o.reply_code or "", o.programme) for o in open_offers],
+        )
+        return target.outcome, None, answer
     try:
         # The answer SMS about the offer is queued by answer_offer itself.
         answered = await answer_offer(
@@ -206,6 +255,46 @@ async def _decide(
     except OfferError as refused:
         return refused.code.lower(), target.id, sms_text("no_open_offer", language=language)
     return answered.offer.state, target.id, ""
+
+
+@dataclass(frozen=True)
+class _NoTarget:
+    """Why a reply answers no offer: the outcome (also the answer's template) and the offer
+    its code named, if that offer is no longer open."""
+
+    outcome: str  # no_open_offer | closed_offer | unknown_code | ambiguous
+    named: Offer | None = None
+
+
+def _target(
+    *,
+    offers: Sequence[Offer],
+    open_offers: Sequence[Offer],
+    code: str | None,
+    now: datetime,
+) -> Offer | _NoTarget:
+    """The one offer a reply answers, or why it answers none."""
+    if not open_offers and code is None:
+        return _NoTarget("no_open_offer")
+    if code is not None:
+        named = [o for o in offers if o.reply_code == code]
+        if len(named) == 1 and named[0] in open_offers:
+            return named[0]
+        if len(named) == 1:
+            return _NoTarget("closed_offer", named[0])
+        if not open_offers:
+            return _NoTarget("no_open_offer")
+        # No offer has this code, or (after a race) two have: nothing is answered, and the
+        # answer lists codes that each name one offer.
+        give_codes(offers=offers)
+        return _NoTarget("unknown_code")
+    asked_lately = [o for o in offers if as_utc(o.expires_at) > now - BARE_REPLY_MEMORY]
+    if len(asked_lately) == 1:
+        # The one question this phone was asked lately, and it is open: a reply without a
+        # code can be about nothing else.
+        return asked_lately[0]
+    give_codes(offers=offers)
+    return _NoTarget("ambiguous")
 
 
 def _open(offer: Offer, now: datetime) -> bool:

@@ -1,13 +1,14 @@
 """The SMS texts of 1414, in Kazakh and Russian.
 
 Every text is short (an SMS or two), names what it is about and the amount, says how to reply
-where a reply is wanted, and carries no link: a genuine message from 1414 never asks anyone
+where a reply is wanted (with the offer's reply code, docs/consent.md), and carries no link: a genuine message from 1414 never asks anyone
 to follow a link, so a message with one is a fraud, and the offer says so. A person whose
 registry language is neither kk nor ru gets Russian; a sender we cannot identify gets both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -18,17 +19,19 @@ from babel.numbers import format_decimal
 from wallet.i18n import programme_title
 
 SMS_LANGUAGES = ("kk", "ru")
+# Where an offer's reply code goes in its text (see with_reply_code).
+REPLY_CODE_SLOT = "{code}"
 
 _TEXTS: dict[str, dict[str, str]] = {
     "offer": {
         "ru": (
-            "1414: Вам положено: {title}, {amount} тг. Чтобы оформить, ответьте 1 (согласен) "
-            "или 2 (отказ) до {until}; можно и в eGov Mobile. Мы не присылаем ссылок: "
+            "1414: Вам положено: {title}, {amount} тг. Чтобы оформить, ответьте 1 {code} "
+            "(согласен) или 2 {code} (отказ) до {until}; можно и в eGov Mobile. Мы не присылаем ссылок: "
             "официальные SMS приходят только с номера 1414."
         ),
         "kk": (
-            "1414: Сізге тиесілі: {title}, {amount} тг. Рәсімдеу үшін {until} дейін 1 "
-            "(келісемін) немесе 2 (бас тартамын) деп жауап беріңіз; eGov Mobile арқылы да "
+            "1414: Сізге тиесілі: {title}, {amount} тг. Рәсімдеу үшін {until} дейін 1 {code} "
+            "(келісемін) немесе 2 {code} (бас тартамын) деп жауап беріңіз; eGov Mobile арқылы да "
             "болады. Біз сілтеме жібермейміз: ресми SMS тек 1414 нөмірінен келеді."
         ),
     },
@@ -63,12 +66,38 @@ _TEXTS: dict[str, dict[str, str]] = {
         "kk": "1414: Сізде жауап күтіп тұрған ұсыныс жоқ. Төлемдер мен жәрдемақыларды eGov Mobile-дан қараңыз.",
     },
     "unparseable": {
-        "ru": "1414: Ответ не распознан. Ответьте 1 (согласен) или 2 (отказ).",
-        "kk": "1414: Жауап танылмады. 1 (келісемін) немесе 2 (бас тартамын) деп жауап беріңіз.",
+        "ru": "1414: Ответ не распознан. Ответьте 1 (согласен) или 2 (отказ) и код из SMS с предложением, например: 1 4821.",
+        "kk": "1414: Жауап танылмады. 1 (келісемін) немесе 2 (бас тартамын) және ұсыныс SMS-індегі кодты жазыңыз, мысалы: 1 4821.",
     },
+    # A reply without a code while the phone has several questions: nothing was changed.
+    "ambiguous": {
+        "ru": "1414: У вас несколько предложений, ответ без кода не принят. Ответьте 1 (согласен) или 2 (отказ) и код предложения: {choices}.",
+        "kk": "1414: Сізде бірнеше ұсыныс бар, кодсыз жауап қабылданбады. 1 (келісемін) немесе 2 (бас тартамын) және ұсыныс кодын жазыңыз: {choices}.",
+    },
+    # A reply whose code names none of the phone's open offers: nothing was changed.
+    "unknown_code": {
+        "ru": "1414: Предложения с кодом {code} нет среди ожидающих ответа. Ответьте 1 (согласен) или 2 (отказ) и код: {choices}.",
+        "kk": "1414: {code} коды бар ұсыныс жауап күтіп тұрғандардың арасында жоқ. 1 (келісемін) немесе 2 (бас тартамын) және кодты жазыңыз: {choices}.",
+    },
+    # A reply whose code names an offer answered before or past its deadline.
+    "closed_offer": {
+        "ru": "1414: Предложение «{title}» (код {code}) уже не ждёт ответа: на него ответили или истёк срок. Подробности в eGov Mobile.",
+        "kk": "1414: «{title}» ұсынысы ({code} коды) енді жауап күтпейді: оған жауап берілген немесе мерзімі өткен. Толығырақ eGov Mobile-да.",
+    },
+    # Nothing here learns that a pension was assigned, so the notice promises no later SMS:
+    # it says the date and where to apply (docs/consent.md).
     "PENSION_AGE_NOTICE": {
-        "ru": "1414: {about} вы достигаете пенсионного возраста. Пенсия будет назначена без заявления: ждите SMS с номера 1414.",
-        "kk": "1414: {about} зейнеткерлік жасқа толасыз. Зейнетақы өтінішсіз тағайындалады: 1414 нөмірінен SMS күтіңіз.",
+        "ru": "1414: Дата достижения вами пенсионного возраста: {about}. С этой даты у вас есть право на пенсионные выплаты; оформить их можно в eGov или в ЦОН.",
+        "kk": "1414: Зейнеткерлік жасқа толатын күніңіз: {about}. Осы күннен бастап зейнетақы төлемдеріне құқығыңыз бар; оларды eGov немесе ХҚКО арқылы рәсімдеуге болады.",
+    },
+    "KANDAS_STATUS_NOTICE": {
+        "ru": "1414: Ваш статус кандаса подтверждён: он действует до {about}. Подробности в eGov Mobile.",
+        "kk": "1414: Қандас мәртебеңіз расталды: ол {about} дейін жарамды. Толығырақ eGov Mobile-да.",
+    },
+    # The same notice when the term of a status already notified changes (an extension).
+    "KANDAS_STATUS_CHANGED": {
+        "ru": "1414: Срок вашего статуса кандаса изменён: теперь он действует до {about}. Подробности в eGov Mobile.",
+        "kk": "1414: Қандас мәртебеңіздің мерзімі өзгерді: енді ол {about} дейін жарамды. Толығырақ eGov Mobile-да.",
     },
     "KANDAS_EXPIRY_NOTICE": {
         "ru": "1414: Статус кандаса истекает {about}. Подайте документы на гражданство или продление заранее, в ЦОН или eGov.",
@@ -88,7 +117,13 @@ _UNKNOWN_SENDER = (
     "нөмірден жауап беріңіз немесе eGov Mobile-ды пайдаланыңыз."
 )
 
-NOTICE_TEMPLATES = ("PENSION_AGE_NOTICE", "KANDAS_EXPIRY_NOTICE", "EMPLOYMENT_MEASURES_NOTICE")
+NOTICE_TEMPLATES = (
+    "PENSION_AGE_NOTICE",
+    "KANDAS_EXPIRY_NOTICE",
+    "KANDAS_STATUS_NOTICE",
+    "KANDAS_STATUS_CHANGED",
+    "EMPLOYMENT_MEASURES_NOTICE",
+)
 
 
 def sms_language(language: str | None) -> str:
@@ -124,6 +159,39 @@ def sms_text(
         amount=tenge(amount_tiyn, lang),
         until=_date(until, lang),
         about=_date(about, lang),
+        # Kept as a slot: each offer's code differs, and a text that held it could not be
+        # remembered; with_reply_code fills it.
+        code=REPLY_CODE_SLOT,
+        choices="",
+    )
+
+
+def with_reply_code(text: str, code: str) -> str:
+    """The text with the offer's reply code in its slot."""
+    return text.replace(REPLY_CODE_SLOT, code)
+
+
+def reply_text(
+    template: str,
+    *,
+    language: str | None,
+    code: str = "",
+    programme: str = "",
+    choices: Sequence[tuple[str, str]] = (),
+) -> str:
+    """An answer to a reply that changed nothing, naming codes and the offers they answer."""
+    lang = sms_language(language)
+    listed = "; ".join(
+        f"{choice_code} ({programme_title(choice_programme, lang)})"
+        for choice_code, choice_programme in choices
+    )
+    return _TEXTS[template][lang].format(
+        title=programme_title(programme, lang),
+        amount="",
+        until="",
+        about="",
+        code=code,
+        choices=listed,
     )
 
 

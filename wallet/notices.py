@@ -3,8 +3,12 @@ for the newly unemployed. Each is a notification in the app and an SMS from 1414
 
 A notice is about one fact (`fact_key`, unique): the programme, the person and the date the
 notice is about, so re-running eligibility, or the same fact found by two runs, never sends
-it twice. Employment measures are keyed by the day the job was lost rather than by the
-evaluation day, so one spell of unemployment is one notice.
+it twice. The date is the entitlement's period start, which each rule sets to the fact: the
+pension date, the day a kandas status runs until, the day the job was lost.
+
+Most notices are sent when their entitlement is new. A kandas status is notified again when
+its term changes (an extension): the changed entitlement carries the new date, so it is a
+new fact with its own text (`ON_CHANGE`).
 """
 
 from __future__ import annotations
@@ -35,21 +39,30 @@ async def notifications_of_families(
     )
 
 
+# The notices sent again when their entitlement changes, and the text they are sent with.
+ON_CHANGE = {"KANDAS_STATUS_NOTICE": "KANDAS_STATUS_CHANGED"}
+
+
 def fact_key(programme: str, person: Person, about: date | None) -> str:
     """The one fact a notice is about."""
-    if programme == "EMPLOYMENT_MEASURES_NOTICE" and person.job_lost_on is not None:
-        about = person.job_lost_on
     return f"{programme}:{person.id}:{about.isoformat() if about else '-'}"
 
 
 async def notify(
-    *, session: AsyncSession, programme: str, person: Person, about: date | None, now: datetime
+    *,
+    session: AsyncSession,
+    programme: str,
+    person: Person,
+    about: date | None,
+    now: datetime,
+    changed: bool = False,
 ) -> bool:
     """Record the notice and queue its SMS, unless this fact was notified before."""
     key = fact_key(programme, person, about)
     if await session.scalar(select(Notification.id).where(Notification.fact_key == key)):
         return False
-    body = sms_text(programme, language=person.language, about=about)
+    template = ON_CHANGE.get(programme, programme) if changed else programme
+    body = sms_text(template, language=person.language, about=about)
     notification = Notification(
         fact_key=key,
         family_id=person.family_id,

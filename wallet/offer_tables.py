@@ -91,6 +91,10 @@ class Offer(Base):
     # The phone the offer SMS went to: only a reply from this number answers it. None when
     # the recipient has no phone on file (the offer is then in the app only).
     phone: Mapped[str | None] = mapped_column(String(16))
+    # The code the offer's SMS asks the reply to carry ("1 4821"), unique among the offers
+    # sent to that phone, so a reply answers the offer it names and no other
+    # (wallet.reply_codes). None for an offer without an SMS, or made before codes existed.
+    reply_code: Mapped[str | None] = mapped_column(String(8))
     language: Mapped[str] = mapped_column(String(2))
     source_change_id: Mapped[int | None] = mapped_column(BigId)
     # The offer's SMS in the outbox, whose delivery status the funnel reports.

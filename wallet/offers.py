@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,11 +41,12 @@ from familymap.orm import as_utc, utcnow
 from familymap.rules import NOTICE, RULES, VOUCHER
 from familymap.tables import EntitlementChange, Family, Person
 from wallet import notices
-from wallet.messages import sms_text
+from wallet.messages import sms_text, with_reply_code
 from wallet.offer_tables import BenefitAssignment, Offer, OfferTransition, WalletCursor
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import order_assignment_payments
+from wallet.reply_codes import codes_by_phone, new_reply_code
 
 log = structlog.get_logger(__name__)
 
@@ -162,7 +163,12 @@ async def offer_changes(
 ) -> IssueSummary:
     """Make the offers and notifications the given 'new' changes call for; skip those made."""
     summary = IssueSummary(changes=len(changes))
-    wanted = [c for c in changes if c.change == "new" and c.programme in KIND_OF]
+    wanted = [
+        c
+        for c in changes
+        if c.programme in KIND_OF
+        and (c.change == "new" or (c.change == "changed" and c.programme in notices.ON_CHANGE))
+    ]
     if not wanted:
         return summary
     family_ids = sorted({c.family_id for c in wanted})
@@ -193,6 +199,7 @@ async def offer_changes(
                 person=person,
                 about=change.period_start,
                 now=now,
+                changed=change.change == "changed",
             )
             summary.notifications += int(bool(made))
             summary.already += int(person is not None and not made)
@@ -262,17 +269,28 @@ async def _make_offers(
         return 0
     expires = now + timedelta(days=offer_days)
     connection = await session.connection()
+    # Each offer's SMS carries a code no other offer to its phone has, so that a reply
+    # answers the offer it names and no other (wallet.reply_codes, docs/consent.md).
+    phones = {key: phone for key, _c, r in fresh if (phone := _sendable(r.phone)) is not None}
+    taken = await codes_by_phone(session=session, phones=phones.values())
+    codes: dict[str, str] = {}
+    for key, phone in phones.items():
+        codes[key] = new_reply_code(taken=taken[phone])
+        taken[phone].add(codes[key])
     messages = [
         {
             "message_key": f"offer:{key}:sms",
             "channel": "sms",
             "recipient": phone,
-            "body": sms_text(
-                "offer",
-                language=r.language,
-                programme=c.programme,
-                amount_tiyn=c.amount_tiyn or 0,
-                until=expires.date(),
+            "body": with_reply_code(
+                sms_text(
+                    "offer",
+                    language=r.language,
+                    programme=c.programme,
+                    amount_tiyn=c.amount_tiyn or 0,
+                    until=expires.date(),
+                ),
+                codes[key],
             ),
             "payload": {},
             "status": "pending",
@@ -281,7 +299,7 @@ async def _make_offers(
             "created_at": now,
         }
         for key, c, r in fresh
-        if (phone := _sendable(r.phone)) is not None
+        if (phone := phones.get(key)) is not None
     ]
     message_ids: dict[str, int] = {}
     if messages:
@@ -305,7 +323,8 @@ async def _make_offers(
             "period_start": c.period_start,
             "period_end": c.period_end,
             "state": "offered",
-            "phone": _sendable(r.phone),
+            "phone": phones.get(key),
+            "reply_code": codes.get(key),
             "language": r.language,
             "source_change_id": c.id,
             "sms_message_id": message_ids.get(f"offer:{key}:sms"),
@@ -338,6 +357,17 @@ async def _make_offers(
     return len(made)
 
 
+# The changes the offer flow acts on: new entitlements, and the changes of those notices
+# that are sent again when their date changes.
+_OFFERED_CHANGES = or_(
+    EntitlementChange.change == "new",
+    and_(
+        EntitlementChange.change == "changed",
+        EntitlementChange.programme.in_(sorted(notices.ON_CHANGE)),
+    ),
+)
+
+
 async def offer_new_entitlements(
     *, session: AsyncSession, run_id: int, now: datetime, offer_days: int = DEFAULT_OFFER_DAYS
 ) -> IssueSummary:
@@ -345,7 +375,7 @@ async def offer_new_entitlements(
     changes = (
         await session.scalars(
             select(EntitlementChange)
-            .where(EntitlementChange.run_id == run_id, EntitlementChange.change == "new")
+            .where(EntitlementChange.run_id == run_id, _OFFERED_CHANGES)
             .order_by(EntitlementChange.id)
         )
     ).all()
@@ -373,9 +403,7 @@ async def issue_pending_offers(
             changes = (
                 await session.scalars(
                     select(EntitlementChange)
-                    .where(
-                        EntitlementChange.id > cursor.position, EntitlementChange.change == "new"
-                    )
+                    .where(EntitlementChange.id > cursor.position, _OFFERED_CHANGES)
                     .order_by(EntitlementChange.id)
                     .limit(chunk_size)
                 )

@@ -1,4 +1,4 @@
-"""Rules as code: one class per programme (11 benefits, 2 vouchers, 3 notices).
+"""Rules as code: one class per programme (11 benefits, 2 vouchers, 4 notices).
 
 `RULES` is the registry in evaluation order; `RULES_BY_CODE` finds one by its stable code.
 See rules/base.py for how one definition serves one family and the whole population.

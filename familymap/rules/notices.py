@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from familymap.engine.dates import add_months_days
+from familymap.engine.dates import NO_DATE, add_months_days
 from familymap.rules.base import (
     ALIVE,
     BELOW_PENSION_AGE,
@@ -91,6 +91,29 @@ class KandasExpiryNotice(Rule):
         return Award(np.zeros(len(rows), dtype=np.int64), until, until)
 
 
+class KandasStatusNotice(Rule):
+    """Tells a kandas (ethnic Kazakh returnee) that their status is valid and until when: when
+    it is granted (a new entitlement) and again whenever its term changes, an extension most
+    often (a changed entitlement, whose period is the new date)."""
+
+    code = "KANDAS_STATUS_NOTICE"
+    title = "Kandas status granted or extended"
+    kind, unit, version = NOTICE, PERSON, "2026.1"
+    reference = "Law of the RK 'On migration of population' (kandas status, its term and extension)"
+
+    @condition("kandas_active", "Kandas status valid on the date (valid until)", op=">=", fmt=DATE)
+    def active(ctx, rows):
+        until = ctx.person.kandas_until[rows]
+        return until, ctx.day, until >= ctx.day
+
+    alive = ALIVE
+
+    @staticmethod
+    def award(ctx, rows):
+        until = ctx.person.kandas_until[rows]
+        return Award(np.zeros(len(rows), dtype=np.int64), until, until)
+
+
 class EmploymentMeasuresNotice(Rule):
     """Offers active employment measures (training, subsidised jobs, microcredits) to a person
     registered as unemployed, of working age."""
@@ -121,7 +144,11 @@ class EmploymentMeasuresNotice(Rule):
 
     @staticmethod
     def award(ctx, rows):
-        return Award(np.zeros(len(rows), dtype=np.int64), full(rows, ctx.day), full(rows, ctx.day))
+        # About the day the job was lost, so that the notice says it and one spell of
+        # unemployment is one fact; the day it is found when no job loss is on record.
+        lost = ctx.person.job_lost_on[rows]
+        about = np.where(lost != NO_DATE, lost, full(rows, ctx.day)).astype(np.int32)
+        return Award(np.zeros(len(rows), dtype=np.int64), about, about)
 
 
-NOTICES = (PensionAgeNotice, KandasExpiryNotice, EmploymentMeasuresNotice)
+NOTICES = (PensionAgeNotice, KandasExpiryNotice, KandasStatusNotice, EmploymentMeasuresNotice)

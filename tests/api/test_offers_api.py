@@ -238,23 +238,59 @@ async def inbound(client, body: dict, **kwargs):
     return await client.post("/sms/inbound", content=raw, headers=headers)
 
 
-async def test_a_reply_from_the_offer_phone_accepts_the_latest_open_offer(
+async def father_offers(session, household) -> dict[str, Offer]:
+    rows = await session.scalars(select(Offer).where(Offer.family_id == household.family.id))
+    return {offer.programme: offer for offer in rows}
+
+
+async def test_a_reply_with_the_offers_code_answers_that_offer_and_no_other(
     client, household, session
 ):
-    response = await inbound(client, {"message_id": "gw-1", "from": FATHER_PHONE, "text": "Да"})
+    # Given the father was sent two offers, the birth benefit and childcare, each with a code
+    offers = await father_offers(session, household)
+    birth, childcare = offers["BIRTH_BENEFIT"], offers["CHILDCARE_TO_1_5"]
+    assert birth.reply_code != childcare.reply_code
+    # When he replies "Да" with the birth benefit's code
+    response = await inbound(
+        client, {"message_id": "gw-1", "from": FATHER_PHONE, "text": f"Да {birth.reply_code}"}
+    )
+    # Then the birth benefit is assigned, and childcare still waits for its own answer
     assert response.status_code == 200
     body = response.json()
-    offer = await session.get(Offer, body["offerId"])
-    await session.refresh(offer)
-    assert (
-        body["outcome"] == "assigned"
-        and offer.state == "assigned"
-        and offer.answer_channel == "sms"
-    )
+    assert body["offerId"] == birth.id
+    for offer in (birth, childcare):
+        await session.refresh(offer)
+    assert (body["outcome"], birth.state, birth.answer_channel) == ("assigned", "assigned", "sms")
+    assert childcare.state == "offered"
     # A repeated delivery of the same message changes nothing and says so
-    again = await inbound(client, {"message_id": "gw-1", "from": FATHER_PHONE, "text": "Да"})
+    again = await inbound(
+        client, {"message_id": "gw-1", "from": FATHER_PHONE, "text": f"Да {birth.reply_code}"}
+    )
     assert again.json() == {**body, "replayed": True}
     assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+async def test_a_reply_without_a_code_to_two_offers_changes_nothing_and_lists_the_codes(
+    client, household, session
+):
+    # Given the father was sent two offers (the birth benefit, then childcare)
+    offers = await father_offers(session, household)
+    # When he replies a bare "1"
+    response = await inbound(client, {"message_id": "gw-bare", "from": FATHER_PHONE, "text": "1"})
+    # Then no offer changes, and the answer asks again with each open offer's code
+    assert response.json()["outcome"] == "ambiguous" and response.json()["offerId"] is None
+    assert (
+        await session.scalar(
+            select(func.count()).select_from(Offer).where(Offer.state != "offered")
+        )
+        == 0
+    )
+    answer = await session.scalar(
+        select(OutboxMessage).where(OutboxMessage.message_key == "inbound:gw-bare:answer")
+    )
+    assert answer.recipient == FATHER_PHONE
+    for offer in offers.values():
+        assert f"{offer.reply_code} (" in answer.body
 
 
 @pytest.mark.parametrize(
@@ -291,10 +327,14 @@ async def test_other_replies_change_nothing_and_get_a_helpful_answer(
 
 
 async def test_a_reply_with_no_open_offer_is_told_so(client, household, session):
-    await inbound(client, {"message_id": "gw-a", "from": FATHER_PHONE, "text": "2"})
-    await inbound(client, {"message_id": "gw-b", "from": FATHER_PHONE, "text": "2"})
-    third = await inbound(client, {"message_id": "gw-c", "from": FATHER_PHONE, "text": "1"})
-    assert third.json()["outcome"] == "no_open_offer"
+    # Given the father declined each of his offers by its code
+    for n, offer in enumerate((await father_offers(session, household)).values()):
+        sent = {"message_id": f"gw-{n}", "from": FATHER_PHONE, "text": f"2 {offer.reply_code}"}
+        assert (await inbound(client, sent)).json()["outcome"] == "declined"
+    # When he replies again, without a code
+    last = await inbound(client, {"message_id": "gw-last", "from": FATHER_PHONE, "text": "1"})
+    # Then he is told nothing waits for his answer
+    assert last.json()["outcome"] == "no_open_offer"
 
 
 @pytest.mark.parametrize("forgery", ["wrong secret", "no signature", "stale", "tampered body"])
@@ -373,7 +413,9 @@ async def test_answers_are_in_the_audit_trail_whichever_channel(
     father = token_for(Role.CITIZEN, FATHER_IIN)
     offer = await birth_offer(session, household)
     await gql(DECLINE, {"id": str(offer.id), "key": "d"}, token=father)
-    await inbound(client, {"message_id": "gw-audit", "from": FATHER_PHONE, "text": "1"})
+    childcare = (await father_offers(session, household))["CHILDCARE_TO_1_5"]
+    reply = {"message_id": "gw-audit", "from": FATHER_PHONE, "text": f"1 {childcare.reply_code}"}
+    await inbound(client, reply)
     # Then an operator finds both writes about him
     records = (await gql(AUDIT, {"iin": FATHER_IIN}, token=token_for(Role.OPERATOR, "op-1")))[
         "data"

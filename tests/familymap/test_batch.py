@@ -167,7 +167,8 @@ async def test_a_changed_registry_gives_new_changed_and_ended(session, story):
             )
         ).scalars()
     }
-    # Then the disability benefit changed (a higher amount), meals ended, the notice is new
+    # Then the disability benefit changed (a higher amount), meals ended, the notices (the
+    # status valid, and it expiring soon) are new
     disability = changes[("DISABILITY_BENEFIT", head.id)]
     assert disability.change == "changed"
     assert disability.previous_amount_tiyn == before[("DISABILITY_BENEFIT", head.id)]
@@ -180,7 +181,8 @@ async def test_a_changed_registry_gives_new_changed_and_ended(session, story):
     assert (meals.change, meals.amount_tiyn) == ("ended", None)
     assert ("SCHOOL_MEALS", pupil.id) not in after
     assert changes[("KANDAS_EXPIRY_NOTICE", spouse.id)].change == "new"
-    assert (run.new, run.changed, run.ended) == (1, 1, 1)
+    assert changes[("KANDAS_STATUS_NOTICE", spouse.id)].change == "new"
+    assert (run.new, run.changed, run.ended) == (2, 1, 1)
     assert run.run_id > first.run_id
 
 

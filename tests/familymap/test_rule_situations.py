@@ -720,6 +720,38 @@ CASES = [
         False,
     ),
     Case(
+        "kandas status granted for three years",
+        family(adult("a", kandas_until=date(2028, 7, 1))),
+        "KANDAS_STATUS_NOTICE",
+        "a",
+        True,
+        0,
+        (date(2028, 7, 1), date(2028, 7, 1)),
+    ),
+    Case(
+        "kandas status valid through today",
+        family(adult("a", kandas_until=ON)),
+        "KANDAS_STATUS_NOTICE",
+        "a",
+        True,
+        0,
+        (ON, ON),
+    ),
+    Case(
+        "kandas status expired yesterday is not notified as valid",
+        family(adult("a", kandas_until=date(2025, 6, 30))),
+        "KANDAS_STATUS_NOTICE",
+        "a",
+        False,
+    ),
+    Case(
+        "no kandas status",
+        family(adult("a")),
+        "KANDAS_STATUS_NOTICE",
+        "a",
+        False,
+    ),
+    Case(
         "a registered unemployed adult",
         family(adult("a", employment="unemployed", registered_unemployed=True)),
         "EMPLOYMENT_MEASURES_NOTICE",
@@ -727,6 +759,22 @@ CASES = [
         True,
         0,
         (ON, ON),
+    ),
+    Case(
+        "a registered unemployed adult's notice is about the day the job was lost",
+        family(
+            adult(
+                "a",
+                employment="job_lost",
+                job_lost_on=date(2025, 6, 11),
+                registered_unemployed=True,
+            )
+        ),
+        "EMPLOYMENT_MEASURES_NOTICE",
+        "a",
+        True,
+        0,
+        (date(2025, 6, 11), date(2025, 6, 11)),
     ),
     Case(
         "a registered 15-year-old is too young",

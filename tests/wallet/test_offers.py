@@ -84,10 +84,15 @@ async def test_new_entitlements_become_offers_to_the_head_with_an_sms_from_1414(
     assert birth.beneficiary_person_id == offered.child.id
     assert birth.recipient_person_id == offered.father.id
     assert birth.phone == FATHER_PHONE and birth.amount_tiyn > 0
-    # and each has its SMS queued in the same transaction, with how to reply and no link
+    # and each has its SMS queued in the same transaction, with how to reply (with the
+    # offer's own code, ASCII digits) and no link
     sms = await session.get(OutboxMessage, birth.sms_message_id)
     assert sms.channel == "sms" and sms.recipient == FATHER_PHONE
-    assert "1414" in sms.body and "1 (согласен)" in sms.body and "2 (отказ)" in sms.body
+    code = birth.reply_code
+    assert code.isascii() and code.isdigit() and len(code) == 4
+    assert code != offers["CHILDCARE_TO_1_5"].reply_code
+    assert "1414" in sms.body and f"1 {code} (согласен)" in sms.body
+    assert f"2 {code} (отказ)" in sms.body and "{code}" not in sms.body
     assert "http" not in sms.body and "www" not in sms.body
     assert await history(session, birth) == [(None, "offered", "system")]
 
