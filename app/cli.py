@@ -13,7 +13,7 @@ from rich.console import Console
 
 from app.auth import Role, TokenRejected, build_dev_issuer
 from app.db import create_engine, create_session_factory
-from app.logging import configure_logging
+from app.logging import configure_logging, log_config
 from app.migrate import upgrade_to_head
 from app.settings import Settings
 
@@ -133,7 +133,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_config=None,
+        # uvicorn applies this in every worker process it spawns, not only in this one.
+        log_config=log_config(level=settings.log_level, json=settings.log_json),
         # Our own middleware logs every request with its id; uvicorn's line would repeat it
         # (and, for GET, the query string).
         access_log=False,
@@ -200,4 +201,12 @@ _register_subcommands()
 
 
 def main() -> None:
+    # Every command logs JSON with IINs masked, as the server does; a command that cannot
+    # read its settings says so itself, so logging falls back to the defaults here.
+    try:
+        settings = Settings()
+    except ValueError:
+        configure_logging()
+    else:
+        configure_logging(level=settings.log_level, json=settings.log_json)
     cli()
