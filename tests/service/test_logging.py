@@ -118,7 +118,7 @@ def test_a_two_worker_server_logs_only_masked_json(tmp_path):
 
 
 def _wait_until_ready(url: str, server: subprocess.Popen, err_path: Path) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while True:
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
@@ -129,3 +129,25 @@ def _wait_until_ready(url: str, server: subprocess.Popen, err_path: Path) -> Non
             masked = mask_iins_in_text(err_path.read_text())
             raise AssertionError(f"the server did not start: {masked[-3000:]}")
         time.sleep(0.2)
+
+
+def test_a_cli_command_logs_json_too(tmp_path):
+    # Given a fresh database
+    env = pinned_env({
+        **os.environ,
+        "ENVIRONMENT": "dev",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'socialwallet.db'}",
+        "LOG_LEVEL": "INFO",
+        "LOG_JSON": "true",
+    })  # fmt: skip
+    # When the CLI migrates it
+    result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [str(SOCIALWALLET), "migrate"], env=env, capture_output=True, text=True, timeout=120,
+        check=True,
+    )  # fmt: skip
+    # Then the migration's log lines are JSON; the one other line is the command's answer
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    answers = [line for line in lines if not line.startswith("{")]
+    assert answers == ["Database is at the newest migration."]
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(r["logger"] == "alembic.runtime.migration" for r in records), lines
