@@ -135,8 +135,9 @@ def serve(
         workers=workers,
         # uvicorn applies this in every worker process it spawns, not only in this one.
         log_config=log_config(level=settings.log_level, json=settings.log_json),
-        # A worker answers the parent's health check only once it has imported the app; on a
-        # busy machine that takes longer than uvicorn's 5 s, and it would be killed, forever.
+        # A spawned worker answers the parent's health check only once its interpreter has
+        # started and imported this CLI's modules; on a busy machine that can take longer
+        # than uvicorn's 5 s, and the parent would kill and respawn it forever.
         timeout_worker_healthcheck=30,
         # Our own middleware logs every request with its id; uvicorn's line would repeat it
         # (and, for GET, the query string).
