@@ -94,7 +94,11 @@ def create_app(
         except Exception as exc:  # any failure means "not ready"; say which kind, not details
             log.warning("readyz.database_unreachable", error=type(exc).__name__)
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "up"})
+        body: dict[str, object] = {"status": "ok", "database": "up"}
+        # Still ready: without Redis each worker holds the rate limits on its own.
+        if not await request.app.state.rate_limiter.healthy():
+            body["degraded"] = ["rate_limits"]
+        return JSONResponse(body)
 
     graphql = GraphQLApp(
         schema=build_schema(settings),

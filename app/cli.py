@@ -14,7 +14,7 @@ from rich.console import Console
 
 from app.auth import Role, TokenRejected, build_dev_issuer
 from app.db import create_engine, create_session_factory
-from app.logging import configure_logging
+from app.logging import configure_logging, log_config
 from app.migrate import upgrade_to_head
 from app.settings import Settings
 
@@ -134,7 +134,12 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_config=None,
+        # uvicorn applies this in every worker process it spawns, not only in this one.
+        log_config=log_config(level=settings.log_level, json=settings.log_json),
+        # A spawned worker answers the parent's health check only once its interpreter has
+        # started and imported this CLI's modules; on a busy machine that can take longer
+        # than uvicorn's 5 s, and the parent would kill and respawn it forever.
+        timeout_worker_healthcheck=30,
         # Our own middleware logs every request with its id; uvicorn's line would repeat it
         # (and, for GET, the query string).
         access_log=False,
@@ -201,4 +206,12 @@ _register_subcommands()
 
 
 def main() -> None:
+    # Every command logs JSON with IINs masked, as the server does; a command that cannot
+    # read its settings says so itself, so logging falls back to the defaults here.
+    try:
+        settings = Settings()
+    except ValueError:
+        configure_logging()
+    else:
+        configure_logging(level=settings.log_level, json=settings.log_json)
     cli()

@@ -101,7 +101,7 @@ ELIGIBILITY_LAST_RUN = Gauge(
 )
 RATE_LIMIT_UNAVAILABLE = Counter(
     "socialwallet_rate_limit_unavailable",
-    "Rate-limit checks let through because Redis could not be reached.",
+    "Rate-limit checks held in process because Redis could not be reached.",
     registry=REGISTRY,
 )
 SCRAPE_FAILURES = Counter(

@@ -12,9 +12,13 @@ server's clock (TIME), so workers on several machines with skewed clocks agree. 
 Redis an in-process dict does the same arithmetic: limits then hold per worker only, which
 is right for development and tests and says so in the log at start.
 
-If Redis cannot be reached the limiter lets requests through (and logs it, and counts it in
-`socialwallet_rate_limit_unavailable_total`): a citizen's benefit must not wait on the abuse
-guard's store. Short socket timeouts keep a hanging Redis from holding requests.
+If Redis cannot be reached the limiter falls back to the in-process one, never to no limit:
+each worker then holds the limits on its own, which bounds a caller at most `workers` times
+the limit rather than not at all. The outage is logged once, at warning, when it starts (and
+at info when it ends), each check made in process is counted in
+`socialwallet_rate_limit_unavailable_total`, and `/readyz` shows `"degraded"`. During an
+outage Redis is tried again at most every few seconds, so a hanging server does not add
+its timeout to every request; short socket timeouts bound the tries themselves.
 
 Subjects are keyed by an HMAC of the caller's subject (an IIN for citizens), so Redis holds
 no personal data.
@@ -26,6 +30,7 @@ import hashlib
 import hmac
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,6 +85,8 @@ class Decision:
 class RateLimiter(Protocol):
     async def hit(self, *, bucket: str, subject: str, cost: int = 1) -> Decision: ...
 
+    async def healthy(self) -> bool: ...
+
     async def close(self) -> None: ...
 
 
@@ -126,33 +133,86 @@ class InProcessRateLimiter(_Keys):
             self._tat = {k: v for k, v in self._tat.items() if v > now}
         return _decision(True, 0)
 
+    async def healthy(self) -> bool:
+        """Always: nothing outside this process to lose."""
+        return True
+
     async def close(self) -> None:
         return None
 
 
 class RedisRateLimiter(_Keys):
-    """GCRA in Redis: one atomic script per hit, shared by every worker."""
+    """GCRA in Redis: one atomic script per hit, shared by every worker; in this process's
+    memory while Redis cannot be reached (see the module's docstring)."""
 
-    def __init__(self, *, redis, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        redis,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self._redis = redis
         self._script = redis.register_script(GCRA_LUA)
+        self._fallback = InProcessRateLimiter(**kwargs)
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._outage_until: float | None = None  # None: Redis answers; else the next try
+
+    @property
+    def degraded(self) -> bool:
+        """Whether limits are held in process because Redis could not be reached."""
+        return self._outage_until is not None
 
     async def hit(self, *, bucket: str, subject: str, cost: int = 1) -> Decision:
         from redis.exceptions import RedisError
 
         limit = self.limit(bucket)
-        try:
-            allowed, wait = await self._script(
-                keys=[self.key(bucket, subject)], args=[limit.interval_us, limit.burst_us, cost]
-            )
-        except (RedisError, OSError) as exc:  # fail open: see the module's docstring
-            from app.metrics import RATE_LIMIT_UNAVAILABLE
+        if self._outage_until is None or self._clock() >= self._outage_until:
+            try:
+                allowed, wait = await self._script(
+                    keys=[self.key(bucket, subject)],
+                    args=[limit.interval_us, limit.burst_us, cost],
+                )
+            except (RedisError, OSError) as exc:
+                self._unreachable(exc)
+            else:
+                self._reachable()
+                return _decision(bool(allowed), float(wait))
+        from app.metrics import RATE_LIMIT_UNAVAILABLE
 
-            RATE_LIMIT_UNAVAILABLE.inc()
-            log.warning("rate_limit.redis_unavailable", error=type(exc).__name__, bucket=bucket)
-            return _decision(True, 0)
-        return _decision(bool(allowed), float(wait))
+        RATE_LIMIT_UNAVAILABLE.inc()
+        return await self._fallback.hit(bucket=bucket, subject=subject, cost=cost)
+
+    async def healthy(self) -> bool:
+        """Ping Redis (unless an outage's next try is not due yet); False while degraded."""
+        from redis.exceptions import RedisError
+
+        if self._outage_until is not None and self._clock() < self._outage_until:
+            return False
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            self._unreachable(exc)
+            return False
+        self._reachable()
+        return True
+
+    def _unreachable(self, exc: BaseException) -> None:
+        if self._outage_until is None:  # once per outage, not once per request
+            log.warning(
+                "rate_limit.redis_unavailable",
+                error=type(exc).__name__,
+                fallback="in-process limits: they hold per worker until Redis answers",
+            )
+        self._outage_until = self._clock() + self._retry_seconds
+
+    def _reachable(self) -> None:
+        if self._outage_until is not None:
+            log.info("rate_limit.redis_available", note="limits are shared across workers again")
+        self._outage_until = None
 
     async def close(self) -> None:
         await self._redis.aclose()

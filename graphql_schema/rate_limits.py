@@ -1,10 +1,16 @@
 """Rate limits at the GraphQL edge: every mutation, and named buckets for single fields.
 
-- `MutationRateLimit` (a schema extension) charges the caller's `mutation` bucket one unit
-  per root field of a mutation operation, before execution: a refused request runs nothing.
-- `rate_limited("qr_token")` is a field extension for one field's own bucket (QR-token
-  issuance): `extensions=[*requires(Role.CITIZEN), rate_limited("qr_token")]`, so the
+- `MutationRateLimit` (a schema extension) charges the caller's mutation bucket before a
+  mutation operation executes, so a refused request runs nothing. Its cost is what the
+  executor will run: one unit per root field after fragments are spread and `@skip` and
+  `@include` applied (aliases count apart), and a field in `WEIGHTED_BY_LIST` weighs as many
+  units as its list argument has items (a canteen's batch of 1,000 meals is 1,000 meals).
+- `rate_limited(<bucket>)` is a field extension for one field's own bucket, charged once
+  per call: `extensions=[*requires(Role.CITIZEN), rate_limited(QR_TOKENS)]`, so the
   permission is checked first and only a permitted call is counted.
+
+A new limit is a setting, a bucket in `app.rate_limit.limits_from_settings`, and
+`rate_limited(<bucket>)` on its field; a test fails for a bucket no field uses.
 
 A refusal is RATE_LIMITED with `extensions.retryAfter` (seconds) and a `Retry-After` header.
 Callers are counted by their token's subject; anonymous callers cannot reach a mutation
@@ -17,18 +23,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import OperationDefinitionNode
+from graphql.execution import Executor
+from graphql.execution.collect_fields import collect_fields
+from graphql.execution.values import get_argument_values
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 from strawberry.types.graphql import OperationType
 
 from app.auth import Role
+from app.rate_limit import MERCHANT_MUTATIONS, MUTATIONS
 from graphql_schema.context import Context
 from graphql_schema.errors import RateLimited
 
-MUTATION_BUCKET = "mutation"
-MERCHANT_MUTATION_BUCKET = "merchant_mutation"
 MERCHANT_ROLES = frozenset({Role.SCHOOL, Role.PHARMACY})
+# Root mutation fields that do one unit of work per item of a list argument: the field's
+# name -> that argument's name.
+WEIGHTED_BY_LIST: dict[str, str] = {"redeemMealsBatch": "items"}
 
 
 async def charge(context: Context, *, bucket: str, cost: int = 1) -> None:
@@ -42,19 +52,44 @@ async def charge(context: Context, *, bucket: str, cost: int = 1) -> None:
         raise RateLimited(bucket=bucket, retry_after=decision.retry_after_seconds)
 
 
-def _root_field_count(execution_context: Any) -> int:
-    document = execution_context.graphql_document
-    name = execution_context.operation_name
-    for definition in document.definitions if document else ():
-        if isinstance(definition, OperationDefinitionNode) and (
-            name is None or (definition.name and definition.name.value == name)
-        ):
-            return len(definition.selection_set.selections)
-    return 0
+def mutation_cost(execution_context: Any) -> int:
+    """The units a mutation operation costs: its root fields as the executor collects them,
+    each weighing one unit or, if weighted, the length of its list argument."""
+    # graphql-core's own preparation and field collection, so that what is counted is what
+    # runs: fragments spread, @skip/@include applied, variables coerced.
+    schema = execution_context.schema._schema
+    executor = Executor.build(
+        schema,
+        execution_context.graphql_document,
+        raw_variable_values=execution_context.variables,
+        operation_name=execution_context.operation_name,
+    )
+    root = schema.mutation_type
+    if isinstance(executor, list) or root is None:
+        return 0  # the request is refused before execution: nothing runs
+    collected = collect_fields(
+        schema, executor.fragments, executor.variable_values, root, executor.operation
+    )
+    cost = 0
+    for field_details in collected.grouped_field_set.values():
+        first = field_details[0]
+        argument = WEIGHTED_BY_LIST.get(first.node.name.value)
+        if argument is None:
+            cost += 1
+            continue
+        arguments = get_argument_values(
+            root.fields[first.node.name.value],
+            first.node,
+            executor.variable_values,
+            first.fragment_variable_values,
+        )
+        # An empty batch is still a request.
+        cost += max(1, len(arguments.get(argument) or ()))
+    return cost
 
 
 class MutationRateLimit(SchemaExtension):
-    """Charges the caller's `mutation` bucket before a mutation operation executes.
+    """Charges the caller's mutation bucket before a mutation operation executes.
 
     Its hook is async (the limiter may call Redis), so the schema runs under async execution
     only, as the ASGI view does; `execute_sync` would refuse it.
@@ -66,16 +101,20 @@ class MutationRateLimit(SchemaExtension):
         if execution_context.operation_type is OperationType.MUTATION and isinstance(
             context, Context
         ):
-            principal = context.principal
-            # A canteen's or pharmacy's staff token serves many people: its own bucket.
-            merchant = principal is not None and principal.has_any(MERCHANT_ROLES)
-            bucket = MERCHANT_MUTATION_BUCKET if merchant else MUTATION_BUCKET
-            try:
-                await charge(context, bucket=bucket, cost=_root_field_count(execution_context))
-            except RateLimited as refused:
-                # Setting the result skips execution: no resolver runs.
-                execution_context.result = GraphQLExecutionResult(data=None, errors=[refused])
+            await self._charge(context)
         yield
+
+    async def _charge(self, context: Context) -> None:
+        principal = context.principal
+        if principal is None or context.rate_limiter is None:
+            return  # nobody to count (see the module's docstring)
+        # A canteen's or pharmacy's staff token serves many people: its own bucket.
+        bucket = MERCHANT_MUTATIONS if principal.has_any(MERCHANT_ROLES) else MUTATIONS
+        try:
+            await charge(context, bucket=bucket, cost=mutation_cost(self.execution_context))
+        except RateLimited as refused:
+            # Setting the result skips execution: no resolver runs.
+            self.execution_context.result = GraphQLExecutionResult(data=None, errors=[refused])
 
 
 class RateLimitedField(FieldExtension):

@@ -20,11 +20,13 @@ from strawberry.types import Info
 
 from app.auth import Principal, Role
 from app.metrics import REDEMPTIONS
+from app.rate_limit import QR_TOKENS
 from app.settings import Settings
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
+from graphql_schema.rate_limits import rate_limited
 from graphql_schema.types.vouchers import (
     ActResult,
     ActView,
@@ -227,7 +229,7 @@ class VoucherMutations:
             "A fresh dynamic QR code for the child's meal at the child's school, valid for a "
             "minute and once. Citizens, for their own children only."
         ),
-        extensions=requires(Role.CITIZEN),
+        extensions=[*requires(Role.CITIZEN), rate_limited(QR_TOKENS)],
     )
     async def meal_qr_token(
         self, info: Info[Context, Any], child_id: strawberry.ID
