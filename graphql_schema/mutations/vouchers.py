@@ -354,7 +354,7 @@ class VoucherMutations:
             return PrescriptionRecorded(prescription=_prescription_view(row), created=created)
 
         return await run_refusable(
-            info, work, lambda r: (f"prescription {input.external_id} recorded", patient[0])
+            info, work, lambda r: (f"prescription recorded: {input.external_id}", patient[0])
         )
 
     @strawberry.mutation(
@@ -380,6 +380,11 @@ class VoucherMutations:
                     quantity=input.quantity,
                     identity_method=input.identity_method.value,
                     identity_reason=input.identity_reason,
+                    identity_reason_code=(
+                        None
+                        if input.identity_reason_code is None
+                        else input.identity_reason_code.value
+                    ),
                 ),
                 today=date.today(),
             )
@@ -388,7 +393,7 @@ class VoucherMutations:
 
         dispensed: list[int] = []
         result = await run_refusable(
-            info, work, lambda r: (f"medicine dispensed ({input.drug_code})", dispensed[0])
+            info, work, lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0])
         )
         if isinstance(result, MedicineDispensed) and not result.replayed:
             REDEMPTIONS.labels(purpose=medicines.PURPOSE).inc()
