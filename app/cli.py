@@ -179,6 +179,7 @@ def _register_subcommands() -> None:
     from app.cli_offers import jobs_cli, offers_cli
     from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
+    from app.cli_report import report_cli
     from app.cli_vouchers import bench_redeem, vouchers_cli
     from app.cli_wallet import bench_wallet_command
 
@@ -193,6 +194,7 @@ def _register_subcommands() -> None:
     cli.add_typer(operations_cli, name="operations")
     cli.add_typer(audit_cli, name="audit")
     cli.add_typer(vouchers_cli, name="vouchers")
+    cli.add_typer(report_cli, name="report")
     bench_cli.command("redeem")(bench_redeem)
 
 

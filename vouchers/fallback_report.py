@@ -84,9 +84,9 @@ async def fallback_use(*, session: AsyncSession, month: date) -> list[FallbackUs
     misses = await _lookup_misses(session, start, end)
     ids = set(totals) | set(misses)
     names = dict(
-        (await session.execute(select(Merchant.id, Merchant.name).where(Merchant.id.in_(ids))))
-        .tuples()
-        .all()
+        (
+            await session.execute(select(Merchant.id, Merchant.name).where(Merchant.id.in_(ids)))
+        ).all()
     )
     rows = [
         FallbackUse(

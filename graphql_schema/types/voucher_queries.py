@@ -133,9 +133,7 @@ class VoucherQueries:
                     await session.execute(
                         select(Person.id, Person.iin).where(Person.id.in_(patients))
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
         # A record per patient, not per family: who had medicines is theirs to see.
         await audit_reads(

@@ -5,7 +5,9 @@ and the operators' report of fallbacks."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import uuid
 from datetime import date
 
@@ -16,12 +18,22 @@ from typer.testing import CliRunner
 
 from app.asgi import create_app
 from app.auth import Role
+from app.cli import cli
+from app.db import create_engine, create_session_factory
+from app.migrate import upgrade_to_head
+from app.settings import Settings
 from familymap.audit import record_access, verify_chain
 from familymap.audit_tables import AuditRecord
 from familymap.tables import Person
 from tests.vouchers.vouchers_builders import SCHOOL_DAY, family_with_pupil, pharmacy, school
 from vouchers.fallback_report import PRESCRIPTION_MISS
-from vouchers.medicines import issue_medicine_voucher
+from vouchers.medicines import (
+    DispenseRequest,
+    PrescriptionInput,
+    dispense,
+    issue_medicine_voucher,
+    record_prescription,
+)
 
 ACCESS = """
 query($first: Int! = 50, $after: String) {
@@ -371,3 +383,51 @@ async def test_operators_see_fallback_use_per_pharmacy_and_month(
     # and the month before has nothing
     before = await gql(REPORT, {"month": "2026-10-01"}, token=token_for(Role.OPERATOR, "op-1"))
     assert before["data"]["fallbackReport"] == []
+
+
+def test_cli_reports_fallback_use_for_a_month(tmp_path, monkeypatch):
+    # Given a database of its own with one fallback dispensing in November 2026
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'report.db'}")
+    settings = Settings()
+
+    async def prepare() -> str:
+        engine = create_engine(settings)
+        try:
+            await upgrade_to_head(engine)
+            async with create_session_factory(engine)() as session, session.begin():
+                _, patient, _ = await family_with_pupil(session, chronic=True)
+                chemist = await pharmacy(session)
+                await issue_medicine_voucher(
+                    session=session, person_id=patient.id, consented_by=patient.id, channel="app"
+                )
+                await record_prescription(
+                    session=session, source="eisz",
+                    prescription=PrescriptionInput("RX-CLI", patient.iin, DRUG, 2, 150_000,
+                                                   date(2099, 1, 1), "Polyclinic No. 4"),
+                )  # fmt: skip
+                await dispense(
+                    session=session, merchant_id=chemist.id, today=date(2026, 11, 18),
+                    request=DispenseRequest(
+                        idempotency_key="cli-1", prescription_external_id="RX-CLI",
+                        drug_code=DRUG, quantity=1, identity_method="fallback",
+                        identity_reason_code="face_id_failed",
+                        identity_reason="the face was not recognised twice",
+                    ),
+                )  # fmt: skip
+                return str(chemist.id)
+        finally:
+            await engine.dispose()
+
+    chemist = asyncio.run(prepare())
+    # When an operator asks for November and for October
+    november = runner.invoke(cli, ["report", "fallback", "--month", "2026-11"])
+    october = runner.invoke(cli, ["report", "fallback", "--month", "2026-10"])
+    # Then November has the pharmacy's line, October none
+    assert november.exit_code == 0, november.output
+    [line] = [json.loads(text) for text in november.stdout.splitlines() if text.startswith("{")]
+    assert (line["merchant_id"], line["dispensings"], line["fallbacks"], line["by_reason"]) == (
+        chemist, 1, 1, {"face_id_failed": 1},
+    )  # fmt: skip
+    assert not [text for text in october.stdout.splitlines() if text.startswith("{")]
+    # and a month not written YYYY-MM is refused
+    assert runner.invoke(cli, ["report", "fallback", "--month", "11/2026"]).exit_code == 2
