@@ -82,14 +82,6 @@ def audit_caller(info: Info[Context, Any], *, role: Role) -> Caller:
     )
 
 
-async def audit_family_reads(
-    info: Info[Context, Any], *, role: Role, family_ids: set[int], what: str
-) -> None:
-    """A list read of other families' data (a school's pupils): one record per family it
-    showed, so each family sees the read in its own trail."""
-    await audit_reads(info, role=role, about={(f, None) for f in family_ids}, what=what)
-
-
 async def audit_reads(
     info: Info[Context, Any], *, role: Role, about: set[tuple[int, str | None]], what: str
 ) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.auth import Role
 from app.rate_limit import PRESCRIPTION_LOOKUPS
 from familymap.tables import Person
-from graphql_schema.audit import audit, audit_family_reads, audit_reads
+from graphql_schema.audit import audit, audit_reads
 from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
 from graphql_schema.permissions import require_principal, requires
@@ -127,14 +128,7 @@ class VoucherQueries:
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
-            patients = {view.person_id for view in views}
-            iins = dict(
-                (
-                    await session.execute(
-                        select(Person.id, Person.iin).where(Person.id.in_(patients))
-                    )
-                ).all()
-            )
+            iins = await _iins_of(session, {view.person_id for view in views})
         # A record per patient, not per family: who had medicines is theirs to see.
         await audit_reads(
             info,
@@ -155,10 +149,11 @@ class VoucherQueries:
                 rows = await meals.enrolled_children(session=session, merchant_id=merchant)
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
-        await audit_family_reads(
+        # A record per pupil: only those who see the child fully see who read about them.
+        await audit_reads(
             info,
             role=Role.SCHOOL,
-            family_ids={row.family_id for row in rows},
+            about={(row.family_id, row.iin) for row in rows},
             what="school's pupil list read",
         )
         return [SchoolPupil.from_row(row) for row in rows]
@@ -179,10 +174,11 @@ class VoucherQueries:
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
-        await audit_family_reads(
+            iins = await _iins_of(session, {view.redemption.person_id for view in views})
+        await audit_reads(
             info,
             role=Role.SCHOOL,
-            family_ids={view.redemption.family_id for view in views},
+            about={(v.redemption.family_id, iins.get(v.redemption.person_id)) for v in views},
             what="school's meals of the day read",
         )
         return [SchoolMeal.from_view(view) for view in views]
@@ -243,3 +239,11 @@ class VoucherQueries:
         if not principal.has_any({Role.OPERATOR}) and str(act.merchant_id) != principal.subject:
             raise Forbidden("this act belongs to another merchant")
         return ActView.from_row(act)
+
+
+async def _iins_of(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:
+    """The IINs of these people, for audit records about each of them."""
+    if not person_ids:
+        return {}
+    rows = await session.execute(select(Person.id, Person.iin).where(Person.id.in_(person_ids)))
+    return dict(rows.all())

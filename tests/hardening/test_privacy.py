@@ -25,7 +25,13 @@ from app.settings import Settings
 from familymap.audit import record_access, verify_chain
 from familymap.audit_tables import AuditRecord
 from familymap.tables import Person
-from tests.vouchers.vouchers_builders import SCHOOL_DAY, family_with_pupil, pharmacy, school
+from tests.vouchers.vouchers_builders import (
+    SCHOOL_DAY,
+    family_with_pupil,
+    fresh_iin,
+    pharmacy,
+    school,
+)
 from vouchers.fallback_report import PRESCRIPTION_MISS
 from vouchers.medicines import (
     DispenseRequest,
@@ -90,20 +96,25 @@ def nodes(body: dict) -> list[dict]:
 
 @pytest.fixture
 async def household(session):
-    """(parent, spouse, child, pharmacy, school): the parent (head) has a medicines voucher."""
+    """(parent, spouse, pupil, pharmacy, school, sibling): the parent (head) has a medicines
+    voucher; the pupil goes to the school, the sibling to none."""
     family, parent, child = await family_with_pupil(session, chronic=True)
     spouse = Person(
         family_id=family.id, iin="900605400013", role="spouse", last_name="Ахметов",
         first_name="Нұрлан", birth_date=date(1990, 6, 5), sex="M", insured=True,
     )  # fmt: skip
-    session.add(spouse)
+    sibling = Person(
+        family_id=family.id, iin=fresh_iin(birth=date(2015, 3, 4)), role="child", last_name="Ахметова",
+        first_name="Әсел", birth_date=date(2015, 3, 4), sex="F",
+    )  # fmt: skip
+    session.add_all([spouse, sibling])
     chemist = await pharmacy(session)
     canteen = await school(session)
     await issue_medicine_voucher(
         session=session, person_id=parent.id, consented_by=parent.id, channel="app"
     )
     await session.commit()
-    return parent, spouse, child, chemist, canteen
+    return parent, spouse, child, chemist, canteen, sibling
 
 
 # --- item 2: who sees which record, and how much of it ----------------------------------
@@ -112,7 +123,7 @@ async def household(session):
 async def test_a_parents_prescription_is_not_shown_to_the_child_or_the_spouse(
     gql, token_for, household
 ):
-    parent, spouse, child, chemist, _ = household
+    parent, spouse, child, chemist, *_ = household
     at_pharmacy = token_for(Role.PHARMACY, str(chemist.id))
     # Given the parent's prescription recorded, looked up and dispensed against
     await gql(
@@ -137,7 +148,7 @@ async def test_a_parents_prescription_is_not_shown_to_the_child_or_the_spouse(
 async def test_a_parent_sees_that_a_childs_prescription_was_read_but_not_which(
     gql, token_for, household
 ):
-    parent, _, child, chemist, _ = household
+    parent, _, child, chemist, *_ = household
     # Given a prescription for the child, recorded and looked up by a pharmacy
     await gql(
         PRESCRIBE,
@@ -163,7 +174,7 @@ async def test_a_parent_sees_that_a_childs_prescription_was_read_but_not_which(
 async def test_a_pharmacys_list_is_recorded_about_each_patient_not_the_family(
     gql, token_for, household
 ):
-    parent, _, child, chemist, _ = household
+    parent, _, child, chemist, *_ = household
     at_pharmacy = token_for(Role.PHARMACY, str(chemist.id))
     await gql(
         PRESCRIBE, prescription("RX-3", parent.iin), token=token_for(Role.SOURCE_SYSTEM, "eisz")
@@ -178,6 +189,25 @@ async def test_a_pharmacys_list_is_recorded_about_each_patient_not_the_family(
     by_child = nodes(await gql(ACCESS, token=token_for(Role.CITIZEN, child.iin)))
     assert [n["actorId"] for n in by_parent if n["what"] == listed] == [str(chemist.id)]
     assert [n for n in by_child if n["what"] == listed] == []
+
+
+async def test_a_schools_read_of_a_pupil_is_seen_by_the_pupil_and_the_parents_only(
+    gql, token_for, household
+):
+    parent, spouse, child, _, canteen, sibling = household
+    # When the school lists its pupils
+    body = await gql("{ schoolPupils { childId } }", token=token_for(Role.SCHOOL, str(canteen.id)))
+    assert body["data"]["schoolPupils"] == [{"childId": str(child.id)}]
+
+    async def school_reads(iin: str) -> list[str]:
+        seen = nodes(await gql(ACCESS, token=token_for(Role.CITIZEN, iin)))
+        return [n["what"] for n in seen if n["actorRole"] == "SCHOOL"]
+
+    # Then the pupil and the head (who sees the child fully) see it; the spouse does too (a
+    # parent sees a child fully); the sibling, who sees nothing of a sibling, does not
+    for iin in (child.iin, parent.iin, spouse.iin):
+        assert await school_reads(iin) == ["school's pupil list read"]
+    assert await school_reads(sibling.iin) == []
 
 
 # --- item 3: paging to the first record, collapsed reads, batches --------------------------
@@ -226,7 +256,7 @@ async def test_a_cursor_not_given_out_is_refused(gql, token_for, household):
 async def test_repeated_list_reads_cannot_push_a_lookup_out_of_sight(
     gql, token_for, household, session, settings
 ):
-    parent, _, child, _, canteen = household
+    parent, _, child, _, canteen, *_ = household
     # Given an operator looked the child up, and then the school listed its pupils 250 times
     await gql("query($i: IIN!) { person(iin: $i) { lastName } }", {"i": child.iin},
               token=token_for(Role.OPERATOR, "op-7"))  # fmt: skip
@@ -252,7 +282,7 @@ async def test_repeated_list_reads_cannot_push_a_lookup_out_of_sight(
 
 
 async def test_a_meal_batch_is_in_the_familys_trail(gql, token_for, household):
-    parent, _, child, _, canteen = household
+    parent, _, child, _, canteen, *_ = household
     await gql(CONSENT, {"c": str(child.id)}, token=token_for(Role.CITIZEN, parent.iin))
     items = [{"idempotencyKey": f"pb-{n}", "mealType": meal, "servedOn": SCHOOL_DAY.isoformat(),
               "childId": str(child.id)} for n, meal in enumerate(["BREAKFAST", "LUNCH"])]  # fmt: skip
@@ -282,7 +312,7 @@ async def lookup_limited_client(settings, engine, session_factory):
 async def test_prescription_lookups_are_limited_per_staff_token(
     lookup_limited_client, token_for, household
 ):
-    _, _, _, chemist, _ = household
+    _, _, _, chemist, *_ = household
     headers = {"authorization": f"Bearer {token_for(Role.PHARMACY, str(chemist.id))}"}
 
     async def look(guess: str) -> dict:
@@ -301,7 +331,7 @@ async def test_prescription_lookups_are_limited_per_staff_token(
 
 
 async def test_a_lookup_that_misses_is_recorded(gql, token_for, household, session):
-    _, _, _, chemist, _ = household
+    _, _, _, chemist, *_ = household
     # When a pharmacy looks up an id that does not exist
     body = await gql(LOOKUP, {"x": "RX-NOPE-1"}, token=token_for(Role.PHARMACY, str(chemist.id)))
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
@@ -333,7 +363,7 @@ async def test_a_lookup_that_misses_is_recorded(gql, token_for, household, sessi
 async def test_fallback_needs_a_coded_reason_and_an_account(
     gql, token_for, household, changes, refused
 ):
-    parent, _, _, chemist, _ = household
+    parent, _, _, chemist, *_ = household
     await gql(
         PRESCRIBE, prescription("RX-FB", parent.iin), token=token_for(Role.SOURCE_SYSTEM, "eisz")
     )
@@ -353,7 +383,7 @@ async def test_fallback_needs_a_coded_reason_and_an_account(
 async def test_operators_see_fallback_use_per_pharmacy_and_month(
     gql, token_for, household, session, settings, tmp_path
 ):
-    parent, _, _, chemist, _ = household
+    parent, _, _, chemist, *_ = household
     at_pharmacy = token_for(Role.PHARMACY, str(chemist.id))
     await gql(
         PRESCRIBE, prescription("RX-R", parent.iin), token=token_for(Role.SOURCE_SYSTEM, "eisz")
