@@ -66,9 +66,13 @@ class Position:
             if not text.startswith(_CURSOR_PREFIX):
                 raise ValueError(text)
             day, last_id = text.removeprefix(_CURSOR_PREFIX).split(":")
-            if not last_id.isascii() or not last_id.isdigit():
+            # Digits that fit a bigint, and a day with a day after it.
+            if not (last_id.isascii() and last_id.isdigit() and len(last_id) <= 18):
                 raise ValueError(last_id)
-            return cls(date.fromisoformat(day), int(last_id))
+            position = cls(date.fromisoformat(day), int(last_id))
+            if position.day >= date.max:
+                raise ValueError(day)
+            return position
         except (ValueError, UnicodeError, binascii.Error):
             raise BadCursor("that cursor is not one this list gave out") from None
 

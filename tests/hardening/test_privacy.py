@@ -247,8 +247,8 @@ async def test_paging_reaches_the_first_record_with_opaque_cursors(
 
 async def test_a_cursor_not_given_out_is_refused(gql, token_for, household):
     parent, *_ = household
-    bad = base64.urlsafe_b64encode(b"arrayconnection:3").decode()
-    for after in ("not a cursor", bad):
+    made_up = [b"arrayconnection:3", b"access:9999-12-31:1", b"access:2026-11-18:" + b"9" * 30]
+    for after in ["not a cursor", "дата", *(base64.urlsafe_b64encode(t).decode() for t in made_up)]:
         body = await gql(ACCESS, {"after": after}, token=token_for(Role.CITIZEN, parent.iin))
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
