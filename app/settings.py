@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     rate_limit_qr_tokens_per_minute: int = Field(default=10, ge=1)
     # Schools' and pharmacies' staff tokens: a canteen's lunch peak, not a person's pace.
     rate_limit_merchant_mutations_per_minute: int = Field(default=3000, ge=1)
+    # A pharmacy's prescription lookups, per staff token (guessing ids is refused).
+    rate_limit_prescription_lookups_per_minute: int = Field(default=30, ge=1)
     # The key of the audit trail's subject hashes (HMAC-SHA256 of the IIN); required in prod.
     audit_hash_key: SecretStr | None = None
     # Dynamic QR codes of school meals are signed with this key (HMAC-SHA256); required in

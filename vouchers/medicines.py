@@ -8,6 +8,7 @@ quantity, so two pharmacies racing for the last units cannot both have them.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -28,12 +29,24 @@ from vouchers.errors import (
     QuantityExceeded,
 )
 from vouchers.merchants import get_merchant
-from vouchers.tables import IDENTITY_METHODS, Dispensing, MedicineVoucher, Merchant, Prescription
+from vouchers.tables import (
+    FALLBACK_REASONS,
+    IDENTITY_METHODS,
+    Dispensing,
+    MedicineVoucher,
+    Merchant,
+    Prescription,
+)
 from wallet.ledger import open_account, transfer
 
 PURPOSE = "medicines"
 PROGRAMME = "MEDICINES"
 PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
+# A fallback's written account: at least this many words of two letters or more ("." or
+# "ok" is not an account of why neither eGov QR nor Face-ID could be used).
+FALLBACK_ACCOUNT_WORDS = 3
+_WORD = re.compile(r"[^\W\d_]{2,}")
+MAX_ACCOUNT_LENGTH = 500  # dispensings.identity_reason
 
 
 def wallet_code(person_id: int) -> str:
@@ -172,6 +185,7 @@ class DispenseRequest:
     quantity: int
     identity_method: str
     identity_reason: str | None = None
+    identity_reason_code: str | None = None
 
 
 async def dispense(
@@ -234,6 +248,7 @@ async def dispense(
         amount_tiyn=amount,
         identity_method=request.identity_method,
         identity_reason=request.identity_reason,
+        identity_reason_code=request.identity_reason_code,
         service_date=today,
         transfer_id=f"dispensing:{request.idempotency_key}"[:128],
     )
@@ -261,8 +276,19 @@ def _check_identity(request: DispenseRequest) -> None:
         raise IdentityCheckRequired(
             f"identity must be checked by one of {', '.join(IDENTITY_METHODS)}"
         )
-    if request.identity_method == "fallback" and not (request.identity_reason or "").strip():
-        raise IdentityCheckRequired("the fallback identity check needs its reason written down")
+    if request.identity_method != "fallback":
+        return
+    if request.identity_reason_code not in FALLBACK_REASONS:
+        raise IdentityCheckRequired(
+            f"the fallback identity check needs its reason, one of {', '.join(FALLBACK_REASONS)}"
+        )
+    if len(request.identity_reason or "") > MAX_ACCOUNT_LENGTH:
+        raise InvalidInput(f"the written account holds at most {MAX_ACCOUNT_LENGTH} characters")
+    if len(_WORD.findall(request.identity_reason or "")) < FALLBACK_ACCOUNT_WORDS:
+        raise IdentityCheckRequired(
+            f"the fallback identity check needs what happened written down, in at least "
+            f"{FALLBACK_ACCOUNT_WORDS} words"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +303,7 @@ class DispensingView:
     dispensed_on: date
     identity_method: str
     family_id: int  # whose data it is, for the audit trail of who read it
+    person_id: int  # and whom it is about
 
 
 async def prescription_for_pharmacy(
@@ -333,6 +360,7 @@ async def _views(session: AsyncSession, where) -> list[DispensingView]:
             d.service_date,
             d.identity_method,
             d.family_id,
+            d.person_id,
         )
         for d, name in rows
     ]

@@ -35,6 +35,8 @@ from familymap.tables import BigId
 MERCHANT_CATEGORIES = ("school_meals", "medicines")
 MEAL_TYPES = ("breakfast", "lunch")
 IDENTITY_METHODS = ("egov_qr", "face_id", "fallback")
+# Why a pharmacy fell back from eGov QR and Face-ID (with a written account besides).
+FALLBACK_REASONS = ("no_smartphone", "face_id_failed", "camera_unavailable", "egov_unavailable")
 ACT_STATES = ("draft", "submitted", "approved")
 
 
@@ -172,6 +174,7 @@ class Dispensing(Base):
         CheckConstraint(
             "identity_method <> 'fallback' OR identity_reason IS NOT NULL", name="fallback_reason"
         ),
+        CheckConstraint(_in("identity_reason_code", FALLBACK_REASONS), name="reason_code"),
         CheckConstraint("quantity > 0", name="quantity"),
         Index("ix_dispensings_merchant_id_service_date", "merchant_id", "service_date"),
         Index("ix_dispensings_person_id", "person_id"),
@@ -188,6 +191,8 @@ class Dispensing(Base):
     amount_tiyn: Mapped[int] = mapped_column(BigInteger)
     identity_method: Mapped[str] = mapped_column(String(16))
     identity_reason: Mapped[str | None] = mapped_column(String(500))
+    # One of FALLBACK_REASONS for a fallback (null before migration 0009 and otherwise).
+    identity_reason_code: Mapped[str | None] = mapped_column(String(32))
     service_date: Mapped[date] = mapped_column(Date)
     transfer_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,7 +7,9 @@ INSUFFICIENT_FUNDS) rolls it back and is returned as `VoucherRefused { code mess
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -85,8 +87,18 @@ def qr_signing_key(settings: Settings) -> bytes:
     return _dev_qr_key(settings.dev_qr_key_path)
 
 
-# What a mutation's audit record says it changed, and about whom: (what, person id or None).
-AuditOf = Callable[[Any], tuple[str, int | None]]
+# What a mutation's audit record says it changed, and about whom: (what, person id or None);
+# or, for a change touching several families (a meal batch), a record per family.
+AuditOf = Callable[[Any], "tuple[str, int | None] | list[FamilyNote]"]
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyNote:
+    """One audit record of a change to a family's data: about one member, or the family."""
+
+    what: str
+    family_id: int
+    person_id: int | None
 
 
 async def run_refusable(
@@ -99,18 +111,31 @@ async def run_refusable(
     try:
         async with info.context.session_factory() as session, session.begin():
             result = await work(session)
-            what, person_id = audit_of(result)
-            await _audit_change(info, session, what=what, person_id=person_id)
+            audited = audit_of(result)
+            if isinstance(audited, tuple):
+                what, person_id = audited
+                await _audit_change(info, session, what=what, person_id=person_id)
+            for note in audited if isinstance(audited, list) else ():
+                await _audit_change(
+                    info, session, what=note.what, person_id=note.person_id,
+                    family_id=note.family_id,
+                )  # fmt: skip
             return result
     except (VoucherError, LedgerError) as refused:
         return VoucherRefused(code=refused.code, message=str(refused))
 
 
 async def _audit_change(
-    info: Info[Context, Any], session: AsyncSession, *, what: str, person_id: int | None
+    info: Info[Context, Any],
+    session: AsyncSession,
+    *,
+    what: str,
+    person_id: int | None,
+    family_id: int | None = None,
 ) -> None:
-    """One audit record of a state change, about the person it concerned if any."""
-    iin, family_id = None, None
+    """One audit record of a state change, about the person it concerned if any (else about
+    the family `family_id`, if any)."""
+    iin = None
     if person_id is not None:
         row = (
             await session.execute(
@@ -312,14 +337,14 @@ class VoucherMutations:
             results = await meals.redeem_meals_batch(
                 session=session, merchant_id=school, requests=requests, qr_key=key, now=now
             )
+            redeemed.extend(result.redeemed for result in results if result.redeemed)
             views = [MealBatchItem.from_result(result) for result in results]
             served = sum(view.ok for view in views)
             return MealBatchResult(items=views, served=served, refused=len(views) - served)
 
-        # One record per batch: its items are in the meals themselves, by idempotency key.
-        result = await run_refusable(
-            info, work, lambda r: (f"meal batch: {r.served} served, {r.refused} refused", None)
-        )
+        redeemed: list[meals.Redeemed] = []
+        # One record per family the batch served, so that each family sees it in its trail.
+        result = await run_refusable(info, work, lambda r: _batch_notes(r, redeemed))
         if isinstance(result, MealBatchResult):
             fresh = sum(item.ok and not item.replayed for item in result.items)
             REDEMPTIONS.labels(purpose=meals.PURPOSE).inc(fresh)
@@ -356,7 +381,7 @@ class VoucherMutations:
             return PrescriptionRecorded(prescription=_prescription_view(row), created=created)
 
         return await run_refusable(
-            info, work, lambda r: (f"prescription {input.external_id} recorded", patient[0])
+            info, work, lambda r: (f"prescription recorded: {input.external_id}", patient[0])
         )
 
     @strawberry.mutation(
@@ -382,6 +407,11 @@ class VoucherMutations:
                     quantity=input.quantity,
                     identity_method=input.identity_method.value,
                     identity_reason=input.identity_reason,
+                    identity_reason_code=(
+                        None
+                        if input.identity_reason_code is None
+                        else input.identity_reason_code.value
+                    ),
                 ),
                 today=date.today(),
             )
@@ -390,7 +420,7 @@ class VoucherMutations:
 
         dispensed: list[int] = []
         result = await run_refusable(
-            info, work, lambda r: (f"medicine dispensed ({input.drug_code})", dispensed[0])
+            info, work, lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0])
         )
         if isinstance(result, MedicineDispensed) and not result.replayed:
             REDEMPTIONS.labels(purpose=medicines.PURPOSE).inc()
@@ -501,6 +531,27 @@ class VoucherMutations:
             return InvoiceView.from_row(invoice)
 
         return await run_refusable(info, work, lambda r: (f"invoice {r.id} paid", None))
+
+
+def _batch_notes(
+    result: MealBatchResult, redeemed: list[meals.Redeemed]
+) -> tuple[str, None] | list[FamilyNote]:
+    """A batch's audit records: one per family it served (about the child, when the batch
+    served one child of that family), or one about no one when it served none."""
+    if not redeemed:
+        return (f"meal batch: {result.served} served, {result.refused} refused", None)
+    by_family: dict[int, list[meals.Redeemed]] = defaultdict(list)
+    for meal in redeemed:
+        by_family[meal.redemption.family_id].append(meal)
+    notes = []
+    for family_id, served in sorted(by_family.items()):
+        replays = sum(meal.replayed for meal in served)
+        children = {meal.redemption.person_id for meal in served}
+        ids = ", ".join(str(meal.redemption.id) for meal in served)
+        what = f"meal batch: {len(served) - replays} served, {replays} replayed (meals {ids})"
+        only = next(iter(children)) if len(children) == 1 else None
+        notes.append(FamilyNote(what=what[:200], family_id=family_id, person_id=only))
+    return notes
 
 
 def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:

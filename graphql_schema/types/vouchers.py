@@ -40,6 +40,14 @@ class IdentityMethod(Enum):
     FALLBACK = "fallback"
 
 
+@strawberry.enum(description="Why a pharmacy fell back from eGov QR and Face-ID.")
+class FallbackReason(Enum):
+    NO_SMARTPHONE = "no_smartphone"
+    FACE_ID_FAILED = "face_id_failed"
+    CAMERA_UNAVAILABLE = "camera_unavailable"
+    EGOV_UNAVAILABLE = "egov_unavailable"
+
+
 @strawberry.enum(description="The kind of service event a family rates.")
 class ServiceEventKind(Enum):
     MEAL = "meal"
@@ -427,8 +435,12 @@ class DispenseMedicineInput:
     drug_code: str
     quantity: int
     identity_method: IdentityMethod
-    identity_reason: str | None = strawberry.field(
+    identity_reason_code: FallbackReason | None = strawberry.field(
         default=None, description="Required with FALLBACK: why neither eGov QR nor Face-ID."
+    )
+    identity_reason: str | None = strawberry.field(
+        default=None,
+        description="Required with FALLBACK: what happened, in a few words (at least three).",
     )
 
 

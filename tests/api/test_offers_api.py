@@ -403,7 +403,7 @@ async def test_an_offer_shows_in_the_entitlement_status_and_consent_makes_it_rec
 
 
 AUDIT = "query($iin: IIN!) { auditRecords(subjectIin: $iin) { actorRole action what operation } }"
-MY_DATA_ACCESS = "{ myDataAccess { actorRole actorId action what operation } }"
+MY_DATA_ACCESS = "{ myDataAccess { edges { node { actorRole actorId action what operation } } } }"
 
 
 async def test_answers_are_in_the_audit_trail_whichever_channel(
@@ -428,5 +428,6 @@ async def test_answers_are_in_the_audit_trail_whichever_channel(
         r["actorRole"] == "SMS_GATEWAY" and r["operation"] == "POST /sms/inbound" for r in writes
     )
     # and the father sees the gateway's change to his family's data (his own requests aside)
-    seen = (await gql(MY_DATA_ACCESS, token=father))["data"]["myDataAccess"]
+    edges = (await gql(MY_DATA_ACCESS, token=father))["data"]["myDataAccess"]["edges"]
+    seen = [edge["node"] for edge in edges]
     assert [r["actorRole"] for r in seen if r["action"] == "write"] == ["SMS_GATEWAY"]

@@ -160,8 +160,11 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     assert voucher["fundedTiyn"] == first["voucher"]["amountTiyn"]
     assert voucher["balanceTiyn"] == voucher["fundedTiyn"] - LUNCH
     # and the parent sees that the school changed the child's data (the meal), once
-    access = await gql("{ myDataAccess { actorRole actorId action what } }", token=citizen)
-    writes = [r for r in access["data"]["myDataAccess"] if r["actorRole"] == "SCHOOL"]
+    access = await gql(
+        "{ myDataAccess { edges { node { actorRole actorId action what } } } }", token=citizen
+    )
+    edges = access["data"]["myDataAccess"]["edges"]
+    writes = [e["node"] for e in edges if e["node"]["actorRole"] == "SCHOOL"]
     assert [(r["actorId"], r["action"]) for r in writes if "served" in r["what"]] == [
         (str(canteen.id), "write"),
         (str(canteen.id), "write"),  # the replay is an access too, recorded as such
@@ -180,8 +183,11 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     ]
     # A school reading its pupil list is a read of the family's data, recorded for it too
     await gql(SCHOOL_PUPILS, token=school_token)
-    access = await gql("{ myDataAccess { actorRole action what } }", token=citizen)
-    reads = [r for r in access["data"]["myDataAccess"] if r["action"] == "read"]
+    access = await gql(
+        "{ myDataAccess { edges { node { actorRole action what } } } }", token=citizen
+    )
+    edges = access["data"]["myDataAccess"]["edges"]
+    reads = [e["node"] for e in edges if e["node"]["action"] == "read"]
     assert ("SCHOOL", "school's pupil list read") in [(r["actorRole"], r["what"]) for r in reads]
 
 
@@ -323,7 +329,10 @@ async def test_a_pharmacy_dispenses_against_a_prescription(gql, token_for, sessi
     assert (await dispense(quantity=2))["code"] == "QUANTITY_EXCEEDED"
     assert (await dispense(prescriptionId="erx-old"))["code"] == "PRESCRIPTION_EXPIRED"
     assert (await dispense(identityMethod="FALLBACK"))["code"] == "IDENTITY_CHECK_REQUIRED"
-    audited = await dispense(identityMethod="FALLBACK", identityReason="camera broken")
+    audited = await dispense(
+        identityMethod="FALLBACK", identityReasonCode="CAMERA_UNAVAILABLE",
+        identityReason="the web camera at the counter is broken",
+    )  # fmt: skip
     assert audited["dispensing"]["identityMethod"] == "FALLBACK"
     seen = (await gql(MY_DISPENSINGS, token=token_for(Role.CITIZEN, patient.iin)))["data"]
     assert [(d["quantity"], d["pharmacyName"]) for d in seen["myDispensings"]] == [
