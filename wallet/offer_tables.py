@@ -8,7 +8,7 @@ time and the channel it came by):
        │                   │
        │                   ├──eligible, no IBAN──▶ needs_bank_account ──IBAN added──▶ assigned
        │                   └──no longer eligible at consent──▶ withdrawn
-       ├──decline──▶ declined
+       ├──decline──▶ declined ──accept before the deadline──▶ accepted
        └──not answered in time──▶ expired
 
 `accepted` lasts only inside the consenting transaction, but it is recorded, so the history

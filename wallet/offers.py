@@ -17,7 +17,9 @@ Expected refusals carry a stable code:
     │                                                   else's offer is reported the same way,
     │                                                   so offer ids cannot be probed)
     ├── OfferExpired           OFFER_EXPIRED            the answer came after the deadline
-    ├── OfferAlreadyAnswered   OFFER_ALREADY_ANSWERED   accepted or declined before
+    ├── OfferAlreadyAnswered   OFFER_ALREADY_ANSWERED   consented before, or declined before
+    │                                                   and declined again (a declined offer
+    │                                                   can still be accepted until it expires)
     ├── InvalidIban            INVALID_IBAN             not a Kazakh IBAN with valid check digits
     ├── FulfilmentUnavailable  FULFILMENT_UNAVAILABLE   no fulfiller for this voucher programme
     └── FulfilmentRefused      (the fulfiller's code)   e.g. NOT_A_SCHOOL_DAY outside a school year
@@ -42,7 +44,13 @@ from familymap.rules import NOTICE, RULES, VOUCHER
 from familymap.tables import EntitlementChange, Family, Person
 from wallet import notices
 from wallet.messages import sms_text
-from wallet.offer_tables import BenefitAssignment, Offer, OfferTransition, WalletCursor
+from wallet.offer_tables import (
+    OPEN_STATES,
+    BenefitAssignment,
+    Offer,
+    OfferTransition,
+    WalletCursor,
+)
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import order_assignment_payments
@@ -57,6 +65,8 @@ MEMBER_COLUMNS = (
 ADULT_YEARS = 18
 DEFAULT_OFFER_DAYS = 30
 CURSOR = "offers"
+# The states consent is taken in: an open offer, or one declined before its deadline.
+ANSWERABLE_BY_CONSENT = (*OPEN_STATES, "declined")
 
 
 class OfferError(Exception):
@@ -473,22 +483,26 @@ async def answer_offer(
     offer = await session.get(Offer, offer_id)
     if offer is None or offer.recipient_person_id != recipient_person_id:
         raise OfferNotFound(f"no offer {offer_id} for this person")
-    if offer.state != "offered":
+    # A decline can be changed into consent until the deadline (the decline SMS says so);
+    # consent is final, and a decline is not repeated.
+    answerable = ANSWERABLE_BY_CONSENT if accept else OPEN_STATES
+    if offer.state not in answerable:
         raise OfferAlreadyAnswered(f"offer {offer_id} is already {offer.state}")
     if as_utc(offer.expires_at) <= now:
         raise OfferExpired(f"offer {offer_id} expired on {offer.expires_at:%Y-%m-%d}")
-    to_state = "accepted" if accept else "declined"
-    # Conditional, so that two answers racing (an SMS and a tap in the app) cannot both win.
+    from_state, to_state = offer.state, "accepted" if accept else "declined"
+    # Conditional on the state read, so that two answers racing (an SMS and a tap in the
+    # app) cannot both win.
     moved = await session.execute(
         update(Offer)
-        .where(Offer.id == offer_id, Offer.state == "offered")
+        .where(Offer.id == offer_id, Offer.state == from_state)
         .values(state=to_state, answered_at=now, answer_channel=channel)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
         raise OfferAlreadyAnswered(f"offer {offer_id} was answered at the same moment")
     await session.refresh(offer)
-    _transition(session, offer, "offered", to_state, channel, now)
+    _transition(session, offer, from_state, to_state, channel, now)
     if not accept:
         answer = Answer(offer=offer, message_template="declined")
     else:
@@ -585,6 +599,7 @@ async def _confirm_by_sms(*, session: AsyncSession, offer: Offer, template: str)
             language=offer.language,
             programme=offer.programme,
             amount_tiyn=offer.amount_tiyn,
+            until=as_utc(offer.expires_at).date(),
         ),
     )
 

@@ -125,6 +125,38 @@ async def test_accept_is_idempotent_and_a_replay_returns_the_first_result(
     assert await session.scalar(select(func.count()).select_from(Payment)) == 1
 
 
+async def test_a_declined_offer_can_be_accepted_in_the_app_and_replays_stay_idempotent(
+    gql, token_for, household, session
+):
+    # Given the father declined the birth benefit in the app
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    offer = await birth_offer(session, household)
+    declined = (await gql(DECLINE, {"id": str(offer.id), "key": "no-1"}, token=father))["data"][
+        "declineOffer"
+    ]
+    assert declined["offer"]["state"] == "DECLINED"
+    # When he changes his mind, and the app retries that request
+    accept = {"id": str(offer.id), "key": "yes-1"}
+    first = (await gql(ACCEPT, accept, token=father))["data"]["acceptOffer"]
+    replay = (await gql(ACCEPT, accept, token=father))["data"]["acceptOffer"]
+    # Then the consent is taken once and the replay returns its first result
+    assert first["__typename"] == "OfferAnswered" and first["offer"]["state"] == "ASSIGNED"
+    assert replay == {**first, "replayed": True}
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+    # and the old decline, replayed, still answers what it answered, changing nothing
+    again = (await gql(DECLINE, {"id": str(offer.id), "key": "no-1"}, token=father))["data"][
+        "declineOffer"
+    ]
+    assert again == {**declined, "replayed": True}
+    # while a new decline of the accepted offer is refused
+    late = (await gql(DECLINE, {"id": str(offer.id), "key": "no-2"}, token=father))["data"][
+        "declineOffer"
+    ]
+    assert late["code"] == "OFFER_ALREADY_ANSWERED"
+    await session.refresh(offer)
+    assert offer.state == "assigned"
+
+
 @pytest.mark.parametrize(
     ("who", "offer_id", "code"),
     [
