@@ -22,19 +22,19 @@ SMS_LANGUAGES = ("kk", "ru")
 _TEXTS: dict[str, dict[str, str]] = {
     "offer": {
         "ru": (
-            "1414: Вам положено: {title}, {amount} тг. Чтобы оформить, ответьте 1 (согласен) "
+            "1414: Вам положено: {title}, {money}. Чтобы оформить, ответьте 1 (согласен) "
             "или 2 (отказ) до {until}; можно и в eGov Mobile. Мы не присылаем ссылок: "
             "официальные SMS приходят только с номера 1414."
         ),
         "kk": (
-            "1414: Сізге тиесілі: {title}, {amount} тг. Рәсімдеу үшін {until} дейін 1 "
+            "1414: Сізге тиесілі: {title}, {money}. Рәсімдеу үшін {until} дейін 1 "
             "(келісемін) немесе 2 (бас тартамын) деп жауап беріңіз; eGov Mobile арқылы да "
             "болады. Біз сілтеме жібермейміз: ресми SMS тек 1414 нөмірінен келеді."
         ),
     },
     "assigned": {
-        "ru": "1414: Согласие принято: {title}, {amount} тг. Назначение оформлено, выплату отправим на ваш счёт.",
-        "kk": "1414: Келісім қабылданды: {title}, {amount} тг. Тағайындау рәсімделді, төлем шотыңызға жіберіледі.",
+        "ru": "1414: Согласие принято: {title}, {money}. Назначение оформлено, выплату отправим на ваш счёт.",
+        "kk": "1414: Келісім қабылданды: {title}, {money}. Тағайындау рәсімделді, төлем шотыңызға жіберіледі.",
     },
     "voucher_assigned": {
         "ru": "1414: Согласие принято: {title}. Ваучер оформлен, он доступен в eGov Mobile.",
@@ -105,6 +105,34 @@ def _date(day: date | None, language: str) -> str:
     return format_date(day, format="dd.MM.yyyy", locale=language) if day else ""
 
 
+# A run of months paying the same, as the SMS says it ("46 787,1 тг в месяц за 10–11.2026").
+_PER_MONTH = {"ru": "{amount} тг в месяц за {months}", "kk": "{months} үшін айына {amount} тг"}
+
+
+def _months(first: date, last: date) -> str:
+    if first == last:
+        return f"{first:%m.%Y}"
+    if first.year == last.year:
+        return f"{first:%m}–{last:%m.%Y}"
+    return f"{first:%m.%Y}–{last:%m.%Y}"
+
+
+def money_text(amount_tiyn: int, months: tuple[tuple[date, int], ...], language: str) -> str:
+    """The sum of a one-off (no months), or what each run of months pays, briefly."""
+    if not months:
+        return f"{tenge(amount_tiyn, language)} тг"
+    runs: list[list] = []
+    for month, amount in months:
+        if runs and runs[-1][2] == amount:
+            runs[-1][1] = month
+        else:
+            runs.append([month, month, amount])
+    return ", ".join(
+        _PER_MONTH[language].format(amount=tenge(amount, language), months=_months(first, last))
+        for first, last, amount in runs
+    )
+
+
 # The same few texts recur by the hundred thousand after a national run (one benefit, one
 # amount, one deadline): Babel's formatting is the costly part, so texts are remembered.
 @lru_cache(maxsize=4096)
@@ -116,12 +144,15 @@ def sms_text(
     amount_tiyn: int = 0,
     until: date | None = None,
     about: date | None = None,
+    months: tuple[tuple[date, int], ...] = (),
 ) -> str:
-    """The text of an SMS from 1414 in the person's language."""
+    """The text of an SMS from 1414 in the person's language; `months` ((first day, tiyn),
+    in order) says what a monthly benefit pays for which month."""
     lang = sms_language(language)
     return _TEXTS[template][lang].format(
         title=programme_title(programme, lang),
         amount=tenge(amount_tiyn, lang),
+        money=money_text(amount_tiyn, months, lang),
         until=_date(until, lang),
         about=_date(about, lang),
     )

@@ -6,7 +6,9 @@ programme, once per programme, family, beneficiary and period start (`offer_key`
 SMS from 1414 queued in the same transaction. A 'new' notice programme becomes a
 notification instead (wallet.notices). On consent the family is evaluated again at that
 moment, because its data may have changed since the offer; the programme is then assigned
-with the amount and period decided now, and the first payment ordered (wallet.payments).
+with the amount and period decided now, and the payments due ordered (wallet.payments). Each
+month of a benefit pays the amount of the family as it was in that month (wallet.months): the
+offer quotes the months, consent decides them again, the SMS and the app show them.
 Voucher programmes are fulfilled by the vouchers package, which registers a fulfiller here
 (`register_fulfiller`), so the wallet never imports it.
 
@@ -44,6 +46,7 @@ from familymap.rules import NOTICE, RULES, VOUCHER
 from familymap.tables import EntitlementChange, Family, Person
 from wallet import notices
 from wallet.messages import sms_text
+from wallet.months import MonthAmount, Quote, from_json, is_one_off, month_amounts, to_json
 from wallet.offer_tables import (
     OPEN_STATES,
     BenefitAssignment,
@@ -272,6 +275,21 @@ async def _make_offers(
         return 0
     expires = now + timedelta(days=offer_days)
     connection = await session.connection()
+    # What each month will pay, quoted in the SMS and kept on the offer for the app.
+    schedules = dict(
+        zip(
+            (key for key, _, _ in fresh),
+            await month_amounts(
+                connection=connection,
+                quotes=[
+                    Quote(c.programme, KIND_OF[c.programme], c.family_id, c.person_id,
+                          c.amount_tiyn or 0, c.period_start, c.period_end, now.date())
+                    for _, c, _ in fresh
+                ],
+            ),
+            strict=True,
+        )
+    )  # fmt: skip
     messages = [
         {
             "message_key": f"offer:{key}:sms",
@@ -283,6 +301,7 @@ async def _make_offers(
                 programme=c.programme,
                 amount_tiyn=c.amount_tiyn or 0,
                 until=expires.date(),
+                months=sms_months(schedules[key], c.period_start, c.period_end),
             ),
             "payload": {},
             "status": "pending",
@@ -314,6 +333,7 @@ async def _make_offers(
             "amount_tiyn": c.amount_tiyn or 0,
             "period_start": c.period_start,
             "period_end": c.period_end,
+            "monthly_amounts": to_json(schedules[key]),
             "state": "offered",
             "phone": _sendable(r.phone),
             "language": r.language,
@@ -535,6 +555,16 @@ async def _consent(
         return Answer(offer=offer, message_template="withdrawn", created=created)
     amount, start, end = decision.amount_tiyn, decision.period_start, decision.period_end
     offer.amount_tiyn = amount
+    # Each month at the family as it was in that month: a backpay month is priced as of
+    # its own last day, not at today's amount (wallet.months).
+    (schedule,) = await month_amounts(
+        connection=await session.connection(),
+        quotes=[
+            Quote(offer.programme, offer.kind, offer.family_id, offer.beneficiary_person_id,
+                  amount, start, end, now.date())
+        ],
+    )  # fmt: skip
+    offer.monthly_amounts = to_json(schedule)
     if offer.kind == VOUCHER:
         fulfiller = _FULFILLERS.get(offer.programme)
         if fulfiller is None:
@@ -553,7 +583,8 @@ async def _consent(
         amount_tiyn=amount,
         period_start=start,
         period_end=end,
-        schedule="one_off" if start == end else "monthly",
+        monthly_amounts=to_json(schedule),
+        schedule="one_off" if is_one_off(start, end) else "monthly",
         run_id=summary.run_id,
         assigned_at=now,
     )
@@ -600,8 +631,20 @@ async def _confirm_by_sms(*, session: AsyncSession, offer: Offer, template: str)
             programme=offer.programme,
             amount_tiyn=offer.amount_tiyn,
             until=as_utc(offer.expires_at).date(),
+            months=sms_months(
+                from_json(offer.monthly_amounts), offer.period_start, offer.period_end
+            ),
         ),
     )
+
+
+def sms_months(
+    schedule: Sequence[MonthAmount], start: date | None, end: date | None
+) -> tuple[tuple[date, int], ...]:
+    """The months an SMS names: those of a monthly benefit; none for a one-off or a voucher."""
+    if is_one_off(start, end):
+        return ()
+    return tuple((m.month, m.amount_tiyn) for m in schedule)
 
 
 # --- Bank accounts ------------------------------------------------------------------------------
