@@ -494,6 +494,30 @@ async def test_consent_to_school_meals_issues_and_funds_the_meal_voucher(session
     assert await ledger.trial_balance(session=session) == 0
 
 
+async def test_the_meals_offer_quotes_what_the_voucher_is_funded_with(session, no_fulfillers):
+    # Given the vouchers package's fulfillers and a first-grader in Astana offered meals
+    from vouchers.fulfilment import register_voucher_fulfillers
+    from vouchers.tables import MealVoucher
+
+    register_voucher_fulfillers()
+    household, meals = await pupil_offered_meals(session)
+    quoted = meals.amount_tiyn
+    # When the father accepts
+    answer = await answer_offer(
+        session=session, offer_id=meals.id, recipient_person_id=household.father.id,
+        accept=True, channel="app",
+    )  # fmt: skip
+    # Then the voucher is funded with exactly the amount the offer quoted and consent decided
+    voucher = await session.scalar(
+        select(MealVoucher).where(MealVoucher.person_id == household.child.id)
+    )
+    wallet = f"person:{household.child.id}:school_meals"
+    funded = await ledger.balance(session=session, account=wallet)
+    assert quoted == answer.offer.amount_tiyn == voucher.amount_tiyn == funded
+    # and that is the 2026-27 calendar's 168 school days x Astana's lunch and breakfast (60%)
+    assert quoted == 168 * (98_000 + 58_800)
+
+
 async def test_notices_are_sent_once_per_fact(session):
     # Given a head who reaches pension age (63 for a man) 20 days after the pinned today,
     # inside the 30-day notice window
