@@ -50,7 +50,10 @@ class Offer(relay.Node):
     title: str = strawberry.field(description="The programme's name in the caller's language.")
     kind: str = strawberry.field(description="benefit or voucher.")
     amount_tiyn: Tiyn = strawberry.field(
-        description="Per payment for a monthly benefit, the whole sum for a one-off."
+        description=(
+            "The whole sum for a one-off or a voucher; for a monthly benefit, the monthly sum "
+            "of the family as it is now (earlier months may differ: see months)."
+        )
     )
     period_start: date | None
     period_end: date | None
