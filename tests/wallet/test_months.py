@@ -13,7 +13,10 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
+from familymap.amounts import AsOf, amounts_as_of
 from familymap.batch import reevaluate_family
+from familymap.engine.evaluate import explain_population_family
+from familymap.store import FamilySelection, read_registry_slice
 from familymap.tables import Family, Person
 from tests.wallet.offer_builders import IBAN
 from wallet import ledger
@@ -217,3 +220,29 @@ def test_months_between_spans_years():
 )  # fmt: skip
 def test_the_sms_says_briefly_what_each_run_of_months_pays(months, language, text):
     assert plain(money_text(12_540_000, months, language)) == text
+
+
+async def test_a_backpay_month_is_the_rules_own_decision_on_that_day(session):
+    # Given the ASP family with the daughter born on 2 December
+    family, _ = await asp_family(session)
+    session.add(
+        Person(
+            family_id=family.id, iin="261202600014", role="child", last_name="Омарова",
+            first_name="Айым", birth_date=BORN_ON, sex="F",
+        )
+    )  # fmt: skip
+    await session.flush()
+    connection = await session.connection()
+    registry = await read_registry_slice(connection, families=FamilySelection.of(family.id))
+    days = [date(2026, 10, 31), date(2026, 11, 30), BORN_ON, date(2026, 12, 31)]
+    # When each day is asked of the month pricing and of the explained one-family evaluation
+    answers = await amounts_as_of(
+        connection=connection, questions=[AsOf("ASP", family.id, None, day) for day in days]
+    )
+    # Then they agree: one definition, evaluated as of the day
+    for day in days:
+        decision = explain_population_family(population=registry.population, on=day).decision("ASP")
+        assert answers[AsOf("ASP", family.id, None, day)] == decision.amount_tiyn
+    assert [answers[AsOf("ASP", family.id, None, day)] for day in days] == [
+        THREE_MEMBERS, THREE_MEMBERS, FOUR_MEMBERS, FOUR_MEMBERS,
+    ]  # fmt: skip
