@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from familymap.tables import Entitlement, Family, Person
-from vouchers.calendar import meal_price, meal_types, school_year
+from vouchers.calendar import meal_price, meal_voucher_amount, school_year
 from vouchers.errors import (
     AlreadyRedeemed,
     IdempotencyKeyReused,
@@ -89,21 +89,15 @@ async def issue_meal_voucher(
         return existing, False
     family = await session.get(Family, child.family_id)
     assert family is not None  # persons.family_id is a foreign key
-    per_day = sum(
-        meal_price(
-            region=family.region,
-            meal_type=kind,
-            school_year_start=year.start,
-            parameters=parameters,
-        )
-        for kind in meal_types(on=year.start, parameters=parameters)
-    )
+    # The same computation the eligibility rule offers the voucher at.
+    amount = meal_voucher_amount(region=family.region, on=year.start, parameters=parameters)
+    assert amount is not None  # the school year's calendar was found above
     voucher = MealVoucher(
         family_id=child.family_id,
         person_id=child.id,
         school_year_start=year.start,
         school_year_end=year.end,
-        amount_tiyn=per_day * year.school_days(),
+        amount_tiyn=amount,
         consented_by_person_id=consented_by,
         channel=channel,
     )

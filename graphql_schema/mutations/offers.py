@@ -126,9 +126,10 @@ def _offer_number(offer_id: strawberry.ID) -> int:
 class OfferMutations:
     @strawberry.mutation(
         description=(
-            "Consent to one of your offers. Eligibility is checked again at once; the benefit "
-            "is then assigned and its first payment ordered (or, with no bank account on file, "
-            "the offer waits in NEEDS_BANK_ACCOUNT). Citizens, own offers only."
+            "Consent to one of your offers, also one you declined, until it expires. "
+            "Eligibility is checked again at once; the benefit is then assigned and the "
+            "payments due ordered (or, with no bank account on file, the offer waits in "
+            "NEEDS_BANK_ACCOUNT). Citizens, own offers only."
         ),
         extensions=requires(Role.CITIZEN),
     )
@@ -141,7 +142,10 @@ class OfferMutations:
         return await _answer(info, offer_id, idempotency_key, accept=True)
 
     @strawberry.mutation(
-        description="Decline one of your offers. Citizens, own offers only.",
+        description=(
+            "Decline one of your open offers; you can still accept it until it expires. "
+            "A consent cannot be declined. Citizens, own offers only."
+        ),
         extensions=requires(Role.CITIZEN),
     )
     async def decline_offer(

@@ -209,6 +209,12 @@ class BenefitPayment(relay.Node):
     title: str | None
     person_id: strawberry.ID | None
     amount_tiyn: Tiyn
+    for_month: date | None = strawberry.field(
+        description=(
+            "The month this payment covers (its first day), paid at the amount of the family "
+            "as it was in that month; null for a payment not ordered per month."
+        )
+    )
     paid_at: datetime
     reversed: bool = strawberry.field(description="The payment was reversed since.")
 
@@ -220,6 +226,7 @@ class BenefitPayment(relay.Node):
             title=programme_title(row.programme, language) if row.programme else None,
             person_id=strawberry.ID(str(row.person_id)) if row.person_id else None,
             amount_tiyn=Tiyn(row.amount_tiyn),
+            for_month=row.for_month,
             paid_at=row.paid_at,
             reversed=row.reversed,
         )
