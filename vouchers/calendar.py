@@ -4,17 +4,32 @@ A school day is Monday..Friday inside the school year in force on that day, outs
 vacations and holidays (`school_calendar.year`). A meal's price is the regional meal price
 (`school_meals.meal_price_tiyn`, priced at the start of the school year) times the meal
 type's share (`school_meals.meal_type_share_pct`).
+
+Days are Kazakhstan's (Asia/Almaty): a canteen's "today" is the school's local day, whatever
+the server's clock says. A meal taken by QR code is for the day the code was issued; one
+picked from the list (or sent offline) may be claimed on its day or up to
+`school_meals.claim_window_school_days` school days later, and is then a late claim.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from familymap.parameters import ParameterError, ParameterSet, default_parameters
 
 MONDAY_TO_FRIDAY = range(5)
+KAZAKHSTAN = ZoneInfo("Asia/Almaty")
+# A claim further back than this is closed whatever the calendar says (and the walk stops).
+_LONGEST_WALK = timedelta(days=400)
+
+
+def local_day(moment: datetime) -> date:
+    """The day in Kazakhstan at `moment` (a naive moment is taken as UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(KAZAKHSTAN).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +109,22 @@ def meal_types(*, on: date, parameters: ParameterSet | None = None) -> tuple[str
     """The meal types a voucher pays for."""
     ps = parameters or default_parameters()
     return tuple(sorted(ps.get("school_meals.meal_type_share_pct", on)))
+
+
+def school_days_after(day: date, *, through: date, parameters: ParameterSet | None = None) -> int:
+    """How many school days fall after `day`, up to and including `through` (a day more than
+    a year later counts as too many to claim: the window is a few days)."""
+    if through - day > _LONGEST_WALK:
+        return 10**6
+    count = 0
+    current = day + timedelta(days=1)
+    while current <= through:
+        count += is_school_day(current, parameters=parameters)
+        current += timedelta(days=1)
+    return count
+
+
+def claim_window(on: date, *, parameters: ParameterSet | None = None) -> int:
+    """How many school days after a meal's day it may still be claimed from the list."""
+    ps = parameters or default_parameters()
+    return int(ps.get("school_meals.claim_window_school_days", on))

@@ -24,13 +24,18 @@ from vouchers.medicines import (
 )
 from vouchers.tables import MerchantAct
 
+# The first day after the pinned month (November 2026) has ended: its acts can be drawn.
+MONTH_ENDED = date(2026, 12, 1)
+
 
 async def test_an_approved_act_is_refused_by_the_database_itself(session):
     # Given an approved act
     canteen = await school(session)
-    act = await acts.prepare_act(session=session, merchant_id=canteen.id, month=SCHOOL_DAY)
-    await acts.submit_act(session=session, act_id=act.id, merchant_id=canteen.id)
-    await acts.approve_act(session=session, act_id=act.id, operator="op-1")
+    act = await acts.prepare_act(
+        session=session, merchant_id=canteen.id, month=SCHOOL_DAY, today=MONTH_ENDED
+    )
+    await acts.submit_act(session=session, act_id=act.id, merchant_id=canteen.id, today=MONTH_ENDED)
+    await acts.approve_act(session=session, act_id=act.id, operator="op-1", today=MONTH_ENDED)
     # When any code tries to change it behind the service's back, the trigger refuses
     with pytest.raises((IntegrityError, DBAPIError)):
         async with session.begin_nested():
@@ -39,7 +44,9 @@ async def test_an_approved_act_is_refused_by_the_database_itself(session):
             )
     # And the service says ACT_IMMUTABLE
     with pytest.raises(ActImmutable):
-        await acts.submit_act(session=session, act_id=act.id, merchant_id=canteen.id)
+        await acts.submit_act(
+            session=session, act_id=act.id, merchant_id=canteen.id, today=MONTH_ENDED
+        )
 
 
 async def test_dispensing_never_passes_the_prescribed_quantity(session):
@@ -72,7 +79,9 @@ async def test_dispensing_never_passes_the_prescribed_quantity(session):
             session=session, merchant_id=chemist.id, request=request("d-2", 1), today=SCHOOL_DAY
         )
     # And the pharmacy's act for the month claims exactly what was dispensed
-    act = await acts.prepare_act(session=session, merchant_id=chemist.id, month=SCHOOL_DAY)
+    act = await acts.prepare_act(
+        session=session, merchant_id=chemist.id, month=SCHOOL_DAY, today=MONTH_ENDED
+    )
     assert (act.services, act.total_tiyn, act.lines) == (
         1, 200_000, [{"day": SCHOOL_DAY.isoformat(), "services": 1, "amount_tiyn": 200_000}],
     )  # fmt: skip
@@ -134,5 +143,7 @@ async def test_an_act_for_a_month_no_rules_cover_is_refused(session):
 
     canteen = await school(session)
     with pytest.raises(InvalidInput) as refused:
-        await prepare_act(session=session, merchant_id=canteen.id, month=date(1904, 12, 1))
+        await prepare_act(
+            session=session, merchant_id=canteen.id, month=date(1904, 12, 1), today=SCHOOL_DAY
+        )
     assert refused.value.code == "BAD_USER_INPUT"
