@@ -255,8 +255,9 @@ class VoucherMutations:
 
     @strawberry.mutation(
         description=(
-            "Serve one meal: by the child's QR code or picked from the school's list. "
-            "Idempotent by idempotencyKey. Schools only, for their own canteen."
+            "Serve one meal: by the child's QR code (for the day it was issued) or picked from "
+            "the school's list (within the claim window). Idempotent by idempotencyKey (each "
+            "school's own). Schools only, for their own canteen."
         ),
         extensions=requires(Role.SCHOOL),
     )
@@ -361,7 +362,9 @@ class VoucherMutations:
     @strawberry.mutation(
         description=(
             "Dispense medicine against a prescription, with the identity check recorded. "
-            "Idempotent by idempotencyKey. Pharmacies only."
+            "NO_VOUCHER if the patient holds no medicines voucher in force, INSUFFICIENT_FUNDS "
+            "if it has too little left. Idempotent by idempotencyKey (each pharmacy's own). "
+            "Pharmacies only."
         ),
         extensions=requires(Role.PHARMACY),
     )
