@@ -1,9 +1,21 @@
-"""School days and meal prices for the vouchers package.
+"""School days and meal prices for the vouchers package, and the canteen's day.
 
-They are defined once, in familymap.school_calendar, because the school-meals eligibility
-rule prices the voucher with the same calendar and prices as the funding does.
+The calendar and prices are defined once, in familymap.school_calendar, because the
+school-meals eligibility rule prices the voucher with the same calendar and prices as the
+funding does.
+
+Days are Kazakhstan's (Asia/Almaty): a canteen's "today" is the school's local day, whatever
+the server's clock says. A meal taken by QR code is for the day the code was issued; one
+picked from the list (or sent offline) may be claimed on its day or up to
+`school_meals.claim_window_school_days` school days later, and is then a late claim.
 """
 
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from familymap.parameters import ParameterSet, default_parameters
 from familymap.school_calendar import (
     MONDAY_TO_FRIDAY,
     SchoolYear,
@@ -15,11 +27,44 @@ from familymap.school_calendar import (
 )
 
 __all__ = [
+    "KAZAKHSTAN",
     "MONDAY_TO_FRIDAY",
     "SchoolYear",
+    "claim_window",
     "is_school_day",
+    "local_day",
     "meal_price",
     "meal_types",
     "meal_voucher_amount",
+    "school_days_after",
     "school_year",
 ]
+
+KAZAKHSTAN = ZoneInfo("Asia/Almaty")
+# A claim further back than this is closed whatever the calendar says (and the walk stops).
+_LONGEST_WALK = timedelta(days=400)
+
+
+def local_day(moment: datetime) -> date:
+    """The day in Kazakhstan at `moment` (a naive moment is taken as UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(KAZAKHSTAN).date()
+
+
+def school_days_after(day: date, *, through: date, parameters: ParameterSet | None = None) -> int:
+    """How many school days fall after `day`, up to and including `through` (a day more than
+    a year later counts as too many to claim: the window is a few days)."""
+    if through - day > _LONGEST_WALK:
+        return 10**6
+    count = 0
+    current = day + timedelta(days=1)
+    while current <= through:
+        count += is_school_day(current, parameters=parameters)
+        current += timedelta(days=1)
+    return count
+
+
+def claim_window(on: date, *, parameters: ParameterSet | None = None) -> int:
+    """How many school days after a meal's day it may still be claimed from the list."""
+    ps = parameters or default_parameters()
+    return int(ps.get("school_meals.claim_window_school_days", on))

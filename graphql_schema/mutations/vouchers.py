@@ -64,6 +64,7 @@ from graphql_schema.types.vouchers import (
     VoucherRefused,
 )
 from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
+from vouchers.calendar import local_day
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
 from vouchers.meal_groups import GroupItem
 from vouchers.qr import load_or_create_key
@@ -241,7 +242,7 @@ class VoucherMutations:
                 session=session,
                 parent_iin=parent_iin,
                 child_person_id=parse_id(child_id, "childId"),
-                on=date.today(),
+                on=_today(),
             )
             return MealVoucherIssued(voucher=MealVoucherView.from_row(voucher), created=created)
 
@@ -281,8 +282,9 @@ class VoucherMutations:
 
     @strawberry.mutation(
         description=(
-            "Serve one meal: by the child's QR code or picked from the school's list. "
-            "Idempotent by idempotencyKey. Schools only, for their own canteen."
+            "Serve one meal: by the child's QR code (for the day it was issued) or picked from "
+            "the school's list (within the claim window). Idempotent by idempotencyKey (each "
+            "school's own). Schools only, for their own canteen."
         ),
         extensions=requires(Role.SCHOOL),
     )
@@ -387,7 +389,9 @@ class VoucherMutations:
     @strawberry.mutation(
         description=(
             "Dispense medicine against a prescription, with the identity check recorded. "
-            "Idempotent by idempotencyKey. Pharmacies only."
+            "NO_VOUCHER if the patient holds no medicines voucher in force, INSUFFICIENT_FUNDS "
+            "if it has too little left. Idempotent by idempotencyKey (each pharmacy's own). "
+            "Pharmacies only."
         ),
         extensions=requires(Role.PHARMACY),
     )
@@ -413,7 +417,7 @@ class VoucherMutations:
                         else input.identity_reason_code.value
                     ),
                 ),
-                today=date.today(),
+                today=_today(),
             )
             dispensed.append(row.person_id)
             return MedicineDispensed(dispensing=DispensingRecord.from_row(row), replayed=replayed)
@@ -455,9 +459,9 @@ class VoucherMutations:
 
     @strawberry.mutation(
         description=(
-            "Draw (or refresh) the month's act of services, or an adjustment act for what was "
-            "served after the month's act was approved. Schools and pharmacies for themselves; "
-            "operators for any merchant (merchantId)."
+            "Draw (or refresh) an ended month's act of services (MONTH_NOT_ENDED before), or "
+            "an adjustment act for what was served after the month's act was approved. Schools "
+            "and pharmacies for themselves; operators for any merchant (merchantId)."
         ),
         extensions=requires(Role.SCHOOL, Role.PHARMACY, Role.OPERATOR),
     )
@@ -468,7 +472,9 @@ class VoucherMutations:
 
         async def work(session: AsyncSession) -> ActView:
             merchant = _acting_merchant(principal, merchant_id)
-            act = await acts.prepare_act(session=session, merchant_id=merchant, month=month)
+            act = await acts.prepare_act(
+                session=session, merchant_id=merchant, month=month, today=_today()
+            )
             return ActView.from_row(act)
 
         return await run_refusable(info, work, lambda r: (f"act {r.id} drawn", None))
@@ -482,7 +488,10 @@ class VoucherMutations:
 
         async def work(session: AsyncSession) -> ActView:
             act = await acts.submit_act(
-                session=session, act_id=parse_id(act_id, "actId"), merchant_id=merchant
+                session=session,
+                act_id=parse_id(act_id, "actId"),
+                merchant_id=merchant,
+                today=_today(),
             )
             return ActView.from_row(act)
 
@@ -497,7 +506,7 @@ class VoucherMutations:
 
         async def work(session: AsyncSession) -> ActView:
             act = await acts.approve_act(
-                session=session, act_id=parse_id(act_id, "actId"), operator=operator
+                session=session, act_id=parse_id(act_id, "actId"), operator=operator, today=_today()
             )
             return ActView.from_row(act)
 
@@ -509,7 +518,9 @@ class VoucherMutations:
     )
     async def issue_invoice(self, info: Info[Context, Any], act_id: strawberry.ID) -> InvoiceResult:
         async def work(session: AsyncSession) -> InvoiceView:
-            invoice = await acts.issue_invoice(session=session, act_id=parse_id(act_id, "actId"))
+            invoice = await acts.issue_invoice(
+                session=session, act_id=parse_id(act_id, "actId"), today=_today()
+            )
             return InvoiceView.from_row(invoice)
 
         return await run_refusable(info, work, lambda r: (f"invoice {r.id} issued", None))
@@ -559,10 +570,15 @@ def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:
     return meals.MealRequest(
         idempotency_key=item.idempotency_key,
         meal_type=item.meal_type.value,
-        served_on=item.served_on or now.date(),
+        served_on=item.served_on or local_day(now),
         qr_token=item.qr_token,
         child_person_id=child,
     )
+
+
+def _today() -> date:
+    """Today in Kazakhstan: the day of a meal, a dispensing, and whether a month has ended."""
+    return local_day(datetime.now(UTC))
 
 
 def _acting_merchant(principal: Principal, merchant_id: strawberry.ID | None) -> uuid.UUID:

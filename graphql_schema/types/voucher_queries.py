@@ -8,7 +8,7 @@ refusal here is a GraphQL error with code FORBIDDEN (queries return data, not un
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import strawberry
@@ -35,7 +35,7 @@ from graphql_schema.types.vouchers import (
     SchoolPupil,
 )
 from vouchers import acts, meals, medicines
-from vouchers.calendar import school_year
+from vouchers.calendar import local_day, school_year
 from vouchers.errors import NotYourChild, VoucherError
 from vouchers.fallback_report import PRESCRIPTION_MISS
 from vouchers.tables import MealVoucher
@@ -65,7 +65,7 @@ class VoucherQueries:
                 )
             )
             vouchers = {}
-            year = school_year(date.today())
+            year = school_year(local_day(datetime.now(UTC)))
             if pupils and year is not None:
                 rows = await session.scalars(
                     select(MealVoucher).where(
@@ -159,7 +159,7 @@ class VoucherQueries:
         return [SchoolPupil.from_row(row) for row in rows]
 
     @strawberry.field(
-        description="The meals the calling school served on a day (today by default, UTC), "
+        description="The meals the calling school served on a day (today in Kazakhstan by default), "
         "newest first.",
         extensions=requires(Role.SCHOOL),
     )
@@ -170,7 +170,7 @@ class VoucherQueries:
         async with info.context.session_factory() as session:
             try:
                 views = await meals.meals_served_at(
-                    session=session, merchant_id=merchant, on=on or date.today()
+                    session=session, merchant_id=merchant, on=on or local_day(datetime.now(UTC))
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
@@ -193,7 +193,7 @@ class VoucherQueries:
         self, info: Info[Context, Any], external_id: str
     ) -> PrescriptionForPharmacy:
         merchant = uuid.UUID(require_principal(info).subject)
-        today = date.today()
+        today = local_day(datetime.now(UTC))
         async with info.context.session_factory() as session, session.begin():
             try:
                 found, patient = await medicines.prescription_for_pharmacy(
