@@ -28,6 +28,7 @@ from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.queries.fallback import FallbackQueries
+from graphql_schema.queries.node import NodeQueries
 from graphql_schema.queries.offers import OfferQueries
 from graphql_schema.rate_limits import MutationRateLimit
 from graphql_schema.scalars import IIN, SCALAR_MAP
@@ -40,7 +41,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(OfferQueries, AuditQueries, VoucherQueries, FallbackQueries):
+class Query(NodeQueries, OfferQueries, AuditQueries, VoucherQueries, FallbackQueries):
     @strawberry.field(
         description="The caller's identity and roles; for a citizen, their wallet. Texts are "
         "in `language`, else the request's Accept-Language (kk, ru, en; default ru).",
