@@ -47,7 +47,9 @@ from graphql_schema.trusted_documents import (
     OPERATIONS_DIR,
     DocumentRefused,
     OperationRegistry,
+    build_document_store,
     document_hash,
+    persisted_hash,
 )
 from wallet.i18n import negotiate
 
@@ -96,6 +98,12 @@ def status_for(result: ExecutionResult) -> int:
     return 400
 
 
+def _executed(result: ExecutionResult) -> bool:
+    """True when execution started: data, or only field errors (which carry a path)."""
+    errors = result.errors or []
+    return result.data is not None or all(e.path for e in errors)
+
+
 def _masked(error: GraphQLError) -> GraphQLError:
     code = error_code(error) or GRAPHQL_VALIDATION_FAILED
     return GraphQLError(DOCUMENT_ERRORS[code], positions=error.positions, extensions={"code": code})
@@ -137,10 +145,13 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(**kwargs)
         self.settings = settings
         self.session_factory = session_factory
-        # The server's own operations and the reference client's: one registry.
+        # The server's own operations, the reference client's and the mobile builds'
+        # (Apollo's manifest): one registry.
         self.operations = operations or OperationRegistry.load(
-            OPERATIONS_DIR, CLIENT_OPERATIONS_DIR
+            OPERATIONS_DIR, CLIENT_OPERATIONS_DIR, manifest=settings.trusted_documents_manifest
         )
+        # Documents registered by Automatic Persisted Queries (open mode only).
+        self.remembered = build_document_store(settings.redis_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,18 +190,25 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None, request_data: GraphQLRequestData,
     ) -> ExecutionResult:  # fmt: skip
         request.state.graphql_started = time.perf_counter()
+        enforce = self.settings.enforces_trusted_documents
+        sha256 = persisted_hash(request_data.extensions)
+        sent_whole = request_data.query is not None
+        # APQ is for documents not registered otherwise, and never in trusted-only mode.
+        apq = sha256 is not None and not enforce and self.operations.get(sha256) is None
+        remembered = await self.remembered.get(sha256) if apq and not sent_whole else None
         try:
             request_data.query = self.operations.resolve(
                 query=request_data.query,
                 extensions=request_data.extensions,
-                enforce=self.settings.enforces_trusted_documents,
+                enforce=enforce,
+                remembered=remembered,
             )
             request.state.graphql_operation = self._operation_label(request_data.query)
         except DocumentRefused as refused:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
             return ExecutionResult(data=None, errors=[error])
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -202,6 +220,11 @@ class GraphQLApp(GraphQL[Context, None]):
             if isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise HTTPException(405, "Mutations are sent by POST.") from exc
             raise
+        # APQ: a hash sent with its (verified) query is remembered once the document ran, so
+        # a document that does not parse or validate is never stored.
+        if apq and sent_whole and _executed(result):
+            await self.remembered.put(sha256, request_data.query)
+        return result
 
     def _operation_label(self, query: str | None) -> str:
         """A registered operation's name, else "unregistered": clients cannot mint labels."""
