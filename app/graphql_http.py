@@ -16,14 +16,16 @@ media type and status codes of the GraphQL-over-HTTP draft.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from cross_web import HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast, parse
+from graphql.execution.values import get_variable_values
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -109,6 +111,33 @@ def _masked(error: GraphQLError) -> GraphQLError:
     return GraphQLError(DOCUMENT_ERRORS[code], positions=error.positions, extensions={"code": code})
 
 
+# The stable codes of errors about the HTTP request itself, before any GraphQL ran.
+HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+MUTATION_OVER_GET = "Mutations are sent by POST."
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    """A refusal of the HTTP request (bad JSON, a method or media type we do not take, a body
+    too large) as a GraphQL response body: clients parse one kind of error body only."""
+    code = HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
+    headers = {"content-type": f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"}
+    if exc.status_code == 405:
+        headers["allow"] = "POST" if exc.reason == MUTATION_OVER_GET else "GET, POST"
+    body = {"errors": [{"message": exc.reason, "extensions": {"code": code}}]}
+    return Response(
+        json.dumps(body, ensure_ascii=False), status_code=exc.status_code, headers=headers
+    )
+
+
 class BodyTooLarge(HTTPException):
     def __init__(self) -> None:
         super().__init__(413, "The request body is too large.")
@@ -164,10 +193,11 @@ class GraphQLApp(GraphQL[Context, None]):
         try:
             if declared.isdigit() and int(declared) > self.settings.graphql_max_body_bytes:
                 raise BodyTooLarge()
+            if request.method == "POST" and _media_type(request) != APPLICATION_JSON:
+                raise HTTPException(415, "Send the request as application/json.")
             response = await self.run(request)
         except HTTPException as exc:
-            headers = {"allow": "POST"} if exc.status_code == 405 else None
-            response = PlainTextResponse(exc.reason, status_code=exc.status_code, headers=headers)
+            response = http_error_response(exc)
         await response(scope, receive, send)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
@@ -190,6 +220,7 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None, request_data: GraphQLRequestData,
     ) -> ExecutionResult:  # fmt: skip
         request.state.graphql_started = time.perf_counter()
+        request.state.graphql_request = request_data
         enforce = self.settings.enforces_trusted_documents
         sha256 = persisted_hash(request_data.extensions)
         sent_whole = request_data.query is not None
@@ -218,13 +249,31 @@ class GraphQLApp(GraphQL[Context, None]):
             )
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise HTTPException(405, "Mutations are sent by POST.") from exc
+                raise HTTPException(405, MUTATION_OVER_GET) from exc
             raise
         # APQ: a hash sent with its (verified) query is remembered once the document ran, so
         # a document that does not parse or validate is never stored.
         if apq and sent_whole and _executed(result):
             await self.remembered.put(sha256, request_data.query)
         return result
+
+    def _variables_coerce(self, sent: GraphQLRequestData) -> bool:
+        """Whether the request's variables coerce to its operation's variable types."""
+        if not sent.query:
+            return True
+        try:
+            document = parse(sent.query, max_tokens=self.settings.graphql_max_tokens)
+        except GraphQLError:
+            return True
+        operation = get_operation_ast(document, sent.operation_name)
+        if operation is None or not operation.variable_definitions:
+            return True
+        if sent.variables is not None and not isinstance(sent.variables, dict):
+            return False
+        coerced = get_variable_values(
+            self.schema._schema, operation.variable_definitions, sent.variables or {}
+        )
+        return not isinstance(coerced, list)
 
     def _operation_label(self, query: str | None) -> str:
         """A registered operation's name, else "unregistered": clients cannot mint labels."""
@@ -256,6 +305,11 @@ class GraphQLApp(GraphQL[Context, None]):
         sub_response = request.state.sub_response
         if getattr(sub_response, "graphql_response_json", False):
             status = status_for(result)
+            # Variables that do not coerce are a 400 even when the document is invalid too:
+            # validation runs first, so their coercion is tried here.
+            sent = getattr(request.state, "graphql_request", None)
+            if status == 422 and sent is not None and not self._variables_coerce(sent):
+                status = 400
             sub_response.status_code = status
             if status != 200:
                 response.pop("data", None)  # a request error: execution never started
