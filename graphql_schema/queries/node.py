@@ -47,14 +47,20 @@ class NodeQueries:
         "an id the caller may not see (the same rules as the fields that list it).",
         extensions=requires(),
     )
-    async def node(self, info: Info[Context, Any], id: relay.GlobalID) -> relay.Node:
+    async def node(self, info: Info[Context, Any], id: strawberry.ID) -> relay.Node:
         principal = require_principal(info)
-        finder = FINDERS.get(id.type_name)
+        # Parsed here, not as strawberry's GlobalID scalar: that one answers an id that is
+        # not base64 "Type:id" with an unexpected error.
+        try:
+            global_id = relay.GlobalID.from_id(id)
+        except (relay.GlobalIDValueError, ValueError, TypeError):
+            raise NodeNotFound() from None
+        finder = FINDERS.get(global_id.type_name)
         if finder is None or not principal.has_any({Role.CITIZEN}):
             raise NodeNotFound()
         find, node_id = finder
         wallet = CitizenWallet(citizen_iin=principal.subject, language_code=info.context.language)
         for node in await find(wallet, info) or ():
-            if node_id(node) == id.node_id:
+            if node_id(node) == global_id.node_id:
                 return node
         raise NodeNotFound()

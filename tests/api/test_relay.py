@@ -131,6 +131,9 @@ async def test_node_is_not_found_for_what_the_caller_may_not_see(gql, token_for,
         global_id("Query", "1"),
         global_id("RegistryPerson", "1"),
         global_id("NoSuchType", "1"),
+        "",
+        "not base64!",
+        base64.b64encode(b"no colon").decode(),
     ],
 )
 async def test_a_made_up_or_non_node_id_is_not_found(gql, token_for, father_family, made_up):
