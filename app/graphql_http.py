@@ -9,7 +9,13 @@ media type and status codes of the GraphQL-over-HTTP draft.
   execution 500, and 200 whenever execution started (field errors travel beside the data).
   A request error's body has no `data` entry, as the draft says.
 - Any other client gets `application/json` and 200, as before.
-- A mutation over GET is 405 with `Allow: POST`; a body over GRAPHQL_MAX_BODY_BYTES is 413.
+- A mutation over GET is 405 with `Allow: POST`; a body over GRAPHQL_MAX_BODY_BYTES is 413;
+  a POST not sent as application/json is 415. Every such refusal of the HTTP request (and
+  bad JSON, 400) is a GraphQL error body in graphql-response+json, whatever the Accept.
+- Variables that do not coerce are 400 even when the document is invalid too (graphql-http's
+  audit 86EE): validation runs first, so their coercion is tried when choosing the status.
+- Persisted queries: the registry's documents, and in open mode Automatic Persisted Queries
+  (graphql_schema/trusted_documents.py).
 - In `prod` the messages of parse and validation errors are masked too (their codes stay),
   so a client learns nothing of the schema by probing.
 """
