@@ -2,8 +2,9 @@
 
 The registry importer and the wallet's `registerBankAccount` both call `normalise_iban`.
 python-stdnum's `stdnum.iban` checks the ISO 13616 check digits and the country's BBAN
-format; on its own it takes "KZ８６…" (full-width digits count as digits to Python), so the
-compact form must first be ASCII: KZ, two check digits, a 3-digit bank code, 13 letters or
+format. On its own it takes "KZ８６…": its `compact` folds full-width digits to ASCII. We
+refuse them instead (digits are ASCII digits), so the value must be ASCII before it is
+compacted, and the compact form KZ, two check digits, a 3-digit bank code, 13 letters or
 digits.
 """
 
@@ -26,8 +27,8 @@ class InvalidIban(ValueError):
 
 def normalise_iban(value: object) -> str:
     """The IBAN without spaces, upper-cased, if it is a valid Kazakh one; else InvalidIban."""
-    if not isinstance(value, str) or len(value) > 64:
-        raise InvalidIban("a Kazakh IBAN is KZ followed by 18 letters and digits")
+    if not isinstance(value, str) or len(value) > 64 or not value.isascii():
+        raise InvalidIban("a Kazakh IBAN is KZ followed by 18 ASCII letters and digits")
     compact = stdnum_iban.compact(value)
     if not _KZ_IBAN.fullmatch(compact):
         raise InvalidIban("a Kazakh IBAN is KZ followed by 18 letters and digits (ASCII)")
