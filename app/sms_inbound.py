@@ -1,7 +1,9 @@
 """POST /sms/inbound: the SMS gateway delivers replies to 1414 here.
 
 Glue only: check the signature, parse the body, apply the reply in one transaction
-(wallet.inbound), answer JSON. A forged or stale signature is 401 with a stable code and
+(wallet.inbound), answer JSON. A body over 8 KiB is refused (413) by its Content-Length before
+any of it is read, or, without one (chunked), as soon as it grows past the limit: it is never
+held in memory whole. A forged or stale signature is 401 with a stable code and
 changes nothing; a repeated delivery is 200 with `replayed: true` (the gateway must not keep
 retrying a message we have), and nothing changes twice.
 """
@@ -28,9 +30,29 @@ from wallet.offer_tables import Offer
 MAX_BODY_BYTES = 8 * 1024
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _body_within_limit(request: Request) -> bytes:
+    """The body, read chunk by chunk; _BodyTooLarge once it passes MAX_BODY_BYTES."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+    return bytes(body)
+
+
 async def sms_inbound(request: Request) -> Response:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length")
+    if declared is not None and not (declared.isascii() and declared.isdigit()):
+        return _refused(400, "BAD_CONTENT_LENGTH", "Content-Length is not a number")
+    try:
+        if declared is not None and int(declared) > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        body = await _body_within_limit(request)
+    except _BodyTooLarge:
         return _refused(413, "PAYLOAD_TOO_LARGE", "the body is larger than an SMS reply can be")
     secret = request.app.state.settings.inbound_sms_secret
     if secret is None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ from wallet.sms import mask_phone
 log = structlog.get_logger(__name__)
 
 SIGNATURE_TOLERANCE_SECONDS = 300
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 ACCEPT_WORDS = frozenset({"1", "иә", "ия", "да"})
 DECLINE_WORDS = frozenset({"2", "жоқ", "нет"})
 
@@ -72,13 +74,16 @@ def verify_signature(
     """Raise unless the body was signed by the gateway within the tolerance."""
     if not timestamp or not signature:
         raise InvalidSignature("the request is not signed")
-    # Compared in constant time, so the signature cannot be guessed byte by byte.
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # Unix seconds in ASCII digits: int() would also read "１７…" or " 17_00 ", and a number
+    # of a thousand digits would overflow the comparison below.
+    if not _UNIX_SECONDS.fullmatch(timestamp):
+        raise InvalidSignature("the timestamp is not a number")
+    # Compared in constant time, so the signature cannot be guessed byte by byte; as bytes,
+    # since compare_digest refuses (TypeError) a str with a non-ASCII character.
+    expected = sign(secret, timestamp, body).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
         raise InvalidSignature("the signature does not match")
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
-        raise InvalidSignature("the timestamp is not a number") from None
+    signed_at = int(timestamp)
     if abs(now.timestamp() - signed_at) > SIGNATURE_TOLERANCE_SECONDS:
         raise StaleSignature("the signature is too old (or from the future)")
 
@@ -105,7 +110,7 @@ class InboundReply:
     def from_body(cls, body: bytes) -> InboundReply:
         try:
             data: Any = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep
             raise InvalidInbound("the body is not JSON") from None
         if not isinstance(data, dict):
             raise InvalidInbound("the body is not a JSON object")
@@ -114,9 +119,22 @@ class InboundReply:
             raise InvalidInbound("message_id, from and text are required strings")
         if not fields["message_id"] or len(fields["message_id"]) > 128:
             raise InvalidInbound("message_id is 1 to 128 characters")
+        if not all(_storable(value) for value in fields.values()):
+            raise InvalidInbound("message_id, from and text must be text without NUL")
         return cls(
             message_id=fields["message_id"], sender=fields["from"], text=fields["text"][:500]
         )
+
+
+def _storable(text: str) -> bool:
+    """Text a database can store: no NUL, no lone surrogate (JSON's "\\ud800")."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
