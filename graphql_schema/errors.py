@@ -88,7 +88,12 @@ def error_code(error: GraphQLError) -> str | None:
         return code
     original = error.original_error
     if isinstance(original, GraphQLError):
-        return error_code(original)
+        inner = error_code(original)
+        if inner is None and error.path is None:
+            # graphql-core's own complaint about a variable's value ("Int cannot represent
+            # 'x'"), raised before execution: the client's input, not our failure.
+            return BAD_USER_INPUT
+        return inner
     if isinstance(original, InvalidIIN | InvalidValue):
         return original.code
     return None
