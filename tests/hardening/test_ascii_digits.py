@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.auth import Role
+from app.auth import Role, TokenRejected, principal_from_claims
 from familymap.tables import Person
 from tests.api import test_life_events_api as life_events
 from tests.api.test_life_events_api import MOTHER_IIN, NEWBORN_IIN, RECORD_LIFE_EVENT, TODAY, birth
@@ -19,6 +19,7 @@ from wallet.offers import InvalidIban, validate_iban
 
 parents = life_events.parents  # the fixture: a family of two earners
 GOOD_IBAN = "KZ86125KZT5004100100"
+SCHOOL_ID = "5c0001a0-0000-4000-8000-000000000001"
 REGISTER_IBAN = """
 mutation($iban: String!, $key: String!) {
   registerBankAccount(iban: $iban, idempotencyKey: $key) {
@@ -123,3 +124,26 @@ async def test_a_school_enrolment_at_an_unknown_school_is_refused(
     mother = await session.scalar(select(Person).where(Person.iin == MOTHER_IIN))
     await session.refresh(mother)
     assert mother.school_id == "astana-school-45"
+
+
+@pytest.mark.parametrize(
+    ("role", "subject"),
+    [
+        (Role.CITIZEN, wide("900101300126")),
+        (Role.SCHOOL, wide("5c0001a0-0000-4000-8000-000000000001")),
+        (Role.OPERATOR, "op\x00-1"),
+        (Role.SOURCE_SYSTEM, "gbdfl" + "x" * 200),
+    ],
+    ids=["full-width IIN", "full-width merchant id", "NUL", "too long"],
+)
+def test_a_token_subject_is_printable_ascii(role, subject):
+    # given the claims of a token whose subject is not plain ASCII (or far too long)
+    claims = {"sub": subject, "roles": [role.value], "iat": 0, "exp": 0}
+    # then no principal is made of it
+    with pytest.raises(TokenRejected):
+        principal_from_claims(claims)
+
+
+def test_an_ascii_merchant_subject_still_signs_in():
+    claims = {"sub": SCHOOL_ID, "roles": ["SCHOOL"], "iat": 0, "exp": 0}
+    assert principal_from_claims(claims).subject == SCHOOL_ID
