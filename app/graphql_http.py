@@ -154,7 +154,11 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         declared = request.headers.get("content-length", "")
         try:
-            if declared.isdigit() and int(declared) > self.settings.graphql_max_body_bytes:
+            if (
+                declared.isascii()
+                and declared.isdigit()
+                and int(declared) > self.settings.graphql_max_body_bytes
+            ):
                 raise BodyTooLarge()
             response = await self.run(request)
         except HTTPException as exc:

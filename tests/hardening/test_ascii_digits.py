@@ -7,6 +7,8 @@ a full-width IBAN was stored; an IBAN with a Cyrillic К was a 500.
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from sqlalchemy import func, select
 
@@ -147,3 +149,34 @@ def test_a_token_subject_is_printable_ascii(role, subject):
 def test_an_ascii_merchant_subject_still_signs_in():
     claims = {"sub": SCHOOL_ID, "roles": ["SCHOOL"], "iat": 0, "exp": 0}
     assert principal_from_claims(claims).subject == SCHOOL_ID
+
+
+def test_a_prescription_csv_with_full_width_digits_is_refused_line_by_line(tmp_path, monkeypatch):
+    # given the demo registry, and a CSV whose second prescription counts in full width
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    runner = CliRunner()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/rx.db")
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    assert runner.invoke(cli, ["seed-demo"]).exit_code == 0
+    with sqlite3.connect(tmp_path / "rx.db") as db:
+        (patient,) = db.execute(
+            "SELECT iin FROM persons WHERE role = 'head' ORDER BY id LIMIT 1"
+        ).fetchone()
+    rows = [
+        f"RX-1,{patient},A10BA02,30,1500,2030-01-01,polyclinic-1",
+        f"RX-2,{patient},A10BA02,{wide('30')},1500,2030-01-01,polyclinic-1",
+    ]
+    header = (
+        "external_id,patient_iin,drug_code,quantity,unit_price_tiyn,valid_until,prescribing_org"
+    )
+    csv_file = tmp_path / "rx.csv"
+    csv_file.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    # when it is imported
+    result = runner.invoke(cli, ["vouchers", "import-prescriptions", str(csv_file)])
+    # then the first is recorded and the second refused with its line
+    assert result.exit_code == 1, result.output
+    assert "rx.csv:3 BAD_USER_INPUT" in result.output
+    assert "1 prescriptions recorded" in result.output
