@@ -59,6 +59,13 @@ def import_merchants_command(
         raise typer.Exit(1)
 
 
+def _whole_number(text: str) -> int:
+    """A CSV cell of ASCII digits as an int; int() alone would also read "１２" or " 1_0 "."""
+    if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
+        raise ValueError("a whole number is written in ASCII digits")
+    return int(text)
+
+
 @vouchers_cli.command("import-prescriptions")
 def import_prescriptions_command(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file.")],
@@ -435,10 +442,3 @@ def _tally(
             count(result.get("code") or result["__typename"])
 
     return on_response
-
-
-def _whole_number(text: str) -> int:
-    """A CSV cell of ASCII digits as an int; int() alone would also read "１２" or " 1_0 "."""
-    if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
-        raise ValueError("a whole number is written in ASCII digits")
-    return int(text)
