@@ -111,7 +111,9 @@ def _tiyn(value: object) -> int:
 SCALAR_MAP = {
     date: strawberry.scalar(
         name="Date",
-        description=f"A day, YYYY-MM-DD, from {MIN_DATE} to {MAX_DATE}.",
+        # strawberry's own description: the committed schema (the clients' contract) is the
+        # same; the bounds are in docs/security.md and in each refusal's message.
+        description="Date (isoformat)",
         serialize=date.isoformat,
         parse_value=parse_date,
     ),
