@@ -162,6 +162,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 raise BodyTooLarge()
             response = await self.run(request)
         except HTTPException as exc:
+            log.warning("graphql.http_refused", status=exc.status_code, reason=exc.reason)
             headers = {"allow": "POST"} if exc.status_code == 405 else None
             response = PlainTextResponse(exc.reason, status_code=exc.status_code, headers=headers)
         await response(scope, receive, send)

@@ -10,6 +10,7 @@ retrying a message we have), and nothing changes twice.
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +27,8 @@ from wallet.inbound import (
     verify_signature,
 )
 from wallet.offer_tables import Offer
+
+log = structlog.get_logger("socialwallet.sms_inbound")
 
 MAX_BODY_BYTES = 8 * 1024
 
@@ -103,4 +106,6 @@ async def _audit_answer(request: Request, session, offer_id: int, outcome: str) 
 
 
 def _refused(status: int, code: str, message: str) -> Response:
+    # The sender's mistake (or a forgery): a warning with the code, no traceback, no body.
+    log.warning("sms.inbound_refused", status=status, code=code)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)

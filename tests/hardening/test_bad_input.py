@@ -199,12 +199,15 @@ async def test_good_ids_and_dates_still_pass(prod_client_for, token_for):
     ],
     ids=["20,000 brackets", "deep query", "a number", "a string"],
 )
-async def test_a_body_that_is_no_request_is_400(prod_client_for, body):
+async def test_a_body_that_is_no_request_is_400(prod_client_for, body, caplog):
     # given a body nested too deep for the JSON decoder, or JSON that is no object
-    async with prod_client_for(trusted_documents_only=False) as client:
-        # when it is posted
-        response = await client.post(
-            "/graphql", content=body, headers={"content-type": "application/json"}
-        )
-    # then it is refused as the client's mistake
+    with caplog.at_level(logging.WARNING):
+        async with prod_client_for(trusted_documents_only=False) as client:
+            # when it is posted
+            response = await client.post(
+                "/graphql", content=body, headers={"content-type": "application/json"}
+            )
+    # then it is refused as the client's mistake, logged at warning without a traceback
     assert response.status_code == 400
+    assert any("graphql.http_refused" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

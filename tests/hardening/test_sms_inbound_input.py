@@ -3,6 +3,7 @@ oversized body refused before it is read whole."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -22,15 +23,19 @@ def signed_headers(raw: bytes, timestamp: str | None = None) -> dict[str, str]:
     }
 
 
-async def test_a_non_ascii_byte_in_the_signature_is_401(client):
+async def test_a_non_ascii_byte_in_the_signature_is_401(client, caplog):
     # given a body and a signature header holding a byte that is not ASCII
     raw = b'{"message_id": "m-1", "from": "+77011234567", "text": "1"}'
     headers = {**signed_headers(raw), "x-sms-signature": b"sha256=\xff\xfe"}
     # when it is delivered
-    response = await client.post("/sms/inbound", content=raw, headers=headers)
+    with caplog.at_level(logging.WARNING):
+        response = await client.post("/sms/inbound", content=raw, headers=headers)
     # then it is a forged signature, not a TypeError from compare_digest
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "INVALID_SIGNATURE"
+    # and it is logged at warning, without a traceback
+    assert any("sms.inbound_refused" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize(
