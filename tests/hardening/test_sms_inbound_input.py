@@ -3,6 +3,7 @@ oversized body refused before it is read whole."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -104,3 +105,14 @@ async def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(client):
     # then it is refused, and the app stopped reading a chunk or two past the limit
     assert response.status_code == 413
     assert pulled <= 3 * MAX
+
+
+async def test_a_sender_number_in_full_width_digits_is_no_phone_number(client):
+    # given a signed reply from "+7" and ten full-width digits
+    sender = "+7" + "".join(chr(0xFF10 + int(d)) for d in "7011234567")
+    raw = json.dumps({"message_id": "m-wide", "from": sender, "text": "1"}).encode()
+    # when it is delivered
+    response = await client.post("/sms/inbound", content=raw, headers=signed_headers(raw))
+    # then it is kept, but as from an invalid sender: no answer SMS goes to that "number"
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "invalid_sender"
