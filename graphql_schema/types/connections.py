@@ -6,11 +6,10 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.relay.types import PREFIX
-from strawberry.relay.utils import from_base64
 from strawberry.types import Info
 
 from graphql_schema.errors import ApiError
+from graphql_schema.scalars import is_list_cursor
 
 
 @strawberry.type(
@@ -32,20 +31,11 @@ class NullableConnection(relay.ListConnection[relay.NodeType]):
             size = kwargs.get(name)
             if size is not None and not 0 <= size <= limit:
                 raise ApiError(f"{name} must be within 0..{limit}.")
-        for name in ("after", "before"):
+        # strawberry reads a garbage cursor with a bare ValueError or TypeError (a 500).
+        for name in ("before", "after"):
             cursor = kwargs.get(name)
-            if cursor is not None and not _is_list_cursor(cursor):
-                raise ApiError(f"{name} is not a cursor this list gave out.")
+            if cursor is not None and not is_list_cursor(cursor):
+                raise ApiError(f"{name} is not a cursor of this list.")
         if nodes is None:
             return None
         return super().resolve_connection(nodes, info=info, **kwargs)
-
-
-def _is_list_cursor(cursor: str) -> bool:
-    """True for an offset cursor as ListConnection gives them out; strawberry would answer
-    any other with a bare TypeError, a 500 for what is the client's input."""
-    try:
-        prefix, offset = from_base64(cursor)
-    except ValueError:
-        return False
-    return prefix == PREFIX and offset.isascii() and offset.isdigit() and len(offset) <= 9
