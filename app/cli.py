@@ -185,6 +185,7 @@ def _register_subcommands() -> None:
     from app.cli_offers import jobs_cli, offers_cli
     from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
+    from app.cli_report import report_cli
     from app.cli_vouchers import vouchers_cli
 
     cli.command()(generate)
@@ -196,6 +197,7 @@ def _register_subcommands() -> None:
     cli.add_typer(operations_cli, name="operations")
     cli.add_typer(audit_cli, name="audit")
     cli.add_typer(vouchers_cli, name="vouchers")
+    cli.add_typer(report_cli, name="report")
     # Command groups of other installed packages (`bench`): they stand on `app`, so `app`
     # finds them by entry point instead of importing them.
     for plugin in entry_points(group="socialwallet.commands"):

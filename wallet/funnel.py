@@ -219,3 +219,58 @@ def _count(row: FunnelRow, offer, now: datetime) -> None:
     else:
         # Assigned (or consenting at this very moment): ordered, the bank has not answered.
         row.in_payment += 1
+
+
+# The columns of the ministry's table (the CSV of `socialwallet report take-up`), in order.
+RECORD_COLUMNS = (
+    *DIMENSIONS,
+    *STEPS[:-1],
+    "paid",
+    "vouchers_issued",
+    "received",
+    "take_up_rate",
+    "received_rate",
+    *(f"drop_to_{step}" for step in STEPS[1:]),
+    "declined",
+    *(f"declined_{reason.lower()}" for reason in DECLINE_REASONS),
+    "declined_no_reason",
+    "expired",
+    "open",
+    "withdrawn",
+    "needs_bank_account",
+    "returned",
+    "in_payment",
+    "median_hours_to_payment",
+)
+# In a record, a dimension the rows are not grouped by.
+ALL = "all"
+
+
+def as_record(row: FunnelRow) -> dict[str, str | int | float]:
+    """The row as the ministry's table shows it (rates as fractions to 4 places)."""
+    median = row.median_seconds_to_payment
+    record: dict[str, str | int | float] = {
+        "programme": row.programme or ALL,
+        "region": row.region or ALL,
+        "month": row.month or ALL,
+        "paid": row.paid,
+        "vouchers_issued": row.vouchers_issued,
+        "take_up_rate": round(row.take_up_rate, 4),
+        "received_rate": round(row.received_rate, 4),
+        "declined": row.declined,
+        "declined_no_reason": row.declined_without_reason,
+        "expired": row.expired,
+        "open": row.open,
+        "withdrawn": row.withdrawn,
+        "needs_bank_account": row.needs_bank_account,
+        "returned": row.returned,
+        "in_payment": row.in_payment,
+        "median_hours_to_payment": "" if median is None else round(median / 3600, 2),
+    }
+    for step, number, drop in row.steps():
+        record[step] = number
+        if step != STEPS[0]:
+            record[f"drop_to_{step}"] = drop
+    for reason, number in row.declined_for.items():
+        record[f"declined_{reason.lower()}"] = number
+    return {column: record[column] for column in RECORD_COLUMNS}
