@@ -21,6 +21,7 @@ from graphql_schema.types.offers import (
     AnswerOfferResult,
     BankAccountRefused,
     BankAccountRegistered,
+    DeclineReason,
     Offer,
     OfferAnswered,
     OfferRefused,
@@ -47,11 +48,19 @@ class _NotInRegistry(Exception):
 
 
 async def _answer(
-    info: Info[Context, Any], offer_id: strawberry.ID, key: str, *, accept: bool
+    info: Info[Context, Any],
+    offer_id: strawberry.ID,
+    key: str,
+    *,
+    accept: bool,
+    reason: DeclineReason | None = None,
 ) -> AnswerOfferResult:
     operation = "acceptOffer" if accept else "declineOffer"
     subject = require_principal(info).subject
     request = {"offerId": str(offer_id)}
+    if reason is not None:
+        # Only when given, so that a request made before reasons existed keeps its hash.
+        request["reason"] = reason.value
     language = info.context.language
     try:
         async with info.context.session_factory() as session, session.begin():
@@ -72,6 +81,7 @@ async def _answer(
                 channel="app",
                 now=utcnow(),
                 offer_days=info.context.settings.offer_days,
+                reason=None if reason is None else reason.value,
             )
             result = snapshot(answer.offer)
             await remember(
@@ -141,7 +151,10 @@ class OfferMutations:
         return await _answer(info, offer_id, idempotency_key, accept=True)
 
     @strawberry.mutation(
-        description="Decline one of your offers. Citizens, own offers only.",
+        description=(
+            "Decline one of your offers, optionally saying why (counted in the take-up "
+            "funnel). Citizens, own offers only."
+        ),
         extensions=requires(Role.CITIZEN),
     )
     async def decline_offer(
@@ -149,8 +162,9 @@ class OfferMutations:
         info: Info[Context, Any],
         offer_id: strawberry.ID,
         idempotency_key: IdempotencyKey,
+        reason: DeclineReason | None = None,
     ) -> AnswerOfferResult:
-        return await _answer(info, offer_id, idempotency_key, accept=False)
+        return await _answer(info, offer_id, idempotency_key, accept=False, reason=reason)
 
     @strawberry.mutation(
         description=(
