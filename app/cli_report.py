@@ -122,7 +122,7 @@ def _funnel_table(
 ) -> Table:
     table = Table(title=f"Take-up of proactive offers, {year} (Astana time)")
     for name in group_by or ("",):
-        table.add_column(name.capitalize())
+        table.add_column(name.capitalize(), no_wrap=True)
     headers = ("Sent", "Delivered", "Answered", "Accepted", "Paid", "Vouchers", "Received")
     for header in (*headers, "Take-up", "Received %", "Median h"):
         table.add_column(header, justify="right")
@@ -150,7 +150,7 @@ def _failures_table(
 ) -> Table:
     table = Table(title="Why offers did not reach the family")
     for name in group_by or ("",):
-        table.add_column(name.capitalize())
+        table.add_column(name.capitalize(), no_wrap=True)
     reasons = tuple(REASON_HEADERS[reason] for reason in DECLINE_REASONS)
     headers = ("Declined", *reasons, "no reason", "Expired", "Open", "Withdrawn")
     for header in (*headers, "No IBAN", "Returned", "In payment"):
