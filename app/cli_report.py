@@ -1,10 +1,11 @@
-"""CLI reports for the ministry: `report take-up`, the take-up funnel of a year's offers
-(docs/funnel.md)."""
+"""`socialwallet report ...`: operators' reports: `fallback` (JSON lines on stdout) and
+`take-up`, the ministry's take-up funnel of a year's offers (docs/funnel.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,8 @@ from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings
 from familymap.orm import utcnow
+from vouchers.errors import InvalidInput
+from vouchers.fallback_report import FallbackUse, fallback_use, parse_month
 from wallet.funnel import (
     ASTANA,
     DECLINE_REASONS,
@@ -28,7 +31,40 @@ from wallet.funnel import (
 )
 
 console = Console(stderr=True)
-report_cli = typer.Typer(help="Reports for the ministry.", no_args_is_help=True)
+report_cli = typer.Typer(help="Operators' reports.", no_args_is_help=True)
+
+
+@report_cli.command("fallback")
+def fallback_command(
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM.")],
+) -> None:
+    """Fallback identity checks per pharmacy in a month, by reason, and missed lookups."""
+    try:
+        start = parse_month(month)
+    except InvalidInput as refused:
+        console.print(f"[red]{refused}[/red]")
+        raise typer.Exit(2) from None
+    settings = Settings()
+
+    async def run() -> list[FallbackUse]:
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as session:
+                return await fallback_use(session=session, month=start)
+        finally:
+            await engine.dispose()
+
+    uses = asyncio.run(run())
+    for use in uses:
+        typer.echo(json.dumps({
+            "month": f"{start:%Y-%m}", "merchant_id": str(use.merchant_id),
+            "pharmacy": use.pharmacy_name, "dispensings": use.dispensings,
+            "fallbacks": use.fallbacks, "fallback_share": round(use.fallback_share, 4),
+            "by_reason": use.by_reason, "lookup_misses": use.lookup_misses,
+        }, ensure_ascii=False))  # fmt: skip
+    console.print(f"{len(uses)} pharmacies in {start:%Y-%m}.")
+
+
 # The decline reasons' columns, short enough for a terminal.
 REASON_HEADERS = {
     "NOT_NEEDED": "not needed",

@@ -223,15 +223,19 @@ MUTATIONS = "mutation"
 # school serves hundreds of meals in minutes, which a person's limit would refuse.
 MERCHANT_MUTATIONS = "merchant_mutation"
 QR_TOKENS = "qr_token"
+# A pharmacy's staff token looking prescriptions up: a person at the counter is a few a
+# minute; hundreds are someone guessing ids.
+PRESCRIPTION_LOOKUPS = "prescription_lookup"
 
 
 def limits_from_settings(settings: Settings) -> dict[str, Limit]:
     """The named buckets: every mutation (a merchant's staff tokens have their own, larger
-    one), and QR-token issuance (vouchers)."""
+    one), QR-token issuance (vouchers) and a pharmacy's prescription lookups."""
     return {
         MUTATIONS: Limit(settings.rate_limit_mutations_per_minute, 60),
         MERCHANT_MUTATIONS: Limit(settings.rate_limit_merchant_mutations_per_minute, 60),
         QR_TOKENS: Limit(settings.rate_limit_qr_tokens_per_minute, 60),
+        PRESCRIPTION_LOOKUPS: Limit(settings.rate_limit_prescription_lookups_per_minute, 60),
     }
 
 

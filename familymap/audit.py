@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.audit_tables import AuditChainHead, AuditRecord
@@ -289,29 +289,6 @@ async def records_for_subject(
         .order_by(AuditRecord.id.desc())
         .limit(limit)
     )
-    return result.all()
-
-
-async def records_for_family(
-    *,
-    session: AsyncSession,
-    key: bytes,
-    family_id: int | None,
-    member_iins: Sequence[str],
-    exclude_actor_iin: str | None = None,
-    limit: int = 100,
-) -> Sequence[AuditRecord]:
-    """The newest records about a family or any of its members, not those by `exclude_actor_iin`."""
-    hashes = [subject_hash(iin=iin, key=key) for iin in member_iins]
-    about = [AuditRecord.subject_hash.in_(hashes)] if hashes else []
-    if family_id is not None:
-        about.append(AuditRecord.family_id == family_id)
-    if not about:
-        return []
-    query = select(AuditRecord).where(or_(*about))
-    if exclude_actor_iin is not None:
-        query = query.where(AuditRecord.actor != subject_hash(iin=exclude_actor_iin, key=key))
-    result = await session.scalars(query.order_by(AuditRecord.id.desc()).limit(limit))
     return result.all()
 
 

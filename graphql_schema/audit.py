@@ -3,9 +3,13 @@
 - `audit(...)` appends a record for the current request (actor, role, operation, request
   id) in the resolver's own transaction.
 - `auditRecords(subjectIin)`: operators list who accessed one person's data (itself audited).
-- `myDataAccess`: a citizen sees who accessed their family's data, and why; their own
-  requests are left out. Actors are shown by role and id (a staff id, a merchant id, a
-  source system's name); a citizen actor by role only.
+- `myDataAccess`: a citizen sees who accessed their data and their family's, and why, as a
+  relay connection (opaque cursors, `first`/`after`, down to the first record); their own
+  requests are left out. Records about a member are shown to those who see that member
+  fully (wallet/view.py), records about the family as a whole to every member, health
+  details only to their subject, and identical reads of a day as one entry with a count
+  (familymap/audit_reads.py). Actors are shown by role and id (a staff id, a merchant id,
+  a source system's name); a citizen actor by role only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
 from strawberry.types import Info
 
 from app.auth import Role
@@ -23,14 +28,17 @@ from familymap.audit import (
     IIN_ROLES,
     Caller,
     record_access,
-    records_for_family,
     records_for_subject,
+    subject_hash,
 )
+from familymap.audit_reads import AccessLine, BadCursor, Position, access_lines, shown_what
 from familymap.audit_tables import AuditRecord
 from familymap.tables import Person
 from graphql_schema.context import Context
+from graphql_schema.errors import BAD_USER_INPUT, ApiError
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.scalars import IIN
+from wallet.view import Visibility, visibility
 
 MAX_RECORDS = 200
 
@@ -74,20 +82,20 @@ def audit_caller(info: Info[Context, Any], *, role: Role) -> Caller:
     )
 
 
-async def audit_family_reads(
-    info: Info[Context, Any], *, role: Role, family_ids: set[int], what: str
+async def audit_reads(
+    info: Info[Context, Any], *, role: Role, about: set[tuple[int, str | None]], what: str
 ) -> None:
-    """A list read of other families' data (a school's pupils, a pharmacy's dispensings): one
-    record per family it showed, so each family sees the read in its own trail."""
-    if not family_ids:
+    """A list read of other people's data: one record per (family id, subject IIN or None)
+    it showed, so each sees the read in their own trail (and only those who may)."""
+    if not about:
         return
     async with info.context.session_factory() as session, session.begin():
-        for family_id in sorted(family_ids):
+        for family_id, subject_iin in sorted(about, key=lambda a: (a[0], a[1] or "")):
             await audit(
                 info,
                 session=session,
                 role=role,
-                subject_iin=None,
+                subject_iin=subject_iin,
                 family_id=family_id,
                 action="read",
                 what=what,
@@ -123,9 +131,14 @@ class AuditRecordView:
         )
 
 
-@strawberry.type(description="Someone who accessed your family's data, and why.")
+@strawberry.type(
+    description="Someone who accessed your family's data, and why; identical reads of one day "
+    "are one entry with their count."
+)
 class DataAccess:
-    at: datetime
+    at: datetime = strawberry.field(description="When (the latest, for repeated reads).")
+    first_at: datetime = strawberry.field(description="When first, for repeated reads.")
+    count: int = strawberry.field(description="How many identical reads that day (1 for a write).")
     actor_role: str
     actor_id: str | None = strawberry.field(
         description="A staff id, merchant id or source system name; null for a citizen."
@@ -135,15 +148,24 @@ class DataAccess:
     operation: str
 
     @classmethod
-    def from_row(cls, row: AuditRecord) -> DataAccess:
+    def from_line(cls, line: AccessLine, *, own_hash: str) -> DataAccess:
         return cls(
-            at=row.recorded_at,
-            actor_role=row.role,
-            actor_id=None if row.role in IIN_ROLES else row.actor,
-            action=row.action,
-            what=row.what,
-            operation=row.operation,
+            at=line.last_at,
+            first_at=line.first_at,
+            count=line.count,
+            actor_role=line.role,
+            actor_id=None if line.role in IIN_ROLES else line.actor,
+            action=line.action,
+            what=shown_what(line.what, to_subject=line.subject_hash == own_hash),
+            operation=line.operation,
         )
+
+
+@strawberry.type(
+    name="DataAccessConnection", description="Who accessed your data, a page at a time."
+)
+class DataAccessConnection(relay.Connection[DataAccess]):
+    pass
 
 
 @strawberry.type
@@ -177,26 +199,60 @@ class AuditQueries:
         return views
 
     @strawberry.field(
-        description="Who accessed your family's data, and why, newest first (citizens).",
+        description="Who accessed your data and your family's, and why, newest first "
+        "(citizens): records about the members you see fully, and about the family as a whole; "
+        "health details only about yourself. Page on with `after` (the last endCursor).",
         extensions=requires(Role.CITIZEN),
     )
-    async def my_data_access(self, info: Info[Context, Any], first: int = 50) -> list[DataAccess]:
+    async def my_data_access(
+        self, info: Info[Context, Any], first: int = 50, after: str | None = None
+    ) -> DataAccessConnection:
         own_iin = require_principal(info).subject
+        key = info.context.settings.audit_key
+        try:
+            position = None if after is None else Position.from_cursor(after)
+        except BadCursor as refused:
+            raise ApiError(str(refused), code=BAD_USER_INPUT) from None
+        size = max(1, min(first, MAX_RECORDS))
         async with info.context.session_factory() as session:
-            family_id = await session.scalar(select(Person.family_id).where(Person.iin == own_iin))
+            caller = await session.scalar(select(Person).where(Person.iin == own_iin))
             members = (
-                [own_iin]
-                if family_id is None
+                []
+                if caller is None
                 else list(
-                    await session.scalars(select(Person.iin).where(Person.family_id == family_id))
+                    await session.scalars(
+                        select(Person).where(Person.family_id == caller.family_id)
+                    )
                 )
             )
-            rows = await records_for_family(
-                session=session,
-                key=info.context.settings.audit_key,
-                family_id=family_id,
-                member_iins=members,
-                exclude_actor_iin=own_iin,
-                limit=max(1, min(first, MAX_RECORDS)),
+            seen_fully = (
+                [own_iin]
+                if caller is None
+                else [
+                    m.iin for m in members if visibility(caller=caller, member=m) is Visibility.FULL
+                ]
             )
-        return [DataAccess.from_row(row) for row in rows]
+            lines = await access_lines(
+                session=session,
+                subject_hashes=[subject_hash(iin=iin, key=key) for iin in seen_fully],
+                family_id=None if caller is None else caller.family_id,
+                exclude_actor=subject_hash(iin=own_iin, key=key),
+                after=position,
+                limit=size + 1,
+            )
+        own_hash = subject_hash(iin=own_iin, key=key)
+        edges = [
+            relay.Edge(
+                node=DataAccess.from_line(line, own_hash=own_hash), cursor=line.position.cursor()
+            )
+            for line in lines[:size]
+        ]
+        return DataAccessConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=len(lines) > size,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )

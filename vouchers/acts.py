@@ -6,7 +6,14 @@ when the average rating falls below, or the share of complaints (rating <= 2) ri
 the thresholds in the parameters (`acts.*`). Its life: draft -> submitted (by the merchant)
 -> approved (by an operator). Every change is a conditional UPDATE on the expected status, so
 an approved act is never changed (ACT_IMMUTABLE); what was served after it is drawn into a
-new adjustment act that references it (`sequence` 1, 2, ...), with only the difference.
+new adjustment act that references it (`sequence` 1, 2, ...), with only the difference: its
+services and amounts, its late claims and the feedback its predecessors did not count, so
+that its review flags are its own and not the month's again.
+
+An act is for an ended month only (in Kazakhstan time): MONTH_NOT_ENDED before the 1st of the
+next month, when it is drawn, submitted, approved or invoiced. A meal claimed after its day (from the
+list, within the claim window) is a late claim: each line counts them (`late_services`), and
+an act with any is flagged for review (LATE_CLAIMS).
 
 An invoice is issued from an approved act for exactly its total; paying it moves that amount
 from the merchant's account to `settlement:merchants` (INVOICE_PAID), once.
@@ -30,6 +37,7 @@ from vouchers.errors import (
     ActStateConflict,
     Forbidden,
     InvalidInput,
+    MonthNotEnded,
     NotFound,
 )
 from vouchers.merchants import get_merchant
@@ -57,18 +65,30 @@ def _refuse_a_month_without_rules(first: date, parameters: ParameterSet | None) 
         raise InvalidInput(f"no act rules cover {first:%Y-%m}") from None
 
 
+def refuse_a_month_not_ended(month: date, *, today: date) -> None:
+    """MONTH_NOT_ENDED unless `month` was over before `today` (Kazakhstan's local day)."""
+    first, following = month_bounds(month)
+    if today < following:
+        raise MonthNotEnded(
+            f"the act for {first:%Y-%m} can be drawn from {following.isoformat()}, once the "
+            "month has ended"
+        )
+
+
 async def prepare_act(
     *,
     session: AsyncSession,
     merchant_id: uuid.UUID | str,
     month: date,
+    today: date,
     parameters: ParameterSet | None = None,
 ) -> MerchantAct:
-    """The month's act as it should stand now: draw it, refresh a draft, or draw an
+    """The ended month's act as it should stand now: draw it, refresh a draft, or draw an
     adjustment for what was served after the last approved act."""
     merchant = await get_merchant(session=session, merchant_id=merchant_id)
     first, _ = month_bounds(month)
     _refuse_a_month_without_rules(first, parameters)
+    refuse_a_month_not_ended(first, today=today)
     acts = list(
         await session.scalars(
             select(MerchantAct)
@@ -77,23 +97,29 @@ async def prepare_act(
         )
     )
     by_day = await _services_by_day(session, merchant.id, merchant.category, first)
-    feedback = await _feedback_summary(session, merchant.id, first, parameters)
     latest = acts[-1] if acts else None
     if latest is not None and latest.status == "submitted":
         return latest  # waiting for an operator; the merchant cannot change it meanwhile
+    approved = [act for act in acts if act.status == "approved"]
     # What earlier approved acts of the month already claimed, by day.
-    claimed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for act in acts:
-        if act.status == "approved":
-            for line in act.lines:
-                claimed[line["day"]][0] += line["services"]
-                claimed[line["day"]][1] += line["amount_tiyn"]
+    claimed: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for act in approved:
+        for line in act.lines:
+            claimed[line["day"]][0] += line["services"]
+            claimed[line["day"]][1] += line["amount_tiyn"]
+            claimed[line["day"]][2] += line.get("late_services", 0)
     lines = []
-    for day, (services, amount) in sorted(by_day.items()):
+    for day, (services, amount, late) in sorted(by_day.items()):
         services -= claimed[day][0]
         amount -= claimed[day][1]
+        late -= claimed[day][2]
         if services or amount:
-            lines.append({"day": day, "services": services, "amount_tiyn": amount})
+            line = {"day": day, "services": services, "amount_tiyn": amount}
+            lines.append(line | ({"late_services": late} if late else {}))
+    feedback = await _feedback_summary(session, merchant.id, first, parameters, counted=approved)
+    if any(line.get("late_services") for line in lines):
+        feedback["flag_reasons"].append("LATE_CLAIMS")
+        feedback["flagged_for_review"] = True
     content = {
         "lines": lines,
         "services": sum(line["services"] for line in lines),
@@ -129,12 +155,18 @@ async def prepare_act(
 
 async def _services_by_day(
     session: AsyncSession, merchant_id: uuid.UUID, category: str, first: date
-) -> dict[str, tuple[int, int]]:
+) -> dict[str, tuple[int, int, int]]:
+    """(services, amount, late claims) by day of the month."""
     _, following = month_bounds(first)
     table = MealRedemption if category == "school_meals" else Dispensing
-    amount = table.price_tiyn if table is MealRedemption else table.amount_tiyn
+    if table is MealRedemption:
+        amount = MealRedemption.price_tiyn
+        late = func.sum((MealRedemption.claimed_on > MealRedemption.service_date).cast(Integer))
+    else:
+        # A dispensing is always of the day it is recorded: never late.
+        amount, late = Dispensing.amount_tiyn, func.sum(0)
     rows = await session.execute(
-        select(table.service_date, func.count(), func.sum(amount))
+        select(table.service_date, func.count(), func.sum(amount), late)
         .where(
             table.merchant_id == merchant_id,
             table.service_date >= first,
@@ -142,12 +174,31 @@ async def _services_by_day(
         )
         .group_by(table.service_date)
     )
-    return {day.isoformat(): (int(count), int(total)) for day, count, total in rows}
+    return {
+        day.isoformat(): (int(count), int(total), int(late or 0))
+        for day, count, total, late in rows
+    }
+
+
+def _rating_total(act: MerchantAct) -> int:
+    """The ratings an act counted, summed (recovered from its average on acts drawn before
+    the sum was kept)."""
+    if act.feedback_rating_total is not None:
+        return act.feedback_rating_total
+    if not act.feedback_count or act.feedback_average_x100 is None:
+        return 0
+    return (act.feedback_average_x100 * act.feedback_count + 50) // 100
 
 
 async def _feedback_summary(
-    session: AsyncSession, merchant_id: uuid.UUID, first: date, parameters: ParameterSet | None
+    session: AsyncSession,
+    merchant_id: uuid.UUID,
+    first: date,
+    parameters: ParameterSet | None,
+    *,
+    counted: list[MerchantAct],
 ) -> dict:
+    """The month's feedback less what the `counted` (approved) acts reported already."""
     _, following = month_bounds(first)
     ps = parameters or default_parameters()
     count, total, complaints = (
@@ -163,7 +214,9 @@ async def _feedback_summary(
             )
         )
     ).one()
-    count, total, complaints = int(count), int(total), int(complaints)
+    count = int(count) - sum(act.feedback_count for act in counted)
+    total = int(total) - sum(_rating_total(act) for act in counted)
+    complaints = int(complaints) - sum(act.complaints for act in counted)
     average_x100 = (total * 100 + count // 2) // count if count else None
     reasons = []
     if count >= int(ps.get("acts.review_min_feedback", first)):
@@ -175,6 +228,7 @@ async def _feedback_summary(
     return {
         "feedback_count": count,
         "feedback_average_x100": average_x100,
+        "feedback_rating_total": total,
         "complaints": complaints,
         "flagged_for_review": bool(reasons),
         "flag_reasons": reasons,
@@ -190,22 +244,30 @@ async def get_act(*, session: AsyncSession, act_id: int) -> MerchantAct:
 
 
 async def submit_act(
-    *, session: AsyncSession, act_id: int, merchant_id: uuid.UUID | str
+    *, session: AsyncSession, act_id: int, merchant_id: uuid.UUID | str, today: date
 ) -> MerchantAct:
-    """The merchant submits its draft act for approval; a replay returns it as it is."""
+    """The merchant submits its draft act of an ended month for approval; a replay returns
+    it as it is."""
     act = await get_act(session=session, act_id=act_id)
     if str(act.merchant_id) != str(merchant_id):
         raise Forbidden("this act belongs to another merchant")
     if act.status == "submitted":
         return act
+    if act.status == "draft":
+        # A draft drawn before months had to end (or by other code) is not submitted early.
+        refuse_a_month_not_ended(act.month, today=today)
     return await _move(session, act, "draft", "submitted", submitted_at=utcnow())
 
 
-async def approve_act(*, session: AsyncSession, act_id: int, operator: str) -> MerchantAct:
-    """An operator approves a submitted act; from then on it never changes."""
+async def approve_act(
+    *, session: AsyncSession, act_id: int, operator: str, today: date
+) -> MerchantAct:
+    """An operator approves a submitted act of an ended month; from then on it never changes."""
     act = await get_act(session=session, act_id=act_id)
     if act.status == "approved":
         return act
+    if act.status == "submitted":
+        refuse_a_month_not_ended(act.month, today=today)
     return await _move(
         session, act, "submitted", "approved", approved_at=utcnow(), approved_by=operator
     )
@@ -230,8 +292,8 @@ async def _move(
     return act
 
 
-async def issue_invoice(*, session: AsyncSession, act_id: int) -> Invoice:
-    """The invoice for an approved act, for exactly its total; once per act."""
+async def issue_invoice(*, session: AsyncSession, act_id: int, today: date) -> Invoice:
+    """The invoice for an approved act of an ended month, for exactly its total; once per act."""
     act = await get_act(session=session, act_id=act_id)
     if act.status != "approved":
         raise ActNotApproved("an invoice is issued only from an approved act")
@@ -240,6 +302,8 @@ async def issue_invoice(*, session: AsyncSession, act_id: int) -> Invoice:
     existing = await session.scalar(select(Invoice).where(Invoice.act_id == act.id))
     if existing is not None:
         return existing
+    # An act approved before months had to end is not invoiced before its month is over.
+    refuse_a_month_not_ended(act.month, today=today)
     invoice = Invoice(
         act_id=act.id, merchant_id=act.merchant_id, amount_tiyn=act.total_tiyn, status="issued"
     )

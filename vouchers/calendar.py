@@ -1,96 +1,84 @@
-"""School days and meal prices, read from the dated parameters (laws as data).
+"""School days and meal prices for the vouchers package, and the canteen's day.
 
-A school day is Monday..Friday inside the school year in force on that day, outside its
-vacations and holidays (`school_calendar.year`). A meal's price is the regional meal price
-(`school_meals.meal_price_tiyn`, priced at the start of the school year) times the meal
-type's share (`school_meals.meal_type_share_pct`).
+The calendar and prices are defined once, in familymap.school_calendar, because the
+school-meals eligibility rule prices the voucher with the same calendar and prices as the
+funding does.
+
+Days are Kazakhstan's (Asia/Almaty): a canteen's "today" is the school's local day, whatever
+the server's clock says. A meal taken by QR code is for the day the code was issued; one
+picked from the list (or sent offline) may be claimed on its day or up to
+`school_meals.claim_window_school_days` school days later, and is then a late claim.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from familymap.parameters import ParameterError, ParameterSet, default_parameters
+from familymap.parameters import ParameterSet, default_parameters
+from familymap.school_calendar import (
+    MONDAY_TO_FRIDAY,
+    SchoolYear,
+    is_school_day,
+    meal_price,
+    meal_types,
+    meal_voucher_amount,
+    school_year,
+)
 
-MONDAY_TO_FRIDAY = range(5)
+__all__ = [
+    "KAZAKHSTAN",
+    "MONDAY_TO_FRIDAY",
+    "SchoolYear",
+    "claim_window",
+    "is_school_day",
+    "local_day",
+    "meal_price",
+    "meal_types",
+    "meal_voucher_amount",
+    "school_days_after",
+    "school_year",
+]
+
+KAZAKHSTAN = ZoneInfo("Asia/Almaty")
+# A claim further back than this is closed whatever the calendar says (and the walk stops).
+_LONGEST_WALK = timedelta(days=400)
 
 
-@dataclass(frozen=True, slots=True)
-class SchoolYear:
-    """One school year's bounds and its days off."""
-
-    start: date
-    end: date
-    days_off: frozenset[date]
-
-    def is_school_day(self, day: date) -> bool:
-        """Whether pupils eat at school on `day`."""
-        return (
-            self.start <= day <= self.end
-            and day.weekday() in MONDAY_TO_FRIDAY
-            and day not in self.days_off
-        )
-
-    def school_days(self) -> int:
-        """How many school days the year has."""
-        days = (self.end - self.start).days + 1
-        return sum(self.is_school_day(self.start + timedelta(n)) for n in range(days))
+def local_day(moment: datetime) -> date:
+    """The day in Kazakhstan at `moment` (a naive moment is taken as UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(KAZAKHSTAN).date()
 
 
-def school_year(on: date, *, parameters: ParameterSet | None = None) -> SchoolYear | None:
-    """The school year whose calendar is in force on `on`, or None if no calendar covers it."""
+def school_days_after(day: date, *, through: date, parameters: ParameterSet | None = None) -> int:
+    """How many school days fall after `day`, up to and including `through` (a day more than
+    a year later counts as too many to claim: the window is a few days)."""
     if parameters is None:
-        return _school_year_by_default(on)
-    return _school_year_in(on, parameters)
+        return _school_days_after_in_force(day, through)
+    return _count_school_days_after(day, through, parameters)
 
 
-@lru_cache(maxsize=1024)
-def _school_year_by_default(on: date) -> SchoolYear | None:
-    # The default parameters are read once per process; a canteen asks about the same few
-    # days all day long.
-    return _school_year_in(on, default_parameters())
+@lru_cache(maxsize=4096)
+def _school_days_after_in_force(day: date, through: date) -> int:
+    # Every list meal and batch item asks this of the same few days; the parameters in
+    # force do not change while the process runs.
+    return _count_school_days_after(day, through, None)
 
 
-def _school_year_in(on: date, ps: ParameterSet) -> SchoolYear | None:
-    try:
-        raw = ps.get("school_calendar.year", on)
-    except ParameterError:
-        return None
-    return _school_year(raw["start"], raw["end"], _days_off(raw))
+def _count_school_days_after(day: date, through: date, parameters: ParameterSet | None) -> int:
+    if through - day > _LONGEST_WALK:
+        return 10**6
+    count = 0
+    current = day + timedelta(days=1)
+    while current <= through:
+        count += is_school_day(current, parameters=parameters)
+        current += timedelta(days=1)
+    return count
 
 
-def _days_off(raw) -> frozenset[date]:
-    days = set(raw.get("holidays", []))
-    for first, last in raw.get("vacations", []):
-        days.update(first + timedelta(n) for n in range((last - first).days + 1))
-    return frozenset(days)
-
-
-@lru_cache(maxsize=16)
-def _school_year(start: date, end: date, days_off: frozenset[date]) -> SchoolYear:
-    return SchoolYear(start, end, days_off)
-
-
-def is_school_day(day: date, *, parameters: ParameterSet | None = None) -> bool:
-    """Whether `day` is a school day by the calendar in force."""
-    year = school_year(day, parameters=parameters)
-    return year is not None and year.is_school_day(day)
-
-
-def meal_price(
-    *, region: str, meal_type: str, school_year_start: date, parameters: ParameterSet | None = None
-) -> int:
-    """The price in tiyn of one meal of `meal_type` in `region` in the school year."""
+def claim_window(on: date, *, parameters: ParameterSet | None = None) -> int:
+    """How many school days after a meal's day it may still be claimed from the list."""
     ps = parameters or default_parameters()
-    regional = int(ps.get("school_meals.meal_price_tiyn", school_year_start)[region])
-    share = int(ps.get("school_meals.meal_type_share_pct", school_year_start)[meal_type])
-    # Integer tiyn: round half up on the share, never a float amount.
-    return (regional * share + 50) // 100
-
-
-def meal_types(*, on: date, parameters: ParameterSet | None = None) -> tuple[str, ...]:
-    """The meal types a voucher pays for."""
-    ps = parameters or default_parameters()
-    return tuple(sorted(ps.get("school_meals.meal_type_share_pct", on)))
+    return int(ps.get("school_meals.claim_window_school_days", on))

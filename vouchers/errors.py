@@ -7,11 +7,14 @@
     ├── InvalidInput             BAD_USER_INPUT          malformed input (a bad rating, a month)
     ├── IdempotencyKeyReused     IDEMPOTENCY_KEY_REUSED  same key, other content
     ├── NotEligible              NOT_ELIGIBLE            no current entitlement to the voucher
-    ├── NoVoucher                NO_VOUCHER              the child holds no voucher for that day
+    ├── NoVoucher                NO_VOUCHER              no voucher for that day (a child, a patient)
+    ├── VoucherSpent             INSUFFICIENT_FUNDS      what is left on the voucher does not cover it
     ├── NotEnrolled              NOT_ENROLLED            the child is not enrolled at this school
     ├── WrongSchool              WRONG_SCHOOL            a QR code shown at another school
     ├── WrongCategory            WRONG_CATEGORY          a merchant redeeming another purpose
     ├── NotASchoolDay            NOT_A_SCHOOL_DAY        weekend, holiday, vacation, future day
+    ├── QrNotForThisDay          QR_NOT_FOR_THIS_DAY     a QR meal for another day than its code's
+    ├── ClaimWindowClosed        CLAIM_WINDOW_CLOSED     a list meal claimed too many days late
     ├── AlreadyRedeemed          ALREADY_REDEEMED        that meal was served already
     ├── QrInvalid                QR_INVALID              forged or malformed QR token
     ├── QrExpired                QR_EXPIRED              the QR token's minute has passed
@@ -23,7 +26,8 @@
     ├── FeedbackExists           FEEDBACK_EXISTS         one feedback per service event
     ├── ActNotApproved           ACT_NOT_APPROVED        an invoice needs an approved act
     ├── ActImmutable             ACT_IMMUTABLE           an approved act never changes
-    └── ActStateConflict         ACT_STATE_CONFLICT      e.g. approving a draft not yet submitted
+    ├── ActStateConflict         ACT_STATE_CONFLICT      e.g. approving a draft not yet submitted
+    └── MonthNotEnded            MONTH_NOT_ENDED         an act for a month not over in Kazakhstan
 
 The ledger's own refusals (INSUFFICIENT_FUNDS, NON_CASHABLE, PURPOSE_MISMATCH, ...) pass through
 unchanged as `wallet.ledger.LedgerError`.
@@ -74,6 +78,11 @@ class NotEnrolled(VoucherError):
     code = "NOT_ENROLLED"
 
 
+class VoucherSpent(VoucherError):
+    # The ledger's code, with a message for the pharmacist instead of the ledger's words.
+    code = "INSUFFICIENT_FUNDS"
+
+
 class WrongSchool(VoucherError):
     code = "WRONG_SCHOOL"
 
@@ -84,6 +93,14 @@ class WrongCategory(VoucherError):
 
 class NotASchoolDay(VoucherError):
     code = "NOT_A_SCHOOL_DAY"
+
+
+class QrNotForThisDay(VoucherError):
+    code = "QR_NOT_FOR_THIS_DAY"
+
+
+class ClaimWindowClosed(VoucherError):
+    code = "CLAIM_WINDOW_CLOSED"
 
 
 class AlreadyRedeemed(VoucherError):
@@ -132,3 +149,7 @@ class ActImmutable(VoucherError):
 
 class ActStateConflict(VoucherError):
     code = "ACT_STATE_CONFLICT"
+
+
+class MonthNotEnded(VoucherError):
+    code = "MONTH_NOT_ENDED"

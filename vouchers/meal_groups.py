@@ -94,15 +94,16 @@ WHERE p.id = ANY($1::bigint[])
 """
 _COLUMNS = (
     "id", "idempotency_key", "voucher_id", "family_id", "person_id", "merchant_id",
-    "service_date", "meal_type", "price_tiyn", "method", "qr_nonce", "transfer_id", "created_at",
+    "service_date", "meal_type", "price_tiyn", "method", "qr_nonce", "transfer_id", "claimed_on",
+    "created_at",
 )  # fmt: skip
 _INSERT = """
 INSERT INTO meal_redemptions (id, idempotency_key, voucher_id, family_id, person_id,
                               merchant_id, service_date, meal_type, price_tiyn, method,
-                              qr_nonce, transfer_id, created_at)
+                              qr_nonce, transfer_id, claimed_on, created_at)
 SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::bigint[], $4::bigint[], $5::bigint[],
                      $6::uuid[], $7::date[], $8::varchar[], $9::bigint[], $10::varchar[],
-                     $11::varchar[], $12::varchar[], $13::timestamptz[])
+                     $11::varchar[], $12::varchar[], $13::date[], $14::timestamptz[])
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -165,11 +166,11 @@ async def redeem_meals_together(
             )  # fmt: skip
         except VoucherError:
             continue  # refused, or a replay of a request served before: alone
-        # A request that takes a key an earlier one of the group took (its idempotency key,
-        # its meal, its QR code) is decided alone, after the group: as it would be, one at a
-        # time in the order they came.
+        # A request that takes a key an earlier one of the group took (its school's idempotency
+        # key, its meal, its QR code) is decided alone, after the group: as it would be, one at
+        # a time in the order they came.
         keys = {
-            ("key", values["idempotency_key"]),
+            ("key", values["merchant_id"], values["idempotency_key"]),
             ("meal", values["voucher_id"], values["service_date"], values["meal_type"]),
         } | ({("qr", values["qr_nonce"])} if values["qr_nonce"] else set())
         if keys & taken:

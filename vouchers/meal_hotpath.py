@@ -17,7 +17,7 @@ Refusals and replays, which are rare, cost a statement or two more. Any refusal 
 the caller rolls the transaction back (the ledger's part may have been written by then).
 
 Double spending stays impossible by construction, as on the portable path: the meal row is
-unique per (voucher, day, meal type), per idempotency key and per QR nonce, and the ledger
+unique per (voucher, day, meal type), per school's idempotency key and per QR nonce, and the ledger
 refuses to overdraw the wallet. SQLite, which has no driver connection to share, takes
 `vouchers.meals.redeem_meal`; the tests run on both.
 """
@@ -93,10 +93,10 @@ _SERVE = driver_statement(f"""
 WITH meal AS (
     INSERT INTO meal_redemptions (id, idempotency_key, voucher_id, family_id, person_id,
                                   merchant_id, service_date, meal_type, price_tiyn, method,
-                                  qr_nonce, transfer_id, created_at)
+                                  qr_nonce, transfer_id, claimed_on, created_at)
     VALUES (:id, :idempotency_key, :voucher_id, :family_id, :person_id, :merchant_id,
             :service_date, :meal_type, :price_tiyn, :method, :qr_nonce, :transfer_id,
-            :created_at)
+            :claimed_on, :created_at)
     ON CONFLICT DO NOTHING
     RETURNING id
 ),
@@ -105,10 +105,10 @@ WITH meal AS (
 SELECT (SELECT count(*) FROM meal) AS served, {TRANSFER_RESULT_COLUMNS}
 FROM (SELECT 1) AS one {TRANSFER_RESULT_JOINS}
 """)  # noqa: S608 (constant fragments, no input: every value is a bound parameter)
-_BY_KEY = "SELECT * FROM meal_redemptions WHERE idempotency_key = $1"
+_BY_KEY = "SELECT * FROM meal_redemptions WHERE merchant_id = $1 AND idempotency_key = $2"
 _TAKEN = """
-SELECT EXISTS (SELECT 1 FROM meal_redemptions WHERE idempotency_key = $1),
-       $2::varchar IS NOT NULL AND EXISTS (SELECT 1 FROM meal_redemptions WHERE qr_nonce = $2)
+SELECT EXISTS (SELECT 1 FROM meal_redemptions WHERE merchant_id = $1 AND idempotency_key = $2),
+       $3::varchar IS NOT NULL AND EXISTS (SELECT 1 FROM meal_redemptions WHERE qr_nonce = $3)
 """
 
 
@@ -173,13 +173,13 @@ async def redeem_meal_on_driver(
             raise TransferIdReused(f"transfer id {payment.transfer_id!r} was used before") from exc
         if not served["served"]:
             key_taken, nonce_taken = await connection.fetchrow(
-                _TAKEN, values["idempotency_key"], values["qr_nonce"]
+                _TAKEN, school.id, values["idempotency_key"], values["qr_nonce"]
             )
             raise refusal_for_taken_keys(values, key_taken=key_taken, nonce_taken=nonce_taken)
     except VoucherError:
         # As on the portable path: a replay of a request that succeeded returns its first
         # result (and is audited as one); every refusal leaves nothing of this transaction.
-        first = await connection.fetchrow(_BY_KEY, request.idempotency_key)
+        first = await connection.fetchrow(_BY_KEY, school.id, request.idempotency_key)
         replay = replay_of(
             MealRedemption(**dict(first)) if first is not None else None, school, request, qr_key
         )

@@ -5,6 +5,15 @@ A redemption is one row in `meal_redemptions` and one MEAL_SERVED transfer in th
 refused by construction: the row is unique per (voucher, day, meal type), inserted with
 `ON CONFLICT DO NOTHING` so that a loser of a race learns it lost without an error, and the
 ledger's conditional UPDATE refuses to overdraw the wallet.
+
+A canteen's idempotency keys are its own: the same key at two schools is two meals, and only
+the school that used a key first gets its replay.
+
+The day a meal is for is checked here, in `validate_meal_request`, which every path (this
+portable one, the hot path, the groups and the batch) calls: a QR meal is for the school's
+local day its code was issued (QR_NOT_FOR_THIS_DAY otherwise), a meal from the list or an
+offline batch within the claim window (CLAIM_WINDOW_CLOSED otherwise). The day it was
+claimed is recorded with it (`claimed_on`), so that an act can show the late claims.
 """
 
 from __future__ import annotations
@@ -22,9 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from familymap.tables import Entitlement, Family, Person
-from vouchers.calendar import meal_price, meal_types, school_year
+from vouchers.calendar import (
+    claim_window,
+    local_day,
+    meal_price,
+    meal_voucher_amount,
+    school_days_after,
+    school_year,
+)
 from vouchers.errors import (
     AlreadyRedeemed,
+    ClaimWindowClosed,
     IdempotencyKeyReused,
     InvalidInput,
     NotASchoolDay,
@@ -34,6 +51,7 @@ from vouchers.errors import (
     NotYourChild,
     NoVoucher,
     QrInvalid,
+    QrNotForThisDay,
     QrReplayed,
     VoucherError,
     WrongSchool,
@@ -89,21 +107,15 @@ async def issue_meal_voucher(
         return existing, False
     family = await session.get(Family, child.family_id)
     assert family is not None  # persons.family_id is a foreign key
-    per_day = sum(
-        meal_price(
-            region=family.region,
-            meal_type=kind,
-            school_year_start=year.start,
-            parameters=parameters,
-        )
-        for kind in meal_types(on=year.start, parameters=parameters)
-    )
+    # The same computation the eligibility rule offers the voucher at.
+    amount = meal_voucher_amount(region=family.region, on=year.start, parameters=parameters)
+    assert amount is not None  # the school year's calendar was found above
     voucher = MealVoucher(
         family_id=child.family_id,
         person_id=child.id,
         school_year_start=year.start,
         school_year_end=year.end,
-        amount_tiyn=per_day * year.school_days(),
+        amount_tiyn=amount,
         consented_by_person_id=consented_by,
         channel=channel,
     )
@@ -209,7 +221,7 @@ async def meal_qr_token(
 ) -> tuple[str, QrClaims]:
     """A fresh dynamic QR token for the parent's child at the child's school."""
     _, child = await own_child(session=session, parent_iin=parent_iin, child_id=child_person_id)
-    year = _school_year_or_refuse(now.date(), parameters)
+    year = _school_year_or_refuse(local_day(now), parameters)
     voucher = await _voucher_for(session, child.id, year.start)
     if voucher is None:
         raise NoVoucher("the child has no school-meals voucher this school year")
@@ -332,7 +344,7 @@ async def redeem_meals_batch(
     """
     school = await get_merchant(session=session, merchant_id=merchant_id, category=PURPOSE)
     children = await _preload_children(session, requests, qr_key)
-    done = await _preload_done(session, [r.idempotency_key for r in requests])
+    done = await _preload_done(session, school, [r.idempotency_key for r in requests])
     try:
         async with session.begin_nested():
             return await _batch_at_once(
@@ -493,11 +505,18 @@ async def validate_meal_request(
         child_id = request.child_person_id
     else:
         raise InvalidInput("give a QR token or a child")
-    if request.served_on > now.date():
+    today = local_day(now)
+    if request.served_on > today:
         raise NotASchoolDay("a meal cannot be served in the future")
+    if claims is not None and request.served_on != local_day(claims.issued_at):
+        raise QrNotForThisDay(
+            f"this QR code is for the meal of {local_day(claims.issued_at).isoformat()} only"
+        )
     year = _school_year_or_refuse(request.served_on, parameters)
     if not year.is_school_day(request.served_on):
         raise NotASchoolDay(f"{request.served_on.isoformat()} is not a school day")
+    if claims is None and request.served_on != today:
+        check_claim_window(request.served_on, today=today, parameters=parameters)
     child = children.get(child_id)
     if child is None or child.year_start != year.start:
         if load_child is None:
@@ -531,7 +550,18 @@ async def validate_meal_request(
         "method": "qr" if claims is not None else "list",
         "qr_nonce": claims.nonce if claims is not None else None,
         "transfer_id": meal_transfer_id(child.voucher_id, request.served_on, request.meal_type),
+        "claimed_on": today,
     }
+
+
+def check_claim_window(served_on: date, *, today: date, parameters: ParameterSet | None) -> None:
+    """CLAIM_WINDOW_CLOSED if a list meal of `served_on` can no longer be claimed `today`."""
+    window = claim_window(served_on, parameters=parameters)
+    if school_days_after(served_on, through=today, parameters=parameters) > window:
+        raise ClaimWindowClosed(
+            f"a meal of {served_on.isoformat()} can no longer be claimed: meals from the list "
+            f"are claimed within {window} school days"
+        )
 
 
 def _insert_statement(session: AsyncSession):
@@ -575,7 +605,10 @@ async def _insert_many_or_nothing(
 async def _why_not_inserted(session: AsyncSession, row: dict) -> VoucherError:
     """The refusal for a redemption whose insert found one of its unique keys taken."""
     by_key = await session.scalar(
-        select(MealRedemption.id).where(MealRedemption.idempotency_key == row["idempotency_key"])
+        select(MealRedemption.id).where(
+            MealRedemption.merchant_id == row["merchant_id"],
+            MealRedemption.idempotency_key == row["idempotency_key"],
+        )
     )
     by_nonce = None
     if by_key is None and row["qr_nonce"] is not None:
@@ -607,9 +640,12 @@ async def _replay(
     *,
     done: dict[str, MealRedemption] | None = None,
 ) -> Redeemed | None:
-    """The first result under this idempotency key, if any; refuses other content."""
+    """The school's first result under this idempotency key, if any; refuses other content."""
     first = (done or {}).get(request.idempotency_key) or await session.scalar(
-        select(MealRedemption).where(MealRedemption.idempotency_key == request.idempotency_key)
+        select(MealRedemption).where(
+            MealRedemption.merchant_id == school.id,
+            MealRedemption.idempotency_key == request.idempotency_key,
+        )
     )
     return replay_of(first, school, request, qr_key)
 
@@ -617,7 +653,7 @@ async def _replay(
 def replay_of(
     first: MealRedemption | None, school: Merchant, request: MealRequest, qr_key: bytes
 ) -> Redeemed | None:
-    """`first` (the meal under the request's idempotency key) as a replay of `request`;
+    """`first` (the school's meal under the request's idempotency key) as a replay of `request`;
     None when there is none; IDEMPOTENCY_KEY_REUSED when it was another meal."""
     if first is None:
         return None
@@ -688,11 +724,15 @@ async def _preload_children(
     return {row[0]: ChildVoucher(*row, year_start=year.start) for row in rows}
 
 
-async def _preload_done(session: AsyncSession, keys: list[str]) -> dict[str, MealRedemption]:
+async def _preload_done(
+    session: AsyncSession, school: Merchant, keys: list[str]
+) -> dict[str, MealRedemption]:
     if not keys:
         return {}
     rows = await session.scalars(
-        select(MealRedemption).where(MealRedemption.idempotency_key.in_(keys))
+        select(MealRedemption).where(
+            MealRedemption.merchant_id == school.id, MealRedemption.idempotency_key.in_(keys)
+        )
     )
     return {row.idempotency_key: row for row in rows}
 

@@ -4,10 +4,16 @@ A dispensing moves `quantity × unit price` from the patient's medicines wallet 
 pharmacy's account (MEDICINE_DISPENSED) in the same transaction as its row, and raises the
 prescription's dispensed quantity by a conditional UPDATE that refuses to pass the prescribed
 quantity, so two pharmacies racing for the last units cannot both have them.
+
+A patient without a medicines voucher in force is refused NO_VOUCHER before anything moves,
+and one whose voucher has too little left INSUFFICIENT_FUNDS, both in words a pharmacist
+can read (never the ledger's account names). Idempotency keys are each pharmacy's own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -24,16 +30,30 @@ from vouchers.errors import (
     InvalidInput,
     NotEligible,
     NotFound,
+    NoVoucher,
     PrescriptionExpired,
     QuantityExceeded,
+    VoucherSpent,
 )
 from vouchers.merchants import get_merchant
-from vouchers.tables import IDENTITY_METHODS, Dispensing, MedicineVoucher, Merchant, Prescription
-from wallet.ledger import open_account, transfer
+from vouchers.tables import (
+    FALLBACK_REASONS,
+    IDENTITY_METHODS,
+    Dispensing,
+    MedicineVoucher,
+    Merchant,
+    Prescription,
+)
+from wallet.ledger import InsufficientFunds, balance, open_account, transfer
 
 PURPOSE = "medicines"
 PROGRAMME = "MEDICINES"
 PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
+# A fallback's written account: at least this many words of two letters or more ("." or
+# "ok" is not an account of why neither eGov QR nor Face-ID could be used).
+FALLBACK_ACCOUNT_WORDS = 3
+_WORD = re.compile(r"[^\W\d_]{2,}")
+MAX_ACCOUNT_LENGTH = 500  # dispensings.identity_reason
 
 
 def wallet_code(person_id: int) -> str:
@@ -172,6 +192,7 @@ class DispenseRequest:
     quantity: int
     identity_method: str
     identity_reason: str | None = None
+    identity_reason_code: str | None = None
 
 
 async def dispense(
@@ -190,7 +211,10 @@ async def dispense(
     if prescription is None:
         raise NotFound("no such prescription")
     first = await session.scalar(
-        select(Dispensing).where(Dispensing.idempotency_key == request.idempotency_key)
+        select(Dispensing).where(
+            Dispensing.merchant_id == pharmacy.id,
+            Dispensing.idempotency_key == request.idempotency_key,
+        )
     )
     if first is not None:
         same = (
@@ -210,6 +234,7 @@ async def dispense(
         raise PrescriptionExpired(f"the prescription expired on {prescription.valid_until}")
     if request.quantity <= 0:
         raise InvalidInput("quantity must be above zero")
+    await _voucher_in_force_or_refuse(session, prescription.person_id, today)
     taken = await session.execute(
         update(Prescription)
         .where(
@@ -234,26 +259,58 @@ async def dispense(
         amount_tiyn=amount,
         identity_method=request.identity_method,
         identity_reason=request.identity_reason,
+        identity_reason_code=request.identity_reason_code,
         service_date=today,
-        transfer_id=f"dispensing:{request.idempotency_key}"[:128],
+        transfer_id=dispensing_transfer_id(pharmacy.id, request.idempotency_key),
     )
     session.add(row)
     await session.flush()
-    # The wallet may not exist if no voucher was issued; the ledger then has nothing to pay
-    # with, which is INSUFFICIENT_FUNDS, not a missing account.
-    await _open_wallet(session, person_id=prescription.person_id, family_id=prescription.family_id)
-    await transfer(
-        session=session,
-        transfer_id=row.transfer_id,
-        debit=wallet_code(prescription.person_id),
-        credit=f"merchant:{pharmacy.id}",
-        amount=amount,
-        reason="MEDICINE_DISPENSED",
-        family_id=prescription.family_id,
-        person_id=prescription.person_id,
-        metadata={"dispensing_id": row.id},
-    )
+    try:
+        await transfer(
+            session=session,
+            transfer_id=row.transfer_id,
+            debit=wallet_code(prescription.person_id),
+            credit=f"merchant:{pharmacy.id}",
+            amount=amount,
+            reason="MEDICINE_DISPENSED",
+            family_id=prescription.family_id,
+            person_id=prescription.person_id,
+            metadata={"dispensing_id": row.id},
+        )
+    except InsufficientFunds:
+        left = await balance(session=session, account=wallet_code(prescription.person_id))
+        raise VoucherSpent(
+            f"the patient's medicines voucher has {_tenge(left)} left; this costs "
+            f"{_tenge(amount)}: dispense less, or the patient pays the rest elsewhere"
+        ) from None
     return row, False
+
+
+def dispensing_transfer_id(pharmacy_id: uuid.UUID, idempotency_key: str) -> str:
+    """The ledger id of a dispensing: one per pharmacy and key (a key is the pharmacy's own,
+    so another pharmacy's same key is another transfer); hashed, so that it fits any key."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+    return f"dispensing:{pharmacy_id}:{digest}"
+
+
+def _tenge(tiyn: int) -> str:
+    return f"{tiyn // 100:,} tenge {tiyn % 100:02d} tiyn".replace(",", " ")
+
+
+async def _voucher_in_force_or_refuse(session: AsyncSession, person_id: int, today: date) -> None:
+    """NO_VOUCHER unless the patient holds a medicines voucher whose period covers `today`."""
+    voucher = await session.scalar(
+        select(MedicineVoucher.id).where(
+            MedicineVoucher.person_id == person_id,
+            MedicineVoucher.period_start <= today,
+            MedicineVoucher.period_end >= today,
+        )
+    )
+    if voucher is None:
+        raise NoVoucher(
+            "the patient has no medicines voucher for this month: it is issued once the "
+            "patient consents to the offer (SMS from 1414 or the app)"
+        )
 
 
 def _check_identity(request: DispenseRequest) -> None:
@@ -261,8 +318,19 @@ def _check_identity(request: DispenseRequest) -> None:
         raise IdentityCheckRequired(
             f"identity must be checked by one of {', '.join(IDENTITY_METHODS)}"
         )
-    if request.identity_method == "fallback" and not (request.identity_reason or "").strip():
-        raise IdentityCheckRequired("the fallback identity check needs its reason written down")
+    if request.identity_method != "fallback":
+        return
+    if request.identity_reason_code not in FALLBACK_REASONS:
+        raise IdentityCheckRequired(
+            f"the fallback identity check needs its reason, one of {', '.join(FALLBACK_REASONS)}"
+        )
+    if len(request.identity_reason or "") > MAX_ACCOUNT_LENGTH:
+        raise InvalidInput(f"the written account holds at most {MAX_ACCOUNT_LENGTH} characters")
+    if len(_WORD.findall(request.identity_reason or "")) < FALLBACK_ACCOUNT_WORDS:
+        raise IdentityCheckRequired(
+            f"the fallback identity check needs what happened written down, in at least "
+            f"{FALLBACK_ACCOUNT_WORDS} words"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +345,7 @@ class DispensingView:
     dispensed_on: date
     identity_method: str
     family_id: int  # whose data it is, for the audit trail of who read it
+    person_id: int  # and whom it is about
 
 
 async def prescription_for_pharmacy(
@@ -333,6 +402,7 @@ async def _views(session: AsyncSession, where) -> list[DispensingView]:
             d.service_date,
             d.identity_method,
             d.family_id,
+            d.person_id,
         )
         for d, name in rows
     ]

@@ -1,7 +1,8 @@
 """Dynamic QR tokens for school meals: short-lived, signed, single use.
 
 A token is `<payload>.<signature>`, both base64url: the payload names the voucher, the child,
-the school it may be shown at, its expiry (unix seconds) and a random nonce; the signature is
+the school it may be shown at, when it was issued and its expiry (unix seconds) and a random
+nonce (the meal it pays for is of the day it was issued, `vouchers.meals`); the signature is
 HMAC-SHA256 over the payload with the server's key. A forged or altered token fails the
 signature (QR_INVALID), an old one its expiry (QR_EXPIRED), one shown at another school the
 school check (WRONG_SCHOOL); single use is the database's: the redemption records the nonce
@@ -34,6 +35,7 @@ class QrClaims:
     merchant_id: str
     expires_at: datetime
     nonce: str
+    issued_at: datetime
 
 
 def _b64(data: bytes) -> str:
@@ -60,6 +62,7 @@ def sign_qr(
         merchant_id=merchant_id,
         expires_at=now + ttl,
         nonce=secrets.token_urlsafe(16),
+        issued_at=now,
     )
     payload = json.dumps(
         {
@@ -68,6 +71,7 @@ def sign_qr(
             "s": claims.merchant_id,
             "e": int(claims.expires_at.timestamp()),
             "n": claims.nonce,
+            "i": int(claims.issued_at.timestamp()),
         },
         separators=(",", ":"),
     ).encode()
@@ -94,6 +98,7 @@ def verify_qr(*, key: bytes, token: str, now: datetime | None) -> QrClaims:
             merchant_id=str(raw["s"]),
             expires_at=datetime.fromtimestamp(int(raw["e"]), UTC),
             nonce=str(raw["n"]),
+            issued_at=datetime.fromtimestamp(int(raw["i"]), UTC),
         )
     except QrInvalid:
         raise

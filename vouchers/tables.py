@@ -2,7 +2,8 @@
 dispensings, feedback, monthly acts and invoices.
 
 Double spending is refused by the database itself: a meal is unique per (voucher, day, meal
-type), a QR token's nonce is unique, a client's idempotency key is unique, and the value moves
+type), a QR token's nonce is unique, a merchant's idempotency key is unique (per merchant: one
+school cannot use up another's keys), and the value moves
 through the ledger's conditional UPDATE in the same transaction as the redemption row.
 Every family-owned row carries `family_id`, the key a sharded database would distribute by.
 """
@@ -35,6 +36,8 @@ from familymap.tables import BigId
 MERCHANT_CATEGORIES = ("school_meals", "medicines")
 MEAL_TYPES = ("breakfast", "lunch")
 IDENTITY_METHODS = ("egov_qr", "face_id", "fallback")
+# Why a pharmacy fell back from eGov QR and Face-ID (with a written account besides).
+FALLBACK_REASONS = ("no_smartphone", "face_id_failed", "camera_unavailable", "egov_unavailable")
 ACT_STATES = ("draft", "submitted", "approved")
 
 
@@ -90,6 +93,8 @@ class MealRedemption(Base):
     __table_args__ = (
         # At most one meal of a type per child and day: the double-spend guard.
         UniqueConstraint("voucher_id", "service_date", "meal_type"),
+        # The canteen's own id of this redemption: a replay returns the first result.
+        UniqueConstraint("merchant_id", "idempotency_key"),
         CheckConstraint(_in("meal_type", MEAL_TYPES), name="meal_type"),
         CheckConstraint("method IN ('qr', 'list')", name="method"),
         CheckConstraint("price_tiyn > 0", name="price"),
@@ -99,8 +104,7 @@ class MealRedemption(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # The canteen's own id of this redemption; a replay returns the first result.
-    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
     voucher_id: Mapped[int] = mapped_column(BigId, ForeignKey("meal_vouchers.id"))
     family_id: Mapped[int] = mapped_column(BigId, ForeignKey("families.id"))
     person_id: Mapped[int] = mapped_column(BigId, ForeignKey("persons.id"))
@@ -112,6 +116,9 @@ class MealRedemption(Base):
     # A QR token is single use: its nonce is recorded with the meal it paid for.
     qr_nonce: Mapped[str | None] = mapped_column(String(64), unique=True)
     transfer_id: Mapped[str] = mapped_column(String(128))
+    # The school's local day it was claimed on: after `service_date`, a late claim (list or
+    # offline meals, within the claim window), which the month's act shows.
+    claimed_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -172,13 +179,16 @@ class Dispensing(Base):
         CheckConstraint(
             "identity_method <> 'fallback' OR identity_reason IS NOT NULL", name="fallback_reason"
         ),
+        CheckConstraint(_in("identity_reason_code", FALLBACK_REASONS), name="reason_code"),
         CheckConstraint("quantity > 0", name="quantity"),
+        # The pharmacy's own id of the dispensing, per pharmacy: a replay returns the first.
+        UniqueConstraint("merchant_id", "idempotency_key"),
         Index("ix_dispensings_merchant_id_service_date", "merchant_id", "service_date"),
         Index("ix_dispensings_person_id", "person_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
     prescription_id: Mapped[int] = mapped_column(BigId, ForeignKey("prescriptions.id"))
     family_id: Mapped[int] = mapped_column(BigId, ForeignKey("families.id"))
     person_id: Mapped[int] = mapped_column(BigId, ForeignKey("persons.id"))
@@ -188,6 +198,8 @@ class Dispensing(Base):
     amount_tiyn: Mapped[int] = mapped_column(BigInteger)
     identity_method: Mapped[str] = mapped_column(String(16))
     identity_reason: Mapped[str | None] = mapped_column(String(500))
+    # One of FALLBACK_REASONS for a fallback (null before migration 0009 and otherwise).
+    identity_reason_code: Mapped[str | None] = mapped_column(String(32))
     service_date: Mapped[date] = mapped_column(Date)
     transfer_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -241,6 +253,9 @@ class MerchantAct(Base):
     feedback_count: Mapped[int] = mapped_column(Integer, default=0)
     # Average rating × 100, an integer so that it compares exactly with its threshold.
     feedback_average_x100: Mapped[int | None] = mapped_column(Integer)
+    # The sum of the ratings counted, so that an adjustment act reports only the feedback its
+    # predecessors did not (None on acts drawn before it was kept).
+    feedback_rating_total: Mapped[int | None] = mapped_column(Integer)
     complaints: Mapped[int] = mapped_column(Integer, default=0)
     flagged_for_review: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reasons: Mapped[list[str]] = mapped_column(PortableJSON, default=list)

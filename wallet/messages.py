@@ -25,19 +25,19 @@ REPLY_CODE_SLOT = "{code}"
 _TEXTS: dict[str, dict[str, str]] = {
     "offer": {
         "ru": (
-            "1414: Вам положено: {title}, {amount} тг. Чтобы оформить, ответьте 1 {code} "
+            "1414: Вам положено: {title}, {money}. Чтобы оформить, ответьте 1 {code} "
             "(согласен) или 2 {code} (отказ) до {until}; можно и в eGov Mobile. Мы не присылаем ссылок: "
             "официальные SMS приходят только с номера 1414."
         ),
         "kk": (
-            "1414: Сізге тиесілі: {title}, {amount} тг. Рәсімдеу үшін {until} дейін 1 {code} "
+            "1414: Сізге тиесілі: {title}, {money}. Рәсімдеу үшін {until} дейін 1 {code} "
             "(келісемін) немесе 2 {code} (бас тартамын) деп жауап беріңіз; eGov Mobile арқылы да "
             "болады. Біз сілтеме жібермейміз: ресми SMS тек 1414 нөмірінен келеді."
         ),
     },
     "assigned": {
-        "ru": "1414: Согласие принято: {title}, {amount} тг. Назначение оформлено, выплату отправим на ваш счёт.",
-        "kk": "1414: Келісім қабылданды: {title}, {amount} тг. Тағайындау рәсімделді, төлем шотыңызға жіберіледі.",
+        "ru": "1414: Согласие принято: {title}, {money}. Назначение оформлено, выплату отправим на ваш счёт.",
+        "kk": "1414: Келісім қабылданды: {title}, {money}. Тағайындау рәсімделді, төлем шотыңызға жіберіледі.",
     },
     "voucher_assigned": {
         "ru": "1414: Согласие принято: {title}. Ваучер оформлен, он доступен в eGov Mobile.",
@@ -54,14 +54,14 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "declined": {
-        "ru": "1414: Отказ принят: {title}. Если передумаете, обратитесь в eGov Mobile или по номеру 1414.",
-        "kk": "1414: Бас тарту қабылданды: {title}. Ойыңыз өзгерсе, eGov Mobile-ға немесе 1414 нөміріне хабарласыңыз.",
+        "ru": "1414: Отказ принят: {title}. Если передумаете, согласиться можно в eGov Mobile до {until}.",
+        "kk": "1414: Бас тарту қабылданды: {title}. Ойыңыз өзгерсе, {until} дейін eGov Mobile-да келісім беруге болады.",
     },
     # A decline without a reason: the reasons' numbers (DECLINE_REASONS, counted from 1) for
     # the take-up funnel (docs/funnel.md); answering is optional.
     "declined_why": {
-        "ru": "1414: Отказ принят: {title}. Если передумаете, обратитесь в eGov Mobile или по номеру 1414. Если хотите, укажите причину: 2 {code} и цифра: 1 не нужно, 2 неверные данные, 3 не доверяю SMS, 4 другое.",
-        "kk": "1414: Бас тарту қабылданды: {title}. Ойыңыз өзгерсе, eGov Mobile-ға немесе 1414 нөміріне хабарласыңыз. Қаласаңыз, себебін жазыңыз: 2 {code} және сан: 1 қажет емес, 2 деректер қате, 3 SMS-ке сенбеймін, 4 басқа.",
+        "ru": "1414: Отказ принят: {title}. Если передумаете, согласиться можно в eGov Mobile до {until}. Если хотите, укажите причину: 2 {code} и цифра: 1 не нужно, 2 неверные данные, 3 не доверяю SMS, 4 другое.",
+        "kk": "1414: Бас тарту қабылданды: {title}. Ойыңыз өзгерсе, {until} дейін eGov Mobile-да келісім беруге болады. Қаласаңыз, себебін жазыңыз: 2 {code} және сан: 1 қажет емес, 2 деректер қате, 3 SMS-ке сенбеймін, 4 басқа.",
     },
     "decline_reason": {
         "ru": "1414: Спасибо, причина отказа записана.",
@@ -150,6 +150,34 @@ def _date(day: date | None, language: str) -> str:
     return format_date(day, format="dd.MM.yyyy", locale=language) if day else ""
 
 
+# A run of months paying the same, as the SMS says it ("46 787,1 тг в месяц за 10–11.2026").
+_PER_MONTH = {"ru": "{amount} тг в месяц за {months}", "kk": "{months} үшін айына {amount} тг"}
+
+
+def _months(first: date, last: date) -> str:
+    if first == last:
+        return f"{first:%m.%Y}"
+    if first.year == last.year:
+        return f"{first:%m}–{last:%m.%Y}"
+    return f"{first:%m.%Y}–{last:%m.%Y}"
+
+
+def money_text(amount_tiyn: int, months: tuple[tuple[date, int], ...], language: str) -> str:
+    """The sum of a one-off (no months), or what each run of months pays, briefly."""
+    if not months:
+        return f"{tenge(amount_tiyn, language)} тг"
+    runs: list[list] = []
+    for month, amount in months:
+        if runs and runs[-1][2] == amount:
+            runs[-1][1] = month
+        else:
+            runs.append([month, month, amount])
+    return ", ".join(
+        _PER_MONTH[language].format(amount=tenge(amount, language), months=_months(first, last))
+        for first, last, amount in runs
+    )
+
+
 # The same few texts recur by the hundred thousand after a national run (one benefit, one
 # amount, one deadline): Babel's formatting is the costly part, so texts are remembered.
 @lru_cache(maxsize=4096)
@@ -161,12 +189,15 @@ def sms_text(
     amount_tiyn: int = 0,
     until: date | None = None,
     about: date | None = None,
+    months: tuple[tuple[date, int], ...] = (),
 ) -> str:
-    """The text of an SMS from 1414 in the person's language."""
+    """The text of an SMS from 1414 in the person's language; `months` ((first day, tiyn),
+    in order) says what a monthly benefit pays for which month."""
     lang = sms_language(language)
     return _TEXTS[template][lang].format(
         title=programme_title(programme, lang),
         amount=tenge(amount_tiyn, lang),
+        money=money_text(amount_tiyn, months, lang),
         until=_date(until, lang),
         about=_date(about, lang),
         # Kept as a slot: each offer's code differs, and a text that held it could not be
@@ -198,6 +229,7 @@ def reply_text(
     return _TEXTS[template][lang].format(
         title=programme_title(programme, lang),
         amount="",
+        money="",
         until="",
         about="",
         code=code,

@@ -8,7 +8,7 @@ time and the channel it came by):
        │                   │
        │                   ├──eligible, no IBAN──▶ needs_bank_account ──IBAN added──▶ assigned
        │                   └──no longer eligible at consent──▶ withdrawn
-       ├──decline──▶ declined
+       ├──decline──▶ declined ──accept before the deadline──▶ accepted
        └──not answered in time──▶ expired
 
 `accepted` lasts only inside the consenting transaction, but it is recorded, so the history
@@ -90,6 +90,11 @@ class Offer(Base):
     amount_tiyn: Mapped[int] = mapped_column(BigInteger)
     period_start: Mapped[date | None] = mapped_column(Date)
     period_end: Mapped[date | None] = mapped_column(Date)
+    # What each month of the period pays, quoted at the offer and again at consent
+    # (wallet.months): [{"month", "amount_tiyn", "as_of"}], empty for a voucher.
+    monthly_amounts: Mapped[list[dict[str, Any]]] = mapped_column(
+        PortableJSON, default=list, server_default=text("'[]'")
+    )
     state: Mapped[str] = mapped_column(String(20), default="offered")
     # The phone the offer SMS went to: only a reply from this number answers it. None when
     # the recipient has no phone on file (the offer is then in the app only).
@@ -150,10 +155,15 @@ class BenefitAssignment(Base):
     recipient_person_id: Mapped[int] = mapped_column(BigId, ForeignKey("persons.id"))
     beneficiary_person_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("persons.id"))
     programme: Mapped[str] = mapped_column(String(48))
-    # Per payment: the whole sum for a one-off, the monthly sum for a monthly benefit.
+    # The whole sum for a one-off; for a monthly benefit, the monthly sum decided at consent.
     amount_tiyn: Mapped[int] = mapped_column(BigInteger)
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
+    # What each month pays, as decided at consent (wallet.months); a payment takes its
+    # month's amount from here.
+    monthly_amounts: Mapped[list[dict[str, Any]]] = mapped_column(
+        PortableJSON, default=list, server_default=text("'[]'")
+    )
     schedule: Mapped[str] = mapped_column(String(8))
     # The eligibility run that re-checked the family at consent.
     run_id: Mapped[int | None] = mapped_column(BigId)

@@ -6,7 +6,9 @@ programme, once per programme, family, beneficiary and period start (`offer_key`
 SMS from 1414 queued in the same transaction. A 'new' notice programme becomes a
 notification instead (wallet.notices). On consent the family is evaluated again at that
 moment, because its data may have changed since the offer; the programme is then assigned
-with the amount and period decided now, and the first payment ordered (wallet.payments).
+with the amount and period decided now, and the payments due ordered (wallet.payments). Each
+month of a benefit pays the amount of the family as it was in that month (wallet.months): the
+offer quotes the months, consent decides them again, the SMS and the app show them.
 Voucher programmes are fulfilled by the vouchers package, which registers a fulfiller here
 (`register_fulfiller`), so the wallet never imports it.
 
@@ -17,7 +19,9 @@ Expected refusals carry a stable code:
     │                                                   else's offer is reported the same way,
     │                                                   so offer ids cannot be probed)
     ├── OfferExpired           OFFER_EXPIRED            the answer came after the deadline
-    ├── OfferAlreadyAnswered   OFFER_ALREADY_ANSWERED   accepted or declined before
+    ├── OfferAlreadyAnswered   OFFER_ALREADY_ANSWERED   consented before, or declined before
+    │                                                   and declined again (a declined offer
+    │                                                   can still be accepted until it expires)
     ├── InvalidIban            INVALID_IBAN             not a Kazakh IBAN with valid check digits
     ├── InvalidDeclineReason   INVALID_DECLINE_REASON   a reason not in DECLINE_REASONS, or
     │                                                   given with a consent
@@ -38,14 +42,18 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from familymap import iban as iban_rules
 from familymap.batch import reevaluate_family
+from familymap.iban import normalise_iban
 from familymap.orm import as_utc, utcnow
 from familymap.rules import NOTICE, RULES, VOUCHER
 from familymap.tables import EntitlementChange, Family, Person
 from wallet import notices
 from wallet.messages import sms_text, with_reply_code
+from wallet.months import MonthAmount, Quote, from_json, is_one_off, month_amounts, to_json
 from wallet.offer_tables import (
     DECLINE_REASONS,
+    OPEN_STATES,
     BenefitAssignment,
     Offer,
     OfferTransition,
@@ -66,6 +74,8 @@ MEMBER_COLUMNS = (
 ADULT_YEARS = 18
 DEFAULT_OFFER_DAYS = 30
 CURSOR = "offers"
+# The states consent is taken in: an open offer, or one declined before its deadline.
+ANSWERABLE_BY_CONSENT = (*OPEN_STATES, "declined")
 
 
 class OfferError(Exception):
@@ -289,6 +299,21 @@ async def _make_offers(
     for key, phone in phones.items():
         codes[key] = new_reply_code(taken=taken[phone])
         taken[phone].add(codes[key])
+    # What each month will pay, quoted in the SMS and kept on the offer for the app.
+    schedules = dict(
+        zip(
+            (key for key, _, _ in fresh),
+            await month_amounts(
+                connection=connection,
+                quotes=[
+                    Quote(c.programme, KIND_OF[c.programme], c.family_id, c.person_id,
+                          c.amount_tiyn or 0, c.period_start, c.period_end, now.date())
+                    for _, c, _ in fresh
+                ],
+            ),
+            strict=True,
+        )
+    )  # fmt: skip
     messages = [
         {
             "message_key": f"offer:{key}:sms",
@@ -301,6 +326,7 @@ async def _make_offers(
                     programme=c.programme,
                     amount_tiyn=c.amount_tiyn or 0,
                     until=expires.date(),
+                    months=sms_months(schedules[key], c.period_start, c.period_end),
                 ),
                 codes[key],
             ),
@@ -334,6 +360,7 @@ async def _make_offers(
             "amount_tiyn": c.amount_tiyn or 0,
             "period_start": c.period_start,
             "period_end": c.period_end,
+            "monthly_amounts": to_json(schedules[key]),
             "state": "offered",
             "phone": phones.get(key),
             "reply_code": codes.get(key),
@@ -516,22 +543,27 @@ async def answer_offer(
     offer = await session.get(Offer, offer_id)
     if offer is None or offer.recipient_person_id != recipient_person_id:
         raise OfferNotFound(f"no offer {offer_id} for this person")
-    if offer.state != "offered":
+    # A decline can be changed into consent until the deadline (the decline SMS says so);
+    # consent is final, and a decline is not repeated.
+    answerable = ANSWERABLE_BY_CONSENT if accept else OPEN_STATES
+    if offer.state not in answerable:
         raise OfferAlreadyAnswered(f"offer {offer_id} is already {offer.state}")
     if as_utc(offer.expires_at) <= now:
         raise OfferExpired(f"offer {offer_id} expired on {offer.expires_at:%Y-%m-%d}")
-    to_state = "accepted" if accept else "declined"
-    # Conditional, so that two answers racing (an SMS and a tap in the app) cannot both win.
+    from_state, to_state = offer.state, "accepted" if accept else "declined"
+    # Conditional on the state read, so that two answers racing (an SMS and a tap in the
+    # app) cannot both win.
     moved = await session.execute(
         update(Offer)
-        .where(Offer.id == offer_id, Offer.state == "offered")
+        .where(Offer.id == offer_id, Offer.state == from_state)
+        # A consent after a decline clears the decline's reason (its transition keeps it).
         .values(state=to_state, answered_at=now, answer_channel=channel, decline_reason=reason)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
         raise OfferAlreadyAnswered(f"offer {offer_id} was answered at the same moment")
     await session.refresh(offer)
-    _transition(session, offer, "offered", to_state, channel, now, **_reason(reason))
+    _transition(session, offer, from_state, to_state, channel, now, **_reason(reason))
     if not accept:
         # A decline without a reason is answered with the reasons' numbers to reply with.
         asks = reason is None and offer.reply_code is not None
@@ -591,6 +623,16 @@ async def _consent(
         return Answer(offer=offer, message_template="withdrawn", created=created)
     amount, start, end = decision.amount_tiyn, decision.period_start, decision.period_end
     offer.amount_tiyn = amount
+    # Each month at the family as it was in that month: a backpay month is priced as of
+    # its own last day, not at today's amount (wallet.months).
+    (schedule,) = await month_amounts(
+        connection=await session.connection(),
+        quotes=[
+            Quote(offer.programme, offer.kind, offer.family_id, offer.beneficiary_person_id,
+                  amount, start, end, now.date())
+        ],
+    )  # fmt: skip
+    offer.monthly_amounts = to_json(schedule)
     if offer.kind == VOUCHER:
         fulfiller = _FULFILLERS.get(offer.programme)
         if fulfiller is None:
@@ -609,7 +651,8 @@ async def _consent(
         amount_tiyn=amount,
         period_start=start,
         period_end=end,
-        schedule="one_off" if start == end else "monthly",
+        monthly_amounts=to_json(schedule),
+        schedule="one_off" if is_one_off(start, end) else "monthly",
         run_id=summary.run_id,
         assigned_at=now,
     )
@@ -656,26 +699,35 @@ async def _confirm_by_sms(*, session: AsyncSession, offer: Offer, template: str)
                 language=offer.language,
                 programme=offer.programme,
                 amount_tiyn=offer.amount_tiyn,
+                until=as_utc(offer.expires_at).date(),
+                months=sms_months(
+                    from_json(offer.monthly_amounts), offer.period_start, offer.period_end
+                ),
             ),
             offer.reply_code or "",
         ),
     )
 
 
+def sms_months(
+    schedule: Sequence[MonthAmount], start: date | None, end: date | None
+) -> tuple[tuple[date, int], ...]:
+    """The months an SMS names: those of a monthly benefit; none for a one-off or a voucher."""
+    if is_one_off(start, end):
+        return ()
+    return tuple((m.month, m.amount_tiyn) for m in schedule)
+
+
 # --- Bank accounts ------------------------------------------------------------------------------
 
 
 def validate_iban(iban: str) -> str:
-    """A Kazakh IBAN (KZ, 2 check digits, 16 characters) with valid ISO 13616 check digits,
-    returned without spaces and upper-cased; InvalidIban otherwise."""
-    cleaned = "".join(str(iban).split()).upper()
-    if len(cleaned) != 20 or not cleaned.startswith("KZ") or not cleaned.isalnum():
-        raise InvalidIban("a Kazakh IBAN is KZ followed by 18 letters and digits")
-    rearranged = cleaned[4:] + cleaned[:4]
-    digits = "".join(str(int(ch, 36)) for ch in rearranged)
-    if int(digits) % 97 != 1:
-        raise InvalidIban("the IBAN's check digits do not match")
-    return cleaned
+    """The IBAN in its normal form (familymap.iban, the one place IBANs are checked); refused
+    as InvalidIban (INVALID_IBAN) otherwise."""
+    try:
+        return normalise_iban(iban)
+    except iban_rules.InvalidIban as refused:
+        raise InvalidIban(str(refused)) from None
 
 
 async def register_bank_account(

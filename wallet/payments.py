@@ -4,7 +4,9 @@ A payment is ordered in one transaction that (1) posts the ledger transfer from 
 programme's budget account to bank payout clearing, (2) records the payment, and (3) queues
 the order to the bank in the outbox. All three stand or none does. The payment's key
 (assignment and month) is the ledger transfer id and the outbox message key, so ordering a
-month again, by a retry or a second job, finds what is there and pays nothing twice.
+month again, by a retry or a second job, finds what is there and pays nothing twice. Each
+payment names the month it covers and pays that month's amount (wallet.months): a backpay
+month at the family as it was then, not at today's amount.
 
 The bank's acceptance of the order settles it (`settle_payments`): the payment is paid and the
 offer it came from reaches `paid`. An order the bank refused for good is failed, and its
@@ -23,6 +25,7 @@ from familymap.orm import utcnow
 from familymap.tables import Person
 from wallet import ledger
 from wallet.bank import payment_order
+from wallet.months import amount_for, from_json, month_of, next_month
 from wallet.offer_tables import BenefitAssignment, Offer, OfferTransition, Payment
 from wallet.outbox import enqueue
 from wallet.outbox_tables import OutboxMessage
@@ -37,32 +40,37 @@ def programme_account(programme: str) -> str:
     return f"programme:{programme}"
 
 
-def month_of(day: date) -> date:
-    return day.replace(day=1)
-
-
-def _next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
 def due_months(*, start: date, end: date, today: date) -> list[date]:
     """The months of [start, end] that are due by `today` (a month is due from its first day)."""
     months, month = [], month_of(start)
     last = min(month_of(end), month_of(today))
     while month <= last:
         months.append(month)
-        month = _next_month(month)
+        month = next_month(month)
     return months
+
+
+def month_amount(assignment: BenefitAssignment, month: date) -> int:
+    """What the assignment pays for `month`: its month's amount as decided at consent
+    (wallet.months); an assignment made before months were kept pays its single amount."""
+    return amount_for(
+        from_json(assignment.monthly_amounts), month, otherwise=assignment.amount_tiyn
+    )
 
 
 async def order_payment(
     *, session: AsyncSession, assignment: BenefitAssignment, month: date, iban: str
-) -> Payment:
-    """Order one month of an assignment (or its one-off sum); idempotent by assignment+month."""
+) -> Payment | None:
+    """Order one month of an assignment (or its one-off sum) at that month's amount;
+    idempotent by assignment+month. None for a month that pays nothing."""
     key = f"assignment:{assignment.id}:{month:%Y-%m}"
     existing = await session.scalar(select(Payment).where(Payment.payment_key == key))
     if existing is not None:
         return existing
+    amount = month_amount(assignment, month)
+    if amount <= 0:
+        # The family was not entitled in that month (e.g. a backpay month before it was).
+        return None
     programme = programme_account(assignment.programme)
     await ledger.open_account(session=session, code=programme, kind="budget_programme")
     await ledger.open_account(session=session, code=PAYOUT_ACCOUNT, kind="bank_payout")
@@ -72,9 +80,13 @@ async def order_payment(
         transfer_id=f"payment:{key}",
         debit=programme,
         credit=PAYOUT_ACCOUNT,
-        amount=assignment.amount_tiyn,
+        amount=amount,
         reason=BENEFIT_PAYMENT,
-        metadata={"payment_key": key, "programme": assignment.programme},
+        metadata={
+            "payment_key": key,
+            "programme": assignment.programme,
+            "for_month": f"{month:%Y-%m}",
+        },
         family_id=assignment.family_id,
         person_id=spent_on,
     )
@@ -86,7 +98,7 @@ async def order_payment(
         body=payment_order(
             payment_key=key,
             iban=iban,
-            amount_tiyn=assignment.amount_tiyn,
+            amount_tiyn=amount,
             programme=assignment.programme,
             for_month=f"{month:%Y-%m}",
         ),
@@ -98,7 +110,7 @@ async def order_payment(
         person_id=assignment.recipient_person_id,
         programme=assignment.programme,
         for_month=month,
-        amount_tiyn=assignment.amount_tiyn,
+        amount_tiyn=amount,
         iban=iban,
         state="ordered",
         transfer_id=transfer.transfer_id,
@@ -112,15 +124,20 @@ async def order_payment(
 async def order_assignment_payments(
     *, session: AsyncSession, assignment: BenefitAssignment, iban: str, today: date
 ) -> list[Payment]:
-    """Order every month of an assignment that is due by `today` and not yet ordered."""
+    """Order every month of an assignment that is due by `today` and not yet ordered, each
+    at its own amount (a month that pays nothing is skipped)."""
     if assignment.schedule == "one_off":
         months = [month_of(assignment.period_start)]
     else:
         months = due_months(start=assignment.period_start, end=assignment.period_end, today=today)
-    return [
-        await order_payment(session=session, assignment=assignment, month=month, iban=iban)
-        for month in months
-    ]
+    payments = []
+    for month in months:
+        payment = await order_payment(
+            session=session, assignment=assignment, month=month, iban=iban
+        )
+        if payment is not None:
+            payments.append(payment)
+    return payments
 
 
 @dataclass

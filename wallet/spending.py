@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,6 +214,7 @@ class Payment:
     amount_tiyn: int
     paid_at: datetime
     reversed: bool
+    for_month: date | None = None  # the month the payment covers (wallet.payments)
 
 
 _reversal = aliased(LedgerTransfer)
@@ -226,6 +227,8 @@ _PAYMENTS = (
         LedgerTransfer.amount,
         LedgerTransfer.created_at,
         _reversal.id,
+        # The month the payment covers, as the payment's own ledger transfer records it.
+        LedgerTransfer.details["for_month"].as_string(),
     )
     .join(_debit, _debit.id == LedgerTransfer.debit_account_id)
     .outerjoin(_reversal, _reversal.reverses_transfer_id == LedgerTransfer.id)
@@ -249,8 +252,9 @@ async def family_payments(*, session: AsyncSession, family_ids: Sequence[int]) -
             amount_tiyn=amount,
             paid_at=at,
             reversed=reversed_by is not None,
+            for_month=date.fromisoformat(f"{for_month}-01") if for_month else None,
         )
-        for tid, family, person, code, amount, at, reversed_by in rows
+        for tid, family, person, code, amount, at, reversed_by, for_month in rows
     ]
 
 

@@ -3,8 +3,11 @@
 School meals, our choice (documented in the parameters): pupils of grades 1..4 eat free
 whatever the family's income (`school_meals.universal_max_grade`); pupils of grades 5..11 only
 when the family receives targeted social assistance (ASP) or the large-family benefit. The
-voucher is valid for the school year (1 September .. 31 May) and its amount is the regional
-price of one meal times the school days of the year; the state pays only for meals served.
+voucher is valid for the school year (1 September .. 31 May) and its amount is what the
+vouchers package funds: the school days of the year's published calendar times the meals the
+voucher covers at the region's prices (familymap.school_calendar.meal_voucher_amount, one
+computation for both); the state pays only for meals served. Without a published calendar
+there are no school days to price, and the voucher is not offered.
 
 Medicines: a person with at least one chronic condition, attached to a polyclinic and covered
 by compulsory health insurance, gets a monthly voucher limit per chronic condition, capped.
@@ -16,6 +19,7 @@ import numpy as np
 
 from familymap.engine.dates import school_year_bounds, to_day
 from familymap.rules.base import ALIVE, BOOL, PERSON, VOUCHER, Award, Rule, condition, full
+from familymap.school_calendar import meal_voucher_amount, school_year
 from familymap.situation import REGIONS
 
 SOCIAL_CODE = "Social Code of the Republic of Kazakhstan of 20 April 2023 No. 224-VII"
@@ -27,7 +31,7 @@ class SchoolMeals(Rule):
 
     code = "SCHOOL_MEALS"
     title = "School meals voucher"
-    kind, unit, version = VOUCHER, PERSON, "2025.1"
+    kind, unit, version = VOUCHER, PERSON, "2026.1"
     reference = (
         "Law of the RK 'On education' (free and subsidised meals for pupils); "
         "Social Wallet school meals pilot; grade split is our model"
@@ -52,19 +56,44 @@ class SchoolMeals(Rule):
         passed = primary | ctx.of_family(supported, rows)
         return passed, True, passed
 
+    @condition("school_calendar", "School days in the school year's published calendar", op=">=")
+    def school_calendar(ctx, rows):
+        days = np.full(ctx.person.school_grade[rows].shape, _school_days(ctx), dtype=np.int32)
+        return days, 1, days >= 1
+
     @staticmethod
     def award(ctx, rows):
         start, end = school_year_bounds(ctx.on)
-
-        def prices():
-            # Priced at the start of the school year the voucher is for (in summer: the next one).
-            by_region = ctx.p.parameters.get("school_meals.meal_price_tiyn", start)
-            return np.array([int(by_region[r]) for r in REGIONS], dtype=np.int64)
-
-        price = ctx.p.table("meal_price", prices)[ctx.of_family(ctx.family.region, rows)]
-        amount = price * ctx.p.int("school_meals.meal_days_per_year")
-        factors = {"meal_price": ("tiyn", price)}
+        # One amount per region, as the vouchers package funds it (in summer: the next year).
+        amount = _voucher_amounts(ctx)[ctx.of_family(ctx.family.region, rows)]
+        factors = {"school_days": ("int", full(rows, _school_days(ctx)))}
         return Award(amount, full(rows, to_day(start)), full(rows, to_day(end)), factors)
+
+
+def _school_days(ctx) -> int:
+    """School days of the school year the voucher is for; 0 without a published calendar."""
+
+    def build() -> int:
+        year = school_year(school_year_bounds(ctx.on)[0], parameters=ctx.p.parameters)
+        return 0 if year is None else year.school_days()
+
+    return ctx.p.table("school_days", build)
+
+
+def _voucher_amounts(ctx) -> np.ndarray:
+    """The voucher's amount in each region (REGIONS order), from the one computation."""
+
+    def build() -> np.ndarray:
+        start = school_year_bounds(ctx.on)[0]
+        return np.array(
+            [
+                meal_voucher_amount(region=r, on=start, parameters=ctx.p.parameters) or 0
+                for r in REGIONS
+            ],
+            dtype=np.int64,
+        )
+
+    return ctx.p.table("meal_voucher_amount", build)
 
 
 class Medicines(Rule):

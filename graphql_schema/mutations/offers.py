@@ -17,6 +17,7 @@ from graphql_schema.audit import audit
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.queries.offers import caller_person_id
+from graphql_schema.scalars import record_number
 from graphql_schema.types.offers import (
     AnswerOfferResult,
     BankAccountRefused,
@@ -30,7 +31,7 @@ from graphql_schema.types.offers import (
 )
 from wallet.bank import mask_iban
 from wallet.idempotency import IdempotencyError, remember, replayed
-from wallet.offers import OfferError, answer_offer, register_bank_account
+from wallet.offers import OfferError, answer_offer, register_bank_account, validate_iban
 
 NOT_IN_REGISTRY = "NOT_IN_REGISTRY"
 KEY_HELP = "Your own id for this request: sending it again returns the first result."
@@ -119,26 +120,28 @@ async def _answer(
 
 def _offer_number(offer_id: strawberry.ID) -> int:
     """The offer's number from its plain id or its Relay global id; -1 if it is neither."""
-    try:
-        return int(offer_id)
-    except ValueError:
-        pass
+    number = record_number(str(offer_id))
+    if number is not None:
+        return number
     try:
         global_id = relay.GlobalID.from_id(offer_id)
     except (ValueError, TypeError):
         return -1
-    if global_id.type_name != "Offer" or not global_id.node_id.isdigit():
+    if global_id.type_name != "Offer":
         return -1
-    return int(global_id.node_id)
+    # The decoded part escaped the ID scalar's checks: ASCII digits within int64 only.
+    number = record_number(global_id.node_id)
+    return -1 if number is None else number
 
 
 @strawberry.type
 class OfferMutations:
     @strawberry.mutation(
         description=(
-            "Consent to one of your offers. Eligibility is checked again at once; the benefit "
-            "is then assigned and its first payment ordered (or, with no bank account on file, "
-            "the offer waits in NEEDS_BANK_ACCOUNT). Citizens, own offers only."
+            "Consent to one of your offers, also one you declined, until it expires. "
+            "Eligibility is checked again at once; the benefit is then assigned and the "
+            "payments due ordered (or, with no bank account on file, the offer waits in "
+            "NEEDS_BANK_ACCOUNT). Citizens, own offers only."
         ),
         extensions=requires(Role.CITIZEN),
     )
@@ -152,8 +155,9 @@ class OfferMutations:
 
     @strawberry.mutation(
         description=(
-            "Decline one of your offers, optionally saying why (counted in the take-up "
-            "funnel). Citizens, own offers only."
+            "Decline one of your open offers, optionally saying why (counted in the take-up "
+            "funnel); you can still accept it until it expires. A consent cannot be declined. "
+            "Citizens, own offers only."
         ),
         extensions=requires(Role.CITIZEN),
     )
@@ -180,7 +184,11 @@ class OfferMutations:
         idempotency_key: IdempotencyKey,
     ) -> RegisterBankAccountResult:
         subject = require_principal(info).subject
-        request = {"iban": "".join(iban.split()).upper()}
+        try:
+            # Refused before the idempotency record: a bad IBAN is never remembered.
+            request = {"iban": validate_iban(iban)}
+        except OfferError as refused:
+            return BankAccountRefused(code=refused.code, message=str(refused))
         language = info.context.language
         try:
             async with info.context.session_factory() as session, session.begin():

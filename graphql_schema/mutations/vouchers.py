@@ -7,7 +7,9 @@ INSUFFICIENT_FUNDS) rolls it back and is returned as `VoucherRefused { code mess
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +64,7 @@ from graphql_schema.types.vouchers import (
     VoucherRefused,
 )
 from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
+from vouchers.calendar import local_day
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
 from vouchers.meal_groups import GroupItem
 from vouchers.qr import load_or_create_key
@@ -85,8 +88,18 @@ def qr_signing_key(settings: Settings) -> bytes:
     return _dev_qr_key(settings.dev_qr_key_path)
 
 
-# What a mutation's audit record says it changed, and about whom: (what, person id or None).
-AuditOf = Callable[[Any], tuple[str, int | None]]
+# What a mutation's audit record says it changed, and about whom: (what, person id or None);
+# or, for a change touching several families (a meal batch), a record per family.
+AuditOf = Callable[[Any], "tuple[str, int | None] | list[FamilyNote]"]
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyNote:
+    """One audit record of a change to a family's data: about one member, or the family."""
+
+    what: str
+    family_id: int
+    person_id: int | None
 
 
 async def run_refusable(
@@ -99,18 +112,31 @@ async def run_refusable(
     try:
         async with info.context.session_factory() as session, session.begin():
             result = await work(session)
-            what, person_id = audit_of(result)
-            await _audit_change(info, session, what=what, person_id=person_id)
+            audited = audit_of(result)
+            if isinstance(audited, tuple):
+                what, person_id = audited
+                await _audit_change(info, session, what=what, person_id=person_id)
+            for note in audited if isinstance(audited, list) else ():
+                await _audit_change(
+                    info, session, what=note.what, person_id=note.person_id,
+                    family_id=note.family_id,
+                )  # fmt: skip
             return result
     except (VoucherError, LedgerError) as refused:
         return VoucherRefused(code=refused.code, message=str(refused))
 
 
 async def _audit_change(
-    info: Info[Context, Any], session: AsyncSession, *, what: str, person_id: int | None
+    info: Info[Context, Any],
+    session: AsyncSession,
+    *,
+    what: str,
+    person_id: int | None,
+    family_id: int | None = None,
 ) -> None:
-    """One audit record of a state change, about the person it concerned if any."""
-    iin, family_id = None, None
+    """One audit record of a state change, about the person it concerned if any (else about
+    the family `family_id`, if any)."""
+    iin = None
     if person_id is not None:
         row = (
             await session.execute(
@@ -216,7 +242,7 @@ class VoucherMutations:
                 session=session,
                 parent_iin=parent_iin,
                 child_person_id=parse_id(child_id, "childId"),
-                on=date.today(),
+                on=_today(),
             )
             return MealVoucherIssued(voucher=MealVoucherView.from_row(voucher), created=created)
 
@@ -256,8 +282,9 @@ class VoucherMutations:
 
     @strawberry.mutation(
         description=(
-            "Serve one meal: by the child's QR code or picked from the school's list. "
-            "Idempotent by idempotencyKey. Schools only, for their own canteen."
+            "Serve one meal: by the child's QR code (for the day it was issued) or picked from "
+            "the school's list (within the claim window). Idempotent by idempotencyKey (each "
+            "school's own). Schools only, for their own canteen."
         ),
         extensions=requires(Role.SCHOOL),
     )
@@ -312,14 +339,14 @@ class VoucherMutations:
             results = await meals.redeem_meals_batch(
                 session=session, merchant_id=school, requests=requests, qr_key=key, now=now
             )
+            redeemed.extend(result.redeemed for result in results if result.redeemed)
             views = [MealBatchItem.from_result(result) for result in results]
             served = sum(view.ok for view in views)
             return MealBatchResult(items=views, served=served, refused=len(views) - served)
 
-        # One record per batch: its items are in the meals themselves, by idempotency key.
-        result = await run_refusable(
-            info, work, lambda r: (f"meal batch: {r.served} served, {r.refused} refused", None)
-        )
+        redeemed: list[meals.Redeemed] = []
+        # One record per family the batch served, so that each family sees it in its trail.
+        result = await run_refusable(info, work, lambda r: _batch_notes(r, redeemed))
         if isinstance(result, MealBatchResult):
             fresh = sum(item.ok and not item.replayed for item in result.items)
             REDEMPTIONS.labels(purpose=meals.PURPOSE).inc(fresh)
@@ -356,13 +383,15 @@ class VoucherMutations:
             return PrescriptionRecorded(prescription=_prescription_view(row), created=created)
 
         return await run_refusable(
-            info, work, lambda r: (f"prescription {input.external_id} recorded", patient[0])
+            info, work, lambda r: (f"prescription recorded: {input.external_id}", patient[0])
         )
 
     @strawberry.mutation(
         description=(
             "Dispense medicine against a prescription, with the identity check recorded. "
-            "Idempotent by idempotencyKey. Pharmacies only."
+            "NO_VOUCHER if the patient holds no medicines voucher in force, INSUFFICIENT_FUNDS "
+            "if it has too little left. Idempotent by idempotencyKey (each pharmacy's own). "
+            "Pharmacies only."
         ),
         extensions=requires(Role.PHARMACY),
     )
@@ -382,15 +411,20 @@ class VoucherMutations:
                     quantity=input.quantity,
                     identity_method=input.identity_method.value,
                     identity_reason=input.identity_reason,
+                    identity_reason_code=(
+                        None
+                        if input.identity_reason_code is None
+                        else input.identity_reason_code.value
+                    ),
                 ),
-                today=date.today(),
+                today=_today(),
             )
             dispensed.append(row.person_id)
             return MedicineDispensed(dispensing=DispensingRecord.from_row(row), replayed=replayed)
 
         dispensed: list[int] = []
         result = await run_refusable(
-            info, work, lambda r: (f"medicine dispensed ({input.drug_code})", dispensed[0])
+            info, work, lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0])
         )
         if isinstance(result, MedicineDispensed) and not result.replayed:
             REDEMPTIONS.labels(purpose=medicines.PURPOSE).inc()
@@ -425,9 +459,9 @@ class VoucherMutations:
 
     @strawberry.mutation(
         description=(
-            "Draw (or refresh) the month's act of services, or an adjustment act for what was "
-            "served after the month's act was approved. Schools and pharmacies for themselves; "
-            "operators for any merchant (merchantId)."
+            "Draw (or refresh) an ended month's act of services (MONTH_NOT_ENDED before), or "
+            "an adjustment act for what was served after the month's act was approved. Schools "
+            "and pharmacies for themselves; operators for any merchant (merchantId)."
         ),
         extensions=requires(Role.SCHOOL, Role.PHARMACY, Role.OPERATOR),
     )
@@ -438,7 +472,9 @@ class VoucherMutations:
 
         async def work(session: AsyncSession) -> ActView:
             merchant = _acting_merchant(principal, merchant_id)
-            act = await acts.prepare_act(session=session, merchant_id=merchant, month=month)
+            act = await acts.prepare_act(
+                session=session, merchant_id=merchant, month=month, today=_today()
+            )
             return ActView.from_row(act)
 
         return await run_refusable(info, work, lambda r: (f"act {r.id} drawn", None))
@@ -452,7 +488,10 @@ class VoucherMutations:
 
         async def work(session: AsyncSession) -> ActView:
             act = await acts.submit_act(
-                session=session, act_id=parse_id(act_id, "actId"), merchant_id=merchant
+                session=session,
+                act_id=parse_id(act_id, "actId"),
+                merchant_id=merchant,
+                today=_today(),
             )
             return ActView.from_row(act)
 
@@ -467,7 +506,7 @@ class VoucherMutations:
 
         async def work(session: AsyncSession) -> ActView:
             act = await acts.approve_act(
-                session=session, act_id=parse_id(act_id, "actId"), operator=operator
+                session=session, act_id=parse_id(act_id, "actId"), operator=operator, today=_today()
             )
             return ActView.from_row(act)
 
@@ -479,7 +518,9 @@ class VoucherMutations:
     )
     async def issue_invoice(self, info: Info[Context, Any], act_id: strawberry.ID) -> InvoiceResult:
         async def work(session: AsyncSession) -> InvoiceView:
-            invoice = await acts.issue_invoice(session=session, act_id=parse_id(act_id, "actId"))
+            invoice = await acts.issue_invoice(
+                session=session, act_id=parse_id(act_id, "actId"), today=_today()
+            )
             return InvoiceView.from_row(invoice)
 
         return await run_refusable(info, work, lambda r: (f"invoice {r.id} issued", None))
@@ -503,15 +544,41 @@ class VoucherMutations:
         return await run_refusable(info, work, lambda r: (f"invoice {r.id} paid", None))
 
 
+def _batch_notes(
+    result: MealBatchResult, redeemed: list[meals.Redeemed]
+) -> tuple[str, None] | list[FamilyNote]:
+    """A batch's audit records: one per family it served (about the child, when the batch
+    served one child of that family), or one about no one when it served none."""
+    if not redeemed:
+        return (f"meal batch: {result.served} served, {result.refused} refused", None)
+    by_family: dict[int, list[meals.Redeemed]] = defaultdict(list)
+    for meal in redeemed:
+        by_family[meal.redemption.family_id].append(meal)
+    notes = []
+    for family_id, served in sorted(by_family.items()):
+        replays = sum(meal.replayed for meal in served)
+        children = {meal.redemption.person_id for meal in served}
+        ids = ", ".join(str(meal.redemption.id) for meal in served)
+        what = f"meal batch: {len(served) - replays} served, {replays} replayed (meals {ids})"
+        only = next(iter(children)) if len(children) == 1 else None
+        notes.append(FamilyNote(what=what[:200], family_id=family_id, person_id=only))
+    return notes
+
+
 def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:
     child = None if item.child_id is None else parse_id(item.child_id, "childId")
     return meals.MealRequest(
         idempotency_key=item.idempotency_key,
         meal_type=item.meal_type.value,
-        served_on=item.served_on or now.date(),
+        served_on=item.served_on or local_day(now),
         qr_token=item.qr_token,
         child_person_id=child,
     )
+
+
+def _today() -> date:
+    """Today in Kazakhstan: the day of a meal, a dispensing, and whether a month has ended."""
+    return local_day(datetime.now(UTC))
 
 
 def _acting_merchant(principal: Principal, merchant_id: strawberry.ID | None) -> uuid.UUID:

@@ -29,6 +29,20 @@ class OfferState(Enum):
     WITHDRAWN = "withdrawn"
 
 
+@strawberry.type(description="What one month of a benefit pays.")
+class OfferMonth:
+    month: date = strawberry.field(description="The month, as its first day.")
+    amount_tiyn: Tiyn = strawberry.field(
+        description="What this month pays: the amount of the family as it was in that month."
+    )
+    as_of: date = strawberry.field(
+        description=(
+            "The day the family was taken as of: a past month's last day, or the day the "
+            "amount was decided for that month and the months after it."
+        )
+    )
+
+
 @strawberry.type(description="A proactive offer of a benefit or voucher, made without asking.")
 class Offer(relay.Node):
     offer_id: relay.NodeID[str]
@@ -36,10 +50,20 @@ class Offer(relay.Node):
     title: str = strawberry.field(description="The programme's name in the caller's language.")
     kind: str = strawberry.field(description="benefit or voucher.")
     amount_tiyn: Tiyn = strawberry.field(
-        description="Per payment for a monthly benefit, the whole sum for a one-off."
+        description=(
+            "The whole sum for a one-off or a voucher; for a monthly benefit, the monthly sum "
+            "of the family as it is now (earlier months may differ: see months)."
+        )
     )
     period_start: date | None
     period_end: date | None
+    months: list[OfferMonth] = strawberry.field(
+        description=(
+            "What each month of the period pays (one entry for a one-off, none for a "
+            "voucher): quoted with the offer, decided again at consent; each payment names "
+            "its month."
+        )
+    )
     state: OfferState
     created_at: datetime
     expires_at: datetime
@@ -63,6 +87,15 @@ class Offer(relay.Node):
             amount_tiyn=data["amount_tiyn"],
             period_start=_day(data["period_start"]),
             period_end=_day(data["period_end"]),
+            # Results remembered before months were kept have none.
+            months=[
+                OfferMonth(
+                    month=date.fromisoformat(m["month"]),
+                    amount_tiyn=m["amount_tiyn"],
+                    as_of=date.fromisoformat(m["as_of"]),
+                )
+                for m in data.get("monthly_amounts", [])
+            ],
             state=OfferState(data["state"]),
             created_at=_moment(data["created_at"]),
             expires_at=_moment(data["expires_at"]),
@@ -74,7 +107,8 @@ class Offer(relay.Node):
 
 
 _SNAPSHOT_FIELDS = (
-    "id", "programme", "kind", "amount_tiyn", "period_start", "period_end", "state",
+    "id", "programme", "kind", "amount_tiyn", "period_start", "period_end", "monthly_amounts",
+    "state",
     "created_at", "expires_at", "answered_at", "answer_channel", "paid_at", "note",
 )  # fmt: skip
 

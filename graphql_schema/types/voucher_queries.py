@@ -8,19 +8,22 @@ refusal here is a GraphQL error with code FORBIDDEN (queries return data, not un
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.auth import Role
+from app.rate_limit import PRESCRIPTION_LOOKUPS
 from familymap.tables import Person
-from graphql_schema.audit import audit, audit_family_reads
+from graphql_schema.audit import audit, audit_reads
 from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
 from graphql_schema.permissions import require_principal, requires
+from graphql_schema.rate_limits import rate_limited
 from graphql_schema.types.vouchers import (
     ActView,
     ChildMeal,
@@ -32,8 +35,9 @@ from graphql_schema.types.vouchers import (
     SchoolPupil,
 )
 from vouchers import acts, meals, medicines
-from vouchers.calendar import school_year
+from vouchers.calendar import local_day, school_year
 from vouchers.errors import NotYourChild, VoucherError
+from vouchers.fallback_report import PRESCRIPTION_MISS
 from vouchers.tables import MealVoucher
 
 
@@ -61,7 +65,7 @@ class VoucherQueries:
                 )
             )
             vouchers = {}
-            year = school_year(date.today())
+            year = school_year(local_day(datetime.now(UTC)))
             if pupils and year is not None:
                 rows = await session.scalars(
                     select(MealVoucher).where(
@@ -124,10 +128,12 @@ class VoucherQueries:
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
-        await audit_family_reads(
+            iins = await _iins_of(session, {view.person_id for view in views})
+        # A record per patient, not per family: who had medicines is theirs to see.
+        await audit_reads(
             info,
             role=Role.PHARMACY,
-            family_ids={view.family_id for view in views},
+            about={(view.family_id, iins.get(view.person_id)) for view in views},
             what="pharmacy's dispensings listed",
         )
         return [DispensingSeen.from_view(view) for view in views]
@@ -143,16 +149,17 @@ class VoucherQueries:
                 rows = await meals.enrolled_children(session=session, merchant_id=merchant)
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
-        await audit_family_reads(
+        # A record per pupil: only those who see the child fully see who read about them.
+        await audit_reads(
             info,
             role=Role.SCHOOL,
-            family_ids={row.family_id for row in rows},
+            about={(row.family_id, row.iin) for row in rows},
             what="school's pupil list read",
         )
         return [SchoolPupil.from_row(row) for row in rows]
 
     @strawberry.field(
-        description="The meals the calling school served on a day (today by default, UTC), "
+        description="The meals the calling school served on a day (today in Kazakhstan by default), "
         "newest first.",
         extensions=requires(Role.SCHOOL),
     )
@@ -163,46 +170,60 @@ class VoucherQueries:
         async with info.context.session_factory() as session:
             try:
                 views = await meals.meals_served_at(
-                    session=session, merchant_id=merchant, on=on or date.today()
+                    session=session, merchant_id=merchant, on=on or local_day(datetime.now(UTC))
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message) from None
-        await audit_family_reads(
+            iins = await _iins_of(session, {view.redemption.person_id for view in views})
+        await audit_reads(
             info,
             role=Role.SCHOOL,
-            family_ids={view.redemption.family_id for view in views},
+            about={(v.redemption.family_id, iins.get(v.redemption.person_id)) for v in views},
             what="school's meals of the day read",
         )
         return [SchoolMeal.from_view(view) for view in views]
 
     @strawberry.field(
         description="Find an e-prescription by its id before dispensing (the patient shows "
-        "it). Pharmacies only; NOT_FOUND if there is none.",
-        extensions=requires(Role.PHARMACY),
+        "it). Pharmacies only, a limited number a minute per staff token; NOT_FOUND if there "
+        "is none (and the miss is recorded).",
+        extensions=[*requires(Role.PHARMACY), rate_limited(PRESCRIPTION_LOOKUPS)],
     )
     async def prescription(
         self, info: Info[Context, Any], external_id: str
     ) -> PrescriptionForPharmacy:
         merchant = uuid.UUID(require_principal(info).subject)
-        today = date.today()
+        today = local_day(datetime.now(UTC))
         async with info.context.session_factory() as session, session.begin():
             try:
                 found, patient = await medicines.prescription_for_pharmacy(
                     session=session, merchant_id=merchant, external_id=external_id, today=today
                 )
             except VoucherError as refused:
-                raise ApiError(refused.message, code=NOT_FOUND) from None
-            # The patient's data read by a pharmacy: recorded in the same transaction.
+                missed = refused
+            else:
+                # The patient's data read by a pharmacy: recorded in the same transaction.
+                await audit(
+                    info,
+                    session=session,
+                    role=Role.PHARMACY,
+                    subject_iin=patient.iin,
+                    family_id=patient.family_id,
+                    action="read",
+                    what=f"prescription looked up: {external_id}",
+                )
+                return PrescriptionForPharmacy.from_rows(found, patient, today)
+            # A miss is recorded too: guessing prescription ids is worth seeing.
             await audit(
                 info,
                 session=session,
                 role=Role.PHARMACY,
-                subject_iin=patient.iin,
-                family_id=patient.family_id,
+                subject_iin=None,
+                family_id=None,
                 action="read",
-                what=f"prescription {external_id} looked up",
+                what=f"{PRESCRIPTION_MISS}: {external_id[:64]}",
             )
-            return PrescriptionForPharmacy.from_rows(found, patient, today)
+        raise ApiError(missed.message, code=NOT_FOUND)
 
     @strawberry.field(
         description="An act: its merchant's own, or any for an operator.",
@@ -218,3 +239,11 @@ class VoucherQueries:
         if not principal.has_any({Role.OPERATOR}) and str(act.merchant_id) != principal.subject:
             raise Forbidden("this act belongs to another merchant")
         return ActView.from_row(act)
+
+
+async def _iins_of(session: AsyncSession, person_ids: set[int]) -> dict[int, str]:
+    """The IINs of these people, for audit records about each of them."""
+    if not person_ids:
+        return {}
+    rows = await session.execute(select(Person.id, Person.iin).where(Person.id.in_(person_ids)))
+    return dict(rows.all())

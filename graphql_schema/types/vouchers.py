@@ -40,6 +40,14 @@ class IdentityMethod(Enum):
     FALLBACK = "fallback"
 
 
+@strawberry.enum(description="Why a pharmacy fell back from eGov QR and Face-ID.")
+class FallbackReason(Enum):
+    NO_SMARTPHONE = "no_smartphone"
+    FACE_ID_FAILED = "face_id_failed"
+    CAMERA_UNAVAILABLE = "camera_unavailable"
+    EGOV_UNAVAILABLE = "egov_unavailable"
+
+
 @strawberry.enum(description="The kind of service event a family rates.")
 class ServiceEventKind(Enum):
     MEAL = "meal"
@@ -316,6 +324,10 @@ class ActLine:
     day: date
     services: int
     amount_tiyn: Tiyn
+    late_services: int = strawberry.field(
+        description="Meals of this day claimed on a later day (from the list, within the claim "
+        "window)."
+    )
 
 
 @strawberry.type(description="A monthly act of services rendered by one merchant.")
@@ -332,8 +344,13 @@ class ActView:
     feedback_count: int
     feedback_average: float | None = strawberry.field(description="Average rating, 2 decimals.")
     complaints: int = strawberry.field(description="Ratings of 2 or less.")
+    late_services: int = strawberry.field(
+        description="Meals claimed after their day; any flags the act (LATE_CLAIMS)."
+    )
     flagged_for_review: bool
-    flag_reasons: list[str]
+    flag_reasons: list[str] = strawberry.field(
+        description="LOW_AVERAGE_RATING, MANY_COMPLAINTS, LATE_CLAIMS."
+    )
 
     @classmethod
     def from_row(cls, row: MerchantAct) -> ActView:
@@ -352,9 +369,11 @@ class ActView:
                     day=date.fromisoformat(line["day"]),
                     services=line["services"],
                     amount_tiyn=Tiyn(line["amount_tiyn"]),
+                    late_services=line.get("late_services", 0),
                 )
                 for line in row.lines
             ],
+            late_services=sum(line.get("late_services", 0) for line in row.lines),
             services=row.services,
             total_tiyn=Tiyn(row.total_tiyn),
             feedback_count=row.feedback_count,
@@ -403,7 +422,10 @@ class RedeemMealInput:
     idempotency_key: str = strawberry.field(description="The canteen's own id of this meal.")
     meal_type: MealType
     served_on: date | None = strawberry.field(
-        default=None, description="The school day; today if left out (offline batches send it)."
+        default=None,
+        description="The school day; today in Kazakhstan if left out. A QR meal is only for the "
+        "day its code was issued (QR_NOT_FOR_THIS_DAY); a meal from the list, or an offline "
+        "batch's, within the claim window (CLAIM_WINDOW_CLOSED).",
     )
     qr_token: str | None = None
     child_id: strawberry.ID | None = None
@@ -427,8 +449,12 @@ class DispenseMedicineInput:
     drug_code: str
     quantity: int
     identity_method: IdentityMethod
-    identity_reason: str | None = strawberry.field(
+    identity_reason_code: FallbackReason | None = strawberry.field(
         default=None, description="Required with FALLBACK: why neither eGov QR nor Face-ID."
+    )
+    identity_reason: str | None = strawberry.field(
+        default=None,
+        description="Required with FALLBACK: what happened, in a few words (at least three).",
     )
 
 

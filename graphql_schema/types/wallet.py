@@ -25,7 +25,7 @@ from strawberry.types import Info
 from familymap.engine.results import FamilyEvaluation
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
-from graphql_schema.scalars import Tiyn
+from graphql_schema.scalars import Tiyn, is_list_cursor
 from graphql_schema.types.offers import Notification, Offer, OfferState
 from wallet import spending as spending_domain
 from wallet import texts, view
@@ -75,6 +75,11 @@ class NullableConnection(relay.ListConnection[relay.NodeType]):
             size = kwargs.get(name)
             if size is not None and not 0 <= size <= limit:
                 raise ApiError(f"{name} must be within 0..{limit}.")
+        # strawberry reads a garbage cursor with a bare ValueError or TypeError (a 500).
+        for name in ("before", "after"):
+            cursor = kwargs.get(name)
+            if cursor is not None and not is_list_cursor(cursor):
+                raise ApiError(f"{name} is not a cursor of this list.")
         if nodes is None:
             return None
         return super().resolve_connection(nodes, info=info, **kwargs)
@@ -209,6 +214,12 @@ class BenefitPayment(relay.Node):
     title: str | None
     person_id: strawberry.ID | None
     amount_tiyn: Tiyn
+    for_month: date | None = strawberry.field(
+        description=(
+            "The month this payment covers (its first day), paid at the amount of the family "
+            "as it was in that month; null for a payment not ordered per month."
+        )
+    )
     paid_at: datetime
     reversed: bool = strawberry.field(description="The payment was reversed since.")
 
@@ -220,6 +231,7 @@ class BenefitPayment(relay.Node):
             title=programme_title(row.programme, language) if row.programme else None,
             person_id=strawberry.ID(str(row.person_id)) if row.person_id else None,
             amount_tiyn=Tiyn(row.amount_tiyn),
+            for_month=row.for_month,
             paid_at=row.paid_at,
             reversed=row.reversed,
         )

@@ -1,7 +1,7 @@
 """offers: the reason a person gave for declining, for the take-up funnel
 
 Revision ID: 0010_funnel
-Revises: 0009_consent
+Revises: 0009_vouchers
 Create Date: 2026-12-02 08:30:00
 
 Declining in the app takes an optional reason from a short list, and so does an SMS reply
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_funnel"
-down_revision: str | None = "0009_consent"
+down_revision: str | None = "0009_vouchers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

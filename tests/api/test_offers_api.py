@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from app.auth import Role
 from app.settings import DEV_SMS_INBOUND_SECRET
 from familymap.orm import utcnow
+from tests.clock import PINNED_TODAY
 from tests.wallet.offer_builders import (
     FATHER_IIN,
     FATHER_PHONE,
@@ -21,6 +23,7 @@ from tests.wallet.offer_builders import (
     newborn_household,
 )
 from wallet.inbound import parse_reply, sign
+from wallet.months import months_between
 from wallet.offer_tables import InboundSms, Offer, Payment
 from wallet.offers import offer_new_entitlements
 from wallet.outbox_tables import OutboxMessage
@@ -123,6 +126,75 @@ async def test_accept_is_idempotent_and_a_replay_returns_the_first_result(
     again = (await gql(ACCEPT, {**variables, "key": "tap-2"}, token=father))["data"]["acceptOffer"]
     assert again["code"] == "OFFER_ALREADY_ANSWERED"
     assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+MONTHS = """{ me {
+  offers { edges { node {
+    programme amountTiyn periodStart periodEnd months { month amountTiyn asOf }
+  } } }
+  payments { edges { node { programme amountTiyn forMonth } } }
+} }"""
+
+
+async def test_the_app_shows_what_each_month_pays_and_which_month_a_payment_covers(
+    gql, token_for, household, session
+):
+    # Given the father's offers: the birth benefit (one-off) and childcare (monthly)
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    offer = await birth_offer(session, household)
+    # When he accepts the birth benefit and looks at his wallet
+    await gql(ACCEPT, {"id": str(offer.id), "key": "m-1"}, token=father)
+    me = (await gql(MONTHS, token=father))["data"]["me"]
+    offers = {o["node"]["programme"]: o["node"] for o in me["offers"]["edges"]}
+    # Then a monthly offer lists each month of its period with its amount
+    childcare = offers["CHILDCARE_TO_1_5"]
+    period = months_between(
+        date.fromisoformat(childcare["periodStart"]), date.fromisoformat(childcare["periodEnd"])
+    )
+    assert childcare["months"] == [
+        {"month": str(m), "amountTiyn": childcare["amountTiyn"], "asOf": str(PINNED_TODAY)}
+        for m in period
+    ]
+    # and the one-off is one month, the month of the birth, paid in that month's payment
+    birth = offers["BIRTH_BENEFIT"]
+    (month,) = birth["months"]
+    assert month["amountTiyn"] == birth["amountTiyn"]
+    (payment,) = [p["node"] for p in me["payments"]["edges"]]
+    assert (payment["programme"], payment["amountTiyn"], payment["forMonth"]) == (
+        "BIRTH_BENEFIT", birth["amountTiyn"], month["month"],
+    )  # fmt: skip
+
+
+async def test_a_declined_offer_can_be_accepted_in_the_app_and_replays_stay_idempotent(
+    gql, token_for, household, session
+):
+    # Given the father declined the birth benefit in the app
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    offer = await birth_offer(session, household)
+    declined = (await gql(DECLINE, {"id": str(offer.id), "key": "no-1"}, token=father))["data"][
+        "declineOffer"
+    ]
+    assert declined["offer"]["state"] == "DECLINED"
+    # When he changes his mind, and the app retries that request
+    accept = {"id": str(offer.id), "key": "yes-1"}
+    first = (await gql(ACCEPT, accept, token=father))["data"]["acceptOffer"]
+    replay = (await gql(ACCEPT, accept, token=father))["data"]["acceptOffer"]
+    # Then the consent is taken once and the replay returns its first result
+    assert first["__typename"] == "OfferAnswered" and first["offer"]["state"] == "ASSIGNED"
+    assert replay == {**first, "replayed": True}
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+    # and the old decline, replayed, still answers what it answered, changing nothing
+    again = (await gql(DECLINE, {"id": str(offer.id), "key": "no-1"}, token=father))["data"][
+        "declineOffer"
+    ]
+    assert again == {**declined, "replayed": True}
+    # while a new decline of the accepted offer is refused
+    late = (await gql(DECLINE, {"id": str(offer.id), "key": "no-2"}, token=father))["data"][
+        "declineOffer"
+    ]
+    assert late["code"] == "OFFER_ALREADY_ANSWERED"
+    await session.refresh(offer)
+    assert offer.state == "assigned"
 
 
 @pytest.mark.parametrize(
@@ -403,7 +475,7 @@ async def test_an_offer_shows_in_the_entitlement_status_and_consent_makes_it_rec
 
 
 AUDIT = "query($iin: IIN!) { auditRecords(subjectIin: $iin) { actorRole action what operation } }"
-MY_DATA_ACCESS = "{ myDataAccess { actorRole actorId action what operation } }"
+MY_DATA_ACCESS = "{ myDataAccess { edges { node { actorRole actorId action what operation } } } }"
 
 
 async def test_answers_are_in_the_audit_trail_whichever_channel(
@@ -428,5 +500,6 @@ async def test_answers_are_in_the_audit_trail_whichever_channel(
         r["actorRole"] == "SMS_GATEWAY" and r["operation"] == "POST /sms/inbound" for r in writes
     )
     # and the father sees the gateway's change to his family's data (his own requests aside)
-    seen = (await gql(MY_DATA_ACCESS, token=father))["data"]["myDataAccess"]
+    edges = (await gql(MY_DATA_ACCESS, token=father))["data"]["myDataAccess"]["edges"]
+    seen = [edge["node"] for edge in edges]
     assert [r["actorRole"] for r in seen if r["action"] == "write"] == ["SMS_GATEWAY"]

@@ -4,9 +4,10 @@ dispensing, feedback, acts and invoices; who may do what; non-cashable means non
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 
 from app.auth import Role
 from tests.vouchers.vouchers_builders import (
@@ -80,7 +81,8 @@ mutation($input: FeedbackInput!) { leaveFeedback(input: $input) {
 PREPARE = """
 mutation($month: Date!, $merchant: ID) { prepareAct(month: $month, merchantId: $merchant) {
   __typename
-  ... on ActView { id status sequence adjustsActId services totalTiyn lines { day services amountTiyn }
+  ... on ActView { id status sequence adjustsActId services totalTiyn lateServices
+                   lines { day services amountTiyn lateServices }
                    feedbackCount feedbackAverage complaints flaggedForReview flagReasons }
   ... on VoucherRefused { code }
 } }
@@ -107,6 +109,8 @@ mutation($invoice: ID!) { payInvoice(invoiceId: $invoice) {
 """
 
 LUNCH = 98_000  # Astana, school year 2026-2027
+# Wednesday 2 December 2026, 09:30 in Astana: November has ended, December has not.
+DECEMBER_2 = datetime(2026, 12, 2, 4, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -160,8 +164,11 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     assert voucher["fundedTiyn"] == first["voucher"]["amountTiyn"]
     assert voucher["balanceTiyn"] == voucher["fundedTiyn"] - LUNCH
     # and the parent sees that the school changed the child's data (the meal), once
-    access = await gql("{ myDataAccess { actorRole actorId action what } }", token=citizen)
-    writes = [r for r in access["data"]["myDataAccess"] if r["actorRole"] == "SCHOOL"]
+    access = await gql(
+        "{ myDataAccess { edges { node { actorRole actorId action what } } } }", token=citizen
+    )
+    edges = access["data"]["myDataAccess"]["edges"]
+    writes = [e["node"] for e in edges if e["node"]["actorRole"] == "SCHOOL"]
     assert [(r["actorId"], r["action"]) for r in writes if "served" in r["what"]] == [
         (str(canteen.id), "write"),
         (str(canteen.id), "write"),  # the replay is an access too, recorded as such
@@ -180,8 +187,11 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     ]
     # A school reading its pupil list is a read of the family's data, recorded for it too
     await gql(SCHOOL_PUPILS, token=school_token)
-    access = await gql("{ myDataAccess { actorRole action what } }", token=citizen)
-    reads = [r for r in access["data"]["myDataAccess"] if r["action"] == "read"]
+    access = await gql(
+        "{ myDataAccess { edges { node { actorRole action what } } } }", token=citizen
+    )
+    edges = access["data"]["myDataAccess"]["edges"]
+    reads = [e["node"] for e in edges if e["node"]["action"] == "read"]
     assert ("SCHOOL", "school's pupil list read") in [(r["actorRole"], r["what"]) for r in reads]
 
 
@@ -323,7 +333,10 @@ async def test_a_pharmacy_dispenses_against_a_prescription(gql, token_for, sessi
     assert (await dispense(quantity=2))["code"] == "QUANTITY_EXCEEDED"
     assert (await dispense(prescriptionId="erx-old"))["code"] == "PRESCRIPTION_EXPIRED"
     assert (await dispense(identityMethod="FALLBACK"))["code"] == "IDENTITY_CHECK_REQUIRED"
-    audited = await dispense(identityMethod="FALLBACK", identityReason="camera broken")
+    audited = await dispense(
+        identityMethod="FALLBACK", identityReasonCode="CAMERA_UNAVAILABLE",
+        identityReason="the web camera at the counter is broken",
+    )  # fmt: skip
     assert audited["dispensing"]["identityMethod"] == "FALLBACK"
     seen = (await gql(MY_DISPENSINGS, token=token_for(Role.CITIZEN, patient.iin)))["data"]
     assert [(d["quantity"], d["pharmacyName"]) for d in seen["myDispensings"]] == [
@@ -340,9 +353,9 @@ async def test_feedback_acts_and_invoices(gql, token_for, pupil, session):
     await session.commit()
     await consent(gql, token_for, parent, child)
     school_token = token_for(Role.SCHOOL, str(canteen.id))
-    operator = token_for(Role.OPERATOR, "op-1")
     citizen = token_for(Role.CITIZEN, parent.iin)
     meal_ids = []
+    # Today's lunch, and Tuesday's and Monday's from the list (late, within the window)
     for days_back in (0, 1, 2):
         served = await gql(REDEEM, redeem_input(
             childId=str(child.id), servedOn=(SCHOOL_DAY - timedelta(days=days_back)).isoformat()
@@ -359,33 +372,50 @@ async def test_feedback_acts_and_invoices(gql, token_for, pupil, session):
     by_stranger = await gql(FEEDBACK, {"input": {"eventKind": "MEAL", "eventId": meal_ids[1],
                              "rating": 5}}, token=token_for(Role.CITIZEN, stranger.iin))  # fmt: skip
     assert by_stranger["data"]["leaveFeedback"]["code"] == "FORBIDDEN"
-    # The month's act: services by day, the feedback summary, flagged
     month = {"month": "2026-11-01"}
-    act = (await gql(PREPARE, month, token=school_token))["data"]["prepareAct"]
-    assert (act["services"], act["totalTiyn"], len(act["lines"])) == (3, 3 * LUNCH, 3)
-    assert (act["feedbackCount"], act["feedbackAverage"], act["complaints"]) == (3, 2.67, 2)
-    assert act["flaggedForReview"] and set(act["flagReasons"]) == {
-        "LOW_AVERAGE_RATING", "MANY_COMPLAINTS",
-    }  # fmt: skip
-    # No invoice before approval; the merchant submits, an operator approves
-    early = await gql(INVOICE, {"act": act["id"]}, token=operator)
-    assert early["data"]["issueInvoice"]["code"] == "ACT_NOT_APPROVED"
-    submitted = await gql(ACT_STEP, {"act": act["id"]}, token=school_token)
-    assert submitted["data"]["submitAct"]["status"] == "submitted"
-    approved = await gql(APPROVE, {"act": act["id"]}, token=operator)
-    assert approved["data"]["approveAct"]["status"] == "approved"
-    again = await gql(ACT_STEP, {"act": act["id"]}, token=school_token)
-    assert again["data"]["submitAct"]["code"] == "ACT_IMMUTABLE"
-    # A meal recorded later goes into an adjustment act that references the original
-    await gql(REDEEM, redeem_input(childId=str(child.id), mealType="BREAKFAST"), token=school_token)
-    adjustment = (await gql(PREPARE, month, token=school_token))["data"]["prepareAct"]
-    assert (adjustment["sequence"], adjustment["adjustsActId"]) == (1, act["id"])
-    assert (adjustment["services"], adjustment["totalTiyn"]) == (1, 58_800)
-    # The invoice claims exactly the approved act; paying it settles the school, once
-    invoice = (await gql(INVOICE, {"act": act["id"]}, token=operator))["data"]["issueInvoice"]
-    assert invoice["amountTiyn"] == 3 * LUNCH
-    paid = (await gql(PAY, {"invoice": invoice["id"]}, token=operator))["data"]["payInvoice"]
-    paid_again = (await gql(PAY, {"invoice": invoice["id"]}, token=operator))["data"]["payInvoice"]
+    # November has no act while it lasts
+    early_act = (await gql(PREPARE, month, token=school_token))["data"]["prepareAct"]
+    assert early_act["code"] == "MONTH_NOT_ENDED"
+    with time_machine.travel(DECEMBER_2, tick=True):
+        school_token = token_for(Role.SCHOOL, str(canteen.id))
+        operator = token_for(Role.OPERATOR, "op-1")
+        # The ended month's act: services by day, late claims, the feedback summary, flagged
+        act = (await gql(PREPARE, month, token=school_token))["data"]["prepareAct"]
+        assert (act["services"], act["totalTiyn"], len(act["lines"])) == (3, 3 * LUNCH, 3)
+        assert act["lateServices"] == 2
+        assert [line["lateServices"] for line in act["lines"]] == [1, 1, 0]
+        assert (act["feedbackCount"], act["feedbackAverage"], act["complaints"]) == (3, 2.67, 2)
+        assert act["flaggedForReview"] and set(act["flagReasons"]) == {
+            "LOW_AVERAGE_RATING", "MANY_COMPLAINTS", "LATE_CLAIMS",
+        }  # fmt: skip
+        # December's act cannot be drawn on the 2nd of December
+        december = await gql(PREPARE, {"month": "2026-12-01"}, token=school_token)
+        assert december["data"]["prepareAct"]["code"] == "MONTH_NOT_ENDED"
+        # No invoice before approval; the merchant submits, an operator approves
+        early = await gql(INVOICE, {"act": act["id"]}, token=operator)
+        assert early["data"]["issueInvoice"]["code"] == "ACT_NOT_APPROVED"
+        submitted = await gql(ACT_STEP, {"act": act["id"]}, token=school_token)
+        assert submitted["data"]["submitAct"]["status"] == "submitted"
+        approved = await gql(APPROVE, {"act": act["id"]}, token=operator)
+        assert approved["data"]["approveAct"]["status"] == "approved"
+        again = await gql(ACT_STEP, {"act": act["id"]}, token=school_token)
+        assert again["data"]["submitAct"]["code"] == "ACT_IMMUTABLE"
+        # A November meal claimed later (Monday 30th, within the window) goes into an
+        # adjustment act that references the original, with its own figures only
+        await gql(REDEEM, redeem_input(childId=str(child.id), mealType="BREAKFAST",
+                                       servedOn="2026-11-30"), token=school_token)  # fmt: skip
+        adjustment = (await gql(PREPARE, month, token=school_token))["data"]["prepareAct"]
+        assert (adjustment["sequence"], adjustment["adjustsActId"]) == (1, act["id"])
+        assert (adjustment["services"], adjustment["totalTiyn"]) == (1, 58_800)
+        assert (adjustment["feedbackCount"], adjustment["feedbackAverage"]) == (0, None)
+        assert adjustment["lateServices"] == 1 and adjustment["flagReasons"] == ["LATE_CLAIMS"]
+        # The invoice claims exactly the approved act; paying it settles the school, once
+        invoice = (await gql(INVOICE, {"act": act["id"]}, token=operator))["data"]["issueInvoice"]
+        assert invoice["amountTiyn"] == 3 * LUNCH
+        paid = (await gql(PAY, {"invoice": invoice["id"]}, token=operator))["data"]["payInvoice"]
+        paid_again = (await gql(PAY, {"invoice": invoice["id"]}, token=operator))["data"][
+            "payInvoice"
+        ]
     assert paid["status"] == "paid" and paid_again["transferId"] == paid["transferId"]
     assert await ledger.balance(session=session, account=canteen.account_code) == 58_800
     assert await ledger.balance(session=session, account="settlement:merchants") == 3 * LUNCH

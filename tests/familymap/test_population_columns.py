@@ -116,7 +116,9 @@ def test_decision_columns_are_one_flat_table():
     # family 0 earns almost nothing: ASP for two members; the grade-4 pupil eats free;
     # family 1's only member is dead: no kandas notice for him.
     assert ("ASP", -1, 0, 2 * 3_235_960 - 12_300, date(2025, 7, 1), date(2025, 9, 30)) in rows
-    assert ("SCHOOL_MEALS", 1, 0, 76_000 * 165, date(2025, 9, 1), date(2026, 5, 31)) in rows
+    # the voucher: the 2025-26 calendar's 165 school days x lunch and breakfast (60% of it)
+    meals = (76_000 + 45_600) * 165
+    assert ("SCHOOL_MEALS", 1, 0, meals, date(2025, 9, 1), date(2026, 5, 31)) in rows
     assert all(code != "KANDAS_EXPIRY_NOTICE" for code, *_ in rows)
     assert table["amount_tiyn"].dtype == np.int64 and table["period_start"].dtype == np.dtype(
         "datetime64[D]"

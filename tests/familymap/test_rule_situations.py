@@ -579,12 +579,12 @@ CASES = [
     ),
     # ----- school meals: grades 1-4 all, 5-11 from ASP or large families --------------------------
     Case(
-        "grade 3, any family: Astana price x 165 days (2025-26 price)",
+        "grade 3, any family: 165 school days (2025-26 calendar) x Astana's lunch and breakfast",
         family(*parents(), child("s", born=date(2016, 3, 3), school_grade=3, school_id="sch1")),
         "SCHOOL_MEALS",
         "s",
         True,
-        98_000 * 165,
+        (98_000 + 58_800) * 165,
         (date(2025, 9, 1), date(2026, 5, 31)),
     ),
     Case(
@@ -604,7 +604,7 @@ CASES = [
         "SCHOOL_MEALS",
         "s",
         True,
-        68_000 * 165,
+        (68_000 + 40_800) * 165,
         (date(2025, 9, 1), date(2026, 5, 31)),
     ),
     Case(
@@ -617,7 +617,7 @@ CASES = [
         "SCHOOL_MEALS",
         "s",
         True,
-        98_000 * 165,
+        (98_000 + 58_800) * 165,
         (date(2025, 9, 1), date(2026, 5, 31)),
     ),
     Case(
@@ -626,9 +626,17 @@ CASES = [
         "SCHOOL_MEALS",
         "s",
         True,
-        90_000 * 165,
+        (90_000 + 54_000) * 163,  # the 2024-25 calendar's school days, 2024-25 prices
         (date(2024, 9, 1), date(2025, 5, 31)),
         on=date(2025, 5, 15),
+    ),
+    Case(
+        "no published calendar for the school year: nothing to price, no voucher",
+        family(*parents(), child("s", born=date(2016, 3, 3), school_grade=3)),
+        "SCHOOL_MEALS",
+        "s",
+        False,
+        on=date(2024, 3, 1),
     ),
     # ----- medicines: chronic, attached, insured ----------------------------------------------------
     Case(

@@ -42,7 +42,7 @@ MATRIX: dict[str, tuple[frozenset[Role], str, dict]] = {
         "query($iin: IIN!) { auditRecords(subjectIin: $iin) { what } }",
         {"iin": CITIZEN_IIN},
     ),
-    "myDataAccess": (frozenset({Role.CITIZEN}), "{ myDataAccess { what } }", {}),
+    "myDataAccess": (frozenset({Role.CITIZEN}), "{ myDataAccess { edges { node { what } } } }", {}),
     "acceptOffer": (
         frozenset({Role.CITIZEN}),
         'mutation { acceptOffer(offerId: "1", idempotencyKey: "m") { __typename } }',
@@ -62,6 +62,11 @@ MATRIX: dict[str, tuple[frozenset[Role], str, dict]] = {
     "offerFunnel": (
         frozenset({Role.OPERATOR}),
         'query { offerFunnel(since: "2026-01-01", until: "2026-01-31") { sent } }',
+        {},
+    ),
+    "fallbackReport": (
+        frozenset({Role.OPERATOR}),
+        'query { fallbackReport(month: "2026-11-01") { fallbacks } }',
         {},
     ),
     "myPupils": (frozenset({Role.CITIZEN}), "{ myPupils { firstName } }", {}),

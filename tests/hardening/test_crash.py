@@ -173,7 +173,8 @@ async def test_a_killed_server_loses_nothing_and_doubles_nothing(crash_database,
     requests = [
         (school, REDEEM, {"i": {"idempotencyKey": f"crash-{day}-{meal}-{child}", "mealType": meal,
                                 "servedOn": day.isoformat(), "childId": str(child)}})
-        for day in _last_school_days(date.today(), 6)
+        # Today and the three school days before: a list meal's claim window (docs/vouchers.md).
+        for day in _last_school_days(date.today(), 4)
         for meal in ("BREAKFAST", "LUNCH")
         for child in pupils
     ] + [

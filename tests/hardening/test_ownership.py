@@ -8,6 +8,7 @@ caller's own rows by construction, and are covered by the first half and their o
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -53,9 +54,11 @@ async def two_families(session, gql, token_for):
         token=school_b_token,
     )  # fmt: skip
     meal_id = served["data"]["redeemMeal"]["meal"]["id"]
+    # An act is for an ended month: the one before the pinned day's (MONTH_NOT_ENDED otherwise).
     act = await gql(
         'mutation($m: Date!) { prepareAct(month: $m) { ... on ActView { id } } }',
-        {"m": SCHOOL_DAY.replace(day=1).isoformat()}, token=school_b_token,
+        {"m": (SCHOOL_DAY.replace(day=1) - timedelta(days=1)).replace(day=1).isoformat()},
+        token=school_b_token,
     )  # fmt: skip
     from sqlalchemy import select
 

@@ -317,17 +317,16 @@ async def test_decline_and_every_refusal_changes_nothing(session, offered):
         (None, "offered", "system"),
         ("offered", "declined", "sms"),
     ]
-    # and answering again, either way, is refused
-    for accept in (True, False):
-        with pytest.raises(OfferAlreadyAnswered) as refused:
-            await answer_offer(
-                session=session,
-                offer_id=birth.id,
-                recipient_person_id=offered.father.id,
-                accept=accept,
-                channel="app",
-            )
-        assert refused.value.code == "OFFER_ALREADY_ANSWERED"
+    # and declining again is refused (changing one's mind to consent is tested apart)
+    with pytest.raises(OfferAlreadyAnswered) as refused:
+        await answer_offer(
+            session=session,
+            offer_id=birth.id,
+            recipient_person_id=offered.father.id,
+            accept=False,
+            channel="app",
+        )
+    assert refused.value.code == "OFFER_ALREADY_ANSWERED"
     # An answer after the deadline is refused, and the expiry job closes the offer
     with pytest.raises(OfferExpired):
         await answer_offer(
@@ -337,6 +336,54 @@ async def test_decline_and_every_refusal_changes_nothing(session, offered):
     assert await expire_offers(session=session, now=later(31)) >= 1
     await session.refresh(childcare)
     assert childcare.state == "expired"
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+async def test_a_declined_offer_can_be_accepted_until_it_expires(session, offered):
+    birth = (await offers_by_programme(session, offered))["BIRTH_BENEFIT"]
+    # Given the father declined by SMS, and was told he can still consent in the app
+    await answer_offer(
+        session=session, offer_id=birth.id, recipient_person_id=offered.father.id,
+        accept=False, channel="sms",
+    )  # fmt: skip
+    sms = await session.scalar(
+        select(OutboxMessage).where(OutboxMessage.message_key == f"offer:{birth.id}:declined")
+    )
+    assert "eGov Mobile" in sms.body and f"{birth.expires_at:%d.%m.%Y}" in sms.body
+    # When he accepts in the app before the deadline
+    answer = await answer_offer(
+        session=session, offer_id=birth.id, recipient_person_id=offered.father.id,
+        accept=True, channel="app", now=later(1),
+    )  # fmt: skip
+    # Then the benefit is assigned and paid once, and the history shows both answers
+    assert answer.offer.state == "assigned" and answer.offer.answer_channel == "app"
+    assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+    assert [(f, t) for f, t, _ in await history(session, birth)][:3] == [
+        (None, "offered"), ("offered", "declined"), ("declined", "accepted"),
+    ]  # fmt: skip
+    # and a consent cannot be declined afterwards
+    with pytest.raises(OfferAlreadyAnswered):
+        await answer_offer(
+            session=session, offer_id=birth.id, recipient_person_id=offered.father.id,
+            accept=False, channel="app", now=later(2),
+        )  # fmt: skip
+
+
+async def test_a_declined_offer_cannot_be_accepted_after_its_deadline(session, offered):
+    birth = (await offers_by_programme(session, offered))["BIRTH_BENEFIT"]
+    # Given a declined offer
+    await answer_offer(
+        session=session, offer_id=birth.id, recipient_person_id=offered.father.id,
+        accept=False, channel="app",
+    )  # fmt: skip
+    # When the father accepts after the deadline, then it is refused as expired
+    with pytest.raises(OfferExpired):
+        await answer_offer(
+            session=session, offer_id=birth.id, recipient_person_id=offered.father.id,
+            accept=True, channel="app", now=later(31),
+        )  # fmt: skip
+    await session.refresh(birth)
+    assert birth.state == "declined"
     assert await session.scalar(select(func.count()).select_from(Payment)) == 0
 
 
@@ -450,6 +497,30 @@ async def test_consent_to_school_meals_issues_and_funds_the_meal_voucher(session
     wallet = f"person:{household.child.id}:school_meals"
     assert await ledger.balance(session=session, account=wallet) > 0
     assert await ledger.trial_balance(session=session) == 0
+
+
+async def test_the_meals_offer_quotes_what_the_voucher_is_funded_with(session, no_fulfillers):
+    # Given the vouchers package's fulfillers and a first-grader in Astana offered meals
+    from vouchers.fulfilment import register_voucher_fulfillers
+    from vouchers.tables import MealVoucher
+
+    register_voucher_fulfillers()
+    household, meals = await pupil_offered_meals(session)
+    quoted = meals.amount_tiyn
+    # When the father accepts
+    answer = await answer_offer(
+        session=session, offer_id=meals.id, recipient_person_id=household.father.id,
+        accept=True, channel="app",
+    )  # fmt: skip
+    # Then the voucher is funded with exactly the amount the offer quoted and consent decided
+    voucher = await session.scalar(
+        select(MealVoucher).where(MealVoucher.person_id == household.child.id)
+    )
+    wallet = f"person:{household.child.id}:school_meals"
+    funded = await ledger.balance(session=session, account=wallet)
+    assert quoted == answer.offer.amount_tiyn == voucher.amount_tiyn == funded
+    # and that is the 2026-27 calendar's 168 school days x Astana's lunch and breakfast (60%)
+    assert quoted == 168 * (98_000 + 58_800)
 
 
 async def test_notices_are_sent_once_per_fact(session):

@@ -14,6 +14,8 @@ export async function render(view) {
   const drug = field("drug");
   const quantity = field("quantity", { type: "number", min: 1, value: 1 });
   const method = h("select", { id: "rx-identity" }, ["EGOV_QR", "FACE_ID", "FALLBACK"].map((m) => h("option", { value: m }, t(`identity.${m}`))));
+  const REASONS = ["NO_SMARTPHONE", "FACE_ID_FAILED", "CAMERA_UNAVAILABLE", "EGOV_UNAVAILABLE"];
+  const reasonCode = h("select", { id: "rx-reason-code" }, REASONS.map((r) => h("option", { value: r }, t(`fallback.${r}`))));
   const reason = field("reason");
   const status = h("div", { "data-dispense-status": "" });
   const found = h("div", { "data-prescription": "" });
@@ -42,6 +44,7 @@ export async function render(view) {
       drugCode: drug.value.trim(),
       quantity: Number(quantity.value),
       identityMethod: method.value,
+      identityReasonCode: method.value === "FALLBACK" ? reasonCode.value : null,
       identityReason: method.value === "FALLBACK" ? reason.value.trim() || null : null,
     };
     const data = await gql("DispenseMedicine", { input }).catch((e) => ({ error: e }));
@@ -66,6 +69,7 @@ export async function render(view) {
       h("label", { for: "rx-drug" }, t("pharmacy.drug")), drug,
       h("label", { for: "rx-quantity" }, t("pharmacy.quantity")), quantity,
       h("label", { for: "rx-identity" }, t("pharmacy.identity")), method,
+      h("label", { for: "rx-reason-code" }, t("pharmacy.reasonCode")), reasonCode,
       h("label", { for: "rx-reason" }, t("pharmacy.reason")), reason,
       h("div", { class: "actions" }, h("button", { "data-dispense": "", onclick: dispense }, t("pharmacy.dispense"))),
       status,

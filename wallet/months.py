@@ -1,0 +1,156 @@
+"""Amounts per month: what a benefit pays for each month of its period, and as of which day.
+
+The rule (docs/money.md, "Amounts per month"): each month is paid at the amount of the family
+as it was in that month. A month that ended before the day the amount is decided (a backpay
+month, e.g. the first months of a quarterly ASP assignment accepted late) is priced by the
+programme's own rule evaluated on the month's last day (or the period's, if earlier): the
+registry's facts as of that day and the parameters in force then (familymap.amounts). The
+month of the decision and the months after it are paid at the amount decided that day: the
+family as it is now is the best knowledge of those months.
+
+A one-off benefit is one month (the month of its event) with the whole sum; a voucher has no
+months (it is funded, not paid). The offer quotes these months, the assignment keeps them,
+and each payment names its month and pays that month's amount (wallet.payments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from familymap.amounts import AsOf, amounts_as_of
+
+BENEFIT = "benefit"
+
+
+def month_of(day: date) -> date:
+    """The first day of the month of `day`."""
+    return day.replace(day=1)
+
+
+def next_month(month: date) -> date:
+    """The first day of the month after `month`."""
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def last_day(month: date) -> date:
+    """The last day of the month of `month`."""
+    return next_month(month_of(month)) - timedelta(days=1)
+
+
+def months_between(start: date, end: date) -> list[date]:
+    """The first days of the months from `start`'s to `end`'s, both included."""
+    months, month = [], month_of(start)
+    while month <= month_of(end):
+        months.append(month)
+        month = next_month(month)
+    return months
+
+
+@dataclass(frozen=True, slots=True)
+class MonthAmount:
+    """One month of a benefit: what it pays and the day the family was taken as of."""
+
+    month: date
+    amount_tiyn: int
+    as_of: date
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "month": self.month.isoformat(),
+            "amount_tiyn": self.amount_tiyn,
+            "as_of": self.as_of.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MonthAmount:
+        return cls(
+            date.fromisoformat(data["month"]),
+            int(data["amount_tiyn"]),
+            date.fromisoformat(data["as_of"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A benefit as decided on `decided_on`: its amount then and its period."""
+
+    programme: str
+    kind: str
+    family_id: int
+    person_id: int | None
+    amount_tiyn: int
+    start: date | None
+    end: date | None
+    decided_on: date
+
+
+def is_one_off(start: date | None, end: date | None) -> bool:
+    """A benefit whose period is one day is paid once, for the month of that day."""
+    return start is not None and start == end
+
+
+async def month_amounts(
+    *, connection: AsyncConnection, quotes: Sequence[Quote]
+) -> list[list[MonthAmount]]:
+    """For each quote, the amount of every month of its period (see the module's rule)."""
+    backpay: list[AsOf] = []
+    for quote in quotes:
+        for month in _backpay_months(quote):
+            backpay.append(
+                AsOf(quote.programme, quote.family_id, quote.person_id, _as_of(month, quote))
+            )
+    earlier = await amounts_as_of(connection=connection, questions=backpay) if backpay else {}
+    schedules = []
+    for quote in quotes:
+        if quote.kind != BENEFIT or quote.start is None or quote.end is None:
+            schedules.append([])
+            continue
+        if is_one_off(quote.start, quote.end):
+            schedules.append([MonthAmount(month_of(quote.start), quote.amount_tiyn, quote.start)])
+            continue
+        schedule = []
+        for month in months_between(quote.start, quote.end):
+            if month < month_of(quote.decided_on):
+                day = _as_of(month, quote)
+                amount = earlier[AsOf(quote.programme, quote.family_id, quote.person_id, day)]
+                schedule.append(MonthAmount(month, amount, day))
+            else:
+                schedule.append(MonthAmount(month, quote.amount_tiyn, quote.decided_on))
+        schedules.append(schedule)
+    return schedules
+
+
+def _backpay_months(quote: Quote) -> list[date]:
+    if quote.kind != BENEFIT or quote.start is None or quote.end is None:
+        return []
+    if is_one_off(quote.start, quote.end):
+        return []
+    return [m for m in months_between(quote.start, quote.end) if m < month_of(quote.decided_on)]
+
+
+def _as_of(month: date, quote: Quote) -> date:
+    assert quote.end is not None
+    return min(last_day(month), quote.end)
+
+
+def to_json(schedule: Sequence[MonthAmount]) -> list[dict[str, Any]]:
+    """A schedule as stored on offers and assignments."""
+    return [m.to_json() for m in schedule]
+
+
+def from_json(data: Sequence[dict[str, Any]] | None) -> list[MonthAmount]:
+    """A stored schedule; empty for rows made before schedules were kept."""
+    return [MonthAmount.from_json(m) for m in data or ()]
+
+
+def amount_for(schedule: Sequence[MonthAmount], month: date, *, otherwise: int) -> int:
+    """What `month` pays by the schedule; `otherwise` for a month the schedule does not list."""
+    for entry in schedule:
+        if entry.month == month:
+            return entry.amount_tiyn
+    return otherwise
