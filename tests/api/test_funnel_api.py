@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.auth import Role
 from familymap.orm import utcnow
-from tests.api.test_offers_api import DECLINE, OFFER_FIELDS, father_offers, inbound
+from tests.api.test_offers_api import ACCEPT, DECLINE, OFFER_FIELDS, father_offers, inbound
 from tests.wallet.offer_builders import FATHER_IIN, FATHER_PHONE, evaluate, newborn_household
 from wallet.offer_tables import Offer, OfferTransition
 from wallet.offers import offer_new_entitlements
@@ -153,3 +153,25 @@ async def test_a_reason_by_sms_with_the_decline_or_after_it(client, household, s
         )
     ).all()
     assert [d["reason"] for d in details if "reason" in d] == ["DO_NOT_TRUST_SMS", "NOT_NEEDED"]
+
+
+async def test_a_consent_after_a_decline_clears_its_reason_and_counts_as_accepted(
+    gql, token_for, household, session
+):
+    # Given the father declined the birth benefit because he did not need it
+    father = token_for(Role.CITIZEN, FATHER_IIN)
+    birth = (await father_offers(session, household))["BIRTH_BENEFIT"]
+    declined = {"id": str(birth.id), "key": "d", "reason": "NOT_NEEDED"}
+    await gql(DECLINE_WHY, declined, token=father)
+    # When he changes his mind before the deadline and accepts it
+    accepted = await gql(ACCEPT, {"id": str(birth.id), "key": "a"}, token=father)
+    assert accepted["data"]["acceptOffer"]["offer"]["state"] == "ASSIGNED"
+    # Then the offer no longer carries the reason, and the funnel counts it accepted
+    await session.refresh(birth)
+    assert birth.decline_reason is None
+    today = utcnow().date().isoformat()
+    operator = token_for(Role.OPERATOR, "op-1")
+    body = await gql(FUNNEL, {"since": today, "until": today, "groupBy": []}, token=operator)
+    (total,) = body["data"]["offerFunnel"]
+    assert (total["accepted"], total["declined"], total["inPayment"]) == (1, 0, 1)
+    assert all(row["count"] == 0 for row in total["declinedFor"])
