@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.parameters import default_parameters
 from familymap.tables import Entitlement, Person
 from vouchers.errors import (
     DrugMismatch,
@@ -34,6 +35,13 @@ from wallet.ledger import open_account, transfer
 PURPOSE = "medicines"
 PROGRAMME = "MEDICINES"
 PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
+
+
+def drug_name(*, drug_code: str, language: str, on: date) -> str | None:
+    """The drug's name for screens in kk / ru / en, or None when its ATC code is not listed."""
+    names = default_parameters().get("medicines.drug_names", on)
+    entry = names.get(drug_code.strip().upper())
+    return None if entry is None else entry.get(language, entry["en"])
 
 
 def wallet_code(person_id: int) -> str:
