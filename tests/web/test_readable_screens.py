@@ -199,7 +199,7 @@ def test_entitlements_are_grouped_by_person_with_the_eligible_first(page, live_s
     assert item.locator(".reasons li.failed").count() >= 1
 
 
-def test_the_meal_qr_code_counts_down_and_renews_itself(page, live_server, screenshot):
+def test_the_meal_qr_code_counts_down_and_renews_itself(page, live_server):
     # given the large family's mother shows a pupil's meal QR code
     sign_in_as(page, live_server, "citizen:1", "ru")
     open_screen(page, "meals")
@@ -212,7 +212,6 @@ def test_the_meal_qr_code_counts_down_and_renews_itself(page, live_server, scree
     page.clock.run_for(20_000)
     assert int(countdown.get_attribute("data-seconds")) == 40
     assert countdown.inner_text() == "Действует ещё 40 с"
-    screenshot(page, "meal-qr")
     # and when the minute is over, a new code replaces it by itself
     page.clock.run_for(41_000)
     page.wait_for_function(
