@@ -9,9 +9,11 @@ from datetime import date, timedelta
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from app.auth import Role, TokenRejected, build_dev_issuer
+from app.cli_settings import load_settings, settings_problems
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.migrate import upgrade_to_head
@@ -27,11 +29,7 @@ console = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        console.print(f"[red]Bad settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return load_settings(console)
 
 
 @cli.command()
@@ -174,6 +172,7 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 
 def _register_subcommands() -> None:
     from app.cli_audit import audit_cli
+    from app.cli_bank import bank_cli
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
     from app.cli_offers import jobs_cli, offers_cli
@@ -193,6 +192,7 @@ def _register_subcommands() -> None:
     cli.add_typer(operations_cli, name="operations")
     cli.add_typer(audit_cli, name="audit")
     cli.add_typer(vouchers_cli, name="vouchers")
+    cli.add_typer(bank_cli, name="bank")
     bench_cli.command("redeem")(bench_redeem)
 
 
@@ -200,4 +200,9 @@ _register_subcommands()
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except ValidationError as exc:
+        # Commands that read the settings themselves: a refusal is a message, not a traceback.
+        console.print(f"[red]Bad settings:[/red] {settings_problems(exc)}", highlight=False)
+        raise SystemExit(2) from None
