@@ -27,6 +27,7 @@ from graphql_schema.errors import is_expected
 from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
+from graphql_schema.queries.bank import BankQueries
 from graphql_schema.queries.offers import OfferQueries
 from graphql_schema.rate_limits import MutationRateLimit
 from graphql_schema.scalars import IIN, SCALAR_MAP
@@ -39,7 +40,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(OfferQueries, AuditQueries, VoucherQueries):
+class Query(OfferQueries, BankQueries, AuditQueries, VoucherQueries):
     @strawberry.field(
         description="The caller's identity and roles; for a citizen, their wallet. Texts are "
         "in `language`, else the request's Accept-Language (kk, ru, en; default ru).",

@@ -4,7 +4,9 @@ median time from offer to payment.
 
 Delivered means the SMS gateway took the offer's SMS (the outbox message was sent); the
 gateways report no handset delivery. Take-up is the share of offers the person accepted
-(whatever followed). Only cash benefits reach `paid`; a voucher's consent ends in `assigned`.
+(whatever followed). Only cash benefits reach `paid`, and only when the bank's statement
+booked the first payment (wallet.reconcile), at the time the bank booked it: the bank's API
+taking an order is not payment. A voucher's consent ends in `assigned`.
 """
 
 from __future__ import annotations

@@ -270,7 +270,7 @@ class Unreconciled:
 
 
 async def unreconciled_payments(
-    *, session: AsyncSession, older_than_days: int, now: datetime
+    *, session: AsyncSession, older_than_days: int, now: datetime, limit: int | None = None
 ) -> list[Unreconciled]:
     """Payments ordered more than `older_than_days` ago that no statement has booked yet."""
     cutoff = now - timedelta(days=older_than_days)
@@ -278,6 +278,7 @@ async def unreconciled_payments(
         select(Payment)
         .where(Payment.state.in_(_PAYABLE), Payment.ordered_at < cutoff)
         .order_by(Payment.ordered_at, Payment.id)
+        .limit(limit)
     )
     return [
         Unreconciled(
