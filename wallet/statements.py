@@ -32,6 +32,17 @@ from defusedxml.ElementTree import ParseError, fromstring
 # Kazakhstan keeps one time zone, UTC+5: a statement's bare dates are days in Astana.
 ASTANA = timezone(timedelta(hours=5), "Asia/Almaty")
 MAX_STATEMENT_BYTES = 50 * 1024 * 1024
+# Ten billion tenge: more than any one line of a benefits account, far below BIGINT.
+MAX_AMOUNT_TIYN = 10**12
+# The widths the lines are stored in (wallet.bank_tables).
+_WIDTHS = {
+    "statement_id": 64,
+    "account": 34,
+    "reference": 128,
+    "end_to_end_id": 128,
+    "return_reason": 8,
+    "currency": 3,
+}
 _NOT_PROVIDED = {"", "NOTPROVIDED", "NONREF"}
 
 
@@ -55,6 +66,12 @@ class StatementLine:
     currency: str
     end_to_end_id: str | None
     return_reason: str | None
+
+    def __post_init__(self) -> None:
+        for name, width in _WIDTHS.items():
+            value = getattr(self, name)
+            if value is not None and len(value) > width:
+                raise StatementError(f"{self.reference[:40]}: {name} longer than {width}")
 
     @property
     def booked_moment(self) -> datetime:
@@ -103,6 +120,8 @@ def _tiyn(text: str | None, what: str) -> int:
     tiyn = amount * 100
     if not amount.is_finite() or amount < 0 or tiyn != tiyn.to_integral_value():
         raise StatementError(f"{what}: {text!r} is not a whole number of tiyn")
+    if tiyn > MAX_AMOUNT_TIYN:
+        raise StatementError(f"{what}: {text!r} is more than any payment")
     return int(tiyn)
 
 

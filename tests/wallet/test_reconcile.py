@@ -339,7 +339,18 @@ def test_a_statement_that_cannot_be_read_is_refused_with_a_code(data):
     assert refused.value.code == "INVALID_STATEMENT"
 
 
-def test_an_amount_finer_than_a_tiyn_is_refused():
-    text = (STATEMENTS / "camt053_batch.xml").read_text().replace("0.01", "0.001")
-    with pytest.raises(StatementError, match="whole number of tiyn"):
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        ("0.01", "0.001", "whole number of tiyn"),
+        ("0.01", "-1.00", "whole number of tiyn"),
+        ("0.01", "1e30", "more than any payment"),
+        ("<AcctSvcrRef>T1<", f"<AcctSvcrRef>{'T' * 200}<", "reference longer than 128"),
+        ("<CdtDbtInd>DBIT<", "<CdtDbtInd>X<", "not DBIT or CRDT"),
+        ("<AcctSvcrRef>KZB2611210000007</AcctSvcrRef>", "", "no bank reference"),
+    ],
+)
+def test_a_line_the_books_cannot_hold_is_refused(old, new, why):
+    text = (STATEMENTS / "camt053_batch.xml").read_text().replace(old, new)
+    with pytest.raises(StatementError, match=why):
         parse_statement(text.encode())
