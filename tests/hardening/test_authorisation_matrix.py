@@ -64,6 +64,11 @@ MATRIX: dict[str, tuple[frozenset[Role], str, dict]] = {
         'query { offerFunnel(since: "2026-01-01", until: "2026-01-31") { sent } }',
         {},
     ),
+    "unreconciledPayments": (
+        frozenset({Role.OPERATOR}),
+        "{ unreconciledPayments(olderThanDays: 3) { paymentId } }",
+        {},
+    ),
     "myPupils": (frozenset({Role.CITIZEN}), "{ myPupils { firstName } }", {}),
     "childMeals": (frozenset({Role.CITIZEN}), '{ childMeals(childId: "1") { mealType } }', {}),
     "myDispensings": (frozenset({Role.CITIZEN}), "{ myDispensings { drugCode } }", {}),
