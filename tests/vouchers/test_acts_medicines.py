@@ -92,6 +92,13 @@ def test_the_qr_key_is_required_in_prod(tmp_path):
         jwt_jwks_url="https://idp.example/jwks.json",
         audit_hash_key="k",
         qr_signing_key="s3cret-key",
+        # prod refuses the log gateways (they send nothing)
+        sms_gateway="http",
+        sms_gateway_url="https://sms.example/api",
+        sms_gateway_token="t",
+        bank_gateway="http",
+        bank_gateway_url="https://bank.example/orders",
+        bank_gateway_token="t",
     )
     assert qr_signing_key(given) == b"s3cret-key"
     dev = Settings(dev_qr_key_path=tmp_path / "qr")
