@@ -130,6 +130,7 @@ def test_the_qr_key_is_required_in_prod(tmp_path):
     )
     assert (
         qr_signing_key(given) == b"4b7e0a3d6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e4a7d0c3f6b9e2a5d8c1f4b7e"
+    )
     dev = Settings(dev_qr_key_path=tmp_path / "qr")
     assert qr_signing_key(dev) == qr_signing_key(dev) and len(qr_signing_key(dev)) == 32
     assert (tmp_path / "qr").stat().st_mode & 0o777 == 0o600
