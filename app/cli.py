@@ -176,6 +176,7 @@ def _register_subcommands() -> None:
     from app.cli_audit import audit_cli
     from app.cli_eligibility import bench_cli, eligibility_cli, generate
     from app.cli_import import import_command
+    from app.cli_ledger import ledger_cli
     from app.cli_offers import jobs_cli, offers_cli
     from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
@@ -192,6 +193,7 @@ def _register_subcommands() -> None:
     bench_cli.command("wallet")(bench_wallet_command)
     cli.add_typer(operations_cli, name="operations")
     cli.add_typer(audit_cli, name="audit")
+    cli.add_typer(ledger_cli, name="ledger")
     cli.add_typer(vouchers_cli, name="vouchers")
     bench_cli.command("redeem")(bench_redeem)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, column, func, insert, or_, select, update, values
@@ -44,7 +45,21 @@ from wallet.tables import LedgerAccount, LedgerTransfer
 
 # A BIGINT column holds no more; larger amounts would fail in the database instead.
 MAX_AMOUNT = 2**63 - 1
-REVERSAL = "REVERSAL"
+
+
+class Reason(StrEnum):
+    """Why value moved: every transfer's reason code is one of these."""
+
+    VOUCHER_FUNDING = "VOUCHER_FUNDING"  # a programme funds a purpose wallet
+    MEAL_SERVED = "MEAL_SERVED"  # a child's meals wallet pays the school for a meal
+    MEDICINE_DISPENSED = "MEDICINE_DISPENSED"  # a medicines wallet pays the pharmacy
+    BENEFIT_PAYMENT = "BENEFIT_PAYMENT"  # a programme pays a cash benefit out to the bank
+    INVOICE_PAID = "INVOICE_PAID"  # a merchant's redeemed value is settled to it
+    PAYMENT_RETURNED = "PAYMENT_RETURNED"  # the bank refused a payment: its transfer reversed
+    REVERSAL = "REVERSAL"  # any other transfer undone
+
+
+REVERSAL = Reason.REVERSAL
 
 
 class LedgerError(Exception):
