@@ -13,12 +13,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from familymap.audit import Caller
-from tests.model.rules import Answer, MealAsk, Posted, QrCode, Refused, Served
+from tests.model.rules import (
+    Answer,
+    DispenseAsk,
+    Dispensed,
+    MealAsk,
+    Posted,
+    QrCode,
+    Refused,
+    Served,
+)
 from tests.model.world import World
 from vouchers.errors import VoucherError
 from vouchers.meal_groups import ALONE, GroupItem, redeem_meals_together
 from vouchers.meal_hotpath import redeem_meal_on_driver
 from vouchers.meals import MealRequest, Redeemed, redeem_meal, redeem_meals_batch
+from vouchers.medicines import DispenseRequest, dispense
 from vouchers.qr import sign_qr
 from wallet import ledger
 from wallet.ledger import LedgerError, NewTransfer
@@ -192,3 +202,30 @@ class Paths:
             await self._alone_on_driver(ask) if outcome is ALONE else self.answer(outcome)
             for ask, outcome in zip(asks, outcomes, strict=True)
         ]
+
+    # --- medicines
+
+    async def dispense(self, ask: DispenseAsk) -> Answer:
+        """A pharmacy's dispensing, on the one path it has (the ORM)."""
+        request = DispenseRequest(
+            idempotency_key=ask.key,
+            prescription_external_id=self.world.external_id(ask.prescription),
+            drug_code=ask.drug, quantity=ask.quantity, identity_method=ask.identity,
+            identity_reason=ask.identity_reason,
+        )  # fmt: skip
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            try:
+                row, replayed = await dispense(
+                    session=session, merchant_id=self.world.merchant_ids[ask.merchant],
+                    request=request, today=self.now.date(),
+                )  # fmt: skip
+                await session.commit()
+            except (VoucherError, LedgerError) as refused:
+                await session.rollback()
+                return Refused(refused.code)
+        name = next(
+            rx.name
+            for rx in self.world.prescriptions
+            if self.world.external_id(rx.name) == request.prescription_external_id
+        )
+        return Dispensed(name, row.quantity, replayed=replayed)

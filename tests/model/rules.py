@@ -15,6 +15,8 @@ Answers are values: `Posted`, `Served` (a meal, or its replay) or `Refused` (a s
 
 from __future__ import annotations
 
+import copy
+import itertools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -51,7 +53,16 @@ class Served:
     replayed: bool = False
 
 
-Answer = Refused | Posted | Served
+@dataclass(frozen=True, slots=True)
+class Dispensed:
+    """Medicine dispensed against a prescription (or, `replayed`, the first answer again)."""
+
+    prescription: str
+    quantity: int
+    replayed: bool = False
+
+
+Answer = Refused | Posted | Served | Dispensed
 
 # --- the calendar and prices, from the parameters as data ---------------------------------
 
@@ -199,6 +210,34 @@ class TransferContent:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Prescription:
+    """An e-prescription: a patient, a drug, how much of it, at what unit price, until when."""
+
+    name: str
+    patient_wallet: str
+    drug: str
+    quantity: int
+    unit_price: int
+    valid_until: date
+
+
+@dataclass(frozen=True, slots=True)
+class DispenseAsk:
+    """A pharmacy's request to dispense against a prescription, with the identity check."""
+
+    key: str
+    merchant: str  # a merchant's name: a pharmacy, or a school (which may not)
+    prescription: str
+    drug: str
+    quantity: int
+    identity: str
+    identity_reason: str | None = None
+
+
+IDENTITY_CHECKS = ("egov_qr", "face_id", "fallback")
+
+
 # --- the model -------------------------------------------------------------------------------
 
 
@@ -222,6 +261,10 @@ class Model:
         self.meals: dict[tuple[str, date, str], Meal] = {}
         self.requests: dict[tuple[str, ...], tuple[MealAsk, Meal]] = {}
         self.nonces: set[str] = set()
+        self.prescriptions: dict[str, Prescription] = {}
+        self.pharmacies: dict[str, str] = {}  # merchant name -> account, of the medicines kind
+        self.dispensed: dict[str, int] = {}  # prescription -> quantity dispensed
+        self.dispensings: dict[str, DispenseAsk] = {}  # idempotency key -> the first request
 
     # --- the ledger
 
@@ -294,6 +337,20 @@ class Model:
         """A canteen's offline batch: each item as if sent alone, in order."""
         return [self.redeem(ask) for ask in asks]
 
+    def redeem_together(self, asks: list[MealAsk], answered: list[Answer]) -> list[Answer]:
+        """Requests arriving at the same moment: each as if sent alone, in some order. The
+        order whose answers are `answered` is taken, if there is one; else arrival order
+        (and its answers differ from `answered`)."""
+        for order in itertools.permutations(range(len(asks))):
+            trial = copy.deepcopy(self)
+            answers: list[Answer | None] = [None] * len(asks)
+            for position in order:
+                answers[position] = trial.redeem(asks[position])
+            if answers == answered:
+                self.__dict__.update(trial.__dict__)
+                return answers
+        return [self.redeem(ask) for ask in asks]
+
     def _meal_refusal(self, ask: MealAsk) -> str | None:
         """Why a new meal request is refused, the first rule it breaks in this order."""
         if ask.meal_type not in MEAL_TYPES:
@@ -315,6 +372,47 @@ class Model:
         if (child.name, ask.day, ask.meal_type) in self.meals:
             return "ALREADY_REDEEMED"
         return None
+
+    # --- medicines
+
+    def dispense(self, ask: DispenseAsk, *, today: date) -> Answer:
+        """A pharmacy dispenses against a prescription and is paid from the patient's
+        medicines wallet."""
+        if ask.merchant not in self.pharmacies:
+            return Refused("WRONG_CATEGORY")
+        rx = self.prescriptions.get(ask.prescription)
+        if rx is None:
+            return Refused("NOT_FOUND")
+        first = self.dispensings.get(ask.key)
+        if first is not None:
+            same = (first.merchant, first.prescription, first.drug, first.quantity,
+                    first.identity) == (ask.merchant, ask.prescription, ask.drug, ask.quantity,
+                                        ask.identity)  # fmt: skip
+            if not same:
+                return Refused("IDEMPOTENCY_KEY_REUSED")
+            return Dispensed(first.prescription, first.quantity, replayed=True)
+        if ask.identity not in IDENTITY_CHECKS or (
+            ask.identity == "fallback" and not (ask.identity_reason or "").strip()
+        ):
+            return Refused("IDENTITY_CHECK_REQUIRED")
+        if ask.drug != rx.drug:
+            return Refused("DRUG_MISMATCH")
+        if today > rx.valid_until:
+            return Refused("PRESCRIPTION_EXPIRED")
+        if ask.quantity <= 0:
+            return Refused("BAD_USER_INPUT")
+        if self.dispensed.get(rx.name, 0) + ask.quantity > rx.quantity:
+            return Refused("QUANTITY_EXCEEDED")
+        paid = self.post(
+            transfer_id=f"dispensing:{ask.key}", debit=rx.patient_wallet,
+            credit=self.pharmacies[ask.merchant], amount=ask.quantity * rx.unit_price,
+            reason="MEDICINE_DISPENSED", fresh=False,
+        )  # fmt: skip
+        if isinstance(paid, Refused):
+            return paid
+        self.dispensed[rx.name] = self.dispensed.get(rx.name, 0) + ask.quantity
+        self.dispensings[ask.key] = ask
+        return Dispensed(rx.name, ask.quantity)
 
 
 def key_scope(ask: MealAsk) -> tuple[str, ...]:

@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from familymap.iin import complete_iin
 from familymap.tables import Family, Person
-from tests.model.rules import Account, Child, Meal, School
+from tests.model.rules import Account, Child, Meal, Prescription, School
 from vouchers.meals import wallet_code
+from vouchers.medicines import PrescriptionInput, record_prescription
+from vouchers.medicines import wallet_code as medicines_wallet
 from vouchers.merchants import register_merchant
 from vouchers.tables import MealRedemption, MealVoucher, Merchant
+from vouchers.tables import Prescription as PrescriptionRow
 from wallet import ledger
 from wallet.tables import LedgerAccount
 
@@ -33,15 +36,22 @@ CHILDREN = (
     ("erik", "north", ()),  # enrolled, no voucher
 )
 SCHOOLS = (("north", "astana"), ("south", "shymkent"))
+PHARMACY = "pharmacy"
+# (name, drug, quantity, unit price, valid until): one to dispense, one expired.
+PRESCRIPTIONS = (
+    ("rx-ok", "C09AA05", 3, 100_000, date(2099, 1, 1)),
+    ("rx-old", "A10BA02", 2, 50_000, date(2026, 11, 1)),
+)
 
 _serials = itertools.count(random.randrange(10_000))
 
 
 def _iin(birth: date) -> str:
-    """A valid IIN for a child born on `birth`; serials run through 10,000 per birth day."""
+    """A valid IIN for a man born on `birth`; serials run through 10,000 per birth day."""
+    century = 5 if birth.year >= 2000 else 3
     while True:
         serial = next(_serials) % 10_000
-        iin = complete_iin(f"{birth:%y%m%d}5{serial:04d}")
+        iin = complete_iin(f"{birth:%y%m%d}{century}{serial:04d}")
         if iin is not None:
             return iin
 
@@ -54,12 +64,21 @@ class World:
     accounts: list[Account]
     schools: list[School]
     children: list[Child]
-    merchant_ids: dict[str, uuid.UUID]  # school name -> merchant id
+    merchant_ids: dict[str, uuid.UUID]  # school (or pharmacy) name -> merchant id
     person_ids: dict[str, int]  # child name -> person id
+    prescriptions: list[Prescription]
+    patient_wallet: str
 
     @property
     def programme(self) -> str:
         return f"programme:model-{self.run}"
+
+    @property
+    def medicines_programme(self) -> str:
+        return f"programme:model-{self.run}-medicines"
+
+    def external_id(self, prescription: str) -> str:
+        return f"model-{self.run}-{prescription}"
 
     def child_named(self, person_id: int) -> str:
         return next(name for name, pid in self.person_ids.items() if pid == person_id)
@@ -75,6 +94,7 @@ async def build_world(engine: AsyncEngine) -> World:
         accounts = [
             Account(f"programme:model-{run}", "budget_programme", "school_meals"),
             Account(f"programme:model-{run}-cash", "budget_programme", None),
+            Account(f"programme:model-{run}-medicines", "budget_programme", "medicines"),
             Account(f"payout:model-{run}", "bank_payout", None),
             Account(f"settlement:model-{run}", "settlement", None),
         ]
@@ -96,6 +116,36 @@ async def build_world(engine: AsyncEngine) -> World:
             category="medicines", region="astana",
         )  # fmt: skip
         accounts.append(Account(chemist.account_code, "merchant", "medicines"))
+        merchant_ids[PHARMACY] = chemist.id
+        family = Family(region="astana", housing_owned=True, area_m2=60, rooms=2)
+        session.add(family)
+        await session.flush()
+        birth = date(1970 + random.randrange(20), 6, 1 + random.randrange(28))
+        patient = Person(
+            family_id=family.id, iin=_iin(birth), role="head", last_name="Model",
+            first_name="patient", birth_date=birth, sex="M", insured=True,
+        )  # fmt: skip
+        session.add(patient)
+        await session.flush()
+        patient_wallet = medicines_wallet(patient.id)
+        await ledger.open_account(
+            session=session, code=patient_wallet, kind="purpose_wallet", purpose="medicines",
+            family_id=family.id, person_id=patient.id,
+        )  # fmt: skip
+        accounts.append(Account(patient_wallet, "purpose_wallet", "medicines"))
+        prescriptions = []
+        for name, drug, quantity, price, valid_until in PRESCRIPTIONS:
+            await record_prescription(
+                session=session, source="model",
+                prescription=PrescriptionInput(
+                    external_id=f"model-{run}-{name}", patient_iin=patient.iin, drug_code=drug,
+                    quantity=quantity, unit_price_tiyn=price, valid_until=valid_until,
+                    prescribing_org="Model polyclinic",
+                ),
+            )  # fmt: skip
+            prescriptions.append(
+                Prescription(name, patient_wallet, drug, quantity, price, valid_until)
+            )
         children, person_ids = [], {}
         for name, school, years in CHILDREN:
             family = Family(region="astana", housing_owned=True, area_m2=60, rooms=2)
@@ -128,7 +178,9 @@ async def build_world(engine: AsyncEngine) -> World:
                 Child(name, school, wallet_code(child.id), frozenset(years), voucher_ids)
             )
         await session.commit()
-    return World(run, accounts, schools, children, merchant_ids, person_ids)
+    return World(
+        run, accounts, schools, children, merchant_ids, person_ids, prescriptions, patient_wallet
+    )
 
 
 async def balances(engine: AsyncEngine, world: World) -> dict[str, int]:
@@ -161,4 +213,22 @@ async def meals(engine: AsyncEngine, world: World) -> set[Meal]:
                 meal.qr_nonce,
             )
             for meal, merchant_id in rows
+        }
+
+
+async def dispensed(engine: AsyncEngine, world: World) -> dict[str, int]:
+    """How much has been dispensed against each of the world's prescriptions."""
+    async with AsyncSession(engine) as session:
+        rows = await session.execute(
+            select(PrescriptionRow.external_id, PrescriptionRow.dispensed_quantity).where(
+                PrescriptionRow.external_id.in_(
+                    [world.external_id(rx.name) for rx in world.prescriptions]
+                )
+            )
+        )
+        return {
+            rx.name: quantity
+            for external_id, quantity in rows
+            for rx in world.prescriptions
+            if world.external_id(rx.name) == external_id and quantity
         }
