@@ -5,6 +5,7 @@ resolvers do; anything else commits."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -136,6 +137,10 @@ class Paths:
         if path == "group":
             return await self._group(asks)
         return [await self._one(path, ask) for ask in asks]
+
+    async def race(self, path: str, asks: list[MealAsk]) -> list[Answer]:
+        """Send the requests at the same moment, each in a transaction of its own."""
+        return list(await asyncio.gather(*(self._one(path, ask) for ask in asks)))
 
     async def _one(self, path: str, ask: MealAsk) -> Answer:
         school = self.world.merchant_ids[ask.school]

@@ -18,7 +18,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -109,7 +109,7 @@ def database(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
         admin_url = base.set(database="postgres", drivername="postgresql")
         runner.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
         url = base.set(database=name).render_as_string(hide_password=False)
-    model_settings = Settings(database_url=url, database_hot_pool_size=2)
+    model_settings = Settings(database_url=url, database_hot_pool_size=3)
     engine = create_engine(model_settings)
     try:
         runner.run(upgrade_to_head(engine))
@@ -277,6 +277,27 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
             ask = data.draw(st.sampled_from(self.asks), label="again")
             path = data.draw(st.sampled_from(meal_paths), label="path")
             self.send(path, [ask])
+
+        @precondition(lambda self: db.pool is not None)
+        @rule(data=st.data())
+        def race(self, data: st.DataObject) -> None:
+            """Two or three canteens send at the same moment: the same request, or the same
+            child's meal under other keys (PostgreSQL's concurrent writers)."""
+            path = data.draw(st.sampled_from(("portable", "hot")), label="path")
+            first = self.ask(data, None)
+            others = data.draw(st.sampled_from(("same request", "same meal")), label="race")
+            count = data.draw(st.integers(2, 3), label="n")
+            asks = [first] + [
+                first if others == "same request" else replace(first, key=self.fresh("key"))
+                for _ in range(count - 1)
+            ]
+            self.keys += [ask.key for ask in asks]
+            self.asks += asks
+            answered = db.run(self.paths.race(path, asks))
+            expected = self.model.redeem_together(asks, answered)
+            for outcome in expected:
+                SEEN[f"race {path}", _outcome(outcome)] += 1
+            assert answered == expected, f"{path} answered {answered}, the model {expected}"
 
         def send(self, path: str, asks: list[MealAsk]) -> None:
             self.asks += asks
