@@ -629,9 +629,11 @@ async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransf
     id (a meal unique per child, day and meal type): no replay look-up is needed, and a reused
     id fails on the unique index (TRANSFER_ID_REUSED). The accounts are read and locked in one
     statement in primary-key order (the order `transfer` locks in, so the two cannot
-    deadlock), the rows go in in one INSERT, and the totals move by one conditional UPDATE
-    per account (PostgreSQL: one UPDATE ... FROM VALUES for all). An overdraft anywhere
-    raises INSUFFICIENT_FUNDS and the caller's transaction (or savepoint) must be rolled back.
+    deadlock), the rows go in in one INSERT (before the flows are checked, so that a used id
+    is refused as such whatever else is wrong: the ledger's order), and the totals move by
+    one conditional UPDATE per account under `floor_condition` (PostgreSQL: one UPDATE ...
+    FROM VALUES for all). Any refusal may come after a write: the caller's transaction (or
+    savepoint) must be rolled back, as after any ledger refusal.
     """
     if not transfers:
         return

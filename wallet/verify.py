@@ -6,6 +6,8 @@ broken (an empty list: the money is as the rules say). The checks read; they cha
     books_balance                 the debits posted to accounts equal the credits posted
     balances_match_transfers      every account's totals equal the sums of its transfers
     no_negative_wallet            no account that may not go negative is below zero
+    reason_fits_flow              every transfer's reason is one its flow carries (FLOWS), or
+                                  a reversal's reason on a reversal
     meal_one_transfer             every meal is paid by one MEAL_SERVED transfer of its price
                                   to the child's wallet's debit, and every such transfer pays
                                   one meal
@@ -24,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import String, and_, cast, column, func, literal, or_, select, table
+from sqlalchemy import String, and_, cast, column, func, literal, or_, select, table, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wallet.ledger import Reason, accounts_disagreeing_with_transfers
+from wallet.ledger import FLOWS, REVERSAL_REASONS, Reason, accounts_disagreeing_with_transfers
 from wallet.offer_tables import Offer, Payment
 from wallet.outbox_tables import OutboxMessage
 from wallet.tables import LedgerAccount, LedgerTransfer
@@ -41,6 +43,7 @@ INVARIANTS: dict[str, str] = {
     "books_balance": "the debits posted equal the credits posted",
     "balances_match_transfers": "every account's totals equal the sums of its transfers",
     "no_negative_wallet": "no account that may not go negative is below zero",
+    "reason_fits_flow": "every transfer's reason is one its flow carries, or a reversal's",
     "meal_one_transfer": "every meal is paid by one MEAL_SERVED transfer, and each pays one meal",
     "dispensing_one_transfer": (
         "every dispensing is paid by one MEDICINE_DISPENSED transfer, and each pays one"
@@ -127,6 +130,34 @@ async def _no_negative_wallet(session: AsyncSession) -> list[str]:
         .order_by(LedgerAccount.code)
     )
     return [f"account {code} holds {amount} tiyn" for code, amount in rows]
+
+
+async def _reason_fits_flow(session: AsyncSession) -> list[str]:
+    transfers = LedgerTransfer.__table__
+    debit = LedgerAccount.__table__.alias("debit")
+    credit = LedgerAccount.__table__.alias("credit")
+    allowed = [
+        (debit_kind, credit_kind, reason.value)
+        for (debit_kind, credit_kind), flow in FLOWS.items()
+        for reason in flow.reasons
+    ]
+    rows = await session.execute(
+        select(transfers.c.transfer_id, transfers.c.reason, debit.c.kind, credit.c.kind)
+        .join(debit, debit.c.id == transfers.c.debit_account_id)
+        .join(credit, credit.c.id == transfers.c.credit_account_id)
+        .where(
+            ~tuple_(debit.c.kind, credit.c.kind, transfers.c.reason).in_(allowed),
+            ~and_(
+                transfers.c.reverses_transfer_id.is_not(None),
+                transfers.c.reason.in_([reason.value for reason in REVERSAL_REASONS]),
+            ),
+        )
+        .order_by(transfers.c.id)
+    )
+    return [
+        f"transfer {transfer_id}: {reason} from a {debit_kind} to a {credit_kind}"
+        for transfer_id, reason, debit_kind, credit_kind in rows
+    ]
 
 
 def _wallet_of(person_id_column):
@@ -272,6 +303,7 @@ _CHECKS: dict[str, Callable[[AsyncSession], Awaitable[list[str]]]] = {
     "books_balance": _books_balance,
     "balances_match_transfers": _balances_match_transfers,
     "no_negative_wallet": _no_negative_wallet,
+    "reason_fits_flow": _reason_fits_flow,
     "meal_one_transfer": _meal_one_transfer,
     "dispensing_one_transfer": _dispensing_one_transfer,
     "payment_one_bank_order": _payment_one_bank_order,

@@ -47,6 +47,7 @@ from wallet import ledger
 from wallet.offer_tables import Offer, Payment
 from wallet.offers import answer_offer, offer_new_entitlements
 from wallet.outbox_tables import OutboxMessage
+from wallet.tables import LedgerTransfer
 from wallet.verify import INVARIANTS, verify_ledger
 
 SOCIALWALLET = str(Path(sys.executable).parent / "socialwallet")
@@ -165,6 +166,33 @@ async def test_a_wallet_below_zero_is_named(session, money):
     }
     negative = next(f for f in findings if f.invariant == "no_negative_wallet")
     assert negative.examples == (f"account {wallet_code(money['child'].id)} holds -500 tiyn",)
+
+
+async def test_a_transfer_for_a_reason_its_flow_does_not_carry_is_named(session, money):
+    # Given a transfer written around the ledger, programme -> wallet as "pocket money", with
+    # both accounts' totals moved to match it
+    child = await ledger.get_account(session=session, account=wallet_code(money["child"].id))
+    programme = await ledger.get_account(session=session, account="programme:SCHOOL_MEALS")
+    await session.execute(
+        LedgerTransfer.__table__.insert().values(
+            transfer_id="pocket-money", debit_account_id=programme.id,
+            credit_account_id=child.id, amount=100, reason="POCKET_MONEY", created_at=utcnow(),
+        )
+    )  # fmt: skip
+    await session.execute(
+        text("UPDATE ledger_accounts SET debits_posted = debits_posted + 100 WHERE id = :a"),
+        {"a": programme.id},
+    )
+    await session.execute(
+        text("UPDATE ledger_accounts SET credits_posted = credits_posted + 100 WHERE id = :a"),
+        {"a": child.id},
+    )
+    # Then only the reasons' invariant is broken, naming the transfer
+    findings = await verify_ledger(session=session)
+    assert [f.invariant for f in findings] == ["reason_fits_flow"]
+    assert findings[0].examples == (
+        "transfer pocket-money: POCKET_MONEY from a budget_programme to a purpose_wallet",
+    )
 
 
 async def test_a_meal_whose_transfer_was_removed_is_named(session, money):
