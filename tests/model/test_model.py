@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -72,28 +72,31 @@ STEPS = int(os.environ.get("SOCIALWALLET_MODEL_STEPS", "15"))
 
 NOW = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)  # 14:30 in Astana, a Wednesday of 2026-2027
 TODAY = local_day(NOW)
-# The days meals are asked for, the likeliest first: around today, then any.
+# When a sequence runs: NOW, or that evening in UTC, which is already Thursday in Astana.
+NOWS = (NOW, datetime(2026, 11, 18, 19, 30, tzinfo=UTC))
+# The days meals are asked for, the likeliest first: school days around today (on Wednesday
+# the 18th, Friday 13 is the claim window's last day and Thursday 12 past it; on Thursday the
+# 19th, Monday 16 is the last and Friday 13 past it), then any.
+LIKELY_DAYS = tuple(date(2026, 11, day) for day in (18, 17, 19, 16, 13, 12))
 DAYS = (
-    TODAY,  # a school day
-    TODAY - timedelta(days=1),  # yesterday, a school day: late from the list, never by QR
-    TODAY - timedelta(days=2),  # Monday
-    TODAY - timedelta(days=5),  # Friday 13: three school days back, the window's last day
-    TODAY - timedelta(days=6),  # Thursday 12: four school days back, the window closed
-    TODAY - timedelta(days=4),  # a Saturday
+    *LIKELY_DAYS,
+    date(2026, 11, 14),  # a Saturday
     date(2026, 10, 28),  # the autumn vacation
-    TODAY + timedelta(days=1),  # tomorrow: not served yet
+    date(2026, 11, 20),  # tomorrow at the latest: not served yet
     date(2026, 5, 20),  # a school day of the last school year
     date(2026, 7, 15),  # the summer
 )
-LIKELY_DAYS = DAYS[:5]
-# When a parent's phone made the QR code: now, yesterday, and two moments of the same UTC
-# evening on either side of Astana's midnight (23:30 yesterday, 00:30 today).
-ISSUED = (
-    NOW,
-    NOW - timedelta(days=1),
-    datetime(2026, 11, 17, 18, 30, tzinfo=UTC),
-    datetime(2026, 11, 17, 19, 30, tzinfo=UTC),
-)
+
+
+def issue_moments(now: datetime) -> tuple[datetime, ...]:
+    """When a parent's phone made a QR code: now, a day earlier, and the half hours either
+    side of Astana's last midnight (yesterday's code and today's), none after now."""
+    midnight = datetime.combine(local_day(now), time(), tzinfo=UTC) - timedelta(hours=5)
+    moments = (now, now - timedelta(days=1), midnight - timedelta(minutes=30),
+               midnight + timedelta(minutes=30))  # fmt: skip
+    return tuple(moment for moment in moments if moment <= now)
+
+
 AMOUNTS = (1, 30_000, 54_000, 90_000, 200_000, 1_000_000)
 # (path, answer) -> how often the model expected it: what the sequences exercised, printed
 # at the end of a run (pytest -s).
@@ -186,7 +189,12 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
 
         @initialize(data=st.data())
         def fund_every_wallet(self, data: st.DataObject) -> None:
-            """Each child's wallet starts with some money, or none."""
+            """The sequence runs at one moment (one day in Astana); each child's wallet starts
+            with some money, or none."""
+            self.now = data.draw(st.sampled_from(NOWS), label="now")
+            self.today = local_day(self.now)
+            self.paths.now = self.now
+            self.model.calendar.today = self.today
             for child in self.world.children:
                 amount = data.draw(st.sampled_from((0, 54_000, 200_000, 1_000_000)), label="fund")
                 if amount:
@@ -234,7 +242,7 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
                 st.builds(
                     lambda c, d, t: meal_transfer_id(c, d, t),
                     st.sampled_from([c for c in self.world.children if c.voucher_ids]),
-                    st.sampled_from(DAYS[:3]),
+                    st.sampled_from(LIKELY_DAYS[:3]),
                     st.sampled_from(MEAL_TYPES),
                 )
             )
@@ -270,7 +278,7 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
                 st.sampled_from([c for c in self.world.children if worlds.THIS_YEAR in
                                  c.voucher_ids]), label="child",
             )  # fmt: skip
-            issued = data.draw(st.sampled_from(ISSUED), label="issued")
+            issued = data.draw(st.sampled_from(issue_moments(self.now)), label="issued")
             self.qr_codes.append(
                 self.paths.show_qr(child.name, child.school, worlds.THIS_YEAR, issued)
             )
@@ -402,7 +410,7 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
                 identity_reason_code=code,
             )
             self.dispense_keys.append(ask.key)
-            expected = self.model.dispense(ask, today=TODAY)
+            expected = self.model.dispense(ask, today=self.today)
             answered = db.run(self.paths.dispense(ask))
             SEEN["dispense", _outcome(expected)] += 1
             assert answered == expected, f"dispense answered {answered}, the model {expected}"
