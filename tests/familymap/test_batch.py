@@ -6,6 +6,7 @@ expectations.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import numpy as np
@@ -344,3 +345,53 @@ async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine):
             await connection.execute(EligibilityRun.__table__.delete())
             await connection.execute(Person.__table__.delete())
             await connection.execute(Family.__table__.delete())
+
+
+# The outputs of the three runs of `_three_runs` as the code before issue 18's fast paths
+# wrote them (commit f204698, captured on SQLite and PostgreSQL alike): the rows of
+# entitlements and entitlement_changes in id order, ids relative to the registry's first.
+CAPTURED_BEFORE_FAST_PATHS = "add1a660a93a956e1f207dfe6dac1da13478e3aed822f1dfdb5fd9a4142d908e"
+
+
+async def _three_runs(connection, **options) -> tuple[list, str]:
+    """A first run, a run after some facts changed, and a run where nothing changed."""
+    await load_synthetic_registry(connection, families=300, seed=11, as_of=ON)
+    first_family = await connection.scalar(select(func.min(Family.id)))
+    first_person = await connection.scalar(select(func.min(Person.id)))
+    runs = [await run_batch(connection, on=ON, range_families=70, **options)]
+    await connection.execute(
+        update(Person).where((Person.id - first_person) % 7 == 0).values(disability_group=1)
+    )
+    await connection.execute(
+        update(Person)
+        .where((Person.id - first_person) % 5 == 0)
+        .values(school_grade=None, school_id=None, monthly_income_tiyn=0)
+    )
+    runs.append(await run_batch(connection, on=ON, range_families=70, **options))
+    runs.append(await run_batch(connection, on=ON, range_families=70, **options))
+    ordinal = {run.run_id: index for index, run in enumerate(runs)}
+
+    def person(value):
+        return None if value is None else value - first_person
+
+    entitlements = [
+        (ordinal[r.run_id], r.family_id - first_family, person(r.person_id),
+         r.beneficiary_key and r.beneficiary_key - first_person, r.programme, r.amount_tiyn,
+         r.period_start, r.period_end)
+        for r in await connection.execute(select(Entitlement).order_by(Entitlement.id))
+    ]  # fmt: skip
+    changes = [
+        (ordinal[r.run_id], r.family_id - first_family, person(r.person_id), r.programme,
+         r.change, r.previous_amount_tiyn, r.amount_tiyn, r.period_start, r.period_end)
+        for r in await connection.execute(select(EntitlementChange).order_by(EntitlementChange.id))
+    ]  # fmt: skip
+    digest = hashlib.sha256(repr((entitlements, changes)).encode()).hexdigest()
+    return [(r.new, r.changed, r.ended, r.eligible) for r in runs], digest
+
+
+async def test_runs_write_what_the_code_before_the_fast_paths_wrote(connection):
+    # Given a registry evaluated, changed and evaluated twice more
+    counts, digest = await _three_runs(connection)
+    # Then the rows are those the previous code wrote, and the last run found nothing to do
+    assert counts == [(516, 0, 0, 516), (172, 16, 26, 662), (0, 0, 0, 662)]
+    assert digest == CAPTURED_BEFORE_FAST_PATHS
