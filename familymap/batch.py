@@ -146,13 +146,15 @@ async def _run(
     """
     parameters = parameters or default_parameters()
     started = time.perf_counter()
+    # With no entitlements at all there is nothing to read back or compare with, and the
+    # writes are the run's cost: one reader keeps up, a second would only take CPU from them.
+    loading = await _empty_tables(connection) if bulk else ()
     # The readers first: their snapshot must be taken before this run writes anything.
-    async with _snapshot_readers(connection, count=_READERS) as readers:
+    async with _snapshot_readers(connection, count=1 if loading else _READERS) as readers:
         summary = RunSummary(
             run_id=await _start_run(connection, scope=scope, on=on, parameters=parameters)
         )
-        # With no entitlements at all there is nothing to read back or compare with.
-        loading = bulk and await _bulk_load(connection)
+        await _drop_indexes(connection, loading)
         overlap = readers[0] is not connection  # one connection runs one statement at a time
         pending: deque[asyncio.Future] = deque()
 
@@ -222,8 +224,8 @@ _INDEXES = {
 }  # fmt: skip
 
 
-async def _bulk_load(connection: AsyncConnection) -> tuple[str, ...]:
-    """When entitlements is empty (the first run), drop its indexes for the run; the tables.
+async def _empty_tables(connection: AsyncConnection) -> tuple[str, ...]:
+    """When entitlements is empty (the first run), the tables to load without indexes.
 
     Inserting two million rows into indexed tables costs twice what inserting them and
     building the indexes afterwards does. entitlement_changes loses its indexes too when it
@@ -240,13 +242,16 @@ async def _bulk_load(connection: AsyncConnection) -> tuple[str, ...]:
         if not empty:
             break  # entitlement_changes alone is never bulk-loaded: entitlements comes first
         tables.append(table)
+    return tuple(tables)
+
+
+async def _drop_indexes(connection: AsyncConnection, tables: tuple[str, ...]) -> None:
     for table in tables:
         for name, _ in _INDEXES[table]:
             if name.startswith("ix_"):
                 await connection.execute(text(f"DROP INDEX {name}"))
             else:
                 await connection.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
-    return tuple(tables)
 
 
 async def _build_indexes(connection: AsyncConnection, tables: tuple[str, ...]) -> None:
