@@ -86,7 +86,7 @@ async def run_batch(
     """Evaluate every family in the registry on `on` and write entitlements and their diff.
 
     With `rebuild_indexes`, a run that finds no entitlements at all (the first) loads them
-    without indexes and builds the indexes once at its end (see `_bulk_load`).
+    without indexes and builds the indexes once at its end (see `_empty_tables`).
     """
     await _lock(connection, shared=False)
     bounds = await family_id_bounds(connection)
@@ -140,7 +140,8 @@ async def _run(
 
     On PostgreSQL the reads go through other connections that share this transaction's
     snapshot (pg_export_snapshot): two readers, each reading a range ahead, so the server reads
-    on both cores while this process evaluates and writes. The snapshot was taken under the
+    on both cores while this process evaluates and writes (one reader in a first run, whose
+    cost is its writes). The snapshot was taken under the
     run's lock, before this run wrote anything, so it sees exactly what this transaction would
     (see `_snapshot_readers` for when it can't).
     """
