@@ -8,6 +8,7 @@ import asyncio
 import gc
 import json
 import multiprocessing
+import os
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -103,9 +104,11 @@ def bench_eligibility(
     """Generate N families into an empty DATABASE_URL, run eligibility end to end, print figures.
 
     Phases: generate/load (in a child process; not counted in seconds_total nor in
-    peak_rss_mb), then read, evaluate and write of a full batch run; then a second run over
-    unchanged data (the steady state, nothing to write but the diff); then one family at a
-    time in-process for the p99.
+    peak_rss_mb), then read, evaluate and write of a full batch run (the first: everything
+    new); then a second run over unchanged data (the steady state: it reads and compares, and
+    writes only its run record); then one family at a time in-process for the p99. The load
+    average before the first run and after the second is part of the report: the machine
+    may be shared, and the figures move with it.
     """
     settings = Settings()
     on = date.today()
@@ -130,12 +133,14 @@ def bench_eligibility(
                 f"generate/load: {families:,} families, {persons:,} persons in {generate_s:.1f} s"
             )
 
+            load_before = os.getloadavg()[0]
             async with engine.begin() as connection:
                 first = await run_batch(connection, on=on)
             report_run("first run (everything new)", first)
             async with engine.begin() as connection:
                 second = await run_batch(connection, on=on)
             report_run("second run (steady state)", second)
+            load_after = os.getloadavg()[0]
 
             async with engine.connect() as connection:
                 registry = await read_registry_slice(
@@ -160,6 +165,9 @@ def bench_eligibility(
             "seconds_write": round(first.seconds["write"], 3),
             "seconds_total": round(total, 3),
             "seconds_total_steady_state": round(second.seconds["wall"], 3),
+            "seconds_read_steady_state": round(second.seconds["read"], 3),
+            "seconds_write_steady_state": round(second.seconds["write"], 3),
+            "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
             "families_per_s": round(first.families / total),
             "persons_per_s_evaluate": round(first.persons / first.seconds["evaluate"]),
             "single_family_us_p50": round(p50, 1),

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import io
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,11 +31,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger
 
-from familymap import pgcopy
 from familymap.engine.evaluate import evaluate_population, explain_population_family
 from familymap.engine.results import FamilyEvaluation, PopulationResult
 from familymap.parameters import ParameterSet, default_parameters
-from familymap.rules import RULE_CODES, RULES
+from familymap.rules import RULES
 from familymap.store import (
     ENTITLEMENT_KEY,
     FamilySelection,
@@ -81,8 +81,13 @@ async def run_batch(
     parameters: ParameterSet | None = None,
     range_families: int = RANGE_FAMILIES,
     progress: Progress | None = None,
+    rebuild_indexes: bool = True,
 ) -> RunSummary:
-    """Evaluate every family in the registry on `on` and write entitlements and their diff."""
+    """Evaluate every family in the registry on `on` and write entitlements and their diff.
+
+    With `rebuild_indexes`, a run that finds no entitlements at all (the first) loads them
+    without indexes and builds the indexes once at its end (see `_empty_tables`).
+    """
     await _lock(connection, shared=False)
     bounds = await family_id_bounds(connection)
     selections = []
@@ -93,7 +98,13 @@ async def run_batch(
             for first in range(low, high + 1, range_families)
         ]
     return await _run(
-        connection, "batch", selections, on=on, parameters=parameters, progress=progress
+        connection,
+        "batch",
+        selections,
+        on=on,
+        parameters=parameters,
+        progress=progress,
+        bulk=rebuild_indexes,
     )
 
 
@@ -123,69 +134,164 @@ async def _run(
     on: date,
     parameters: ParameterSet | None,
     progress: Progress | None,
+    bulk: bool = False,
 ) -> RunSummary:
-    """Evaluate the selections in order; each one's rows are read while the previous is written.
+    """Evaluate the selections in order; the next ones are read while one is written.
 
-    On PostgreSQL the reads go through a second connection that shares this transaction's
-    snapshot (pg_export_snapshot), so reading range k+1 overlaps writing range k and both
-    cores work; the snapshot was taken under the run's lock, before this run wrote anything,
-    so it sees exactly what this transaction would (see `_snapshot_reader` for when it can't).
+    On PostgreSQL the reads go through other connections that share this transaction's
+    snapshot (pg_export_snapshot): two readers, each reading a range ahead, so the server reads
+    on both cores while this process evaluates and writes (one reader in a first run, whose
+    cost is its writes). The snapshot was taken under the
+    run's lock, before this run wrote anything, so it sees exactly what this transaction would
+    (see `_snapshot_readers` for when it can't).
     """
     parameters = parameters or default_parameters()
     started = time.perf_counter()
-    # The reader first: its snapshot must be taken before this run writes anything.
-    async with _snapshot_reader(connection) as reader:
+    # With no entitlements at all there is nothing to read back or compare with, and the
+    # writes are the run's cost: one reader keeps up, a second would only take CPU from them.
+    loading = await _empty_tables(connection) if bulk else ()
+    # The readers first: their snapshot must be taken before this run writes anything.
+    async with _snapshot_readers(connection, count=1 if loading else _READERS) as readers:
         summary = RunSummary(
             run_id=await _start_run(connection, scope=scope, on=on, parameters=parameters)
         )
-        # Overlap only on a second connection: one connection runs one statement at a time.
-        overlap = reader is not connection
-        pending: asyncio.Future | None = None
+        await _drop_indexes(connection, loading)
+        overlap = readers[0] is not connection  # one connection runs one statement at a time
+        pending: deque[asyncio.Future] = deque()
+
+        def read_ahead(index: int) -> None:
+            reader = readers[index % len(readers)]
+            pending.append(asyncio.ensure_future(_read(reader, selections[index], loading)))
+
         try:
             for index, selection in enumerate(selections):
                 waited = time.perf_counter()
-                registry, old = await (pending or _read(reader, selection))
+                if overlap:
+                    while len(pending) < len(readers) and index + len(pending) < len(selections):
+                        read_ahead(index + len(pending))
+                    registry, old = await pending.popleft()
+                else:
+                    registry, old = await _read(connection, selection, loading)
                 summary.seconds["read"] += time.perf_counter() - waited
-                pending = None
-                if overlap and index + 1 < len(selections):
-                    pending = asyncio.ensure_future(_read(reader, selections[index + 1]))
                 await _evaluate_and_write(
                     connection, summary, registry, old, on=on, parameters=parameters
                 )
                 if progress:
                     progress("selections", index + 1, len(selections))
         finally:
-            if pending is not None:  # a write failed: don't leave the read running
-                pending.cancel()
+            for future in pending:  # a write failed: don't leave the reads running
+                future.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pending
+                    await future
+        if loading:
+            started_indexes = time.perf_counter()
+            await _build_indexes(connection, loading)
+            summary.seconds["write"] += time.perf_counter() - started_indexes
     summary.seconds["wall"] = time.perf_counter() - started
     await _finish_run(connection, summary)
     return summary
 
 
 async def _read(
-    reader: AsyncConnection, selection: FamilySelection
+    reader: AsyncConnection, selection: FamilySelection, loading: tuple[str, ...] = ()
 ) -> tuple[RegistrySlice | None, pl.DataFrame]:
     registry = await read_registry_slice(reader, families=selection)
+    if loading:  # the tables are known empty, and locked by the writer: don't read them
+        return registry, _no_entitlements()
     return registry, await read_entitlements(reader, families=selection)
 
 
+def _no_entitlements() -> pl.DataFrame:
+    """No current entitlements, in the shape `read_entitlements` returns."""
+    return _empty_entitlements().with_columns(pl.lit(None, pl.Int64).alias("id"))
+
+
+_READERS = 2
+
+# Each table's indexes as the migrations make them: dropped for a bulk load, built after it.
+_INDEXES = {
+    "entitlements": (
+        ("pk_entitlements", "ALTER TABLE entitlements ADD CONSTRAINT pk_entitlements PRIMARY KEY (id)"),
+        ("uq_entitlements_family_id_programme_beneficiary_key",
+         "ALTER TABLE entitlements ADD CONSTRAINT uq_entitlements_family_id_programme_beneficiary_key"
+         " UNIQUE (family_id, programme, beneficiary_key)"),
+    ),
+    "entitlement_changes": (
+        ("pk_entitlement_changes",
+         "ALTER TABLE entitlement_changes ADD CONSTRAINT pk_entitlement_changes PRIMARY KEY (id)"),
+        ("ix_entitlement_changes_run_id",
+         "CREATE INDEX ix_entitlement_changes_run_id ON entitlement_changes (run_id)"),
+    ),
+}  # fmt: skip
+
+
+async def _empty_tables(connection: AsyncConnection) -> tuple[str, ...]:
+    """When entitlements is empty (the first run), the tables to load without indexes.
+
+    Inserting two million rows into indexed tables costs twice what inserting them and
+    building the indexes afterwards does. entitlement_changes loses its indexes too when it
+    is empty as well. The indexes (and so the unique key, checked once over all the rows) are
+    built again before the run ends, in its transaction: if anything fails, the rollback
+    brings the old ones back. Dropping them locks the tables until the run commits; they are
+    empty, and the run's readers never read them. PostgreSQL only: SQLite has no bulk path.
+    """
+    if connection.dialect.name != "postgresql":
+        return ()
+    tables = []
+    for table in _INDEXES:
+        empty = not await connection.scalar(text(f"SELECT EXISTS (SELECT FROM {table})"))  # noqa: S608 - fixed names
+        if not empty:
+            break  # entitlement_changes alone is never bulk-loaded: entitlements comes first
+        tables.append(table)
+    return tuple(tables)
+
+
+async def _drop_indexes(connection: AsyncConnection, tables: tuple[str, ...]) -> None:
+    for table in tables:
+        for name, _ in _INDEXES[table]:
+            if name.startswith("ix_"):
+                await connection.execute(text(f"DROP INDEX {name}"))
+            else:
+                await connection.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
+
+
+async def _build_indexes(connection: AsyncConnection, tables: tuple[str, ...]) -> None:
+    # A larger sort memory for this transaction only: each index is one sort of all its rows.
+    await connection.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for table in tables:
+        for _, statement in _INDEXES[table]:
+            await connection.execute(text(statement))
+
+
 @asynccontextmanager
-async def _snapshot_reader(connection: AsyncConnection) -> AsyncIterator[AsyncConnection]:
-    """A read-only connection on this transaction's snapshot, when one can see the same rows.
+async def _snapshot_readers(
+    connection: AsyncConnection, *, count: int
+) -> AsyncIterator[list[AsyncConnection]]:
+    """Read-only connections on this transaction's snapshot, when they can see the same rows.
 
     Only on PostgreSQL, and only while this transaction has written nothing (another
     connection never sees uncommitted rows) and is not inside a savepoint (a snapshot cannot be
     exported from one). Otherwise the run reads on its own connection, one range at a time.
     """
     if connection.dialect.name != "postgresql" or connection.in_nested_transaction():
-        yield connection
+        yield [connection]
         return
     if await connection.scalar(text("SELECT pg_current_xact_id_if_assigned()")) is not None:
-        yield connection
+        yield [connection]
         return
     snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+    async with contextlib.AsyncExitStack() as stack:
+        readers = [
+            await stack.enter_async_context(_snapshot_reader(connection, snapshot))
+            for _ in range(count)
+        ]
+        yield readers
+
+
+@asynccontextmanager
+async def _snapshot_reader(
+    connection: AsyncConnection, snapshot: str
+) -> AsyncIterator[AsyncConnection]:
     reader = await connection.engine.connect()
     try:
         repeatable = await reader.execution_options(isolation_level="REPEATABLE READ")
@@ -240,7 +346,8 @@ def entitlement_frame(result: PopulationResult, registry: RegistrySlice) -> pl.D
             "family_id": registry.family_ids[columns["family_row"]],
             "person_id": pl.Series(person_id).replace(0, None),
             "beneficiary_key": person_id,
-            "programme": codes[columns["programme"]],
+            # Gathered in polars: a numpy array of strings converts five times slower.
+            "programme": pl.Series(codes.tolist(), dtype=pl.String).gather(columns["programme"]),
             "amount_tiyn": columns["amount_tiyn"].astype(np.int64),
             "period_start": columns["period_start"],
             "period_end": columns["period_end"],
@@ -261,98 +368,46 @@ _CHANGE_COLUMNS = [
     "family_id", "person_id", "programme", "change", "previous_amount_tiyn", "amount_tiyn",
     "period_start", "period_end",
 ]  # fmt: skip
-_CHANGES = ("new", "changed", "ended")
-_PROGRAMME_NUMBER = {code: number for number, code in enumerate(RULE_CODES, start=1)}
-
-
-async def _write_postgres(
-    connection: AsyncConnection, *, run_id: int, changes: pl.DataFrame, fresh: pl.DataFrame
-) -> None:
-    """COPY the rows, all fixed-width integers, into staging tables, then INSERT … SELECT.
-
-    The server parses no text: programmes and changes travel as numbers and become their
-    names in SQL, absent values travel as 0 or -1 and become NULL there.
-    """
-    await pgcopy.create_staging_table(connection, "staged_changes", {
-        "family_id": "bigint", "person_key": "bigint", "programme": "smallint", "change": "smallint",
-        "previous_amount": "bigint", "amount": "bigint", "period_start": "date", "period_end": "date",
-    })  # fmt: skip
-    await pgcopy.create_staging_table(connection, "staged_entitlements", {
-        "family_id": "bigint", "beneficiary_key": "bigint", "programme": "smallint",
-        "amount": "bigint", "period_start": "date", "period_end": "date",
-    })  # fmt: skip
-    await pgcopy.copy_in_fixed(connection, "staged_changes", {
-        "family_id": (changes["family_id"].to_numpy(), ">i8"),
-        "person_key": (changes["person_id"].fill_null(0).to_numpy(), ">i8"),
-        "programme": (_programme_numbers(changes), ">i2"),
-        "change": (changes["change"].replace_strict({c: i for i, c in enumerate(_CHANGES, 1)}, return_dtype=pl.Int16).to_numpy(), ">i2"),
-        "previous_amount": (changes["previous_amount_tiyn"].fill_null(-1).to_numpy(), ">i8"),
-        "amount": (changes["amount_tiyn"].fill_null(-1).to_numpy(), ">i8"),
-        "period_start": (_pg_days(changes["period_start"]), ">i4"),
-        "period_end": (_pg_days(changes["period_end"]), ">i4"),
-    })  # fmt: skip
-    await pgcopy.copy_in_fixed(connection, "staged_entitlements", {
-        "family_id": (fresh["family_id"].to_numpy(), ">i8"),
-        "beneficiary_key": (fresh["beneficiary_key"].to_numpy(), ">i8"),
-        "programme": (_programme_numbers(fresh), ">i2"),
-        "amount": (fresh["amount_tiyn"].to_numpy(), ">i8"),
-        "period_start": (_pg_days(fresh["period_start"]), ">i4"),
-        "period_end": (_pg_days(fresh["period_end"]), ">i4"),
-    })  # fmt: skip
-    names = {"run": run_id, "programmes": list(RULE_CODES), "changes": list(_CHANGES)}
-    await connection.execute(
-        text(
-            "INSERT INTO entitlement_changes (run_id, family_id, person_id, programme, change,"
-            " previous_amount_tiyn, amount_tiyn, period_start, period_end)"
-            " SELECT :run, family_id, NULLIF(person_key, 0), (CAST(:programmes AS text[]))[programme],"
-            " (CAST(:changes AS text[]))[change], NULLIF(previous_amount, -1), NULLIF(amount, -1),"
-            " period_start, period_end FROM staged_changes"
-        ),
-        names,
-    )
-    await connection.execute(
-        text(
-            "INSERT INTO entitlements (family_id, person_id, beneficiary_key, programme,"
-            " amount_tiyn, period_start, period_end, run_id)"
-            " SELECT family_id, NULLIF(beneficiary_key, 0), beneficiary_key,"
-            " (CAST(:programmes AS text[]))[programme], amount, period_start, period_end, :run"
-            " FROM staged_entitlements"
-        ),
-        names,
-    )
-    await connection.execute(text("DROP TABLE staged_changes, staged_entitlements"))
-
-
-def _programme_numbers(frame: pl.DataFrame) -> np.ndarray:
-    return frame["programme"].replace_strict(_PROGRAMME_NUMBER, return_dtype=pl.Int16).to_numpy()
-
-
-def _pg_days(dates: pl.Series) -> np.ndarray:
-    # An eligible decision always has its period; a missing one would become a garbage day.
-    if dates.null_count():
-        raise ValueError(f"{dates.name}: an entitlement without a period cannot be written")
-    return pgcopy.to_pg_days(dates.cast(pl.Int32).to_numpy())
 
 
 def diff_entitlements(*, old: pl.DataFrame, new: pl.DataFrame) -> Diff:
-    """Compare the current entitlements with a run's eligible set, by (family, programme, unit)."""
+    """Compare the current entitlements with a run's eligible set, by (family, programme, unit).
+
+    One full join classifies every row (a steady-state run compares two million rows to find
+    none changed): in `new` only, in both and different, in `old` only. Rows keep the order of
+    `new`, then of `old`.
+    """
     previous = old.select(
         *ENTITLEMENT_KEY,
         "id",
+        pl.lit(True).alias("_in_old"),
+        pl.col("person_id").alias("previous_person_id"),
         pl.col("amount_tiyn").alias("previous_amount_tiyn"),
         pl.col("period_start").alias("previous_start"),
         pl.col("period_end").alias("previous_end"),
     )
-    both = new.join(previous, on=ENTITLEMENT_KEY, how="inner")
+    joined = new.with_columns(pl.lit(True).alias("_in_new")).join(
+        previous, on=ENTITLEMENT_KEY, how="full", coalesce=True, maintain_order="left_right"
+    )
     differs = (
         (pl.col("amount_tiyn") != pl.col("previous_amount_tiyn"))
         | pl.col("period_start").ne_missing(pl.col("previous_start"))
         | pl.col("period_end").ne_missing(pl.col("previous_end"))
     )
+    ended = joined.filter(pl.col("_in_new").is_null()).select(
+        *ENTITLEMENT_KEY,
+        "id",
+        pl.col("previous_person_id").alias("person_id"),
+        pl.col("previous_amount_tiyn").alias("amount_tiyn"),
+        pl.col("previous_start").alias("period_start"),
+        pl.col("previous_end").alias("period_end"),
+    )
     return Diff(
-        new=new.join(previous, on=ENTITLEMENT_KEY, how="anti"),
-        changed=both.filter(differs),
-        ended=old.join(new, on=ENTITLEMENT_KEY, how="anti"),
+        new=joined.filter(pl.col("_in_old").is_null()).select(new.columns),
+        changed=joined.filter(pl.col("_in_old") & pl.col("_in_new") & differs).select(
+            *new.columns, "id", "previous_amount_tiyn", "previous_start", "previous_end"
+        ),
+        ended=ended.select(old.columns),
     )
 
 
@@ -382,19 +437,18 @@ async def _apply_diff(
         ],
         how="diagonal_relaxed",
     ).select(_CHANGE_COLUMNS)
-    stale_ids = pl.concat([diff.changed["id"], diff.ended["id"]]).to_numpy()
-    await _delete_ids(connection, stale_ids)
-    if connection.dialect.name == "postgresql":
-        await _write_postgres(connection, run_id=summary.run_id, changes=changes, fresh=fresh)
-    else:
-        run = pl.lit(summary.run_id, pl.Int64).alias("run_id")
-        for table, rows in ((EntitlementChange, changes), (Entitlement, fresh)):
-            if rows.height:
-                await connection.execute(insert(table), rows.with_columns(run).to_dicts())
     summary.eligible += new.height
     summary.new += diff.new.height
     summary.changed += diff.changed.height
     summary.ended += diff.ended.height
+    if changes.height == 0:
+        return  # nothing changed: the entitlements stay as they are, untouched
+    stale_ids = pl.concat([diff.changed["id"], diff.ended["id"]]).to_numpy()
+    await _delete_ids(connection, stale_ids)
+    # Straight into the tables, in key order (the ids follow it): COPY on PostgreSQL.
+    run = pl.lit(summary.run_id, pl.Int64).alias("run_id")
+    await bulk_insert(connection, EntitlementChange.__table__, changes.with_columns(run))
+    await bulk_insert(connection, Entitlement.__table__, fresh.with_columns(run))
 
 
 async def bulk_insert(connection: AsyncConnection, table: Any, frame: pl.DataFrame) -> None:

@@ -1,10 +1,10 @@
-"""PostgreSQL's binary COPY, read and written with numpy.
+"""PostgreSQL's binary COPY, read with numpy.
 
 A national eligibility run moves twenty million rows each way. Text COPY makes the server
 format and parse every value, and CASE expressions to turn text into codes cost more than the
 scan itself; binary COPY of fixed-width fields costs a fraction. When every field of a row has
 a fixed width and none is NULL, every row has the same layout, and numpy reads or writes the
-whole stream as one structured array:
+whole answer as one structured array:
 
     header: "PGCOPY\\n\\377\\r\\n\\0", int32 flags, int32 extension length  (19 bytes)
     row:    int16 field count, then per field: int32 length, big-endian value
@@ -22,7 +22,7 @@ import io
 from typing import Any
 
 import numpy as np
-from sqlalchemy import cast, func, literal, literal_column, text
+from sqlalchemy import cast, func, literal, literal_column
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text, UserDefinedType
@@ -108,28 +108,6 @@ async def copy_out_fixed(
     return {name: table[name] for name, _ in fields}
 
 
-async def copy_in_fixed(
-    connection: AsyncConnection, table_name: str, columns: dict[str, tuple[np.ndarray, str]]
-) -> None:
-    """Write columns (values, numpy wire dtype) to `table_name` with one binary COPY."""
-    names = list(columns)
-    n = len(next(iter(columns.values()))[0]) if columns else 0
-    if n == 0:
-        return
-    fields = [(name, dtype) for name, (_, dtype) in columns.items()]
-    row = _row_dtype(fields)
-    table = np.zeros(n, dtype=row)
-    table["count"] = len(names)
-    for name, (values, dtype) in columns.items():
-        table[f"{name}__len"] = np.dtype(dtype).itemsize
-        table[name] = values
-    raw = await connection.get_raw_connection()
-    payload = HEADER + table.tobytes() + TRAILER
-    await raw.driver_connection.copy_to_table(
-        table_name, source=io.BytesIO(payload), columns=names, format="binary"
-    )
-
-
 def _row_dtype(fields: list[tuple[str, str]]) -> np.dtype:
     layout: list[tuple[str, str]] = [("count", ">i2")]
     for name, dtype in fields:
@@ -145,11 +123,6 @@ def days_since_1970(pg_days: np.ndarray) -> np.ndarray:
     return days
 
 
-def to_pg_days(days: np.ndarray) -> np.ndarray:
-    """Our day numbers as PostgreSQL date numbers (sentinels would be ±infinity)."""
-    return days.astype(np.int32) - PG_EPOCH_OFFSET
-
-
 def decode_initials(initials: np.ndarray, values: tuple[Any, ...]) -> np.ndarray:
     """Positions in `values` of enumeration values sent as their first letter (0 if none)."""
     lookup = np.zeros(256, dtype=np.int8)
@@ -163,11 +136,3 @@ def decode_initials(initials: np.ndarray, values: tuple[Any, ...]) -> np.ndarray
         seen.add(initial)
         lookup[initial] = position
     return lookup[initials.view(np.uint8)]
-
-
-async def create_staging_table(
-    connection: AsyncConnection, name: str, columns: dict[str, str]
-) -> None:
-    """A temporary table, dropped at commit, for COPYing rows before an INSERT … SELECT."""
-    spec = ", ".join(f"{column} {sql_type}" for column, sql_type in columns.items())
-    await connection.execute(text(f"CREATE TEMPORARY TABLE {name} ({spec}) ON COMMIT DROP"))

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from familymap import pgcopy
 from familymap.engine.dates import NEVER, NO_DATE, to_day
 from familymap.engine.population import Population
+from familymap.rules import RULE_CODES
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES
 from familymap.tables import Entitlement, Family, Person
 
@@ -256,10 +257,32 @@ _ENTITLEMENT_SCHEMA = {
 }  # fmt: skip
 
 
+_ENTITLEMENT_FIELDS = (
+    Field("id", Entitlement.id, "int8"),
+    Field("family_id", Entitlement.family_id, "int8"),
+    Field("person_id", Entitlement.person_id, "int8"),
+    Field("beneficiary_key", Entitlement.beneficiary_key, "int8"),
+    Field("programme", Entitlement.programme, "position", RULE_CODES),
+    Field("amount_tiyn", Entitlement.amount_tiyn, "int8"),
+    Field("period_start", Entitlement.period_start, "date"),
+    Field("period_end", Entitlement.period_end, "date"),
+)
+
+
 async def read_entitlements(
     connection: AsyncConnection, *, families: FamilySelection
 ) -> pl.DataFrame:
-    """Current entitlements of the selected families."""
+    """Current entitlements of the selected families.
+
+    PostgreSQL sends them as fixed-width binary (the programme as its position among the
+    rules), which a steady-state run reads for every family: text would make the server format
+    and polars parse two million rows to find that nothing changed. A programme no rule knows
+    any more (a retired rule's rows) has no position, and then the rows come as text.
+    """
+    if connection.dialect.name == "postgresql":
+        frame = await _read_entitlements_binary(connection, families)
+        if frame is not None:
+            return frame
     statement = select(
         Entitlement.id,
         Entitlement.family_id,
@@ -271,3 +294,43 @@ async def read_entitlements(
         Entitlement.period_end,
     ).where(families.where(Entitlement.family_id))
     return await read_frame(connection, statement, _ENTITLEMENT_SCHEMA)
+
+
+async def _read_entitlements_binary(
+    connection: AsyncConnection, families: FamilySelection
+) -> pl.DataFrame | None:
+    fields = _ENTITLEMENT_FIELDS
+    columns = await pgcopy.copy_out_fixed(
+        connection,
+        select(
+            *(pgcopy.fixed_width(f.column, f.kind, f.values).label(f.name) for f in fields)
+        ).where(families.where(Entitlement.family_id)),
+        [(f.name, pgcopy.wire_type(f.kind)) for f in fields],
+    )
+    programme = columns["programme"].astype(np.int16)
+    if (programme == 0).any():
+        return None
+    day = (
+        pgcopy.days_since_1970(columns["period_start"]),
+        pgcopy.days_since_1970(columns["period_end"]),
+    )
+    return pl.DataFrame(
+        {
+            "id": columns["id"].astype(np.int64),
+            "family_id": columns["family_id"].astype(np.int64),
+            "person_id": pl.Series(columns["person_id"].astype(np.int64)).replace(0, None),
+            "beneficiary_key": columns["beneficiary_key"].astype(np.int64),
+            "programme": pl.Series(programme).replace_strict(
+                dict(enumerate(RULE_CODES, start=1)), return_dtype=pl.String
+            ),
+            "amount_tiyn": columns["amount_tiyn"].astype(np.int64),
+            "period_start": _dates(day[0]),
+            "period_end": _dates(day[1]),
+        },
+        schema=_ENTITLEMENT_SCHEMA,
+    )
+
+
+def _dates(days: np.ndarray) -> pl.Series:
+    """Day numbers as dates; the missing (-infinity, as it travels) become null."""
+    return pl.Series(days).replace(NO_DATE, None).cast(pl.Date)

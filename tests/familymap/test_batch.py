@@ -6,12 +6,16 @@ expectations.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from contextlib import contextmanager
 from datetime import date
 
 import numpy as np
 import polars as pl
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from familymap.batch import diff_entitlements, reevaluate_family, run_batch, run_families
 from familymap.engine.population import Population
@@ -21,7 +25,7 @@ from familymap.registry_load import load_synthetic_registry
 from familymap.situation import Family as FamilyFacts
 from familymap.situation import Housing
 from familymap.situation import Person as PersonFacts
-from familymap.store import FamilySelection, read_registry_slice
+from familymap.store import FamilySelection, read_entitlements, read_registry_slice
 from familymap.tables import (
     Decision,
     EligibilityRun,
@@ -344,3 +348,155 @@ async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine):
             await connection.execute(EligibilityRun.__table__.delete())
             await connection.execute(Person.__table__.delete())
             await connection.execute(Family.__table__.delete())
+
+
+# The outputs of the three runs of `_three_runs` as the code before issue 18's fast paths
+# wrote them (commit f204698, captured on SQLite and PostgreSQL alike): the rows of
+# entitlements and entitlement_changes in id order, ids relative to the registry's first.
+CAPTURED_BEFORE_FAST_PATHS = "add1a660a93a956e1f207dfe6dac1da13478e3aed822f1dfdb5fd9a4142d908e"
+
+
+async def _three_runs(connection, **options) -> tuple[list, str]:
+    """A first run, a run after some facts changed, and a run where nothing changed."""
+    await load_synthetic_registry(connection, families=300, seed=11, as_of=ON)
+    first_family = await connection.scalar(select(func.min(Family.id)))
+    first_person = await connection.scalar(select(func.min(Person.id)))
+    runs = [await run_batch(connection, on=ON, range_families=70, **options)]
+    await connection.execute(
+        update(Person).where((Person.id - first_person) % 7 == 0).values(disability_group=1)
+    )
+    await connection.execute(
+        update(Person)
+        .where((Person.id - first_person) % 5 == 0)
+        .values(school_grade=None, school_id=None, monthly_income_tiyn=0)
+    )
+    runs.append(await run_batch(connection, on=ON, range_families=70, **options))
+    runs.append(await run_batch(connection, on=ON, range_families=70, **options))
+    ordinal = {run.run_id: index for index, run in enumerate(runs)}
+
+    def person(value):
+        return None if value is None else value - first_person
+
+    entitlements = [
+        (ordinal[r.run_id], r.family_id - first_family, person(r.person_id),
+         r.beneficiary_key and r.beneficiary_key - first_person, r.programme, r.amount_tiyn,
+         r.period_start, r.period_end)
+        for r in await connection.execute(select(Entitlement).order_by(Entitlement.id))
+    ]  # fmt: skip
+    changes = [
+        (ordinal[r.run_id], r.family_id - first_family, person(r.person_id), r.programme,
+         r.change, r.previous_amount_tiyn, r.amount_tiyn, r.period_start, r.period_end)
+        for r in await connection.execute(select(EntitlementChange).order_by(EntitlementChange.id))
+    ]  # fmt: skip
+    digest = hashlib.sha256(repr((entitlements, changes)).encode()).hexdigest()
+    return [(r.new, r.changed, r.ended, r.eligible) for r in runs], digest
+
+
+@pytest.mark.parametrize("rebuild_indexes", [True, False])
+async def test_runs_write_what_the_code_before_the_fast_paths_wrote(connection, rebuild_indexes):
+    # Given a registry evaluated, changed and evaluated twice more, the first run loading
+    # entitlements without their indexes (PostgreSQL) or not
+    counts, digest = await _three_runs(connection, rebuild_indexes=rebuild_indexes)
+    # Then the rows are those the previous code wrote, and the last run found nothing to do
+    assert counts == [(516, 0, 0, 516), (172, 16, 26, 662), (0, 0, 0, 662)]
+    assert digest == CAPTURED_BEFORE_FAST_PATHS
+
+
+@contextmanager
+def _statements(connection):
+    """The SQL statements the connection runs inside the block."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(connection.sync_connection, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(connection.sync_connection, "before_cursor_execute", record)
+
+
+async def test_an_unchanged_run_writes_nothing_but_its_run_record(connection):
+    # Given a registry evaluated once
+    await load_synthetic_registry(connection, families=200, seed=5, as_of=ON)
+    await run_batch(connection, on=ON, range_families=60)
+    # When it is evaluated again with nothing changed
+    with _statements(connection) as statements:
+        again = await run_batch(connection, on=ON, range_families=60)
+    # Then the run read and compared, and wrote only its own record: no staging, no insert,
+    # no delete of entitlements or changes
+    assert (again.new, again.changed, again.ended) == (0, 0, 0) and again.eligible > 0
+    writes = [
+        s for s in statements
+        if re.match(r"\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY)", s, re.IGNORECASE)
+    ]  # fmt: skip
+    assert [w.split("(")[0].split()[:3] for w in writes] == [
+        ["INSERT", "INTO", "eligibility_runs"],
+        ["UPDATE", "eligibility_runs", "SET"],
+    ]
+
+
+async def _index_definitions(connection) -> list[str]:
+    rows = await connection.execute(
+        text(
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN"
+            " ('entitlements', 'entitlement_changes') ORDER BY indexname"
+        )
+    )
+    return list(rows.scalars())
+
+
+@pytest.mark.postgres_only
+async def test_a_first_run_builds_the_indexes_it_dropped(connection):
+    # Given a registry and no entitlements yet
+    await load_synthetic_registry(connection, families=120, seed=9, as_of=ON)
+    indexes = await _index_definitions(connection)
+    # When the first run loads them
+    with _statements(connection) as statements:
+        first = await run_batch(connection, on=ON, range_families=50)
+    # Then it loaded them without indexes, and the indexes are back exactly as they were
+    assert any("DROP CONSTRAINT uq_entitlements" in s for s in statements)
+    assert await _index_definitions(connection) == indexes and len(indexes) == 4
+    assert first.new == first.eligible > 0
+    # and the unique key holds again
+    row = (await connection.execute(select(Entitlement.__table__).limit(1))).one()
+    with pytest.raises(IntegrityError):
+        async with connection.begin_nested():
+            await connection.execute(
+                insert(Entitlement).values(
+                    family_id=row.family_id, person_id=row.person_id, programme=row.programme,
+                    beneficiary_key=row.beneficiary_key, amount_tiyn=1, run_id=first.run_id,
+                )
+            )  # fmt: skip
+    # When a later run finds entitlements, then it keeps the indexes
+    with _statements(connection) as statements:
+        await run_batch(connection, on=ON, range_families=50)
+    assert not any("DROP" in s for s in statements)
+
+
+@pytest.mark.postgres_only
+async def test_entitlements_read_back_as_binary_equal_the_rows(connection):
+    # Given entitlements of every shape: a person's, a family's, one without a period end,
+    # and one of a programme no rule knows any more
+    rows = [
+        dict(family_id=7, person_id=70, beneficiary_key=70, programme="SCHOOL_MEALS",
+             amount_tiyn=1_000, period_start=date(2025, 9, 1), period_end=date(2026, 5, 31)),
+        dict(family_id=7, person_id=None, beneficiary_key=0, programme="ASP",
+             amount_tiyn=2_000, period_start=date(2025, 9, 1), period_end=None),
+    ]  # fmt: skip
+    await connection.execute(insert(Entitlement), [{**r, "run_id": 1} for r in rows])
+    expected = [(r["family_id"], r["person_id"], r["beneficiary_key"], r["programme"],
+                 r["amount_tiyn"], r["period_start"], r["period_end"]) for r in rows]  # fmt: skip
+    columns = ["family_id", "person_id", "beneficiary_key", "programme", "amount_tiyn",
+               "period_start", "period_end"]  # fmt: skip
+    # When they are read back
+    frame = await read_entitlements(connection, families=FamilySelection.of(7))
+    # Then they are the rows written
+    assert sorted(frame.select(columns).rows(), key=str) == sorted(expected, key=str)
+    # and a retired programme's rows come back too (as text)
+    await connection.execute(
+        insert(Entitlement).values(**{**rows[0], "programme": "RETIRED_RULE", "run_id": 1})
+    )
+    again = await read_entitlements(connection, families=FamilySelection.of(7))
+    assert sorted(again["programme"].to_list()) == sorted(["SCHOOL_MEALS", "ASP", "RETIRED_RULE"])
