@@ -21,7 +21,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/socialwallet migrate
 	$(BIN)/socialwallet seed-demo --if-empty
-	$(BIN)/socialwallet serve
+	$(BIN)/socialwallet serve --with-jobs
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select
@@ -131,6 +131,7 @@ async def background_jobs(
         settings.bank_gateway, settings.bank_gateway_url, _secret(settings.bank_gateway_token)
     )
     interval = settings.background_interval_seconds
+    claim_for = timedelta(seconds=settings.outbox_claim_seconds)
 
     async def wallet_loop() -> None:
         while not stop.is_set():
@@ -146,7 +147,13 @@ async def background_jobs(
 
     tasks = [
         asyncio.create_task(
-            run_relay(session_factory=session_factory, gateway=sms, stop=stop, interval=interval)
+            run_relay(
+                session_factory=session_factory,
+                gateway=sms,
+                stop=stop,
+                interval=interval,
+                claim_for=claim_for,
+            )
         ),
         asyncio.create_task(
             run_relay(
@@ -154,6 +161,7 @@ async def background_jobs(
                 gateway=bank,
                 stop=stop,
                 interval=interval,
+                claim_for=claim_for,
                 channel="bank",
             )
         ),

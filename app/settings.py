@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # `socialwallet serve` turns this on; tests and one-off commands leave it off.
     background_jobs: bool = False
     background_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # A relay's lease on the messages it claimed; a worker killed mid-batch leaves them to
+    # another worker after this long (sent again under the same message key).
+    outbox_claim_seconds: float = Field(default=300.0, ge=1, le=3600)
     # GraphQL limits: every document is checked against them before anything runs.
     graphql_max_depth: int = Field(default=10, ge=1)
     graphql_max_aliases: int = Field(default=15, ge=0)
