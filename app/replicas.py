@@ -39,6 +39,9 @@ REPLICA_POSITION = text(
     "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn, "
     "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
 )
+# A write whose position could not be read: past any replica's, so the caller reads on the
+# primary until the mark expires.
+UNKNOWN_WRITE_POSITION = 2**62
 
 
 @dataclass
@@ -206,3 +209,33 @@ class ReplicaSet:
             }
             for replica in self.replicas
         ]
+
+
+def replica_set_from_settings(
+    settings: Any, *, primary: AsyncEngine, redis: Any = None
+) -> ReplicaSet | None:
+    """The replicas DATABASE_REPLICA_URL names (None without any), each with its own pool."""
+    from app.db import create_engine
+
+    urls = settings.replica_urls
+    if not urls:
+        return None
+    replicas = []
+    for number, url in enumerate(urls, start=1):
+        engine = create_engine(settings.model_copy(update={"database_url": url}))
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        replicas.append(Replica(f"replica-{number}", engine, sessions))
+    # A mark must outlive the largest lag at which a replica is still used.
+    ttl = max(60, int(settings.replica_max_lag_seconds * 4))
+    return ReplicaSet(
+        primary=primary,
+        replicas=replicas,
+        marks=WriteMarks(key=settings.audit_key, ttl_seconds=ttl, redis=redis),
+        max_lag_seconds=settings.replica_max_lag_seconds,
+    )
+
+
+async def dispose(replicas: ReplicaSet) -> None:
+    """Close every replica's pool."""
+    for replica in replicas.replicas:
+        await replica.engine.dispose()

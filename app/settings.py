@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # of one client may run on different server connections, so no named prepared statement
     # or session setting may outlive its transaction (docs/operations.md).
     database_transaction_pooler: bool = False
+    # Streaming standbys for the reads that tolerate lag (app/replicas.py), comma-separated;
+    # none: every read on the primary.
+    database_replica_url: str | None = None
+    # A replica further behind than this, or unreachable, is skipped until it catches up.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    replica_check_interval_seconds: float = Field(default=1.0, gt=0, le=300)
 
     jwt_issuer: str = "https://idp.socialwallet.local"
     jwt_audience: str = "socialwallet-api"
@@ -206,6 +212,12 @@ class Settings(BaseSettings):
     def async_database_url(self) -> str:
         """The database URL with an async driver."""
         return normalise_database_url(self.database_url)
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """The replicas' URLs with an async driver, in the order given."""
+        given = (self.database_replica_url or "").split(",")
+        return [normalise_database_url(url.strip()) for url in given if url.strip()]
 
     @property
     def is_prod(self) -> bool:
