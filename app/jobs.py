@@ -3,7 +3,8 @@ single machine, BACKGROUND_JOBS) or by hand:
 
 * the outbox relays: SMS from 1414 and payment orders to the bank;
 * the wallet jobs: offers for new entitlements past the cursor, expiry of unanswered offers,
-  settlement of payment orders the bank took (or refused), and the monthly payments now due.
+  settlement of payment orders the bank's API took (`sent`, not yet paid: only the bank's
+  statement says paid, `socialwallet bank reconcile`) or refused, and the monthly payments due.
 
 Several workers may run at once. The relays claim messages with `FOR UPDATE SKIP LOCKED` and
 a lease (wallet/outbox.py), so each message is taken by one worker. Each wallet job runs in
@@ -47,7 +48,7 @@ JOB_LOCKS = {"offers": 1, "expiry": 2, "settlement": 3, "payments": 4}
 class JobsSummary:
     offers: IssueSummary = field(default_factory=IssueSummary)
     expired: int = 0
-    paid: int = 0
+    sent: int = 0
     failed: int = 0
     ordered: int = 0
     # The jobs this pass left to another worker that held their lock.
@@ -98,7 +99,7 @@ async def run_wallet_jobs(
         if mine:
             async with session_factory() as session, session.begin():
                 settled = await settle_payments(session=session, now=now)
-                summary.paid, summary.failed = settled.paid, settled.failed
+                summary.sent, summary.failed = settled.sent, settled.failed
         else:
             summary.skipped.append("settlement")
     async with job_lock(session_factory=session_factory, job="payments") as mine:

@@ -42,7 +42,7 @@ async def test_a_pass_leaves_every_job_another_worker_holds(engine):
         summary = await run_wallet_jobs(session_factory=factory, offer_days=30, now=PINNED_NOW)
     # Then it ran none of them
     assert summary.skipped == ["offers", "expiry", "settlement", "payments"]
-    assert (summary.expired, summary.paid, summary.ordered, summary.offers.offers) == (0, 0, 0, 0)
+    assert (summary.expired, summary.sent, summary.ordered, summary.offers.offers) == (0, 0, 0, 0)
 
 
 async def test_on_sqlite_the_single_process_always_runs_the_job(tmp_path):
