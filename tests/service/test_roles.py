@@ -67,7 +67,7 @@ def test_a_worker_refuses_the_log_gateways_in_prod(monkeypatch):
     # When a worker starts, then it refuses to run
     result = runner.invoke(cli, ["worker"])
     assert result.exit_code == 2
-    assert "must be http" in result.output
+    assert "Bad settings" in result.output and "SMS_GATEWAY" in result.output
 
 
 def test_a_worker_sends_the_offers_sms_and_stops_on_sigterm(tmp_path):

@@ -12,9 +12,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+
+from tests.clock import CHILD_NOW_VARIABLE
 
 SOCIALWALLET = Path(sys.executable).with_name("socialwallet")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -37,10 +40,14 @@ class AppProcess:
 
     def start(self) -> AppProcess:
         self.runs += 1
+        # The child's clock starts at the test's (pinned) now, not when the env was made:
+        # a process started a minute later would otherwise live a minute in the past, and
+        # find the tokens the test mints not valid yet.
+        env = {**self.env, CHILD_NOW_VARIABLE: datetime.now(UTC).isoformat()}
         out, err = (path.open("a") for path in self.logs)
         with out, err:
             self.process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-                [str(SOCIALWALLET), *self.command], env=self.env, stdout=out, stderr=err
+                [str(SOCIALWALLET), *self.command], env=env, stdout=out, stderr=err
             )
         return self
 

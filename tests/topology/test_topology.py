@@ -23,8 +23,9 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from string import Template
 
 import asyncpg
 import httpx
@@ -46,6 +47,8 @@ from wallet.ledger import accounts_disagreeing_with_transfers
 pytestmark = pytest.mark.topology
 
 OPERATIONS = Path(__file__).parents[2] / "app" / "web" / "operations"
+# The bank's statement of the payout account (camt.053), as the reconciliation tests use it.
+STATEMENT = Path(__file__).parents[1] / "wallet" / "statements" / "camt053_paid.xml"
 SERVER_OPERATIONS = Path(__file__).parents[2] / "graphql_schema" / "operations"
 FATHER_IIN, MOTHER_IIN, NEWBORN_IIN = "880412300011", "900605400013", "250901500011"
 FATHER_PHONE = "+77010009001"
@@ -241,7 +244,7 @@ def _run(folder: Path, primary, standby, bouncer_port: int, outside: Outside) ->
         nginx.start()
         with httpx.Client(base_url=f"http://127.0.0.1:{nginx.port}", timeout=30) as client:
             _kill_a_worker_mid_batch(direct, outside, workers)
-            _citizen_story(client, direct, standby.url, outside, family_id, secret)
+            _citizen_story(client, direct, standby.url, outside, family_id, secret, app_process)
             _meal_burst(client, direct, outside, canteens, apis, ports)
             _metrics_add_up(client, outside, ports, metrics_token)
             _nothing_lost_or_sent_twice(direct, outside, family_id)
@@ -281,7 +284,13 @@ def _kill_a_worker_mid_batch(url: str, outside: Outside, workers: list[AppProces
 
 
 def _citizen_story(
-    client: httpx.Client, url: str, standby_url: str, outside: Outside, family_id: int, secret: str
+    client: httpx.Client,
+    url: str,
+    standby_url: str,
+    outside: Outside,
+    family_id: int,
+    secret: str,
+    app_process: Callable[..., AppProcess],
 ) -> None:
     source = outside.mint(role="SOURCE_SYSTEM", subject="gbdfl")
     father = outside.mint(role="CITIZEN", subject=FATHER_IIN)
@@ -327,16 +336,32 @@ def _citizen_story(
         seen = post(client, persisted("Offers"), father)["me"]["offers"]["edges"]
         states = {edge["node"]["id"]: edge["node"]["state"] for edge in seen}
         assert states[global_id("Offer", childcare["id"])] != "OFFERED", states
-    # And the birth benefit is ordered once, handed to the bank once, and paid
-    until(
+    # And the birth benefit is ordered once and handed to the bank (sent)
+    payment = until(
         lambda: sql(
             url,
-            "SELECT p.state FROM payments p JOIN benefit_assignments a ON a.id = p.assignment_id "
-            "WHERE a.offer_id = $1 AND p.state = 'paid'",
+            "SELECT p.payment_key, p.amount_tiyn FROM payments p "
+            "JOIN benefit_assignments a ON a.id = p.assignment_id "
+            "WHERE a.offer_id = $1 AND p.state = 'sent'",
             birth["id"],
         ),
-        "the birth benefit paid",
+        "the birth benefit sent to the bank",
+    )[0]
+    # When the bank's statement books it (`socialwallet bank reconcile`, as operators run it)
+    amount = payment["amount_tiyn"]
+    reconcile = app_process("reconcile", "bank", "reconcile")
+    statement = reconcile.folder / "statement.xml"
+    statement.write_text(
+        Template(STATEMENT.read_text()).substitute(
+            key=payment["payment_key"],
+            amount=f"{amount // 100}.{amount % 100:02d}",
+            booked_at=datetime.now(UTC).isoformat(),
+        )
     )
+    reconcile.command.append(str(statement))
+    assert reconcile.start().process.wait(timeout=120) == 0, reconcile.logs[1].read_text()
+    paid = sql(url, "SELECT state FROM payments WHERE payment_key = $1", payment["payment_key"])
+    assert paid[0]["state"] == "paid"
     # And his spending shows what the state paid his family
     scans_before = _standby_scans(standby_url)
     spending = post(client, persisted("Spending", {"year": PINNED_TODAY.year}), father)
@@ -487,7 +512,7 @@ def _every_log_line_is_json_without_an_iin(processes: list[AppProcess]) -> None:
         for path in process.logs:
             text = path.read_text()
             assert raw_iins(text) == [], path.name
-            if process.name in ("migrate", "seed"):
+            if process.name in ("migrate", "seed", "reconcile"):
                 continue  # one-off commands also print a sentence for the operator
             for line in text.splitlines():
                 if line.strip():
