@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
+import time
 import uuid
 from datetime import timedelta
 
@@ -21,9 +23,10 @@ from app.auth import Role, build_dev_issuer
 from app.db import create_engine, create_session_factory
 from app.demo import seed_demo
 from app.migrate import upgrade_to_head
-from app.settings import Settings
+from app.settings import DEV_SMS_INBOUND_SECRET, Settings
 from tests.clock import PINNED_NOW
 from tests.pgcluster import stop, streaming_pair
+from wallet.inbound import sign
 from wallet.offers import issue_pending_offers
 
 OFFERS = "query Offers { me { offers(first: 50) { edges { node { id state } } } } }"
@@ -60,9 +63,11 @@ async def served(tmp_path):
             rows = (
                 await connection.execute(
                     text(
-                        "SELECT DISTINCT ON (p.iin) p.iin, o.id FROM offers o "
+                        "SELECT DISTINCT ON (p.iin) p.iin, o.id, p.phone, o.reply_code "
+                        "FROM offers o "
                         "JOIN persons p ON p.id = o.recipient_person_id "
-                        "WHERE o.state = 'offered' ORDER BY p.iin, o.id LIMIT 2"
+                        "WHERE o.state = 'offered' AND p.phone IS NOT NULL "
+                        "ORDER BY p.iin, o.id LIMIT 2"
                     )
                 )
             ).all()
@@ -70,7 +75,7 @@ async def served(tmp_path):
         issuer = build_dev_issuer(settings)
         tokens = [
             issuer.mint(roles=[Role.CITIZEN], subject=iin, ttl=timedelta(hours=1))
-            for iin, _ in rows
+            for iin, *_ in rows
         ]
         standby_engine = create_async_engine(asyncpg_url(standby.url))
         app = create_app(settings)
@@ -78,7 +83,8 @@ async def served(tmp_path):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 try:
-                    yield client, app, tokens, [offer for _, offer in rows], standby_engine, standby
+                    offers = [row[1] for row in rows]
+                    yield client, app, tokens, offers, standby_engine, standby, rows
                 finally:
                     await standby_engine.dispose()
 
@@ -128,7 +134,7 @@ async def standby_offer_reads(standby_engine) -> int:
 
 @pytest.mark.postgres_only
 async def test_citizen_reads_go_to_the_standby_and_follow_their_own_writes(served):
-    client, app, (citizen, other), (offer, _), standby_engine, _ = served
+    client, app, (citizen, other), (offer, _), standby_engine, *_ = served
     replica = app.state.replicas.replicas[0]
 
     async def caught_up() -> bool:
@@ -180,7 +186,7 @@ async def test_citizen_reads_go_to_the_standby_and_follow_their_own_writes(serve
 
 @pytest.mark.postgres_only
 async def test_readyz_shows_the_replicas_and_a_standby_that_is_down(served):
-    client, app, (citizen, _), (offer, _), _, standby = served
+    client, app, (citizen, _), (offer, _), _, standby, _ = served
     replica = app.state.replicas.replicas[0]
 
     async def healthy() -> bool:
@@ -204,3 +210,33 @@ async def test_readyz_shows_the_replicas_and_a_standby_that_is_down(served):
     before = replica.reads
     assert states(await gql(client, OFFERS, citizen))[offer] == "OFFERED"
     assert replica.reads == before
+
+
+@pytest.mark.postgres_only
+async def test_a_citizens_sms_answer_is_followed_by_their_reads(served):
+    client, app, (citizen, _), (offer, _), standby_engine, _, rows = served
+    _, _, phone, reply_code = rows[0]
+    replica = app.state.replicas.replicas[0]
+
+    async def caught_up() -> bool:
+        return replica.healthy and replica.lag_seconds == 0.0
+
+    await until(caught_up, "the standby caught up")
+    # Given the standby stops replaying
+    async with standby_engine.connect() as connection:
+        await connection.execute(text("SELECT pg_wal_replay_pause()"))
+    # When the citizen declines the offer by SMS (the gateway delivers the reply)
+    raw = json.dumps({"message_id": "gw-ryw", "from": phone, "text": f"2 {reply_code}"}).encode()
+    at = str(int(time.time()))
+    answer = await client.post(
+        "/sms/inbound",
+        content=raw,
+        headers={"x-sms-timestamp": at, "x-sms-signature": sign(DEV_SMS_INBOUND_SECRET, at, raw)},
+    )
+    assert answer.json()["outcome"] == "declined", answer.text
+    # Then the citizen's next read in the app is on the primary, and sees the answer
+    before = replica.reads
+    assert states(await gql(client, OFFERS, citizen))[offer] == "DECLINED"
+    assert replica.reads == before
+    async with standby_engine.connect() as connection:
+        await connection.execute(text("SELECT pg_wal_replay_resume()"))
