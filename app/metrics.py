@@ -108,6 +108,13 @@ RATE_LIMIT_UNAVAILABLE = Counter(
     "Rate-limit checks held in process because Redis could not be reached.",
     registry=REGISTRY,
 )
+READ_ROUTING = Counter(
+    "socialwallet_read_routing",
+    "Lag-tolerant reads of queries by where they went: a replica's name, or primary (no "
+    "replica healthy, or none has replayed the caller's last write yet).",
+    ["target"],
+    registry=REGISTRY,
+)
 SCRAPE_FAILURES = Counter(
     "socialwallet_metrics_scrape_failures",
     "Database reads for /metrics that failed or timed out.",

@@ -30,6 +30,8 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.metrics import READ_ROUTING
+
 log = structlog.get_logger(__name__)
 
 # The primary's position, and each replica's replayed position and the age of the last
@@ -183,13 +185,16 @@ class ReplicaSet:
         """A healthy replica that has replayed the caller's last write, or None (primary)."""
         healthy = [replica for replica in self.replicas if replica.healthy]
         if not healthy:
+            READ_ROUTING.labels(target="primary").inc()
             return None
         needed = await self.marks.position(caller) if caller else 0
         ready = [r for r in healthy if r.replayed is not None and r.replayed >= needed]
         if not ready:
+            READ_ROUTING.labels(target="primary").inc()
             return None
         replica = ready[next(self._turn) % len(ready)]
         replica.reads += 1
+        READ_ROUTING.labels(target=replica.name).inc()
         return replica
 
     async def mark_write(self, caller: str) -> None:

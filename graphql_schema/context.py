@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -78,16 +79,19 @@ class ReadSessions:
 
     def __init__(self, context: Context) -> None:
         self._context = context
-        self._chosen: Any = None
+        self._choice: asyncio.Future[Any] | None = None
 
     def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self._session()
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
-        if self._chosen is None:
-            self._chosen = await self._choose()
-        async with self._chosen() as session:
+        # Sibling resolvers open sessions concurrently: the first starts the choice, and
+        # every session of the request waits for that one choice.
+        if self._choice is None:
+            self._choice = asyncio.ensure_future(self._choose())
+        factory = await self._choice
+        async with factory() as session:
             yield session
 
     async def _choose(self) -> Any:

@@ -122,13 +122,18 @@ def post(client: httpx.Client, body: dict, token: str, tries: int = 5) -> dict:
     raise AssertionError(f"no answer after {tries} tries: {answer and answer.text}")
 
 
-def graphql_requests(metrics_text: str) -> float:
-    """The sum of socialwallet_graphql_requests_total over every label in one scrape."""
+def metric(metrics_text: str, prefix: str) -> float:
+    """The sum of a counter's samples whose line starts with `prefix`, in one scrape."""
     total = 0.0
     for line in metrics_text.splitlines():
-        if line.startswith("socialwallet_graphql_requests_total{"):
+        if line.startswith(prefix):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def graphql_requests(metrics_text: str) -> float:
+    """socialwallet_graphql_requests_total over every operation and outcome."""
+    return metric(metrics_text, "socialwallet_graphql_requests_total{")
 
 
 async def prepare(url: str) -> tuple[int, dict]:
@@ -430,15 +435,13 @@ def _metrics_add_up(
 ) -> None:
     father = outside.mint(role="CITIZEN", subject=FATHER_IIN)
 
-    def scrape() -> list[float]:
+    def scrape() -> list[str]:
         return [
-            graphql_requests(
-                httpx.get(
-                    f"http://127.0.0.1:{port}/metrics",
-                    headers={"authorization": f"Bearer {metrics_token}"},
-                    timeout=10,
-                ).text
-            )
+            httpx.get(
+                f"http://127.0.0.1:{port}/metrics",
+                headers={"authorization": f"Bearer {metrics_token}"},
+                timeout=10,
+            ).text
             for port in ports
         ]
 
@@ -448,9 +451,15 @@ def _metrics_add_up(
         post(client, persisted("Offers"), father)
     after = scrape()
     # Then the two processes' counters (each scraped directly) add up to exactly that
-    deltas = [b - a for a, b in zip(before, after, strict=True)]
+    deltas = [graphql_requests(b) - graphql_requests(a) for a, b in zip(before, after, strict=True)]
     assert sum(deltas) == METERED_REQUESTS, deltas
     assert all(delta > 0 for delta in deltas), deltas  # nginx used both
+    # and both processes sent those citizen reads to the standby
+    to_standby = 'socialwallet_read_routing_total{target="replica-1"}'
+    routed = [
+        metric(b, to_standby) - metric(a, to_standby) for a, b in zip(before, after, strict=True)
+    ]
+    assert all(n > 0 for n in routed) and sum(routed) <= METERED_REQUESTS, routed
 
 
 def _nothing_lost_or_sent_twice(url: str, outside: Outside, family_id: int) -> None:
