@@ -86,6 +86,10 @@ class ReadSessions:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
+        if self._context.replicas is None:  # no replicas: the primary, nothing to choose
+            async with self._context.session_factory() as session:
+                yield session
+            return
         # Sibling resolvers open sessions concurrently: the first starts the choice, and
         # every session of the request waits for that one choice.
         if self._choice is None:
