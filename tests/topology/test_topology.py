@@ -229,7 +229,9 @@ def _run(folder: Path, primary, standby, bouncer_port: int, outside: Outside) ->
         assert one_off.process.wait(timeout=300) == 0, one_off.logs[1].read_text()[-3000:]
     family_id, canteens = prepare_data(direct)
     # and the topology running: two workers, two API processes, nginx in front
-    workers = [app_process(f"worker-{n}", "worker").start() for n in (1, 2)]
+    # (the second worker joins once the first has been killed in the middle of a batch)
+    workers = [app_process(f"worker-{n}", "worker") for n in (1, 2)]
+    workers[0].start()
     ports = [free_port(), free_port()]
     apis = [
         app_process(f"api-{n}", "serve", "--host", "127.0.0.1", "--port", str(port)).start()
@@ -266,16 +268,19 @@ def prepare_data(url: str) -> tuple[int, dict]:
 
 
 def _kill_a_worker_mid_batch(url: str, outside: Outside, workers: list[AppProcess]) -> None:
-    # When the workers relay the demo's offer SMS, and one is killed in the middle of a batch
-    until(
+    # When the first worker relays the demo's offer SMS, and is killed in the middle of a
+    # batch (the messages it claimed are `sending`, some already handed to the gateway)
+    claimed = until(
         lambda: (
-            sql(url, "SELECT 1 FROM outbox_messages WHERE status = 'sending' LIMIT 1")
-            and len(outside.sms.accepted) >= 10
+            len(outside.sms.accepted) >= 10
+            and sql(url, "SELECT id, message_key FROM outbox_messages WHERE status = 'sending'")
         ),
         "a relay batch in flight",
     )
     workers[0].kill()
-    # Then the other finishes the work, the dead one's claims included once their lease ends
+    # Then the second worker finishes the work, the dead one's claims included once their
+    # lease ends (OUTBOX_CLAIM_SECONDS)
+    workers[1].start()
     until(
         lambda: (
             not sql(
@@ -285,7 +290,16 @@ def _kill_a_worker_mid_batch(url: str, outside: Outside, workers: list[AppProces
         "the outbox drained by the surviving worker",
         timeout_s=240,
     )
+    ids = [row["id"] for row in claimed]
+    finished = sql(url, "SELECT status FROM outbox_messages WHERE id = ANY($1::bigint[])", ids)
+    assert {row["status"] for row in finished} == {"sent"}
+    assert all(row["message_key"] in outside.sms.accepted for row in claimed)
     workers[0].start()  # back to two workers for the rest
+    print(
+        f"topology: killed a worker holding {len(claimed)} claimed SMS; the gateway was handed "
+        f"{len(outside.sms.accepted)} SMS, {sum(outside.sms.repeats.values())} of them again "
+        "under the same key"
+    )
 
 
 def _citizen_story(
