@@ -29,6 +29,7 @@ from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.rate_limits import rate_limited
+from graphql_schema.types.refusal_codes import VoucherRefusalCode
 from graphql_schema.types.vouchers import (
     ActResult,
     ActView,
@@ -123,7 +124,7 @@ async def run_refusable(
                 )  # fmt: skip
             return result
     except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(code=refused.code, message=str(refused))
+        return VoucherRefused(code=VoucherRefusalCode(refused.code), message=str(refused))
 
 
 async def _audit_change(
@@ -178,7 +179,7 @@ async def _redeem_meal_on_driver(
                     now=now, caller=caller,
                 )  # fmt: skip
     except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(code=refused.code, message=str(refused))
+        return VoucherRefused(code=VoucherRefusalCode(refused.code), message=str(refused))
     result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
     _count_served(result)
     return result
