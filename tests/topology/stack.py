@@ -21,6 +21,8 @@ from tests.clock import CHILD_NOW_VARIABLE
 
 SOCIALWALLET = Path(sys.executable).with_name("socialwallet")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+# How long nginx leaves a server that failed before trying it again.
+NGINX_FAIL_TIMEOUT_SECONDS = 2
 
 
 @dataclass
@@ -101,7 +103,8 @@ class Nginx:
         prefix = self.folder / "nginx"
         (prefix / "logs").mkdir(parents=True, exist_ok=True)
         servers = "\n".join(
-            f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;" for port in self.upstreams
+            f"    server 127.0.0.1:{port} max_fails=1 fail_timeout={NGINX_FAIL_TIMEOUT_SECONDS}s;"
+            for port in self.upstreams
         )
         temp = prefix / "temp"
         conf = prefix / "nginx.conf"

@@ -40,7 +40,13 @@ from tests.logscan import raw_iins
 from tests.pgbouncer import free_port, pgbouncer
 from tests.pgcluster import streaming_pair
 from tests.topology.fakes import AUDIENCE, ISSUER, Outside
-from tests.topology.stack import SOCIALWALLET, AppProcess, Nginx, wait_ready
+from tests.topology.stack import (
+    NGINX_FAIL_TIMEOUT_SECONDS,
+    SOCIALWALLET,
+    AppProcess,
+    Nginx,
+    wait_ready,
+)
 from wallet.inbound import sign
 from wallet.ledger import accounts_disagreeing_with_transfers
 
@@ -442,6 +448,9 @@ def _meal_burst(
     # and the dead process comes back
     apis[0].start()
     wait_ready(f"http://127.0.0.1:{ports[0]}", apis[0])
+    # nginx tries a server it marked failed again after fail_timeout (2 s, tests/topology/
+    # stack.py); until then it sends everything to the other.
+    time.sleep(NGINX_FAIL_TIMEOUT_SECONDS + 0.5)
 
 
 def _metrics_add_up(
