@@ -1,5 +1,8 @@
-# Multi-stage build: wheels are built in a throw-away stage; the runtime image has no compiler,
-# runs as a non-root user, applies migrations, then serves with uvicorn.
+# Multi-stage build: wheels are built in a throw-away stage; the runtime image has no compiler
+# and runs as a non-root user. One image, three roles (docs/deploy.md): the API (the default
+# command: one uvicorn process per container, scaled by running more containers, so each
+# container's /metrics is its own and Prometheus adds them up), `socialwallet worker` (the
+# relays and the wallet jobs) and `socialwallet migrate` (a job run before a release).
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir --upgrade pip build
@@ -27,4 +30,4 @@ RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels \
 USER app
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/livez').status != 200)"
-CMD ["sh", "-c", "socialwallet migrate && exec socialwallet serve --workers ${WORKERS:-2}"]
+CMD ["socialwallet", "serve", "--workers", "1"]

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint clean schema tools browser screenshots api-tools codegen
+.PHONY: run test install lint clean schema tools browser screenshots api-tools codegen topology
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,15 +21,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/socialwallet migrate
 	$(BIN)/socialwallet seed-demo --if-empty
-	$(BIN)/socialwallet serve
+	$(BIN)/socialwallet serve --with-jobs
 
 test: $(STAMP) tools api-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's tools the tests drive: chromium for the browser tests (Playwright's own download does
-# not work here) and pgbouncer for the pooler tests. Installed when missing and we may (root,
-# apt-get); without them those tests fail on PostgreSQL (pgbouncer) or skip outside CI (chromium).
-TOOLS := chromium pgbouncer
+# not work here), pgbouncer for the pooler tests, nginx for the topology test. Installed when
+# missing and we may (root, apt-get); without them those tests fail on PostgreSQL (pgbouncer,
+# nginx) or skip outside CI (chromium).
+TOOLS := chromium pgbouncer nginx
 tools:
 	@missing=""; for tool in $(TOOLS); do \
 	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
@@ -40,6 +41,12 @@ tools:
 	       || echo "could not install$$missing: the tests that need them will fail or skip"; }
 
 browser: tools
+
+# The country's topology on this machine (tests/topology): a primary and a streaming standby,
+# pgbouncer, Redis (127.0.0.1:6379), nginx before two API processes, two workers. A few
+# minutes; needs PostgreSQL 15's binaries, pgbouncer, nginx and a running Redis.
+topology: $(STAMP) tools
+	$(BIN)/python -m pytest -p no:cacheprovider -m topology tests/topology $(PYTEST_ARGS)
 
 # The README's screenshots of the client, phone-sized, taken by the browser tests.
 screenshots: $(STAMP) tools

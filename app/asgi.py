@@ -6,6 +6,7 @@ stops, so no connection outlives the process's event loop.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,8 @@ from app.jobs import background_jobs
 from app.metrics import DatabaseFigures, metrics_endpoint
 from app.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.rate_limit import build_rate_limiter
+from app.replicas import dispose as dispose_replicas
+from app.replicas import replica_set_from_settings
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
 from app.web_client import web_routes
@@ -70,6 +73,25 @@ def create_app(
             driver_pool = await create_driver_pool(settings)
             app.state.driver_transactions = pool_transactions(driver_pool)
             app.state.meal_coalescer = meal_coalescer(settings, app.state.driver_transactions)
+        marks_redis = None
+        if settings.replica_urls and settings.redis_url:
+            from redis.asyncio import Redis
+
+            # The callers' write marks are shared by every API process through Redis.
+            marks_redis = Redis.from_url(
+                settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+        replicas = replica_set_from_settings(settings, primary=app.state.engine, redis=marks_redis)
+        app.state.replicas = replicas
+        stop_checks = asyncio.Event()
+        checks = None
+        if replicas is not None:
+            # The first check before the first request: reads go to a replica only once it
+            # is known to be healthy.
+            await replicas.refresh()
+            checks = asyncio.create_task(
+                replicas.run(stop_checks, settings.replica_check_interval_seconds)
+            )
         # Everything made at start-up (schema, models, parameters) lives as long as the
         # process: freezing it keeps the cyclic collector from walking it again in every
         # full collection, pauses that showed in the redemption benchmark's slowest answers.
@@ -79,6 +101,12 @@ def create_app(
             async with background_jobs(settings, app.state.session_factory):
                 yield
         finally:
+            stop_checks.set()
+            if checks is not None and replicas is not None:
+                await checks
+                await dispose_replicas(replicas)
+            if marks_redis is not None:
+                await marks_redis.aclose()
             await app.state.rate_limiter.close()
             if driver_pool is not None:
                 await driver_pool.close()
@@ -96,9 +124,18 @@ def create_app(
             log.warning("readyz.database_unreachable", error=type(exc).__name__)
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
         body: dict[str, object] = {"status": "ok", "database": "up"}
+        degraded = []
         # Still ready: without Redis each worker holds the rate limits on its own.
         if not await request.app.state.rate_limiter.healthy():
-            body["degraded"] = ["rate_limits"]
+            degraded.append("rate_limits")
+        replicas = getattr(request.app.state, "replicas", None)
+        if replicas is not None:
+            # Still ready without a healthy replica: its reads go to the primary meanwhile.
+            body["replicas"] = replicas.status()
+            if not any(replica["healthy"] for replica in body["replicas"]):
+                degraded.append("replicas")
+        if degraded:
+            body["degraded"] = degraded
         return JSONResponse(body)
 
     graphql = GraphQLApp(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from datetime import date, timedelta
 from importlib.metadata import entry_points
 from typing import Annotated
@@ -111,12 +112,16 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    background_jobs: Annotated[
+    with_jobs: Annotated[
         bool,
         typer.Option(
-            help="Run the outbox relays and the wallet jobs inside the server (BACKGROUND_JOBS)."
+            # --no-background-jobs is the old spelling of the default, kept for scripts.
+            "--with-jobs/--without-jobs",
+            "--background-jobs/--no-background-jobs",
+            help="Also run the relays and the wallet jobs in the server (a single machine; "
+            "otherwise `socialwallet worker` runs them).",
         ),
-    ] = True,
+    ] = False,
     max_header_bytes: Annotated[
         int,
         typer.Option(
@@ -125,11 +130,12 @@ def serve(
         ),
     ] = MAX_HEADER_BYTES,
 ) -> None:
-    """Serve the API with uvicorn; in dev, print the GraphiQL URL and demo tokens first."""
+    """Serve the API with uvicorn (no jobs unless --with-jobs); in dev, print the GraphiQL
+    URL and demo tokens first."""
     import uvicorn
 
     # uvicorn builds the app in its own worker processes from the environment.
-    os.environ["BACKGROUND_JOBS"] = "true" if background_jobs else "false"
+    os.environ["BACKGROUND_JOBS"] = "true" if with_jobs else "false"
     settings = _settings()
     host = host or settings.host
     port = port or settings.port
@@ -158,6 +164,35 @@ def serve(
         http=BoundedHttpToolsProtocol,
         h11_max_incomplete_event_size=max_header_bytes,
     )
+
+
+@cli.command()
+def worker() -> None:
+    """Run the SMS and bank relays and the wallet jobs until SIGTERM or Ctrl-C (no HTTP).
+
+    Run as many as you like: each outbox message and each job's pass is taken by one worker.
+    """
+    from app.jobs import background_jobs
+
+    # The settings refuse the log gateways in prod (they would mark messages sent unsent).
+    settings = _settings().model_copy(update={"background_jobs": True})
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # SIGTERM lets the batch in hand finish and record its outcomes; a worker killed
+        # outright leaves its claims to expire, and another worker sends them again under
+        # the same message key, which the gateway takes as the same message.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with background_jobs(settings, create_session_factory(engine)):
+                await stop.wait()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:

@@ -92,8 +92,8 @@ def jobs_command(
     """Run the wallet jobs: offers for new entitlements, expiry of unanswered offers,
     settlement of bank orders, and the monthly payments now due.
 
-    The server runs them itself (BACKGROUND_JOBS, on with `socialwallet serve`); this command
-    is for a separate worker or a cron job. Every job is safe to run in several places.
+    `socialwallet worker` runs them (or `serve --with-jobs` on a single machine); this command
+    is for a cron job or by hand. Each job's pass runs in one place at a time (a lock).
     """
     settings = _settings()
     configure_logging(level=settings.log_level, json=settings.log_json)

@@ -40,6 +40,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from app.metrics import GRAPHQL_ERRORS, GRAPHQL_LATENCY, GRAPHQL_REQUESTS
+from app.replicas import UNKNOWN_WRITE_POSITION
 from app.settings import Settings
 from app.web_client import OPERATIONS_DIR as CLIENT_OPERATIONS_DIR
 from app.web_client import graphiql_page
@@ -282,7 +283,21 @@ class GraphQLApp(GraphQL[Context, None]):
         # a document that does not parse or validate is never stored.
         if apq and sent_whole and _executed(result):
             await self.remembered.put(sha256, request_data.query)
+        await self._mark_write(context)
         return result
+
+    async def _mark_write(self, context: Context) -> None:
+        """After a caller's mutation: its reads stay on the primary until a replica has
+        replayed it (read-your-writes across every API process, app/replicas.py)."""
+        principal = context.principal
+        if context.replicas is None or context.operation_type != "mutation" or not principal:
+            return
+        try:
+            await context.replicas.mark_write(principal.subject)
+        except Exception as exc:
+            # Where the primary was is unknown: the caller reads on the primary for a while.
+            log.warning("replicas.mark_failed", error=type(exc).__name__)
+            await context.replicas.marks.mark(principal.subject, UNKNOWN_WRITE_POSITION)
 
     def _variables_coerce(self, sent: GraphQLRequestData) -> bool:
         """Whether the request's variables coerce to its operation's variable types."""
@@ -367,14 +382,17 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         factory = self.session_factory or request.app.state.session_factory
-        return Context(
+        context = Context(
             request=request,
             response=response,
             settings=self.settings,
             session_factory=factory,
-            loaders=Loaders(factory),
             language=negotiate(request.headers.get("accept-language")),
             rate_limiter=getattr(request.app.state, "rate_limiter", None),
             driver_transactions=getattr(request.app.state, "driver_transactions", None),
             meal_coalescer=getattr(request.app.state, "meal_coalescer", None),
+            replicas=getattr(request.app.state, "replicas", None),
         )
+        # The DataLoaders only read, and tolerate lag: a replica in a query (app/replicas.py).
+        context.loaders = Loaders(context.read_session_factory)
+        return context

@@ -1,12 +1,19 @@
-"""The wallet's background work, run by `socialwallet serve` (BACKGROUND_JOBS) or by hand:
+"""The wallet's background work, run by `socialwallet worker` (or `serve --with-jobs` on a
+single machine, BACKGROUND_JOBS) or by hand:
 
 * the outbox relays: SMS from 1414 and payment orders to the bank;
 * the wallet jobs: offers for new entitlements past the cursor, expiry of unanswered offers,
   settlement of payment orders the bank's API took (`sent`, not yet paid: only the bank's
   statement says paid, `socialwallet bank reconcile`) or refused, and the monthly payments due.
 
-Each job is idempotent and safe to run in several processes at once (cursor row lock,
-conditional updates, unique keys), so running them in every server worker is harmless.
+Several workers may run at once. The relays claim messages with `FOR UPDATE SKIP LOCKED` and
+a lease (wallet/outbox.py), so each message is taken by one worker. Each wallet job runs in
+one worker at a time: a pass of a job first takes a transaction-scoped advisory lock of its
+own (`pg_try_advisory_xact_lock`) and holds it, in a transaction left open on a connection
+of its own, while the job runs; a worker that finds the lock taken skips that job for this
+pass. A transaction-scoped lock, not a session one, because a session's locks do not
+survive a pooler in transaction mode (pgbouncer). The jobs stay idempotent besides (cursor
+row lock, conditional updates, unique keys), so a pass that dies half-way is taken up again.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.settings import Settings
@@ -30,6 +38,11 @@ from wallet.sms import gateway_from_settings
 
 log = structlog.get_logger(__name__)
 
+# The advisory lock of each wallet job: (namespace, job). The namespace is "socialwallet jobs"
+# hashed once, so the keys meet no other lock (the migration's, the eligibility runs').
+JOB_LOCK_NAMESPACE = 1_402_118_977
+JOB_LOCKS = {"offers": 1, "expiry": 2, "settlement": 3, "payments": 4}
+
 
 @dataclass
 class JobsSummary:
@@ -38,6 +51,26 @@ class JobsSummary:
     sent: int = 0
     failed: int = 0
     ordered: int = 0
+    # The jobs this pass left to another worker that held their lock.
+    skipped: list[str] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def job_lock(
+    *, session_factory: async_sessionmaker[AsyncSession], job: str
+) -> AsyncIterator[bool]:
+    """Hold job `job`'s advisory lock while the block runs; yields False if another has it."""
+    async with session_factory() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            # SQLite has one writer at a time and one process serving it: nothing to share.
+            yield True
+            return
+        async with session.begin():
+            taken = await session.scalar(
+                select(func.pg_try_advisory_xact_lock(JOB_LOCK_NAMESPACE, JOB_LOCKS[job]))
+            )
+            # The block runs with this transaction open; its commit releases the lock.
+            yield bool(taken)
 
 
 async def run_wallet_jobs(
@@ -49,16 +82,33 @@ async def run_wallet_jobs(
     """One pass of the wallet jobs: offers, expiry, settlement, payments due."""
     now = now or utcnow()
     summary = JobsSummary()
-    summary.offers = await issue_pending_offers(
-        session_factory=session_factory, now=now, offer_days=offer_days
-    )
-    async with session_factory() as session, session.begin():
-        summary.expired = await expire_offers(session=session, now=now)
-    async with session_factory() as session, session.begin():
-        settled = await settle_payments(session=session, now=now)
-        summary.sent, summary.failed = settled.sent, settled.failed
-    async with session_factory() as session, session.begin():
-        summary.ordered = (await order_due_payments(session=session, today=now.date())).ordered
+    async with job_lock(session_factory=session_factory, job="offers") as mine:
+        if mine:
+            summary.offers = await issue_pending_offers(
+                session_factory=session_factory, now=now, offer_days=offer_days
+            )
+        else:
+            summary.skipped.append("offers")
+    async with job_lock(session_factory=session_factory, job="expiry") as mine:
+        if mine:
+            async with session_factory() as session, session.begin():
+                summary.expired = await expire_offers(session=session, now=now)
+        else:
+            summary.skipped.append("expiry")
+    async with job_lock(session_factory=session_factory, job="settlement") as mine:
+        if mine:
+            async with session_factory() as session, session.begin():
+                settled = await settle_payments(session=session, now=now)
+                summary.sent, summary.failed = settled.sent, settled.failed
+        else:
+            summary.skipped.append("settlement")
+    async with job_lock(session_factory=session_factory, job="payments") as mine:
+        if mine:
+            async with session_factory() as session, session.begin():
+                ordered = await order_due_payments(session=session, today=now.date())
+                summary.ordered = ordered.ordered
+        else:
+            summary.skipped.append("payments")
     return summary
 
 
@@ -82,6 +132,7 @@ async def background_jobs(
         settings.bank_gateway, settings.bank_gateway_url, _secret(settings.bank_gateway_token)
     )
     interval = settings.background_interval_seconds
+    claim_for = timedelta(seconds=settings.outbox_claim_seconds)
 
     async def wallet_loop() -> None:
         while not stop.is_set():
@@ -97,7 +148,13 @@ async def background_jobs(
 
     tasks = [
         asyncio.create_task(
-            run_relay(session_factory=session_factory, gateway=sms, stop=stop, interval=interval)
+            run_relay(
+                session_factory=session_factory,
+                gateway=sms,
+                stop=stop,
+                interval=interval,
+                claim_for=claim_for,
+            )
         ),
         asyncio.create_task(
             run_relay(
@@ -105,6 +162,7 @@ async def background_jobs(
                 gateway=bank,
                 stop=stop,
                 interval=interval,
+                claim_for=claim_for,
                 channel="bank",
             )
         ),

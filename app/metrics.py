@@ -15,9 +15,13 @@ the previous values (and count the failure), never fail or hang:
 Labels are bounded: an operation is named only if it is a registered trusted document
 (otherwise "unregistered"), so a client cannot mint label values.
 
-With several uvicorn workers each serves its own counters; a deployment that scrapes
-through a load balancer should run one worker per pod (or wire prometheus_client's
-multiprocess mode, which this module does not do yet).
+Across processes the figures add up one way: one API process per container (the
+Dockerfile's `serve --workers 1`, docs/deploy.md), and Prometheus scrapes each container
+itself, never through the load balancer, then sums (`sum(rate(...))`). Each process counts
+only what it served, so the sum over the processes is the whole. The database figures
+(gauges) are the same in every process: take `max`, not `sum`. With `serve --workers N` (a
+developer's machine) each scrape sees one of the N processes' counters only; prometheus_client's
+multiprocess mode is not used, since it needs a shared folder and loses the process metrics.
 """
 
 from __future__ import annotations
@@ -102,6 +106,13 @@ ELIGIBILITY_LAST_RUN = Gauge(
 RATE_LIMIT_UNAVAILABLE = Counter(
     "socialwallet_rate_limit_unavailable",
     "Rate-limit checks held in process because Redis could not be reached.",
+    registry=REGISTRY,
+)
+READ_ROUTING = Counter(
+    "socialwallet_read_routing",
+    "Lag-tolerant reads of queries by where they went: a replica's name, or primary (no "
+    "replica healthy, or none has replayed the caller's last write yet).",
+    ["target"],
     registry=REGISTRY,
 )
 SCRAPE_FAILURES = Counter(

@@ -30,6 +30,8 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.metrics import READ_ROUTING
+
 log = structlog.get_logger(__name__)
 
 # The primary's position, and each replica's replayed position and the age of the last
@@ -39,6 +41,9 @@ REPLICA_POSITION = text(
     "SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn, "
     "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
 )
+# A write whose position could not be read: past any replica's, so the caller reads on the
+# primary until the mark expires.
+UNKNOWN_WRITE_POSITION = 2**62
 
 
 @dataclass
@@ -180,13 +185,16 @@ class ReplicaSet:
         """A healthy replica that has replayed the caller's last write, or None (primary)."""
         healthy = [replica for replica in self.replicas if replica.healthy]
         if not healthy:
+            READ_ROUTING.labels(target="primary").inc()
             return None
         needed = await self.marks.position(caller) if caller else 0
         ready = [r for r in healthy if r.replayed is not None and r.replayed >= needed]
         if not ready:
+            READ_ROUTING.labels(target="primary").inc()
             return None
         replica = ready[next(self._turn) % len(ready)]
         replica.reads += 1
+        READ_ROUTING.labels(target=replica.name).inc()
         return replica
 
     async def mark_write(self, caller: str) -> None:
@@ -206,3 +214,33 @@ class ReplicaSet:
             }
             for replica in self.replicas
         ]
+
+
+def replica_set_from_settings(
+    settings: Any, *, primary: AsyncEngine, redis: Any = None
+) -> ReplicaSet | None:
+    """The replicas DATABASE_REPLICA_URL names (None without any), each with its own pool."""
+    from app.db import create_engine
+
+    urls = settings.replica_urls
+    if not urls:
+        return None
+    replicas = []
+    for number, url in enumerate(urls, start=1):
+        engine = create_engine(settings.model_copy(update={"database_url": url}))
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        replicas.append(Replica(f"replica-{number}", engine, sessions))
+    # A mark must outlive the largest lag at which a replica is still used.
+    ttl = max(60, int(settings.replica_max_lag_seconds * 4))
+    return ReplicaSet(
+        primary=primary,
+        replicas=replicas,
+        marks=WriteMarks(key=settings.audit_key, ttl_seconds=ttl, redis=redis),
+        max_lag_seconds=settings.replica_max_lag_seconds,
+    )
+
+
+async def dispose(replicas: ReplicaSet) -> None:
+    """Close every replica's pool."""
+    for replica in replicas.replicas:
+        await replica.engine.dispose()

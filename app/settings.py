@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # of one client may run on different server connections, so no named prepared statement
     # or session setting may outlive its transaction (docs/operations.md).
     database_transaction_pooler: bool = False
+    # Streaming standbys for the reads that tolerate lag (app/replicas.py), comma-separated;
+    # none: every read on the primary.
+    database_replica_url: str | None = None
+    # A replica further behind than this, or unreachable, is skipped until it catches up.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    replica_check_interval_seconds: float = Field(default=1.0, gt=0, le=300)
 
     jwt_issuer: str = "https://idp.socialwallet.local"
     jwt_audience: str = "socialwallet-api"
@@ -105,6 +111,9 @@ class Settings(BaseSettings):
     # `socialwallet serve` turns this on; tests and one-off commands leave it off.
     background_jobs: bool = False
     background_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # A relay's lease on the messages it claimed; a worker killed mid-batch leaves them to
+    # another worker after this long (sent again under the same message key).
+    outbox_claim_seconds: float = Field(default=300.0, ge=1, le=3600)
     # GraphQL limits: every document is checked against them before anything runs.
     graphql_max_depth: int = Field(default=10, ge=1)
     graphql_max_aliases: int = Field(default=15, ge=0)
@@ -228,6 +237,12 @@ class Settings(BaseSettings):
     def async_database_url(self) -> str:
         """The database URL with an async driver."""
         return normalise_database_url(self.database_url)
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """The replicas' URLs with an async driver, in the order given."""
+        given = (self.database_replica_url or "").split(",")
+        return [normalise_database_url(url.strip()) for url in given if url.strip()]
 
     @property
     def is_prod(self) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.replicas import UNKNOWN_WRITE_POSITION
 from familymap.audit import record_access
 from familymap.orm import utcnow
 from familymap.tables import Person
@@ -74,21 +75,41 @@ async def sms_inbound(request: Request) -> Response:
         return _refused(401, refused.code, str(refused))
     except InvalidInbound as refused:
         return _refused(400, refused.code, str(refused))
+    answered_by = None
     try:
         async with request.app.state.session_factory() as session, session.begin():
             outcome = await handle_reply(session=session, reply=reply, now=now)
             if outcome.offer_id is not None and not outcome.replayed:
-                await _audit_answer(request, session, outcome.offer_id, outcome.outcome)
+                answered_by = await _audit_answer(
+                    request, session, outcome.offer_id, outcome.outcome
+                )
     except InvalidInbound as refused:
         # The same message id in flight twice: the gateway may retry later and be answered.
         return _refused(409, refused.code, str(refused))
+    if answered_by is not None:
+        await _mark_write(request, answered_by)
     return JSONResponse(
         {"outcome": outcome.outcome, "offerId": outcome.offer_id, "replayed": outcome.replayed}
     )
 
 
-async def _audit_answer(request: Request, session, offer_id: int, outcome: str) -> None:
-    """An answer by SMS changed an offer: the audit trail records it (last in the transaction)."""
+async def _mark_write(request: Request, iin: str) -> None:
+    """The citizen answered by SMS: their next reads in the app wait for a replica that has
+    the answer, as after their own mutation (app/replicas.py)."""
+    replicas = getattr(request.app.state, "replicas", None)
+    if replicas is None:
+        return
+    try:
+        await replicas.mark_write(iin)
+    except Exception as exc:
+        # Where the primary was is unknown: the citizen reads on the primary for a while.
+        log.warning("replicas.mark_failed", error=type(exc).__name__)
+        await replicas.marks.mark(iin, UNKNOWN_WRITE_POSITION)
+
+
+async def _audit_answer(request: Request, session, offer_id: int, outcome: str) -> str:
+    """An answer by SMS changed an offer: the audit trail records it (last in the
+    transaction). Returns the IIN of who answered."""
     offer = await session.get(Offer, offer_id)
     iin = await session.scalar(select(Person.iin).where(Person.id == offer.recipient_person_id))
     await record_access(
@@ -103,6 +124,7 @@ async def _audit_answer(request: Request, session, offer_id: int, outcome: str) 
         operation="POST /sms/inbound",
         request_id=request.scope.get("state", {}).get("request_id"),
     )
+    return iin
 
 
 def _refused(status: int, code: str, message: str) -> Response:

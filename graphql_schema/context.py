@@ -1,13 +1,17 @@
-"""The per-request context every resolver receives."""
+"""The per-request context every resolver receives, and where its lag-tolerant reads go."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
 
 from app.auth import AuthenticatedUser, Principal, RejectedUser
 from app.settings import Settings
@@ -20,7 +24,10 @@ class Context:
 
     Resolvers never share an AsyncSession: one session is not safe for concurrent use, and
     sibling fields resolve concurrently. Each resolver (or each DataLoader batch) opens its
-    own short session from `session_factory`.
+    own short session from `session_factory` (the primary: writes, audit records, and any
+    read that must see the newest data), or from `read_session_factory` for reads that
+    tolerate lag (the DataLoaders, histories, the funnel, acts): a replica in a query, when
+    one has replayed the caller's own writes, and the primary otherwise.
     """
 
     request: Request
@@ -36,6 +43,18 @@ class Context:
     driver_transactions: Any = None
     # vouchers.meal_groups.MealCoalescer on PostgreSQL (single redemptions served in groups).
     meal_coalescer: Any = None
+    # app.replicas.ReplicaSet when DATABASE_REPLICA_URL names replicas; None: all on primary.
+    replicas: Any = None
+    # "query", "mutation" or "subscription": set by RoutedReads once the document is valid.
+    operation_type: str | None = None
+    _reads: ReadSessions | None = field(default=None, init=False, repr=False)
+
+    @property
+    def read_session_factory(self) -> ReadSessions:
+        """Sessions for the reads that tolerate lag (one choice of database per request)."""
+        if self._reads is None:
+            self._reads = ReadSessions(self)
+        return self._reads
 
     @property
     def principal(self) -> Principal | None:
@@ -51,3 +70,50 @@ class Context:
     @property
     def request_id(self) -> str | None:
         return self.request.scope.get("state", {}).get("request_id")
+
+
+class ReadSessions:
+    """A session factory for lag-tolerant reads: chooses, at its first session, a replica
+    that has replayed the caller's writes if the operation is a query, else the primary;
+    every later session of the request uses the same database."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self._choice: asyncio.Future[Any] | None = None
+
+    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._session()
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        if self._context.replicas is None:  # no replicas: the primary, nothing to choose
+            async with self._context.session_factory() as session:
+                yield session
+            return
+        # Sibling resolvers open sessions concurrently: the first starts the choice, and
+        # every session of the request waits for that one choice.
+        if self._choice is None:
+            self._choice = asyncio.ensure_future(self._choose())
+        factory = await self._choice
+        async with factory() as session:
+            yield session
+
+    async def _choose(self) -> Any:
+        context = self._context
+        # Inside a mutation every read is on the primary: it must see what it decides on.
+        if context.replicas is None or context.operation_type != "query":
+            return context.session_factory
+        principal = context.principal
+        replica = await context.replicas.choose(principal.subject if principal else None)
+        return context.session_factory if replica is None else replica.sessions
+
+
+class RoutedReads(SchemaExtension):
+    """Tells the context the operation's type once the document is parsed and valid, so
+    that its lag-tolerant reads may go to a replica only in a query."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.operation_type = self.execution_context.operation_type.value
+        yield

@@ -21,7 +21,7 @@ from app.auth import Role as RoleValue
 from app.settings import Settings
 from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
-from graphql_schema.context import Context
+from graphql_schema.context import Context, RoutedReads
 from graphql_schema.errors import is_expected
 from graphql_schema.extensions import MaskUnexpected
 from graphql_schema.limits import limit_extensions
@@ -96,6 +96,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         *limit_extensions(settings),
         MutationRateLimit,
+        RoutedReads,
     ]
     if settings.is_prod:
         extensions += [

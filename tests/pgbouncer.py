@@ -56,6 +56,8 @@ default_pool_size = {pool_size}
 max_client_conn = 200
 logfile = {workdir / "pgbouncer.log"}
 pidfile = {workdir / "pgbouncer.pid"}
+log_connections = 0
+log_disconnections = 0
 """
     )
     as_root = os.geteuid() == 0
@@ -64,7 +66,10 @@ pidfile = {workdir / "pgbouncer.pid"}
         for name in ("users.txt", "pgbouncer.ini"):
             shutil.chown(workdir / name, "postgres")
     command = [PGBOUNCER, *(["-u", "postgres"] if as_root else []), str(workdir / "pgbouncer.ini")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+    # Its output goes to a file: a pipe nobody reads fills up, and pgbouncer, blocked on
+    # writing a log line to it, stops answering everyone (it logs to stderr as well).
+    output_file = (workdir / "pgbouncer.out").open("wb")
+    process = subprocess.Popen(command, stdout=output_file, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -74,7 +79,8 @@ pidfile = {workdir / "pgbouncer.pid"}
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     process.kill()
-                    output = process.communicate()[0].decode(errors="replace")
+                    process.wait()
+                    output = (workdir / "pgbouncer.out").read_text(errors="replace")
                     log = workdir / "pgbouncer.log"
                     output += log.read_text() if log.exists() else ""
                     raise RuntimeError(f"pgbouncer did not start: {output}") from None
@@ -84,4 +90,5 @@ pidfile = {workdir / "pgbouncer.pid"}
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
+        output_file.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -55,7 +55,7 @@ class OfferQueries:
             raise ApiError("A funnel covers at most a year.", code="INVALID_PERIOD")
         start = datetime.combine(since, time.min, tzinfo=ASTANA)
         end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=ASTANA)
-        async with info.context.session_factory() as session:
+        async with info.context.read_session_factory() as session:
             rows = await offer_funnel(
                 session=session,
                 since=start,

@@ -101,7 +101,7 @@ class VoucherQueries:
             child = int(str(child_id))
         except ValueError:
             raise Forbidden("that child is not in your family") from None
-        async with info.context.session_factory() as session:
+        async with info.context.read_session_factory() as session:
             try:
                 seen = await meals.child_meals(
                     session=session, parent_iin=iin, child_person_id=child
@@ -116,7 +116,7 @@ class VoucherQueries:
     )
     async def my_dispensings(self, info: Info[Context, Any]) -> list[DispensingSeen]:
         iin = require_principal(info).subject
-        async with info.context.session_factory() as session:
+        async with info.context.read_session_factory() as session:
             views = await medicines.dispensings_of_person(session=session, iin=iin)
         return [DispensingSeen.from_view(view) for view in views]
 
@@ -125,7 +125,7 @@ class VoucherQueries:
     )
     async def pharmacy_dispensings(self, info: Info[Context, Any]) -> list[DispensingSeen]:
         merchant = uuid.UUID(require_principal(info).subject)
-        async with info.context.session_factory() as session:
+        async with info.context.read_session_factory() as session:
             try:
                 views = await medicines.dispensings_of_pharmacy(
                     session=session, merchant_id=merchant
@@ -172,7 +172,7 @@ class VoucherQueries:
         self, info: Info[Context, Any], on: date | None = None
     ) -> list[SchoolMeal]:
         merchant = uuid.UUID(require_principal(info).subject)
-        async with info.context.session_factory() as session:
+        async with info.context.read_session_factory() as session:
             try:
                 views = await meals.meals_served_at(
                     session=session, merchant_id=merchant, on=on or local_day(datetime.now(UTC))
@@ -236,7 +236,7 @@ class VoucherQueries:
     )
     async def merchant_act(self, info: Info[Context, Any], act_id: strawberry.ID) -> ActView:
         principal = require_principal(info)
-        async with info.context.session_factory() as session:
+        async with info.context.read_session_factory() as session:
             try:
                 act = await acts.get_act(session=session, act_id=int(str(act_id)))
             except (VoucherError, ValueError):

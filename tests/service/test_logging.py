@@ -70,7 +70,7 @@ def _send_iins_everywhere(url: str) -> None:
 
 
 def test_a_two_worker_server_logs_only_masked_json(tmp_path):
-    # Given the server as the Dockerfile runs it: prod, two uvicorn worker processes
+    # Given the server in prod with two uvicorn worker processes (`serve --workers 2`)
     port = _free_port()
     env = pinned_env({
         **os.environ,
