@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bench.eligibility import bench_eligibility
+from bench.offers import bench_offers
 from bench.redeem import bench_redeem
 from bench.wallet_cli import bench_wallet_command
 
@@ -15,3 +16,4 @@ bench_cli = typer.Typer(
 bench_cli.command("eligibility")(bench_eligibility)
 bench_cli.command("wallet")(bench_wallet_command)
 bench_cli.command("redeem")(bench_redeem)
+bench_cli.command("offers")(bench_offers)

@@ -227,6 +227,7 @@ def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today
     plan = Plan()
     offers: dict[str, PlannedOffer] = {}
     facts: dict[str, notices.PlannedNotice] = {}
+    recipients: dict[tuple[int, int | None], Any] = {}
     for change in changes:
         if not _offered(change):
             continue
@@ -243,7 +244,12 @@ def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today
                 )
                 facts.setdefault(notice.fact_key, notice)
             continue
-        recipient = choose_recipient(family, change.person_id, on=today)
+        # A family's changes come together (a child's benefits, the family's): each
+        # (family, beneficiary) is chosen for once.
+        whom = (change.family_id, change.person_id)
+        if whom not in recipients:
+            recipients[whom] = choose_recipient(family, change.person_id, on=today)
+        recipient = recipients[whom]
         if recipient is None:
             # A household of minors only: nobody can consent; the social worker's case.
             plan.no_recipient += 1
