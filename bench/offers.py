@@ -49,6 +49,7 @@ RELAYED = 100_000
 # claims and the gateway's failed answers come back within the run.
 RELAY_BATCH = 1000
 RELAY_CONCURRENCY = 64
+RELAY_LANES = 4
 RELAY_CLAIM = timedelta(seconds=5)
 RELAY_BACKOFF_BASE = timedelta(seconds=0.2)
 RELAY_MAX_ATTEMPTS = 8
@@ -298,6 +299,7 @@ def _relay_in_child(settings: Settings, url: str, ready: Any, go: Any) -> None:
                 concurrency=RELAY_CONCURRENCY,
                 claim_for=RELAY_CLAIM,
                 max_attempts=RELAY_MAX_ATTEMPTS,
+                lanes=RELAY_LANES,
                 backoff=Backoff(base=RELAY_BACKOFF_BASE, cap=timedelta(seconds=2)),
             )
             await watcher

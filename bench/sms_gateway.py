@@ -117,14 +117,18 @@ async def _serve_connection(
         writer.close()
 
 
+async def start_gateway(gateway: FakeGateway, port: int = 0) -> asyncio.Server:
+    """Serve `gateway` on 127.0.0.1:`port` (0: any free port) in the running loop."""
+    return await asyncio.start_server(
+        lambda r, w: _serve_connection(gateway, r, w), "127.0.0.1", port, backlog=1024
+    )
+
+
 def serve_gateway(port: int, ready: Any) -> None:
     """Run the gateway on 127.0.0.1:`port` until the process is ended (a child's target)."""
 
     async def main() -> None:
-        gateway = FakeGateway()
-        server = await asyncio.start_server(
-            lambda r, w: _serve_connection(gateway, r, w), "127.0.0.1", port, backlog=1024
-        )
+        server = await start_gateway(FakeGateway(), port)
         ready.set()
         async with server:
             await server.serve_forever()

@@ -7,7 +7,8 @@ already queued. `relay_once` claims a batch of due messages with one conditional
 each through a gateway outside any transaction, and records the outcome: `sent` with the
 gateway's id, a retry after an exponential backoff with jitter, `failed` when the gateway
 refuses the message for good, or `dead` when no attempts are left. `run_relay` repeats it
-until told to stop (the CLI's `outbox run`, or a task inside the server).
+until told to stop (the CLI's `outbox run`, or a task inside the server), in one or more
+lanes of batches at once.
 
 Delivery is at least once: a relay that crashes after sending but before recording leaves
 its claim to expire, and the message is sent again. Duplicates are harmless, and the message
@@ -414,33 +415,50 @@ async def run_relay(
     clock: Callable[[], datetime] = utcnow,
     on_batch: Callable[[RelaySummary], None] | None = None,
     channel: str = "sms",
+    lanes: int = 1,
 ) -> RelaySummary:
-    """Relay batches until `stop` is set, pausing `interval` seconds when the queue is empty."""
+    """Relay batches until `stop` is set, pausing `interval` seconds when the queue is empty.
+
+    `lanes` batches are in flight at once, each with its share of `concurrency` (so no more
+    than `concurrency` sends are ever in flight): a batch waits for its slowest answer, and
+    meanwhile the other lanes claim and send. Claims never overlap (see `_claim`), so lanes
+    never send one message twice.
+    """
+    if lanes < 1 or concurrency < lanes:
+        raise ValueError("lanes must be at least 1 and at most concurrency")
     backoff = backoff or Backoff()
+    totals = [RelaySummary() for _ in range(lanes)]
+
+    async def lane(number: int, share: int) -> None:
+        while not stop.is_set():
+            try:
+                summary = await relay_once(
+                    session_factory=session_factory,
+                    gateway=gateway,
+                    now=clock(),
+                    batch_size=batch_size,
+                    max_attempts=max_attempts,
+                    backoff=backoff,
+                    claim_for=claim_for,
+                    concurrency=share,
+                    channel=channel,
+                )
+            except Exception as exc:
+                # The database may be away for a moment; claims made before the failure
+                # expire and are taken again, so the loop only has to keep going.
+                log.error("outbox.relay_failed", error=redact(f"{type(exc).__name__}: {exc}"))
+                summary = RelaySummary()
+            totals[number] += summary
+            if on_batch is not None and summary.claimed:
+                on_batch(summary)
+            # A full batch suggests more are waiting: go again at once.
+            if summary.claimed < batch_size:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    shares = [concurrency // lanes + (n < concurrency % lanes) for n in range(lanes)]
+    await asyncio.gather(*(lane(number, share) for number, share in enumerate(shares)))
     total = RelaySummary()
-    while not stop.is_set():
-        try:
-            summary = await relay_once(
-                session_factory=session_factory,
-                gateway=gateway,
-                now=clock(),
-                batch_size=batch_size,
-                max_attempts=max_attempts,
-                backoff=backoff,
-                claim_for=claim_for,
-                concurrency=concurrency,
-                channel=channel,
-            )
-        except Exception as exc:
-            # The database may be away for a moment; claims made before the failure expire
-            # and are taken again, so the loop only has to keep going.
-            log.error("outbox.relay_failed", error=redact(f"{type(exc).__name__}: {exc}"))
-            summary = RelaySummary()
+    for summary in totals:
         total += summary
-        if on_batch is not None and summary.claimed:
-            on_batch(summary)
-        # A full batch suggests more are waiting: go again at once.
-        if summary.claimed < batch_size:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
     return total
