@@ -29,6 +29,7 @@ Expected refusals carry a stable code:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -294,6 +295,70 @@ def _among(connection: AsyncConnection, column: Any, values: Sequence[Any]) -> A
     return column.in_(list(values))
 
 
+@dataclass
+class Prepared:
+    """A chunk of changes decided and priced, ready to write: the changes read, the plan, the
+    rows of the offers not made yet, and the reply codes drawn for them (by phone)."""
+
+    changes: Sequence[Any]
+    plan: Plan = field(default_factory=Plan)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    codes: dict[str, set[str]] = field(default_factory=dict)
+
+
+async def prepare_changes(
+    *,
+    session: AsyncSession,
+    changes: Sequence[Any],
+    now: datetime,
+    offer_days: int = DEFAULT_OFFER_DAYS,
+    pending_codes: dict[str, set[str]] | None = None,
+) -> Prepared:
+    """Read what the changes need and decide their offers and notices; writes nothing.
+
+    `pending_codes` are reply codes drawn for offers not committed yet (the batch job's
+    previous chunk, being written meanwhile), which this chunk's codes must not repeat.
+    """
+    prepared = Prepared(changes=changes)
+    family_ids = sorted({c.family_id for c in changes if _offered(c)})
+    if not family_ids:
+        return prepared
+    connection = await session.connection()
+    members, regions = await _members_and_regions(connection, family_ids)
+    prepared.plan = plan_changes(changes=changes, members=members, today=now.date())
+    existing = await _existing_keys(connection, [p.key for p in prepared.plan.offers])
+    fresh = [p for p in prepared.plan.offers if p.key not in existing]
+    if fresh:
+        prepared.rows, prepared.codes = await _offer_rows(
+            session=session, fresh=fresh, regions=regions, now=now, offer_days=offer_days,
+            pending_codes=pending_codes or {},
+        )  # fmt: skip
+    return prepared
+
+
+async def write_prepared(
+    *, session: AsyncSession, prepared: Prepared, now: datetime, copy: bool = False
+) -> IssueSummary:
+    """Write a prepared chunk's notices and offers, skipping what exists; what was made.
+
+    `copy` (PostgreSQL only) writes the offers through COPY, for the batch job's chunks.
+    """
+    summary = IssueSummary(changes=len(prepared.changes))
+    plan = prepared.plan
+    summary.no_recipient = plan.no_recipient
+    connection = await session.connection()
+    made_notices = await notices.write_notices(connection=connection, notices=plan.notices, now=now)
+    summary.notifications = made_notices
+    summary.already += len(plan.notices) - made_notices
+    made = 0
+    if prepared.rows:
+        write = _copy_offers if copy and connection.dialect.name == "postgresql" else _insert_offers
+        made = await write(connection=connection, rows=prepared.rows, now=now)
+    summary.offers = made
+    summary.already += len(plan.offers) - made
+    return summary
+
+
 async def offer_changes(
     *,
     session: AsyncSession,
@@ -302,33 +367,11 @@ async def offer_changes(
     offer_days: int = DEFAULT_OFFER_DAYS,
     copy: bool = False,
 ) -> IssueSummary:
-    """Make the offers and notifications the given changes call for; skip those made.
-
-    `copy` (PostgreSQL only) writes the offers through COPY, for the batch job's chunks.
-    """
-    summary = IssueSummary(changes=len(changes))
-    family_ids = sorted({c.family_id for c in changes if _offered(c)})
-    if not family_ids:
-        return summary
-    connection = await session.connection()
-    members, regions = await _members_and_regions(connection, family_ids)
-    plan = plan_changes(changes=changes, members=members, today=now.date())
-    summary.no_recipient = plan.no_recipient
-    made_notices = await notices.write_notices(connection=connection, notices=plan.notices, now=now)
-    summary.notifications = made_notices
-    summary.already += len(plan.notices) - made_notices
-    existing = await _existing_keys(connection, [p.key for p in plan.offers])
-    fresh = [p for p in plan.offers if p.key not in existing]
-    made = 0
-    if fresh:
-        rows = await _offer_rows(
-            session=session, fresh=fresh, regions=regions, now=now, offer_days=offer_days
-        )
-        write = _copy_offers if copy and connection.dialect.name == "postgresql" else _insert_offers
-        made = await write(connection=connection, rows=rows, now=now)
-    summary.offers = made
-    summary.already += len(plan.offers) - made
-    return summary
+    """Make the offers and notifications the given changes call for; skip those made."""
+    prepared = await prepare_changes(
+        session=session, changes=changes, now=now, offer_days=offer_days
+    )
+    return await write_prepared(session=session, prepared=prepared, now=now, copy=copy)
 
 
 async def _existing_keys(connection: AsyncConnection, keys: Sequence[str]) -> set[str]:
@@ -389,18 +432,23 @@ async def _offer_rows(
     regions: dict[int, str],
     now: datetime,
     offer_days: int,
-) -> list[dict[str, Any]]:
+    pending_codes: dict[str, set[str]],
+) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
     """The rows of the offers not made yet: each offer's columns, with its SMS's key and text
-    (`message_key`, `body`; None for an offer without an SMS)."""
+    (`message_key`, `body`; None for an offer without an SMS); and the codes drawn, by phone."""
     expires = now + timedelta(days=offer_days)
     # Each offer's SMS carries a code no other offer to its phone has, so that a reply
     # answers the offer it names and no other (wallet.reply_codes, docs/consent.md).
     taken = await codes_by_phone(session=session, phones=(p.phone for p in fresh if p.phone))
     codes: dict[str, str] = {}
+    drawn: dict[str, set[str]] = {}
     for planned in fresh:
-        if planned.phone is not None:
-            codes[planned.key] = code = new_reply_code(taken=taken[planned.phone])
-            taken[planned.phone].add(code)
+        if (phone := planned.phone) is not None:
+            codes[planned.key] = code = new_reply_code(
+                taken=taken[phone] | pending_codes.get(phone, set())
+            )
+            taken[phone].add(code)
+            drawn.setdefault(phone, set()).add(code)
     # What each month will pay, quoted in the SMS and kept on the offer for the app.
     schedules = await month_amounts(
         connection=await session.connection(),
@@ -449,7 +497,7 @@ async def _offer_rows(
                 ),
             }
         )
-    return rows
+    return rows, drawn
 
 
 def offer_message_key(key: str) -> str:
@@ -622,32 +670,69 @@ async def issue_pending_offers(
     """Read entitlement changes past the job's cursor, a chunk per transaction, and make
     their offers; the cursor moves with each chunk, so a crash resumes where it stopped.
 
-    On PostgreSQL the offers go through COPY unless `copy` is False (the same rows either way).
+    The next chunk is read and decided (in a session of its own, writing nothing) while the
+    current one is written, so the database's work and ours overlap. A chunk is written only
+    if the cursor still stands where it was read from; otherwise (another job moved it) the
+    pipeline starts again from the cursor. On PostgreSQL the offers go through COPY unless
+    `copy` is False (the same rows either way).
     """
     now = now or utcnow()
     total = IssueSummary()
-    while True:
+
+    async def prepare(after: int, pending: dict[str, set[str]]) -> tuple[int, Prepared]:
+        async with session_factory() as session, session.begin():
+            changes = (
+                await session.execute(
+                    _CHANGES.where(EntitlementChange.id > after, _OFFERED_CHANGES)
+                    .order_by(EntitlementChange.id)
+                    .limit(chunk_size)
+                )
+            ).all()
+            prepared = await prepare_changes(
+                session=session, changes=changes, now=now, offer_days=offer_days,
+                pending_codes=pending,
+            )  # fmt: skip
+        return after, prepared
+
+    async def write(after: int, prepared: Prepared) -> IssueSummary | None:
         async with session_factory() as session, session.begin():
             cursor = await session.get(WalletCursor, CURSOR, with_for_update=True)
             if cursor is None:
                 cursor = WalletCursor(name=CURSOR, position=0)
                 session.add(cursor)
-            changes = (
-                await session.execute(
-                    _CHANGES.where(EntitlementChange.id > cursor.position, _OFFERED_CHANGES)
-                    .order_by(EntitlementChange.id)
-                    .limit(chunk_size)
+            if cursor.position != after:
+                return None
+            summary = await write_prepared(session=session, prepared=prepared, now=now, copy=copy)
+            cursor.position = prepared.changes[-1].id
+            return summary
+
+    async with session_factory() as session:
+        start = await session.scalar(
+            select(WalletCursor.position).where(WalletCursor.name == CURSOR)
+        )
+    ahead: tuple[int, Prepared] | None = await prepare(start or 0, {})
+    while ahead is not None and ahead[1].changes:
+        after, prepared = ahead
+        writing = asyncio.create_task(write(after, prepared))
+        try:
+            following = await prepare(prepared.changes[-1].id, prepared.codes)
+        except BaseException:
+            writing.cancel()
+            raise
+        summary = await writing
+        if summary is None:
+            # Another job moved the cursor: start again from where it stands.
+            async with session_factory() as session:
+                position = await session.scalar(
+                    select(WalletCursor.position).where(WalletCursor.name == CURSOR)
                 )
-            ).all()
-            if not changes:
-                return total
-            summary = await offer_changes(
-                session=session, changes=changes, now=now, offer_days=offer_days, copy=copy
-            )
-            cursor.position = changes[-1].id
+            ahead = await prepare(position or 0, {})
+            continue
         total += summary
         if on_chunk is not None:
             on_chunk(summary)
+        ahead = following
+    return total
 
 
 async def expire_offers(*, session: AsyncSession, now: datetime | None = None) -> int:

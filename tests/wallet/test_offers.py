@@ -35,6 +35,7 @@ from wallet.offer_tables import (
     WalletCursor,
 )
 from wallet.offers import (
+    CHANGE_COLUMNS,
     FulfilmentUnavailable,
     InvalidIban,
     OfferAlreadyAnswered,
@@ -47,6 +48,7 @@ from wallet.offers import (
     offer_key,
     offer_new_entitlements,
     plan_changes,
+    prepare_changes,
     register_bank_account,
     register_fulfiller,
     validate_iban,
@@ -933,3 +935,27 @@ def test_plan_changes_decides_without_the_database():
     [notice] = plan.notices
     assert notice.fact_key == "PENSION_AGE_NOTICE:1:2026-11-01" and notice.language == "kk"
     assert notice.phone == "+77010000001" and plan.no_recipient == 0
+
+
+async def test_a_chunk_prepared_while_the_last_is_written_draws_codes_unlike_its_codes(session):
+    # Given a household evaluated, and every reply code but one already drawn for the
+    # father's phone by a chunk not committed yet (the batch job writes it meanwhile)
+    household = await newborn_household(session)
+    await evaluate(session, household)
+    changes = (
+        await session.execute(
+            select(*(getattr(EntitlementChange, n) for n in CHANGE_COLUMNS)).where(
+                EntitlementChange.family_id == household.family.id,
+                EntitlementChange.programme == "BIRTH_BENEFIT",
+            )
+        )
+    ).all()
+    pending = {FATHER_PHONE: {str(code) for code in range(1000, 10_000)} - {"4821"}}
+    # When the next chunk is prepared
+    prepared = await prepare_changes(
+        session=session, changes=changes, now=utcnow(), pending_codes=pending
+    )
+    # Then its offer draws the one code left, and reports it as drawn
+    [row] = prepared.rows
+    assert row["reply_code"] == "4821" and "1 4821" in row["body"]
+    assert prepared.codes == {FATHER_PHONE: {"4821"}}
