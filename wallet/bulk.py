@@ -50,11 +50,21 @@ async def copy_to_staging(
     name: str,
     columns: dict[str, str],
     records: Sequence[tuple[Any, ...]],
+    analyze: Sequence[str] = (),
 ) -> None:
     """A temporary table `name` (columns: name -> SQL type) holding `records`, by binary COPY.
 
     The table is dropped at commit; a caller that stages twice in one transaction drops it.
+    `analyze` names the columns the statement reading it joins or sorts on (default: the
+    first).
     """
     await create_staging_table(connection, name, columns)
     raw = await connection.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(name, records=records, columns=list(columns))
+    # Without statistics PostgreSQL guesses a temporary table holds a million rows: it then
+    # sorts on disk and JIT-compiles the statement that reads it (1.6 s a chunk, measured).
+    # Analysing the columns joined on is enough (it counts the rows too), at a fraction of
+    # the cost of all of them (the SMS texts).
+    await raw.driver_connection.execute(
+        f"ANALYZE {name} ({', '.join(analyze or list(columns)[:1])})"
+    )

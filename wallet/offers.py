@@ -620,6 +620,7 @@ async def _copy_offers(
                   for name in list(_STAGE)[1:]))
             for i, row in enumerate(rows)
         ],
+        analyze=("ord", "message_key"),
     )  # fmt: skip
     made = await connection.scalar(
         text(_MOVE_STAGED_OFFERS).bindparams(
