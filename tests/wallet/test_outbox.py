@@ -434,6 +434,37 @@ async def test_lanes_keep_sending_while_a_batch_waits_for_a_slow_answer(session,
     assert gateway.most_in_flight <= 2
 
 
+class CountingSessions:
+    """A session factory that counts the sessions (transactions) the relay opens."""
+
+    def __init__(self, factory) -> None:
+        self.factory = factory
+        self.opened = 0
+
+    def __call__(self):
+        self.opened += 1
+        return self.factory()
+
+
+async def test_outcomes_that_arrive_together_commit_in_one_transaction(session, session_factory):
+    # Given sixteen due messages and a gateway that answers at once
+    keys = [f"offer:{n}:consent" for n in range(16)]
+    for key in keys:
+        await queue(session, key)
+    sessions = CountingSessions(session_factory)
+    # When one batch sends them eight at a time
+    summary = await relay_once(
+        session_factory=sessions, gateway=FakeGateway(), now=NOW, batch_size=16, concurrency=8
+    )
+    # Then all are recorded sent, in far fewer transactions than one per message
+    assert summary.sent == 16
+    statuses = await session.scalars(
+        select(OutboxMessage.status).execution_options(populate_existing=True)
+    )
+    assert set(statuses) == {"sent"}
+    assert sessions.opened <= 1 + 16 // 2  # the claim, then groups of outcomes
+
+
 def test_lanes_cannot_exceed_the_concurrency():
     # Given more lanes than sends allowed in flight, Then the relay refuses to start
     with pytest.raises(ValueError):
