@@ -48,7 +48,7 @@ RELAYED = 100_000
 # The relay as the benchmark runs it: short leases and backoff, so that the killed relay's
 # claims and the gateway's failed answers come back within the run.
 RELAY_BATCH = 250
-RELAY_CONCURRENCY = 32
+RELAY_CONCURRENCY = 16
 RELAY_LANES = 4
 RELAY_CLAIM = timedelta(seconds=15)
 RELAY_BACKOFF_BASE = timedelta(seconds=0.2)
