@@ -10,9 +10,11 @@ from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from app.auth import Role, TokenRejected, build_dev_issuer
+from app.cli_settings import load_settings, settings_problems
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging, log_config
 from app.migrate import upgrade_to_head
@@ -25,14 +27,12 @@ cli = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+# Request line and headers: a browser's cookies and a bearer token fit many times over.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        console.print(f"[red]Bad settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return load_settings(console)
 
 
 @cli.command()
@@ -116,6 +116,13 @@ def serve(
             help="Run the outbox relays and the wallet jobs inside the server (BACKGROUND_JOBS)."
         ),
     ] = True,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(
+            min=4096,
+            help="Refuse a request whose request line and headers pass this size (400).",
+        ),
+    ] = MAX_HEADER_BYTES,
 ) -> None:
     """Serve the API with uvicorn; in dev, print the GraphiQL URL and demo tokens first."""
     import uvicorn
@@ -144,6 +151,11 @@ def serve(
         # (and, for GET, the query string).
         access_log=False,
         proxy_headers=True,
+        # h11, whose buffer limit bounds the request line and headers; uvicorn's httptools
+        # parser has no such limit (an 8 MB header was read whole). Bodies are bounded by the
+        # routes themselves (GRAPHQL_MAX_BODY_BYTES, /sms/inbound's 8 KiB).
+        http="h11",
+        h11_max_incomplete_event_size=max_header_bytes,
     )
 
 
@@ -180,8 +192,10 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 
 def _register_subcommands() -> None:
     from app.cli_audit import audit_cli
+    from app.cli_bank import bank_cli
     from app.cli_eligibility import eligibility_cli, generate
     from app.cli_import import import_command
+    from app.cli_ledger import ledger_cli
     from app.cli_offers import jobs_cli, offers_cli
     from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
@@ -196,8 +210,10 @@ def _register_subcommands() -> None:
     cli.add_typer(jobs_cli, name="jobs")
     cli.add_typer(operations_cli, name="operations")
     cli.add_typer(audit_cli, name="audit")
+    cli.add_typer(ledger_cli, name="ledger")
     cli.add_typer(vouchers_cli, name="vouchers")
     cli.add_typer(report_cli, name="report")
+    cli.add_typer(bank_cli, name="bank")
     # Command groups of other installed packages (`bench`): they stand on `app`, so `app`
     # finds them by entry point instead of importing them.
     for plugin in entry_points(group="socialwallet.commands"):
@@ -216,4 +232,9 @@ def main() -> None:
         configure_logging()
     else:
         configure_logging(level=settings.log_level, json=settings.log_json)
-    cli()
+    try:
+        cli()
+    except ValidationError as exc:
+        # Commands that read the settings themselves: a refusal is a message, not a traceback.
+        console.print(f"[red]Bad settings:[/red] {settings_problems(exc)}", highlight=False)
+        raise SystemExit(2) from None

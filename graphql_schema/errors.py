@@ -7,6 +7,11 @@
         ├── RateLimited           RATE_LIMITED: too many requests; `retryAfter` seconds
         └── InvalidInput          BAD_USER_INPUT, INVALID_IIN, ...: input we refuse
 
+    ValueError
+    └── InvalidValue              BAD_USER_INPUT: a scalar refused an input value (an id out of
+                                  range, NUL in text, a date out of bounds); graphql-core wraps
+                                  it in its own error, `error_code` finds it there
+
 Anything else raised while resolving is unexpected: in `prod` it is masked to
 "Unexpected error." with code INTERNAL_SERVER_ERROR, so no stack trace or SQL reaches a client.
 """
@@ -51,6 +56,12 @@ class ApiError(GraphQLError):
         super().__init__(message, extensions={"code": code or self.code, **extensions})
 
 
+class InvalidValue(ValueError):
+    """An input value a scalar refuses; its message says what is allowed, not what was sent."""
+
+    code = BAD_USER_INPUT
+
+
 class Unauthenticated(ApiError):
     code = UNAUTHENTICATED
 
@@ -77,9 +88,14 @@ def error_code(error: GraphQLError) -> str | None:
         return code
     original = error.original_error
     if isinstance(original, GraphQLError):
-        return error_code(original)
-    if isinstance(original, InvalidIIN):
-        return INVALID_IIN
+        inner = error_code(original)
+        if inner is None and error.path is None:
+            # graphql-core's own complaint about a variable's value ("Int cannot represent
+            # 'x'"), raised before execution: the client's input, not our failure.
+            return BAD_USER_INPUT
+        return inner
+    if isinstance(original, InvalidIIN | InvalidValue):
+        return original.code
     return None
 
 

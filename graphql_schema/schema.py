@@ -10,7 +10,6 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.extensions import (
     DisableIntrospection,
-    MaskErrors,
     ParserCache,
     SchemaExtension,
     ValidationCache,
@@ -24,9 +23,11 @@ from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context
 from graphql_schema.errors import is_expected
+from graphql_schema.extensions import MaskUnexpected
 from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
+from graphql_schema.queries.bank import BankQueries
 from graphql_schema.queries.fallback import FallbackQueries
 from graphql_schema.queries.offers import OfferQueries
 from graphql_schema.rate_limits import MutationRateLimit
@@ -40,7 +41,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(OfferQueries, AuditQueries, VoucherQueries, FallbackQueries):
+class Query(OfferQueries, BankQueries, AuditQueries, VoucherQueries, FallbackQueries):
     @strawberry.field(
         description="The caller's identity and roles; for a citizen, their wallet. Texts are "
         "in `language`, else the request's Accept-Language (kk, ru, en; default ru).",
@@ -98,7 +99,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if settings.is_prod:
         extensions += [
             DisableIntrospection,
-            lambda: MaskErrors(should_mask_error=lambda error: not is_expected(error)),
+            lambda: MaskUnexpected(should_mask_error=lambda error: not is_expected(error)),
         ]
     return Schema(
         query=Query,

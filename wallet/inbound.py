@@ -13,6 +13,9 @@ that phone has been asked lately (its deadline not long past); with several, the
 changes nothing and the answer SMS lists the codes (docs/consent.md). Anything else changes
 nothing and gets a helpful answer. Every reply is kept, with the sender's number masked.
 
+A decline may end with one digit, the reason ("2 4821 3": DECLINE_REASONS, counted from 1,
+as the answer to a decline lists them); sent after the decline, it records the reason only.
+
     InboundError
     ├── InvalidSignature   INVALID_SIGNATURE   no signature, or not the gateway's
     ├── StaleSignature     STALE_SIGNATURE     signed too long ago (or in the future)
@@ -37,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.orm import as_utc, utcnow
 from wallet.messages import reply_text, sms_text, unknown_sender_text
-from wallet.offer_tables import InboundSms, Offer
-from wallet.offers import OfferError, answer_offer
+from wallet.offer_tables import DECLINE_REASONS, InboundSms, Offer
+from wallet.offers import OfferError, answer_offer, give_decline_reason
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.reply_codes import REPLY_CODE_DIGITS, give_codes
 from wallet.sms import mask_phone
@@ -46,6 +49,7 @@ from wallet.sms import mask_phone
 log = structlog.get_logger(__name__)
 
 SIGNATURE_TOLERANCE_SECONDS = 300
+_MAX_TIMESTAMP_DIGITS = 12
 ACCEPT_WORDS = frozenset({"1", "иә", "ия", "да"})
 DECLINE_WORDS = frozenset({"2", "жоқ", "нет"})
 # A reply without a code still answers when the phone was asked one question lately: these
@@ -56,6 +60,8 @@ BARE_REPLY_MEMORY = timedelta(days=30)
 _CODE = re.compile(rf"[0-9]{{{REPLY_CODE_DIGITS}}}")
 _RUN_TOGETHER = re.compile(rf"[12][0-9]{{{REPLY_CODE_DIGITS}}}")
 _SEPARATORS = re.compile(r"[\s,.;:#№-]+")
+_REASON_DIGIT = re.compile(r"[0-9]")
+_DECLINE_RUN = re.compile(rf"2[0-9]{{{REPLY_CODE_DIGITS}}}")
 
 
 class InboundError(Exception):
@@ -86,13 +92,18 @@ def verify_signature(
     """Raise unless the body was signed by the gateway within the tolerance."""
     if not timestamp or not signature:
         raise InvalidSignature("the request is not signed")
-    # Compared in constant time, so the signature cannot be guessed byte by byte.
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # Unix seconds in ASCII digits: int() would also read "１７…" or " 17_00 ", and a number
+    # of a thousand digits would overflow the comparison below.
+    if not (
+        len(timestamp) <= _MAX_TIMESTAMP_DIGITS and timestamp.isascii() and timestamp.isdigit()
+    ):
+        raise InvalidSignature("the timestamp is not a number")
+    # Compared in constant time, so the signature cannot be guessed byte by byte; as bytes,
+    # since compare_digest refuses (TypeError) a str with a non-ASCII character.
+    expected = sign(secret, timestamp, body).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
         raise InvalidSignature("the signature does not match")
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
-        raise InvalidSignature("the timestamp is not a number") from None
+    signed_at = int(timestamp)
     if abs(now.timestamp() - signed_at) > SIGNATURE_TOLERANCE_SECONDS:
         raise StaleSignature("the signature is too old (or from the future)")
 
@@ -111,6 +122,24 @@ def split_code(text: str) -> tuple[str, str | None]:
             if _CODE.fullmatch(code) and not _CODE.fullmatch(word):
                 return word, code
     return text, None
+
+
+def split_decline_reason(text: str) -> tuple[str, str | None]:
+    """The reply without its trailing reason digit, and that reason (None if it gives none).
+
+    Only a decline carries one: "2 4821 3", "нет 4821 3", "24821 3" and, without a code, "2 3";
+    a digit that is no reason's number is dropped and the decline stands without a reason.
+    """
+    tokens = [token for token in _SEPARATORS.split(text.strip().strip(".!")) if token]
+    if not 2 <= len(tokens) <= 3 or not _REASON_DIGIT.fullmatch(tokens[-1]):
+        return text, None
+    first = tokens[0].casefold()
+    declines = first in DECLINE_WORDS or (len(tokens) == 2 and _DECLINE_RUN.fullmatch(first))
+    if not declines or (len(tokens) == 3 and not _CODE.fullmatch(tokens[1])):
+        return text, None
+    number = int(tokens[-1])
+    reason = DECLINE_REASONS[number - 1] if 1 <= number <= len(DECLINE_REASONS) else None
+    return " ".join(tokens[:-1]), reason
 
 
 def read_reply(text: str) -> tuple[bool | None, str | None]:
@@ -141,7 +170,7 @@ class InboundReply:
     def from_body(cls, body: bytes) -> InboundReply:
         try:
             data: Any = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep
             raise InvalidInbound("the body is not JSON") from None
         if not isinstance(data, dict):
             raise InvalidInbound("the body is not a JSON object")
@@ -150,15 +179,29 @@ class InboundReply:
             raise InvalidInbound("message_id, from and text are required strings")
         if not fields["message_id"] or len(fields["message_id"]) > 128:
             raise InvalidInbound("message_id is 1 to 128 characters")
+        if not all(_storable(value) for value in fields.values()):
+            raise InvalidInbound("message_id, from and text must be text without NUL")
         return cls(
             message_id=fields["message_id"], sender=fields["from"], text=fields["text"][:500]
         )
 
 
+def _storable(text: str) -> bool:
+    """Text a database can store: no NUL, no lone surrogate (JSON's "\\ud800")."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class InboundOutcome:
     # accepted | declined | assigned... (the offer's new state) | unknown_number | unparseable |
-    # no_open_offer | ambiguous | unknown_code | closed_offer | invalid_sender | a refusal code
+    # no_open_offer | ambiguous | unknown_code | closed_offer | invalid_sender | decline_reason
+    # (a reason given after the decline) | a refusal code
     outcome: str
     offer_id: int | None
     replayed: bool = False
@@ -224,13 +267,25 @@ async def _decide(
     if not offers:
         return "unknown_number", None, unknown_sender_text()
     language = offers[0].language
-    accept, code = read_reply(reply.text)
+    text, reason = split_decline_reason(reply.text)
+    accept, code = read_reply(text)
     if accept is None:
         return "unparseable", None, sms_text("unparseable", language=language)
     open_offers = sorted(
         (o for o in offers if o.state == "offered" and _open(o, now)), key=lambda o: o.id
     )
     target = _target(offers=offers, open_offers=open_offers, code=code, now=now)
+    about = target.named if isinstance(target, _NoTarget) else target
+    # The reason for a decline made before (the answer to a decline asks for it).
+    if (
+        reason is not None
+        and about is not None
+        and about.state == "declined"
+        and await give_decline_reason(
+            session=session, offer=about, reason=reason, channel="sms", now=now
+        )
+    ):
+        return "decline_reason", about.id, sms_text("decline_reason", language=language)
     if isinstance(target, _NoTarget):
         if target.outcome == "no_open_offer":
             return target.outcome, None, sms_text("no_open_offer", language=language)
@@ -251,6 +306,7 @@ async def _decide(
             accept=accept,
             channel="sms",
             now=now,
+            reason=None if accept else reason,
         )
     except OfferError as refused:
         return refused.code.lower(), target.id, sms_text("no_open_offer", language=language)
