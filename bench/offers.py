@@ -47,10 +47,10 @@ console = Console(stderr=True)
 RELAYED = 100_000
 # The relay as the benchmark runs it: short leases and backoff, so that the killed relay's
 # claims and the gateway's failed answers come back within the run.
-RELAY_BATCH = 250
+RELAY_BATCH = 64
 RELAY_CONCURRENCY = 16
 RELAY_LANES = 4
-RELAY_CLAIM = timedelta(seconds=15)
+RELAY_CLAIM = timedelta(seconds=30)
 RELAY_BACKOFF_BASE = timedelta(seconds=0.2)
 RELAY_MAX_ATTEMPTS = 8
 # The share of the relayed messages the gateway has taken when the relay is killed.
