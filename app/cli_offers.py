@@ -33,7 +33,7 @@ def _settings() -> Settings:
 def issue_command(
     chunk_size: Annotated[
         int, typer.Option(min=1, max=10_000, help="Entitlement changes per transaction.")
-    ] = 500,
+    ] = 5000,
 ) -> None:
     """Make the offers (and notices) for every new entitlement not yet offered.
 

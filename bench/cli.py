@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from bench.eligibility import bench_eligibility
+from bench.offers import bench_offers
 from bench.redeem import bench_redeem
+from bench.screens import bench_screens
 from bench.wallet_cli import bench_wallet_command
 
 bench_cli = typer.Typer(
@@ -15,3 +17,5 @@ bench_cli = typer.Typer(
 bench_cli.command("eligibility")(bench_eligibility)
 bench_cli.command("wallet")(bench_wallet_command)
 bench_cli.command("redeem")(bench_redeem)
+bench_cli.command("offers")(bench_offers)
+bench_cli.command("screens")(bench_screens)

@@ -31,16 +31,28 @@ Expected refusals carry a stable code:
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import (
+    DateTime,
+    and_,
+    any_,
+    bindparam,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from familymap import iban as iban_rules
 from familymap.batch import reevaluate_family
@@ -49,6 +61,7 @@ from familymap.orm import as_utc, utcnow
 from familymap.rules import NOTICE, RULES, VOUCHER
 from familymap.tables import EntitlementChange, Family, Person
 from wallet import notices
+from wallet.bulk import copy_to_staging, dialect_insert, sms_row
 from wallet.messages import sms_text, with_reply_code
 from wallet.months import MonthAmount, Quote, from_json, is_one_off, month_amounts, to_json
 from wallet.offer_tables import (
@@ -160,6 +173,14 @@ def offer_key(
 
 
 # --- Making offers -----------------------------------------------------------------------------
+#
+# One set of rules, two drivers. `plan_changes` decides, for a chunk of entitlement changes,
+# who is asked and under which key, and which notices are due; `_offer_rows` prices the
+# offers (reply codes, months) and writes their SMS text. Those rows are then written either
+# with one INSERT per table (`_insert_offers`: any database, the one-family path of a life
+# event) or, by the batch job on PostgreSQL, COPYed into a staging table and moved with one
+# statement (`_copy_offers`). Both skip what exists (ON CONFLICT DO NOTHING on the keys), so
+# a rerun, or a concurrent job, makes nothing twice.
 
 
 @dataclass
@@ -176,81 +197,206 @@ class IssueSummary:
         return self
 
 
-async def offer_changes(
-    *,
-    session: AsyncSession,
-    changes: Sequence[EntitlementChange],
-    now: datetime,
-    offer_days: int = DEFAULT_OFFER_DAYS,
-) -> IssueSummary:
-    """Make the offers and notifications the given 'new' changes call for; skip those made."""
-    summary = IssueSummary(changes=len(changes))
-    wanted = [
-        c
-        for c in changes
-        if c.programme in KIND_OF
-        and (c.change == "new" or (c.change == "changed" and c.programme in notices.ON_CHANGE))
-    ]
-    if not wanted:
-        return summary
-    family_ids = sorted({c.family_id for c in wanted})
-    # Plain rows of the columns needed, not ORM objects: after a national run a chunk reads
-    # a thousand families, and mapping every member would cost more than the inserts.
-    members: dict[int, list[Any]] = {}
-    for person in await session.execute(
-        select(*(getattr(Person, name) for name in MEMBER_COLUMNS)).where(
-            Person.family_id.in_(family_ids)
-        )
-    ):
-        members.setdefault(person.family_id, []).append(person)
-    regions = {
-        family_id: region
-        for family_id, region in await session.execute(
-            select(Family.id, Family.region).where(Family.id.in_(family_ids))
-        )
-    }
-    today = now.date()
-    planned: list[tuple[EntitlementChange, Any]] = []
-    for change in wanted:
+# What the offer flow reads of each entitlement change (plain rows, not ORM objects).
+CHANGE_COLUMNS = (
+    "id", "family_id", "person_id", "programme", "change", "amount_tiyn", "period_start",
+    "period_end",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOffer:
+    """An offer decided: its key, the change it answers, whom it asks and the SMS's phone."""
+
+    key: str
+    change: Any
+    recipient: Any
+    phone: str | None
+
+
+@dataclass
+class Plan:
+    """What a chunk of changes calls for."""
+
+    offers: list[PlannedOffer] = field(default_factory=list)
+    notices: list[notices.PlannedNotice] = field(default_factory=list)
+    no_recipient: int = 0
+
+
+def _offered(change: Any) -> bool:
+    """A new entitlement of a known programme, or a changed one of a notice sent again."""
+    if change.programme not in KIND_OF:
+        return False
+    return change.change == "new" or (
+        change.change == "changed" and change.programme in notices.ON_CHANGE
+    )
+
+
+def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today: date) -> Plan:
+    """Decide the offers and notices for `changes`, given each family's members (pure)."""
+    plan = Plan()
+    offers: dict[str, PlannedOffer] = {}
+    facts: dict[str, notices.PlannedNotice] = {}
+    recipients: dict[tuple[int, int | None], Any] = {}
+    for change in changes:
+        if not _offered(change):
+            continue
         family = members.get(change.family_id, [])
         if KIND_OF[change.programme] == NOTICE:
             person = next((m for m in family if m.id == change.person_id), None)
-            made = person is not None and await notices.notify(
-                session=session,
-                programme=change.programme,
-                person=person,
-                about=change.period_start,
-                now=now,
-                changed=change.change == "changed",
-            )
-            summary.notifications += int(bool(made))
-            summary.already += int(person is not None and not made)
+            if person is not None:
+                notice = notices.plan_notice(
+                    programme=change.programme,
+                    person=person,
+                    about=change.period_start,
+                    changed=change.change == "changed",
+                    phone=_sendable(person.phone),
+                )
+                facts.setdefault(notice.fact_key, notice)
             continue
-        recipient = choose_recipient(family, change.person_id, on=today)
+        # A family's changes come together (a child's benefits, the family's): each
+        # (family, beneficiary) is chosen for once.
+        whom = (change.family_id, change.person_id)
+        if whom not in recipients:
+            recipients[whom] = choose_recipient(family, change.person_id, on=today)
+        recipient = recipients[whom]
         if recipient is None:
             # A household of minors only: nobody can consent; the social worker's case.
-            summary.no_recipient += 1
+            plan.no_recipient += 1
             log.warning(
                 "offers.no_recipient", family_id=change.family_id, programme=change.programme
             )
             continue
-        planned.append((change, recipient))
-    made = await _make_offers(
-        session=session, planned=planned, regions=regions, now=now, offer_days=offer_days
-    )
-    summary.offers += made
-    summary.already += len(planned) - made
+        key = offer_key(change.programme, change.family_id, change.person_id, change.period_start)
+        offers[key] = PlannedOffer(key, change, recipient, _sendable(recipient.phone))
+    plan.offers = list(offers.values())
+    plan.notices = list(facts.values())
+    return plan
+
+
+async def _members_and_regions(
+    connection: AsyncConnection, family_ids: Sequence[int]
+) -> tuple[dict[int, list[Any]], dict[int, str]]:
+    """Each family's members (the columns choosing and writing need) and its region."""
+    members: dict[int, list[Any]] = {}
+    regions: dict[int, str] = {}
+    if not family_ids:
+        return members, regions
+    # Plain rows of the columns needed, not ORM objects: after a national run a chunk reads
+    # thousands of families, and mapping every member would cost more than the inserts.
+    for person in await connection.execute(
+        select(*(getattr(Person, name) for name in MEMBER_COLUMNS)).where(
+            _among(connection, Person.family_id, family_ids)
+        )
+    ):
+        members.setdefault(person.family_id, []).append(person)
+    for family_id, region in await connection.execute(
+        select(Family.id, Family.region).where(_among(connection, Family.id, family_ids))
+    ):
+        regions[family_id] = region
+    return members, regions
+
+
+def _among(connection: AsyncConnection, column: Any, values: Sequence[Any]) -> Any:
+    """`column` among `values`: one array parameter on PostgreSQL, a list elsewhere."""
+    if connection.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+@dataclass
+class Prepared:
+    """A chunk of changes decided and priced, ready to write: the changes read, the plan, the
+    rows of the offers not made yet, and the reply codes drawn for them (by phone)."""
+
+    changes: Sequence[Any]
+    plan: Plan = field(default_factory=Plan)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    codes: dict[str, set[str]] = field(default_factory=dict)
+
+
+async def prepare_changes(
+    *,
+    session: AsyncSession,
+    changes: Sequence[Any],
+    now: datetime,
+    offer_days: int = DEFAULT_OFFER_DAYS,
+    pending_codes: dict[str, set[str]] | None = None,
+) -> Prepared:
+    """Read what the changes need and decide their offers and notices; writes nothing.
+
+    `pending_codes` are reply codes drawn for offers not committed yet (the batch job's
+    previous chunk, being written meanwhile), which this chunk's codes must not repeat.
+    """
+    prepared = Prepared(changes=changes)
+    family_ids = sorted({c.family_id for c in changes if _offered(c)})
+    if not family_ids:
+        return prepared
+    connection = await session.connection()
+    members, regions = await _members_and_regions(connection, family_ids)
+    prepared.plan = plan_changes(changes=changes, members=members, today=now.date())
+    existing = await _existing_keys(connection, [p.key for p in prepared.plan.offers])
+    fresh = [p for p in prepared.plan.offers if p.key not in existing]
+    if fresh:
+        prepared.rows, prepared.codes = await _offer_rows(
+            session=session, fresh=fresh, regions=regions, now=now, offer_days=offer_days,
+            pending_codes=pending_codes or {},
+        )  # fmt: skip
+    return prepared
+
+
+async def write_prepared(
+    *, session: AsyncSession, prepared: Prepared, now: datetime, copy: bool = False
+) -> IssueSummary:
+    """Write a prepared chunk's notices and offers, skipping what exists; what was made.
+
+    `copy` (PostgreSQL only) writes the offers through COPY, for the batch job's chunks.
+    """
+    summary = IssueSummary(changes=len(prepared.changes))
+    plan = prepared.plan
+    summary.no_recipient = plan.no_recipient
+    connection = await session.connection()
+    made_notices = await notices.write_notices(connection=connection, notices=plan.notices, now=now)
+    summary.notifications = made_notices
+    summary.already += len(plan.notices) - made_notices
+    made = 0
+    if prepared.rows:
+        write = _copy_offers if copy and connection.dialect.name == "postgresql" else _insert_offers
+        made = await write(connection=connection, rows=prepared.rows, now=now)
+    summary.offers = made
+    summary.already += len(plan.offers) - made
     return summary
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    """A Core INSERT for the session's database, which both extend with ON CONFLICT.
+async def offer_changes(
+    *,
+    session: AsyncSession,
+    changes: Sequence[Any],
+    now: datetime,
+    offer_days: int = DEFAULT_OFFER_DAYS,
+    copy: bool = False,
+) -> IssueSummary:
+    """Make the offers and notifications the given changes call for; skip those made."""
+    prepared = await prepare_changes(
+        session=session, changes=changes, now=now, offer_days=offer_days
+    )
+    return await write_prepared(session=session, prepared=prepared, now=now, copy=copy)
 
-    Core rather than ORM-enabled inserts: rows go straight to the driver in pages, without
-    the ORM's per-row bookkeeping, which dominated the offer job's time.
-    """
-    dialect = session.get_bind().dialect.name
-    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+async def _existing_keys(connection: AsyncConnection, keys: Sequence[str]) -> set[str]:
+    if not keys:
+        return set()
+    found: set[str] = set()
+    # SQLite limits the number of bound parameters; PostgreSQL takes one array.
+    step = len(keys) if connection.dialect.name == "postgresql" else 500
+    for start in range(0, len(keys), step):
+        part = keys[start : start + step]
+        found.update(
+            await connection.scalars(
+                select(Offer.offer_key).where(_among(connection, Offer.offer_key, part))
+            )
+        )
+    return found
 
 
 def _sendable(phone: str | None) -> str | None:
@@ -263,127 +409,151 @@ def _sendable(phone: str | None) -> str | None:
         return None
 
 
-async def _make_offers(
+def offer_sms(
+    *,
+    language: str | None,
+    programme: str,
+    amount_tiyn: int,
+    until: date,
+    schedule: Sequence[MonthAmount],
+    start: date | None,
+    end: date | None,
+    code: str,
+) -> str:
+    """The offer's SMS: the programme, what it pays (per month), the deadline, the code."""
+    return with_reply_code(
+        sms_text(
+            "offer",
+            language=language,
+            programme=programme,
+            amount_tiyn=amount_tiyn,
+            until=until,
+            months=sms_months(schedule, start, end),
+        ),
+        code,
+    )
+
+
+async def _offer_rows(
     *,
     session: AsyncSession,
-    planned: Sequence[tuple[EntitlementChange, Any]],
+    fresh: Sequence[PlannedOffer],
     regions: dict[int, str],
     now: datetime,
     offer_days: int,
-) -> int:
-    """Insert the offers not made yet, with their SMS and first transition; how many.
-
-    A few statements per chunk rather than per offer, so that the offers after a national run
-    keep up with it: the SMS first (so each offer row names its message in the same insert),
-    then the offers, then their history. ON CONFLICT DO NOTHING on the unique keys makes a
-    concurrent job's rows win quietly instead of failing the chunk.
-    """
-    by_key = {
-        offer_key(c.programme, c.family_id, c.person_id, c.period_start): (c, r) for c, r in planned
-    }
-    if not by_key:
-        return 0
-    existing = set(
-        await session.scalars(select(Offer.offer_key).where(Offer.offer_key.in_(list(by_key))))
-    )
-    fresh = [(key, c, r) for key, (c, r) in by_key.items() if key not in existing]
-    if not fresh:
-        return 0
+    pending_codes: dict[str, set[str]],
+) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
+    """The rows of the offers not made yet: each offer's columns, with its SMS's key and text
+    (`message_key`, `body`; None for an offer without an SMS); and the codes drawn, by phone."""
     expires = now + timedelta(days=offer_days)
-    connection = await session.connection()
     # Each offer's SMS carries a code no other offer to its phone has, so that a reply
     # answers the offer it names and no other (wallet.reply_codes, docs/consent.md).
-    phones = {key: phone for key, _c, r in fresh if (phone := _sendable(r.phone)) is not None}
-    taken = await codes_by_phone(session=session, phones=phones.values())
+    taken = await codes_by_phone(session=session, phones=(p.phone for p in fresh if p.phone))
     codes: dict[str, str] = {}
-    for key, phone in phones.items():
-        codes[key] = new_reply_code(taken=taken[phone])
-        taken[phone].add(codes[key])
+    drawn: dict[str, set[str]] = {}
+    for planned in fresh:
+        if (phone := planned.phone) is not None:
+            codes[planned.key] = code = new_reply_code(
+                taken=taken[phone] | pending_codes.get(phone, set())
+            )
+            taken[phone].add(code)
+            drawn.setdefault(phone, set()).add(code)
     # What each month will pay, quoted in the SMS and kept on the offer for the app.
-    schedules = dict(
-        zip(
-            (key for key, _, _ in fresh),
-            await month_amounts(
-                connection=connection,
-                quotes=[
-                    Quote(c.programme, KIND_OF[c.programme], c.family_id, c.person_id,
-                          c.amount_tiyn or 0, c.period_start, c.period_end, now.date())
-                    for _, c, _ in fresh
-                ],
-            ),
-            strict=True,
-        )
+    schedules = await month_amounts(
+        connection=await session.connection(),
+        quotes=[
+            Quote(p.change.programme, KIND_OF[p.change.programme], p.change.family_id,
+                  p.change.person_id, p.change.amount_tiyn or 0, p.change.period_start,
+                  p.change.period_end, now.date())
+            for p in fresh
+        ],
     )  # fmt: skip
-    messages = [
-        {
-            "message_key": f"offer:{key}:sms",
-            "channel": "sms",
-            "recipient": phone,
-            "body": with_reply_code(
-                sms_text(
-                    "offer",
+    rows = []
+    for planned, schedule in zip(fresh, schedules, strict=True):
+        c, r, code = planned.change, planned.recipient, codes.get(planned.key)
+        rows.append(
+            {
+                "offer_key": planned.key,
+                "family_id": c.family_id,
+                "beneficiary_person_id": c.person_id,
+                "recipient_person_id": r.id,
+                "programme": c.programme,
+                "kind": KIND_OF[c.programme],
+                "region": regions.get(c.family_id, ""),
+                "amount_tiyn": c.amount_tiyn or 0,
+                "period_start": c.period_start,
+                "period_end": c.period_end,
+                "monthly_amounts": to_json(schedule),
+                "state": "offered",
+                "phone": planned.phone,
+                "reply_code": code,
+                "language": r.language,
+                "source_change_id": c.id,
+                "created_at": now,
+                "expires_at": expires,
+                "message_key": None if code is None else offer_message_key(planned.key),
+                "body": None
+                if code is None
+                else offer_sms(
                     language=r.language,
                     programme=c.programme,
                     amount_tiyn=c.amount_tiyn or 0,
                     until=expires.date(),
-                    months=sms_months(schedules[key], c.period_start, c.period_end),
+                    schedule=schedule,
+                    start=c.period_start,
+                    end=c.period_end,
+                    code=code,
                 ),
-                codes[key],
-            ),
-            "payload": {},
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for key, c, r in fresh
-        if (phone := phones.get(key)) is not None
+            }
+        )
+    return rows, drawn
+
+
+def offer_message_key(key: str) -> str:
+    """The outbox key of an offer's SMS."""
+    return f"offer:{key}:sms"
+
+
+async def _insert_offers(
+    *, connection: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """Insert offers, their SMS and first transition with one INSERT per table; how many.
+
+    The SMS first (so each offer row names its message), then the offers, then their
+    history. ON CONFLICT DO NOTHING on the unique keys makes a concurrent job's rows win
+    quietly instead of failing the chunk.
+    """
+    messages = [
+        sms_row(message_key=row["message_key"], phone=row["phone"], body=row["body"], now=now)
+        for row in rows
+        if row["message_key"] is not None
     ]
     message_ids: dict[str, int] = {}
     if messages:
+        outbox = OutboxMessage.__table__
         inserted = await connection.execute(
-            _insert(session, OutboxMessage.__table__)
+            dialect_insert(connection, outbox)
             .on_conflict_do_nothing(index_elements=["message_key"])
-            .returning(OutboxMessage.id, OutboxMessage.message_key),
+            .returning(outbox.c.id, outbox.c.message_key),
             messages,
         )
         message_ids = {message_key: message_id for message_id, message_key in inserted}
-    rows = [
+    table = Offer.__table__
+    offers = [
         {
-            "offer_key": key,
-            "family_id": c.family_id,
-            "beneficiary_person_id": c.person_id,
-            "recipient_person_id": r.id,
-            "programme": c.programme,
-            "kind": KIND_OF[c.programme],
-            "region": regions.get(c.family_id, ""),
-            "amount_tiyn": c.amount_tiyn or 0,
-            "period_start": c.period_start,
-            "period_end": c.period_end,
-            "monthly_amounts": to_json(schedules[key]),
-            "state": "offered",
-            "phone": phones.get(key),
-            "reply_code": codes.get(key),
-            "language": r.language,
-            "source_change_id": c.id,
-            "sms_message_id": message_ids.get(f"offer:{key}:sms"),
-            "created_at": now,
-            "expires_at": expires,
+            **{name: row[name] for name in OFFER_COLUMNS},
+            "sms_message_id": message_ids.get(row["message_key"]),
         }
-        for key, c, r in fresh
+        for row in rows
     ]
     made = (
-        (
-            await session.execute(
-                _insert(session, Offer)
-                .on_conflict_do_nothing(index_elements=["offer_key"])
-                .returning(Offer.id),
-                rows,
-            )
+        await connection.scalars(
+            dialect_insert(connection, table)
+            .on_conflict_do_nothing(index_elements=["offer_key"])
+            .returning(table.c.id),
+            offers,
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     if made:
         await connection.execute(
             insert(OfferTransition.__table__),
@@ -396,6 +566,82 @@ async def _make_offers(
     return len(made)
 
 
+# The offer columns the rows carry (sms_message_id is found when they are written).
+OFFER_COLUMNS = (
+    "offer_key", "family_id", "beneficiary_person_id", "recipient_person_id", "programme",
+    "kind", "region", "amount_tiyn", "period_start", "period_end", "monthly_amounts", "state",
+    "phone", "reply_code", "language", "source_change_id", "created_at", "expires_at",
+)  # fmt: skip
+# The staging table of the COPY path: the offer columns that vary, and the SMS.
+_STAGE = {
+    "ord": "integer", "offer_key": "text", "family_id": "bigint",
+    "beneficiary_person_id": "bigint", "recipient_person_id": "bigint", "programme": "text",
+    "kind": "text", "region": "text", "amount_tiyn": "bigint", "period_start": "date",
+    "period_end": "date", "monthly_amounts": "text", "phone": "text", "reply_code": "text",
+    "language": "text", "source_change_id": "bigint", "message_key": "text", "body": "text",
+}  # fmt: skip
+# One statement: the SMS, the offers naming them, and each offer's first transition. A row
+# that exists already (a rerun, a concurrent job) is skipped, as on the insert path; an offer
+# whose SMS was there already is made without naming it, as there.
+_MOVE_STAGED_OFFERS = """
+WITH sms AS (
+    INSERT INTO outbox_messages (message_key, channel, recipient, body, payload, status,
+                                 attempts, next_attempt_at, created_at)
+    SELECT message_key, 'sms', phone, body, '{}'::jsonb, 'pending', 0, :now, :now
+    FROM offer_stage WHERE message_key IS NOT NULL ORDER BY ord
+    ON CONFLICT (message_key) DO NOTHING
+    RETURNING id, message_key
+), made AS (
+    INSERT INTO offers (offer_key, family_id, beneficiary_person_id, recipient_person_id,
+                        programme, kind, region, amount_tiyn, period_start, period_end,
+                        monthly_amounts, state, phone, reply_code, language, source_change_id,
+                        created_at, expires_at, sms_message_id)
+    SELECT s.offer_key, s.family_id, s.beneficiary_person_id, s.recipient_person_id,
+           s.programme, s.kind, s.region, s.amount_tiyn, s.period_start, s.period_end,
+           s.monthly_amounts::jsonb, 'offered', s.phone, s.reply_code, s.language,
+           s.source_change_id, :now, :expires, sms.id
+    FROM offer_stage s LEFT JOIN sms ON sms.message_key = s.message_key ORDER BY s.ord
+    ON CONFLICT (offer_key) DO NOTHING
+    RETURNING id
+), history AS (
+    INSERT INTO offer_transitions (offer_id, from_state, to_state, channel, at, detail)
+    SELECT id, NULL, 'offered', 'system', :now, '{}'::jsonb FROM made ORDER BY id
+)
+SELECT count(*) FROM made
+"""
+
+
+async def _copy_offers(
+    *, connection: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """The same rows as `_insert_offers`, COPYed into a staging table and moved in one
+    statement (PostgreSQL); how many offers were made."""
+    if not rows:
+        return 0
+    expires = rows[0]["expires_at"]
+    json_columns = {"monthly_amounts"}
+    await copy_to_staging(
+        connection,
+        "offer_stage",
+        _STAGE,
+        [
+            (i, *(json.dumps(row[name]) if name in json_columns else row[name]
+                  for name in list(_STAGE)[1:]))
+            for i, row in enumerate(rows)
+        ],
+        analyze=("ord", "message_key"),
+    )  # fmt: skip
+    made = await connection.scalar(
+        text(_MOVE_STAGED_OFFERS).bindparams(
+            bindparam("now", type_=DateTime(timezone=True)),
+            bindparam("expires", type_=DateTime(timezone=True)),
+        ),
+        {"now": now, "expires": expires},
+    )
+    await connection.execute(text("DROP TABLE offer_stage"))
+    return int(made or 0)
+
+
 # The changes the offer flow acts on: new entitlements, and the changes of those notices
 # that are sent again when their date changes.
 _OFFERED_CHANGES = or_(
@@ -405,6 +651,7 @@ _OFFERED_CHANGES = or_(
         EntitlementChange.programme.in_(sorted(notices.ON_CHANGE)),
     ),
 )
+_CHANGES = select(*(getattr(EntitlementChange, name) for name in CHANGE_COLUMNS))
 
 
 async def offer_new_entitlements(
@@ -412,10 +659,10 @@ async def offer_new_entitlements(
 ) -> IssueSummary:
     """Offers for the new entitlements of one run, in the caller's transaction."""
     changes = (
-        await session.scalars(
-            select(EntitlementChange)
-            .where(EntitlementChange.run_id == run_id, _OFFERED_CHANGES)
-            .order_by(EntitlementChange.id)
+        await session.execute(
+            _CHANGES.where(EntitlementChange.run_id == run_id, _OFFERED_CHANGES).order_by(
+                EntitlementChange.id
+            )
         )
     ).all()
     return await offer_changes(session=session, changes=changes, now=now, offer_days=offer_days)
@@ -426,36 +673,76 @@ async def issue_pending_offers(
     session_factory: async_sessionmaker[AsyncSession],
     now: datetime | None = None,
     offer_days: int = DEFAULT_OFFER_DAYS,
-    chunk_size: int = 500,
+    chunk_size: int = 5000,
     on_chunk: Callable[[IssueSummary], None] | None = None,
+    copy: bool = True,
 ) -> IssueSummary:
     """Read entitlement changes past the job's cursor, a chunk per transaction, and make
-    their offers; the cursor moves with each chunk, so a crash resumes where it stopped."""
+    their offers; the cursor moves with each chunk, so a crash resumes where it stopped.
+
+    The next chunk is read and decided (in a session of its own, writing nothing) while the
+    current one is written, so the database's work and ours overlap. A chunk is written only
+    if the cursor still stands where it was read from; otherwise (another job moved it) the
+    pipeline starts again from the cursor. On PostgreSQL the offers go through COPY unless
+    `copy` is False (the same rows either way).
+    """
     now = now or utcnow()
     total = IssueSummary()
-    while True:
+
+    async def prepare(after: int, pending: dict[str, set[str]]) -> tuple[int, Prepared]:
+        async with session_factory() as session, session.begin():
+            changes = (
+                await session.execute(
+                    _CHANGES.where(EntitlementChange.id > after, _OFFERED_CHANGES)
+                    .order_by(EntitlementChange.id)
+                    .limit(chunk_size)
+                )
+            ).all()
+            prepared = await prepare_changes(
+                session=session, changes=changes, now=now, offer_days=offer_days,
+                pending_codes=pending,
+            )  # fmt: skip
+        return after, prepared
+
+    async def write(after: int, prepared: Prepared) -> IssueSummary | None:
         async with session_factory() as session, session.begin():
             cursor = await session.get(WalletCursor, CURSOR, with_for_update=True)
             if cursor is None:
                 cursor = WalletCursor(name=CURSOR, position=0)
                 session.add(cursor)
-            changes = (
-                await session.scalars(
-                    select(EntitlementChange)
-                    .where(EntitlementChange.id > cursor.position, _OFFERED_CHANGES)
-                    .order_by(EntitlementChange.id)
-                    .limit(chunk_size)
+            if cursor.position != after:
+                return None
+            summary = await write_prepared(session=session, prepared=prepared, now=now, copy=copy)
+            cursor.position = prepared.changes[-1].id
+            return summary
+
+    async with session_factory() as session:
+        start = await session.scalar(
+            select(WalletCursor.position).where(WalletCursor.name == CURSOR)
+        )
+    ahead: tuple[int, Prepared] | None = await prepare(start or 0, {})
+    while ahead is not None and ahead[1].changes:
+        after, prepared = ahead
+        writing = asyncio.create_task(write(after, prepared))
+        try:
+            following = await prepare(prepared.changes[-1].id, prepared.codes)
+        except BaseException:
+            writing.cancel()
+            raise
+        summary = await writing
+        if summary is None:
+            # Another job moved the cursor: start again from where it stands.
+            async with session_factory() as session:
+                position = await session.scalar(
+                    select(WalletCursor.position).where(WalletCursor.name == CURSOR)
                 )
-            ).all()
-            if not changes:
-                return total
-            summary = await offer_changes(
-                session=session, changes=changes, now=now, offer_days=offer_days
-            )
-            cursor.position = changes[-1].id
+            ahead = await prepare(position or 0, {})
+            continue
         total += summary
         if on_chunk is not None:
             on_chunk(summary)
+        ahead = following
+    return total
 
 
 async def expire_offers(*, session: AsyncSession, now: datetime | None = None) -> int:

@@ -7,7 +7,8 @@ already queued. `relay_once` claims a batch of due messages with one conditional
 each through a gateway outside any transaction, and records the outcome: `sent` with the
 gateway's id, a retry after an exponential backoff with jitter, `failed` when the gateway
 refuses the message for good, or `dead` when no attempts are left. `run_relay` repeats it
-until told to stop (the CLI's `outbox run`, or a task inside the server).
+until told to stop (the CLI's `outbox run`, or a task inside the server), in one or more
+lanes of batches at once.
 
 Delivery is at least once: a relay that crashes after sending but before recording leaves
 its claim to expire, and the message is sent again. Duplicates are harmless, and the message
@@ -252,6 +253,7 @@ async def _record(
     gateway_message_id: str | None = None,
     error: str | None = None,
     retry_at: datetime | None = None,
+    group: _GroupCommit | None = None,
 ) -> None:
     table = OutboxMessage
     if outcome == "sent":
@@ -288,8 +290,49 @@ async def _record(
             )
             .values(**values)
         )
+    statement = statement.execution_options(synchronize_session=False)
+    if group is not None:
+        await group.run(statement)
+        return
     async with session_factory() as session, session.begin():
-        await session.execute(statement.execution_options(synchronize_session=False))
+        await session.execute(statement)
+
+
+class _GroupCommit:
+    """Outcomes recorded in groups: while one group's transaction commits, the outcomes that
+    arrive meanwhile gather into the next, which then commits in one transaction.
+
+    With many sends in flight, a transaction (and a WAL flush) per outcome was the relay's
+    limit; a group is one commit. Under light load a group is one outcome and nothing
+    waits. Each caller returns only once its own outcome is committed, or raises the
+    group's error (the message is then sent again when its claim expires, as before).
+    """
+
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._session_factory = session_factory
+        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
+        self._turn = asyncio.Lock()
+
+    async def run(self, statement: Any) -> None:
+        """Execute `statement` in the next group's transaction; return when it committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((statement, done))
+        async with self._turn:
+            if not done.done():
+                group, self._waiting = self._waiting, []
+                try:
+                    async with self._session_factory() as session, session.begin():
+                        for waiting_statement, _ in group:
+                            await session.execute(waiting_statement)
+                except BaseException as exc:
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in group:
+                        if not future.done():
+                            future.set_result(None)
+        await done
 
 
 async def _deliver(
@@ -300,6 +343,7 @@ async def _deliver(
     now: datetime,
     max_attempts: int,
     backoff: Backoff,
+    group: _GroupCommit | None = None,
 ) -> str:
     try:
         gateway_id = await gateway.send(
@@ -324,6 +368,7 @@ async def _deliver(
             now=now,
             error=error,
             retry_at=retry_at,
+            group=group,
         )
         log.warning(
             "outbox.send_failed",
@@ -339,6 +384,7 @@ async def _deliver(
         outcome="sent",
         now=now,
         gateway_message_id=gateway_id,
+        group=group,
     )
     log.info("outbox.sent", outbox_id=message.id, attempt=message.attempts)
     return "sent"
@@ -375,6 +421,8 @@ async def relay_once(
     # outcome in a short transaction as soon as it is known. The claim lease must outlast
     # a batch: at most ceil(batch_size / concurrency) gateway timeouts.
     limit = asyncio.Semaphore(concurrency)
+    # Outcomes commit in groups (one transaction for those that arrive together).
+    group = _GroupCommit(session_factory)
 
     async def deliver(message: _Claimed) -> str:
         async with limit:
@@ -385,6 +433,7 @@ async def relay_once(
                 now=now,
                 max_attempts=max_attempts,
                 backoff=backoff,
+                group=group,
             )
 
     # Every send finishes and records its outcome before an error (the database gone, say)
@@ -415,33 +464,50 @@ async def run_relay(
     clock: Callable[[], datetime] = utcnow,
     on_batch: Callable[[RelaySummary], None] | None = None,
     channel: str = "sms",
+    lanes: int = 1,
 ) -> RelaySummary:
-    """Relay batches until `stop` is set, pausing `interval` seconds when the queue is empty."""
+    """Relay batches until `stop` is set, pausing `interval` seconds when the queue is empty.
+
+    `lanes` batches are in flight at once, each with its share of `concurrency` (so no more
+    than `concurrency` sends are ever in flight): a batch waits for its slowest answer, and
+    meanwhile the other lanes claim and send. Claims never overlap (see `_claim`), so lanes
+    never send one message twice.
+    """
+    if lanes < 1 or concurrency < lanes:
+        raise ValueError("lanes must be at least 1 and at most concurrency")
     backoff = backoff or Backoff()
+    totals = [RelaySummary() for _ in range(lanes)]
+
+    async def lane(number: int, share: int) -> None:
+        while not stop.is_set():
+            try:
+                summary = await relay_once(
+                    session_factory=session_factory,
+                    gateway=gateway,
+                    now=clock(),
+                    batch_size=batch_size,
+                    max_attempts=max_attempts,
+                    backoff=backoff,
+                    claim_for=claim_for,
+                    concurrency=share,
+                    channel=channel,
+                )
+            except Exception as exc:
+                # The database may be away for a moment; claims made before the failure
+                # expire and are taken again, so the loop only has to keep going.
+                log.error("outbox.relay_failed", error=redact(f"{type(exc).__name__}: {exc}"))
+                summary = RelaySummary()
+            totals[number] += summary
+            if on_batch is not None and summary.claimed:
+                on_batch(summary)
+            # A full batch suggests more are waiting: go again at once.
+            if summary.claimed < batch_size:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    shares = [concurrency // lanes + (n < concurrency % lanes) for n in range(lanes)]
+    await asyncio.gather(*(lane(number, share) for number, share in enumerate(shares)))
     total = RelaySummary()
-    while not stop.is_set():
-        try:
-            summary = await relay_once(
-                session_factory=session_factory,
-                gateway=gateway,
-                now=clock(),
-                batch_size=batch_size,
-                max_attempts=max_attempts,
-                backoff=backoff,
-                claim_for=claim_for,
-                concurrency=concurrency,
-                channel=channel,
-            )
-        except Exception as exc:
-            # The database may be away for a moment; claims made before the failure expire
-            # and are taken again, so the loop only has to keep going.
-            log.error("outbox.relay_failed", error=redact(f"{type(exc).__name__}: {exc}"))
-            summary = RelaySummary()
+    for summary in totals:
         total += summary
-        if on_batch is not None and summary.claimed:
-            on_batch(summary)
-        # A full batch suggests more are waiting: go again at once.
-        if summary.claimed < batch_size:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
     return total

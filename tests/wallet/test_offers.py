@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
+from familymap.iin import complete_iin
 from familymap.orm import utcnow
-from familymap.tables import Person
+from familymap.tables import EntitlementChange, Person
 from tests.clock import PINNED_TODAY
 from tests.wallet.offer_builders import (
     FATHER_PHONE,
@@ -30,8 +32,10 @@ from wallet.offer_tables import (
     Offer,
     OfferTransition,
     Payment,
+    WalletCursor,
 )
 from wallet.offers import (
+    CHANGE_COLUMNS,
     FulfilmentUnavailable,
     InvalidIban,
     OfferAlreadyAnswered,
@@ -41,7 +45,10 @@ from wallet.offers import (
     choose_recipient,
     expire_offers,
     issue_pending_offers,
+    offer_key,
     offer_new_entitlements,
+    plan_changes,
+    prepare_changes,
     register_bank_account,
     register_fulfiller,
     validate_iban,
@@ -711,3 +718,264 @@ async def test_the_funnel_counts_stages_and_the_median_time_to_payment(session, 
         )
         == []
     )
+
+
+# --- One set of rules, two drivers: the one-family path and the batch job ------------------
+
+
+def _iins(n: int) -> tuple[str, str, str]:
+    """Valid IINs of a father, a mother and a child, distinct for each n."""
+    made = []
+    for stem in (f"8804123{n:02d}0", f"9006054{n:02d}0", f"2509015{n:02d}0"):
+        for last in range(10):
+            if (iin := complete_iin(f"{stem[:10]}{last}")) is not None:
+                made.append(iin)
+                break
+    return made[0], made[1], made[2]
+
+
+async def _families_for_both_paths(session) -> list[int]:
+    """Households evaluated (their changes recorded, no offers yet): a Russian and a Kazakh
+    speaker, a father turning 63 (a notice), one without phones, and one whose registry
+    phones are malformed (offers and notices in the app only)."""
+    kinds = [
+        {"language": "ru"},
+        {"language": "kk"},
+        {"language": "ru", "pension": True},
+        {"language": "ru", "phones": (None, None)},
+        {"language": "kk", "phones": ("+7701", "87017654321"), "pension": True},
+    ]
+    families = []
+    for n, kind in enumerate(kinds, start=1):
+        household = await newborn_household(
+            session,
+            language=kind["language"],
+            iins=_iins(n),
+            phones=kind.get("phones", (f"+7701000{n:04d}", f"+7702000{n:04d}")),
+        )
+        if kind.get("pension"):
+            turns_63 = PINNED_TODAY + timedelta(days=20)
+            household.father.birth_date = turns_63.replace(year=turns_63.year - 63)
+            await session.flush()
+        await evaluate(session, household)
+        families.append(household.family.id)
+    return families
+
+
+async def _made_for(session, family_ids: list[int]) -> dict[str, list[tuple]]:
+    """What the offer flow made for these families, without ids, times and random codes."""
+    offers = (await session.scalars(select(Offer).where(Offer.family_id.in_(family_ids)))).all()
+    messages = {
+        m.id: m
+        for m in await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.id.in_([o.sms_message_id for o in offers if o.sms_message_id])
+            )
+        )
+    }
+    notifications = (
+        await session.scalars(select(Notification).where(Notification.family_id.in_(family_ids)))
+    ).all()
+    notice_sms = {
+        m.message_key: m
+        for m in await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.message_key.in_([f"notice:{n.id}" for n in notifications])
+            )
+        )
+    }
+    transitions = await session.scalar(
+        select(func.count())
+        .select_from(OfferTransition)
+        .where(OfferTransition.offer_id.in_([o.id for o in offers]))
+    )
+
+    def without_code(offer: Offer, body: str) -> str:
+        return body.replace(f" {offer.reply_code} ", " <code> ")
+
+    return {
+        "offers": sorted(
+            (
+                o.offer_key,
+                o.family_id,
+                o.beneficiary_person_id,
+                o.recipient_person_id,
+                o.programme,
+                o.kind,
+                o.region,
+                o.amount_tiyn,
+                o.period_start,
+                o.period_end,
+                str(o.monthly_amounts),
+                o.state,
+                o.phone,
+                o.language,
+                o.source_change_id,
+                o.reply_code is not None,
+                o.expires_at,
+                None
+                if o.sms_message_id is None
+                else (
+                    messages[o.sms_message_id].message_key,
+                    messages[o.sms_message_id].recipient,
+                    without_code(o, messages[o.sms_message_id].body),
+                    messages[o.sms_message_id].status,
+                ),
+            )
+            for o in offers
+        ),
+        "notices": sorted(
+            (
+                n.fact_key,
+                n.family_id,
+                n.person_id,
+                n.programme,
+                n.about_date,
+                n.language,
+                n.body,
+                n.sms_queued,
+                None
+                if (m := notice_sms.get(f"notice:{n.id}")) is None
+                else (m.recipient, m.body, m.status),
+            )
+            for n in notifications
+        ),
+        "transitions": [transitions],
+    }
+
+
+async def test_the_batch_job_and_the_one_family_path_make_the_same_offers_sms_and_notices(
+    session, session_factory
+):
+    # Given households evaluated, their changes recorded and no offers made yet
+    family_ids = await _families_for_both_paths(session)
+    runs = (
+        await session.scalars(
+            select(EntitlementChange.run_id)
+            .where(EntitlementChange.family_id.in_(family_ids))
+            .distinct()
+        )
+    ).all()
+    now = utcnow()
+    # When the one-family path (as after a life event) offers each run's changes
+    one_by_one = session.begin_nested()
+    await one_by_one.start()
+    for run_id in runs:
+        await offer_new_entitlements(session=session, run_id=run_id, now=now)
+    by_events = await _made_for(session, family_ids)
+    await one_by_one.rollback()
+    # and, instead, the batch job offers the same changes (COPY on PostgreSQL)
+    await session.commit()
+    await issue_pending_offers(session_factory=session_factory, now=now, chunk_size=3)
+    by_batch = await _made_for(session, family_ids)
+    # Then both made the same offers, SMS and notices
+    assert by_events["offers"] and by_events["notices"]
+    assert by_batch == by_events
+    # and the rules held: no SMS to the malformed phones, the notices' SMS to the valid ones
+    phones = {o[12] for o in by_batch["offers"]}
+    assert "+7701" not in phones and "87017654321" not in phones
+    assert any(n[7] is False for n in by_batch["notices"])  # the malformed phone's notice
+    assert any(n[7] is True and n[8] is not None for n in by_batch["notices"])
+
+
+async def test_a_notice_to_a_malformed_phone_is_in_the_app_and_the_chunk_goes_on(session):
+    # Given a father turning 63 whose registry phone is malformed
+    household = await newborn_household(session, phones=("+7701", None))
+    turns_63 = PINNED_TODAY + timedelta(days=20)
+    household.father.birth_date = turns_63.replace(year=turns_63.year - 63)
+    await session.flush()
+    # When the offer flow runs on his family's changes
+    summary = await offer_new_entitlements(
+        session=session, run_id=await evaluate(session, household), now=utcnow()
+    )
+    # Then the notice is made without an SMS, and the offers of the same chunk are made too
+    [notice] = (
+        await session.scalars(
+            select(Notification).where(Notification.person_id == household.father.id)
+        )
+    ).all()
+    assert notice.sms_queued is False
+    assert summary.notifications == 1 and summary.offers >= 2
+
+
+@pytest.mark.parametrize("copy", [True, False])
+async def test_a_rerun_of_the_batch_job_from_the_start_makes_nothing_twice(
+    session, session_factory, copy
+):
+    # Given households evaluated and the batch job run once
+    family_ids = await _families_for_both_paths(session)
+    await session.commit()
+    first = await issue_pending_offers(session_factory=session_factory, now=utcnow(), copy=copy)
+    made = await _made_for(session, family_ids)
+    messages = await session.scalar(select(func.count()).select_from(OutboxMessage))
+    # When its cursor is lost and it runs again over every change
+    cursor = await session.get(WalletCursor, "offers")
+    cursor.position = 0
+    await session.commit()
+    again = await issue_pending_offers(session_factory=session_factory, now=later(1), copy=copy)
+    # Then nothing is made twice
+    assert first.offers > 0 and first.notifications > 0
+    assert (again.offers, again.notifications) == (0, 0)
+    assert again.already == first.offers + first.notifications
+    assert await _made_for(session, family_ids) == made
+    assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == messages
+
+
+def test_plan_changes_decides_without_the_database():
+    # Given a family's members and its changes: a child's new benefit, a notice to the
+    # head, an ended entitlement, and a changed one of a programme that is not re-notified
+    head = SimpleNamespace(
+        id=1, family_id=9, role="head", birth_date=date(1980, 1, 1), date_of_death=None,
+        phone="+77010000001", language="kk", job_lost_on=None,
+    )  # fmt: skip
+    child = SimpleNamespace(
+        id=2, family_id=9, role="child", birth_date=date(2026, 11, 1), date_of_death=None,
+        phone=None, language="kk", job_lost_on=None,
+    )  # fmt: skip
+
+    def change(i, programme, kind="new", person_id=2):
+        return SimpleNamespace(
+            id=i, family_id=9, person_id=person_id, programme=programme, change=kind,
+            amount_tiyn=100, period_start=date(2026, 11, 1), period_end=date(2026, 11, 1),
+        )  # fmt: skip
+
+    changes = [
+        change(1, "BIRTH_BENEFIT"),
+        change(2, "PENSION_AGE_NOTICE", person_id=1),
+        change(3, "CHILDCARE_TO_1_5", kind="ended"),
+        change(4, "BIRTH_BENEFIT", kind="changed"),
+        change(5, "PENSION_AGE_NOTICE", person_id=1),  # the same fact again
+    ]
+    # When the offers and notices are planned
+    plan = plan_changes(changes=changes, members={9: [head, child]}, today=PINNED_TODAY)
+    # Then the child's benefit is offered to the head, once, and one notice is due
+    [offer] = plan.offers
+    assert offer.key == offer_key("BIRTH_BENEFIT", 9, 2, date(2026, 11, 1))
+    assert offer.recipient is head and offer.phone == "+77010000001"
+    [notice] = plan.notices
+    assert notice.fact_key == "PENSION_AGE_NOTICE:1:2026-11-01" and notice.language == "kk"
+    assert notice.phone == "+77010000001" and plan.no_recipient == 0
+
+
+async def test_a_chunk_prepared_while_the_last_is_written_draws_codes_unlike_its_codes(session):
+    # Given a household evaluated, and every reply code but one already drawn for the
+    # father's phone by a chunk not committed yet (the batch job writes it meanwhile)
+    household = await newborn_household(session)
+    await evaluate(session, household)
+    changes = (
+        await session.execute(
+            select(*(getattr(EntitlementChange, n) for n in CHANGE_COLUMNS)).where(
+                EntitlementChange.family_id == household.family.id,
+                EntitlementChange.programme == "BIRTH_BENEFIT",
+            )
+        )
+    ).all()
+    pending = {FATHER_PHONE: {str(code) for code in range(1000, 10_000)} - {"4821"}}
+    # When the next chunk is prepared
+    prepared = await prepare_changes(
+        session=session, changes=changes, now=utcnow(), pending_codes=pending
+    )
+    # Then its offer draws the one code left, and reports it as drawn
+    [row] = prepared.rows
+    assert row["reply_code"] == "4821" and "1 4821" in row["body"]
+    assert prepared.codes == {FATHER_PHONE: {"4821"}}

@@ -381,6 +381,104 @@ async def test_run_relay_loops_until_stopped(session, session_factory):
     assert len(batches) == 1
 
 
+class SlowFirstGateway:
+    """Answers the first message it is sent after `slow` seconds, every other at once; keeps
+    the most sends it had in flight at one time."""
+
+    def __init__(self, slow: float) -> None:
+        self.slow = slow
+        self.sent: list[str] = []
+        self.in_flight = self.most_in_flight = 0
+        self.sent_while_slow: list[str] = []
+
+    async def send(self, *, message_key: str, recipient: str, body: str) -> str:
+        first = not self.sent
+        self.sent.append(message_key)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if first:
+                await asyncio.sleep(self.slow)
+                self.sent_while_slow = self.sent[1:]
+            else:
+                await asyncio.sleep(0)
+            return f"gw-{message_key}"
+        finally:
+            self.in_flight -= 1
+
+
+async def test_lanes_keep_sending_while_a_batch_waits_for_a_slow_answer(session, session_factory):
+    # Given eight due messages and a gateway whose first answer takes a while
+    keys = [f"offer:{n}:consent" for n in range(8)]
+    for key in keys:
+        await queue(session, key)
+    gateway = SlowFirstGateway(slow=0.5)
+    stop = asyncio.Event()
+    sent = []
+
+    def on_batch(summary):
+        sent.append(summary.sent)
+        if sum(sent) == len(keys):
+            stop.set()
+
+    # When the relay runs two lanes of batches of two, with two sends in flight at most
+    total = await run_relay(
+        session_factory=session_factory, gateway=gateway, stop=stop, interval=0.01,
+        batch_size=2, concurrency=2, lanes=2, clock=lambda: NOW, on_batch=on_batch,
+    )  # fmt: skip
+    # Then the other lane sent every message but the slow one's batch-mate (its lane sends
+    # one at a time) while the slow answer was awaited
+    assert sorted(gateway.sent_while_slow) == sorted(keys[2:])
+    # and every message was sent once, never more than two at a time
+    assert sorted(gateway.sent) == sorted(keys) and total.sent == len(keys)
+    assert gateway.most_in_flight <= 2
+
+
+class CountingSessions:
+    """A session factory that counts the sessions (transactions) the relay opens."""
+
+    def __init__(self, factory) -> None:
+        self.factory = factory
+        self.opened = 0
+
+    def __call__(self):
+        self.opened += 1
+        return self.factory()
+
+
+async def test_outcomes_that_arrive_together_commit_in_one_transaction(session, session_factory):
+    # Given sixteen due messages and a gateway that answers at once
+    keys = [f"offer:{n}:consent" for n in range(16)]
+    for key in keys:
+        await queue(session, key)
+    sessions = CountingSessions(session_factory)
+    # When one batch sends them eight at a time
+    summary = await relay_once(
+        session_factory=sessions, gateway=FakeGateway(), now=NOW, batch_size=16, concurrency=8
+    )
+    # Then all are recorded sent, in far fewer transactions than one per message
+    assert summary.sent == 16
+    statuses = await session.scalars(
+        select(OutboxMessage.status).execution_options(populate_existing=True)
+    )
+    assert set(statuses) == {"sent"}
+    assert sessions.opened <= 1 + 16 // 2  # the claim, then groups of outcomes
+
+
+def test_lanes_cannot_exceed_the_concurrency():
+    # Given more lanes than sends allowed in flight, Then the relay refuses to start
+    with pytest.raises(ValueError):
+        asyncio.run(
+            run_relay(
+                session_factory=None,
+                gateway=FakeGateway(),
+                stop=asyncio.Event(),
+                concurrency=2,
+                lanes=3,
+            )
+        )
+
+
 def test_backoff_grows_exponentially_is_capped_and_repeatable():
     def delays(seed: int) -> list[timedelta]:
         backoff = Backoff(

@@ -1,0 +1,333 @@
+"""`socialwallet bench offers`: a campaign after a national run, end to end.
+
+Phases: generate N families and load them (a child process, not measured), run eligibility
+(not measured: `bench eligibility` measures it), then the offer job (`issue_pending_offers`:
+offers, their SMS in the outbox, notices), measured; then the SMS relay (`run_relay` with
+`HttpGateway`) draining the first 100,000 messages of the outbox into a local fake gateway
+(bench/sms_gateway.py, a child process), measured. Midway through the relay the benchmark
+SIGKILLs the relay's process and starts another, which takes over the dead one's claims
+when they expire; the gateway counts what reached it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import resource
+import signal
+import socket
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from sqlalchemy import func, select, text, update
+
+from app.db import create_engine, create_session_factory
+from app.logging import configure_logging
+from app.migrate import upgrade_to_head
+from app.settings import Settings
+from bench.eligibility import _load_in_child
+from bench.sms_gateway import serve_gateway
+from familymap.batch import run_batch
+from familymap.orm import utcnow
+from familymap.tables import Family
+from wallet.offers import IssueSummary, issue_pending_offers
+from wallet.outbox import Backoff, run_relay
+from wallet.outbox_tables import OutboxMessage
+from wallet.sms import HttpGateway
+
+console = Console(stderr=True)
+
+RELAYED = 100_000
+# The relay as the benchmark runs it: short leases and backoff, so that the killed relay's
+# claims and the gateway's failed answers come back within the run.
+RELAY_BATCH = 64
+RELAY_CONCURRENCY = 16
+RELAY_LANES = 4
+RELAY_CLAIM = timedelta(seconds=30)
+RELAY_BACKOFF_BASE = timedelta(seconds=0.2)
+RELAY_MAX_ATTEMPTS = 8
+# The share of the relayed messages the gateway has taken when the relay is killed.
+KILL_AT = 0.4
+
+
+def bench_offers(
+    families: Annotated[int, typer.Option(min=1, help="Families to generate.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the population.")] = 1,
+    relayed: Annotated[
+        int, typer.Option(min=1, help="Messages of the outbox the relay drains.")
+    ] = RELAYED,
+    chunk_size: Annotated[
+        int, typer.Option(min=100, help="Entitlement changes per transaction of the offer job.")
+    ] = 5000,
+) -> None:
+    """Generate N families into an empty DATABASE_URL, run eligibility, then measure the
+    offer job and the SMS relay (killed once midway) against a local fake gateway."""
+    figures = run_offers_benchmark(
+        settings=Settings(), families=families, seed=seed, relayed=relayed, chunk_size=chunk_size
+    )
+    typer.echo(json.dumps(figures))
+
+
+def run_offers_benchmark(
+    *, settings: Settings, families: int, seed: int, relayed: int, chunk_size: int
+) -> dict[str, Any]:
+    """The benchmark's phases on the database of `settings`; its figures."""
+    on = date.today()
+    configure_logging(level="WARNING", json=True)
+
+    async def prepare() -> None:
+        engine = create_engine(settings)
+        try:
+            await upgrade_to_head(engine)
+            async with engine.connect() as connection:
+                if await connection.scalar(select(func.count()).select_from(Family)):
+                    console.print("[red]DATABASE_URL is not empty; a benchmark needs an empty one.")
+                    raise typer.Exit(2)
+        finally:
+            await engine.dispose()
+        started = time.perf_counter()
+        # In a child process: the generator's and the eligibility run's memory are not the
+        # offer job's, whose peak (ru_maxrss of this process) the benchmark reports.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            persons, eligible = pool.submit(
+                _prepare_in_child, settings, families, seed, on
+            ).result()
+        console.print(
+            f"generate/load and eligibility: {families:,} families, {persons:,} persons, "
+            f"{eligible:,} eligible in {time.perf_counter() - started:.1f} s"
+        )
+
+    asyncio.run(prepare())
+    offers, offer_seconds = asyncio.run(_offer_job(settings, chunk_size))
+    console.print(
+        f"offer job: {offers.offers:,} offers, {offers.notifications:,} notices "
+        f"({offers.changes:,} changes) in {offer_seconds:.1f} s"
+    )
+    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    relay = _relay_phase(settings, relayed)
+    console.print(
+        f"relay: {relay['sent']:,} sent in {relay['seconds']:.1f} s, gateway {relay['gateway']}"
+    )
+    return {
+        "benchmark": "offers",
+        "database": "postgresql" if "postgres" in settings.async_database_url else "sqlite",
+        "families": families,
+        "offers": offers.offers,
+        "notices": offers.notifications,
+        "changes": offers.changes,
+        "no_recipient": offers.no_recipient,
+        "offer_seconds": round(offer_seconds, 3),
+        "offers_per_s": round(offers.offers / offer_seconds) if offer_seconds else 0,
+        "changes_per_s": round(offers.changes / offer_seconds) if offer_seconds else 0,
+        "sms_relayed": relay["relayed"],
+        "sms_sent": relay["sent"],
+        "sms_failed": relay["failed"],
+        "relay_seconds": round(relay["seconds"], 3),
+        "sms_sent_per_s": round(relay["sent"] / relay["seconds"]) if relay["seconds"] else 0,
+        "relay_killed_after": relay["killed_after"],
+        "resent_after_kill": relay["gateway"]["repeated"],
+        "duplicates_at_gateway": relay["gateway"]["duplicates"],
+        "lost": relay["lost"],
+        "peak_rss_mb": peak_rss_mb,
+    }
+
+
+async def _offer_job(settings: Settings, chunk_size: int) -> tuple[IssueSummary, float]:
+    engine = create_engine(settings)
+    try:
+        started = time.perf_counter()
+        summary = await issue_pending_offers(
+            session_factory=create_session_factory(engine),
+            now=utcnow(),
+            offer_days=settings.offer_days,
+            chunk_size=chunk_size,
+        )
+        return summary, time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
+def _prepare_in_child(settings: Settings, families: int, seed: int, on: date) -> tuple[int, int]:
+    """Generate and load the registry, then run eligibility; (persons, eligible)."""
+    persons = _load_in_child(settings, families, seed, on)
+
+    async def evaluate() -> int:
+        engine = create_engine(settings)
+        try:
+            async with engine.begin() as connection:
+                return (await run_batch(connection, on=on)).eligible
+        finally:
+            await engine.dispose()
+
+    return persons, asyncio.run(evaluate())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _relay_phase(settings: Settings, relayed: int) -> dict[str, Any]:
+    """Relay the first `relayed` SMS of the outbox; kill the relay once midway."""
+    asyncio.run(_only_the_first(settings, relayed))
+    context = multiprocessing.get_context("spawn")
+    port = _free_port()
+    gateway_ready = context.Event()
+    gateway = context.Process(target=serve_gateway, args=(port, gateway_ready), daemon=True)
+    gateway.start()
+    gateway_ready.wait(30)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        relays = []
+        for _ in range(2):
+            ready, go = context.Event(), context.Event()
+            process = context.Process(
+                target=_relay_in_child, args=(settings, f"{url}/sms", ready, go), daemon=True
+            )
+            process.start()
+            relays.append((process, ready, go))
+        for _, ready, _ in relays:
+            ready.wait(60)
+        first, second = relays
+        started = time.perf_counter()
+        first[2].set()
+        while _stats(url)["delivered"] < relayed * KILL_AT and first[0].is_alive():
+            time.sleep(0.05)
+        killed_after = _stats(url)["delivered"]
+        # Mid-batch: sends are in flight, some taken by the gateway and not yet recorded.
+        os.kill(first[0].pid, signal.SIGKILL)
+        first[0].join()
+        second[2].set()
+        second[0].join()
+        seconds = time.perf_counter() - started
+        stats = _stats(url)
+    finally:
+        gateway.kill()
+        gateway.join()
+    sent, failed, lost = asyncio.run(_relay_outcome(settings))
+    return {
+        "relayed": relayed,
+        "sent": sent,
+        "failed": failed,
+        "lost": lost,
+        "seconds": seconds,
+        "killed_after": killed_after,
+        "gateway": stats,
+    }
+
+
+def _stats(url: str) -> dict[str, int]:
+    return httpx.get(f"{url}/stats", timeout=10).json()
+
+
+# Messages past the first `relayed` wait a year: the relay drains only the first ones.
+_LATER = timedelta(days=365)
+
+
+async def _only_the_first(settings: Settings, relayed: int) -> None:
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            last = await connection.scalar(
+                select(OutboxMessage.id).order_by(OutboxMessage.id).offset(relayed - 1).limit(1)
+            )
+            if last is not None:
+                await connection.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id > last)
+                    .values(next_attempt_at=utcnow() + _LATER)
+                )
+    finally:
+        await engine.dispose()
+
+
+async def _relay_outcome(settings: Settings) -> tuple[int, int, int]:
+    """Sent and failed among the relayed messages, and those neither (lost: should be 0)."""
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            rows = dict(
+                (
+                    await connection.execute(
+                        select(OutboxMessage.status, func.count())
+                        .where(OutboxMessage.next_attempt_at < utcnow() + _LATER / 2)
+                        .group_by(OutboxMessage.status)
+                    )
+                ).all()
+            )
+    finally:
+        await engine.dispose()
+    final = ("sent", "failed", "dead")
+    return (
+        rows.get("sent", 0),
+        rows.get("failed", 0) + rows.get("dead", 0),
+        sum(n for status, n in rows.items() if status not in final),
+    )
+
+
+def _relay_in_child(settings: Settings, url: str, ready: Any, go: Any) -> None:
+    """Relay until no relayed message is left to send (a child process's target)."""
+    # A log line per message would cost more than sending it.
+    configure_logging(level="WARNING", json=True)
+
+    async def relay() -> None:
+        engine = create_engine(settings)
+        factory = create_session_factory(engine)
+        async with httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=RELAY_CONCURRENCY)
+        ) as client:
+            # The fake gateway checks no token.
+            gateway = HttpGateway(url=url, token="bench", client=client)  # noqa: S106
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            ready.set()
+            await asyncio.get_running_loop().run_in_executor(None, go.wait)
+            stop = asyncio.Event()
+
+            async def watch() -> None:
+                while not stop.is_set():
+                    await asyncio.sleep(0.5)
+                    if not await _left(factory):
+                        stop.set()
+
+            watcher = asyncio.create_task(watch())
+            await run_relay(
+                session_factory=factory,
+                gateway=gateway,
+                stop=stop,
+                interval=0.05,
+                batch_size=RELAY_BATCH,
+                concurrency=RELAY_CONCURRENCY,
+                claim_for=RELAY_CLAIM,
+                max_attempts=RELAY_MAX_ATTEMPTS,
+                lanes=RELAY_LANES,
+                backoff=Backoff(base=RELAY_BACKOFF_BASE, cap=timedelta(seconds=2)),
+            )
+            await watcher
+        await engine.dispose()
+
+    asyncio.run(relay())
+
+
+async def _left(factory) -> int:
+    """Relayed messages not yet final: pending (due within the run) or being sent."""
+    async with factory() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.status.in_(("pending", "sending")),
+                    OutboxMessage.next_attempt_at < utcnow() + _LATER / 2,
+                )
+            )
+            or 0
+        )
