@@ -22,7 +22,7 @@ import io
 from typing import Any
 
 import numpy as np
-from sqlalchemy import cast, func, literal, literal_column
+from sqlalchemy import cast, func, literal, literal_column, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text, UserDefinedType
@@ -136,3 +136,11 @@ def decode_initials(initials: np.ndarray, values: tuple[Any, ...]) -> np.ndarray
         seen.add(initial)
         lookup[initial] = position
     return lookup[initials.view(np.uint8)]
+
+
+async def create_staging_table(
+    connection: AsyncConnection, name: str, columns: dict[str, str]
+) -> None:
+    """A temporary table, dropped at commit, for COPYing rows before an INSERT … SELECT."""
+    spec = ", ".join(f"{column} {sql_type}" for column, sql_type in columns.items())
+    await connection.execute(text(f"CREATE TEMPORARY TABLE {name} ({spec}) ON COMMIT DROP"))
