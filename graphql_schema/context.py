@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.auth import AuthenticatedUser, Principal, RejectedUser
 from app.settings import Settings
-from wallet.i18n import DEFAULT_LANGUAGE
+from familymap.i18n import DEFAULT_LANGUAGE
 
 
 @dataclass

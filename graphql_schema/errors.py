@@ -9,14 +9,22 @@
 
 Anything else raised while resolving is unexpected: in `prod` it is masked to
 "Unexpected error." with code INTERNAL_SERVER_ERROR, so no stack trace or SQL reaches a client.
+
+An ApiError is raised with a catalogue message id and its values
+(`ApiError("error.month_range")`, `Forbidden("error.needs_role", values={"allowed": ...})`);
+`translate_errors` writes every such error in the request's language (`Context.language`,
+from Accept-Language) before the response leaves. `refusal_text` does the same for the
+domain's refusals that mutations return as data (docs/i18n.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from graphql import GraphQLError
 
+from familymap.i18n import Refusal, has_message, translate
 from familymap.iin import InvalidIIN
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -43,12 +51,29 @@ EXPECTED_CODES = frozenset(
 
 
 class ApiError(GraphQLError):
-    """An expected error with a stable code in `extensions.code`."""
+    """An expected error with a stable code in `extensions.code`, its message a catalogue id
+    (with `values` for its slots), written in English until `translate_errors` runs. A text
+    that is no catalogue id (a refusal's own words) is shown as it is."""
 
     code = BAD_USER_INPUT
 
-    def __init__(self, message: str, *, code: str | None = None, **extensions: Any) -> None:
-        super().__init__(message, extensions={"code": code or self.code, **extensions})
+    def __init__(
+        self,
+        message_id: str,
+        *,
+        code: str | None = None,
+        values: dict[str, Any] | None = None,
+        **extensions: Any,
+    ) -> None:
+        self.message_id = message_id
+        self.values = values or {}
+        super().__init__(self.text("en"), extensions={"code": code or self.code, **extensions})
+
+    def text(self, language: str | None) -> str:
+        """The message in `language`."""
+        if not has_message(self.message_id):
+            return self.message_id
+        return translate(self.message_id, language, **self.values)
 
 
 class Unauthenticated(ApiError):
@@ -64,7 +89,8 @@ class RateLimited(ApiError):
 
     def __init__(self, *, bucket: str, retry_after: int) -> None:
         super().__init__(
-            f"Too many requests ({bucket}); try again in {retry_after} s.",
+            "error.rate_limited",
+            values={"bucket": bucket, "seconds": retry_after},
             retryAfter=retry_after,
         )
         self.retry_after = retry_after
@@ -90,3 +116,31 @@ def is_expected(error: GraphQLError) -> bool:
     # Parse and validation errors (no original exception, no path) describe the client's
     # document, not our internals.
     return error.original_error is None and error.path is None
+
+
+def _catalogued(error: BaseException | None) -> ApiError | Refusal | None:
+    while isinstance(error, GraphQLError):
+        if isinstance(error, ApiError):
+            return error
+        error = error.original_error
+    return error if isinstance(error, Refusal) else None
+
+
+def translate_errors(errors: Iterable[GraphQLError], *, language: str | None) -> None:
+    """Write each of our refusals among `errors` in `language` (in place: strawberry sends
+    these very objects)."""
+    for error in errors:
+        refusal = _catalogued(error)
+        if refusal is not None:
+            error.message = refusal.text(language)
+
+
+def refusal_text(refused: Exception, language: str | None) -> str:
+    """What a domain refusal returned as data says, in `language`: its own catalogue message,
+    else the catalogue's text for its code, else its own words."""
+    if isinstance(refused, Refusal):
+        return refused.text(language)
+    code = getattr(refused, "code", None)
+    if code is not None and has_message(f"code.{code}"):
+        return translate(f"code.{code}", language)
+    return str(refused)

@@ -23,7 +23,7 @@ from app.settings import Settings
 from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context
-from graphql_schema.errors import is_expected
+from graphql_schema.errors import is_expected, translate_errors
 from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
@@ -81,6 +81,10 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        # Every path an error takes passes here, before MaskErrors: say refusals in the
+        # request's language.
+        context = execution_context.context if execution_context is not None else None
+        translate_errors(errors, language=getattr(context, "language", None))
         super().process_errors([e for e in errors if not is_expected(e)], execution_context)
 
 

@@ -45,9 +45,9 @@ class OfferQueries:
         region: str | None = None,
     ) -> list[OfferFunnelRow]:
         if until < since:
-            raise ApiError("`until` is before `since`.", code="INVALID_PERIOD")
+            raise ApiError("error.until_before_since", code="INVALID_PERIOD")
         if (until - since).days > MAX_FUNNEL_DAYS:
-            raise ApiError("A funnel covers at most a year.", code="INVALID_PERIOD")
+            raise ApiError("error.funnel_period", code="INVALID_PERIOD")
         start = datetime.combine(since, time.min, tzinfo=UTC)
         end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
         async with info.context.session_factory() as session:

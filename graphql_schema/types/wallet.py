@@ -74,7 +74,7 @@ class NullableConnection(relay.ListConnection[relay.NodeType]):
         for name in ("first", "last"):
             size = kwargs.get(name)
             if size is not None and not 0 <= size <= limit:
-                raise ApiError(f"{name} must be within 0..{limit}.")
+                raise ApiError("error.out_of_range", values={"name": name, "limit": limit})
         if nodes is None:
             return None
         return super().resolve_connection(nodes, info=info, **kwargs)
@@ -377,9 +377,9 @@ class CitizenWallet:
         self, info: Info[Context, Any], year: int, month: int | None = None
     ) -> Spending | None:
         if month is not None and not 1 <= month <= 12:
-            raise ApiError("month must be within 1..12.")
+            raise ApiError("error.month_range")
         if not 1900 <= year <= 9999:
-            raise ApiError("year is out of range.")
+            raise ApiError("error.year_range")
         household = await self._household(info)
         if household is None:
             return None
