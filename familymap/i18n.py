@@ -27,7 +27,7 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 
 LANGUAGES = ("kk", "ru", "en")
 DEFAULT_LANGUAGE = "ru"
@@ -155,6 +155,11 @@ def _numeric_day(value: date, lang: str) -> str:
 def number(value: int | float | Decimal, language: str) -> str:
     """A number with the locale's separators, e.g. '12 345,5'."""
     return format_decimal(value, locale=LOCALES[language_of(language)])
+
+
+def percent(value: int | float | Decimal, language: str) -> str:
+    """A share written as the locale writes percentages; `value` is in percent (45 -> 45 %)."""
+    return format_percent(Decimal(value) / 100, locale=LOCALES[language_of(language)])
 
 
 def _shown(value: Any, lang: str) -> str:

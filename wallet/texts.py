@@ -21,9 +21,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from babel.numbers import format_decimal, format_percent
-
-from familymap.i18n import LOCALES, day, has_message, language_of, money, translate
+from familymap.i18n import LOCALES, day, has_message, language_of, money, number, percent, translate
 
 __all__ = ["LOCALES", "money"]
 
@@ -82,10 +80,10 @@ def _format(value: Any, fmt: Any, lang: str) -> str:
     if isinstance(value, date):
         return day(value, lang)
     if fmt == "pct":
-        return format_percent(Decimal(value) / 100, locale=lang)
+        return percent(Decimal(value), lang)
     if isinstance(value, str):
         return text(WORDS, value, lang)
-    return format_decimal(value, locale=lang)
+    return number(value, lang)
 
 
 def operator_words(op: str, fmt: Any, language: str) -> str:
@@ -136,7 +134,7 @@ def welfare_fact(name: str, value: Any, language: str) -> str:
     if name.endswith("_tiyn"):
         shown = money(int(value), lang)
     elif name.endswith("_pct"):
-        shown = format_percent(Decimal(int(value)) / 100, locale=lang)
+        shown = percent(int(value), lang)
     else:
         shown = format_value(value, "int", lang)
     return f"{text(WELFARE_FACTS, name, lang)}: {shown}"
