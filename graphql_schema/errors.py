@@ -136,10 +136,13 @@ def translate_errors(errors: Iterable[GraphQLError], *, language: str | None) ->
 
 
 def refusal_text(refused: Exception, language: str | None) -> str:
-    """What a domain refusal returned as data says, in `language`: its own catalogue message,
-    else the catalogue's text for its code, else its own words."""
+    """What a domain refusal returned as data says, in `language`: its own catalogue message
+    (or that of the refusal it passes on), else the catalogue's text for its code, else its own
+    words."""
     if isinstance(refused, Refusal):
         return refused.text(language)
+    if isinstance(refused.__cause__, Refusal):  # a domain refusal passed on (fulfilment)
+        return refused.__cause__.text(language)
     code = getattr(refused, "code", None)
     if code is not None and has_message(f"code.{code}"):
         return translate(f"code.{code}", language)

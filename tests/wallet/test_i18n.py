@@ -23,12 +23,14 @@ from familymap.i18n import (
     translate,
 )
 from familymap.rules import RULES
+from graphql_schema.errors import refusal_text
+from vouchers.errors import NotEligible
 from vouchers.tables import MEAL_TYPES
 from wallet.i18n import language_of, negotiate, programme_title
 from wallet.idempotency import IdempotencyError
 from wallet.ledger import LedgerError
 from wallet.messages import NOTICE_TEMPLATES, TEMPLATES
-from wallet.offers import OfferError
+from wallet.offers import FulfilmentRefused, InvalidIban, OfferError
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("familymap", "wallet", "vouchers", "graphql_schema", "app", "bench")
@@ -221,3 +223,23 @@ def test_an_unknown_id_or_words_instead_of_an_id_are_refused():
         translate("refusal.no_such_thing", "en")
     with pytest.raises(ValueError, match="not a message id"):
         Refusal("no such merchant")
+
+
+def test_a_refusal_returned_as_data_is_said_in_the_callers_language():
+    # given a voucher refusal passed on by the offers, and a ledger refusal with only a code
+    try:
+        try:
+            raise NotEligible("refusal.no_meals_entitlement")
+        except NotEligible as refused:
+            raise FulfilmentRefused(refused.code, str(refused)) from refused
+    except FulfilmentRefused as passed_on:
+        fulfilment = passed_on
+
+    # then each reads in the caller's language
+    assert refusal_text(fulfilment, "kk") == (
+        "Баланың мектепте тамақтануға қолданыстағы құқығы жоқ"
+    )
+    assert refusal_text(InvalidIban("bad check digits"), "ru") == (
+        "Это не действительный казахстанский IBAN."
+    )
+    assert refusal_text(ValueError("plain"), "kk") == "plain"
