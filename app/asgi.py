@@ -7,7 +7,8 @@ stops, so no connection outlives the process's event loop.
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
@@ -31,7 +32,7 @@ from app.driver_db import (
 from app.graphql_http import GraphQLApp
 from app.jobs import background_jobs
 from app.metrics import DatabaseFigures, metrics_endpoint
-from app.middleware import RequestIdMiddleware
+from app.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.rate_limit import build_rate_limiter
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
@@ -115,10 +116,11 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/sms/inbound", sms_inbound, methods=["POST"]),
-            Route("/metrics", metrics_endpoint(DatabaseFigures()), methods=["GET"]),
+            Route("/metrics", guarded_metrics(settings), methods=["GET"]),
             *web_routes(settings, dev_issuer),
         ],
         middleware=[
+            Middleware(SecurityHeadersMiddleware),
             Middleware(RequestIdMiddleware),
             Middleware(AuthenticationMiddleware, backend=BearerTokenBackend(verifier)),
         ],
@@ -134,6 +136,30 @@ def create_app(
             app.state.driver_transactions = session_transactions(app.state.session_factory)
             app.state.meal_coalescer = meal_coalescer(settings, app.state.driver_transactions)
     return app
+
+
+def guarded_metrics(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    """/metrics: open in dev; in prod only with `Authorization: Bearer <METRICS_TOKEN>`, and
+    off (404) without the setting. Operation names, error rates and the outbox's backlog are
+    for the operators' Prometheus, not for anyone who finds the URL (docs/security.md)."""
+    metrics = metrics_endpoint(DatabaseFigures())
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
+    async def endpoint(request: Request) -> Response:
+        if not settings.is_prod:
+            return await metrics(request)
+        if token is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        supplied = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(supplied, f"Bearer {token}".encode()):
+            return JSONResponse(
+                {"error": "a metrics token is required"},
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
+        return await metrics(request)
+
+    return endpoint
 
 
 def meal_coalescer(settings: Settings, transactions: DriverTransactions) -> MealCoalescer:

@@ -71,6 +71,9 @@ class Principal:
         return not self.roles.isdisjoint(roles)
 
 
+MAX_SUBJECT_LENGTH = 128
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     """Check the claims' shape and turn them into a Principal."""
     raw_roles = claims.get("roles")
@@ -83,6 +86,11 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise TokenRejected("token subject is empty")
+    # An IIN, a merchant id or a staff id: printable ASCII. uuid.UUID() and int() read
+    # full-width digits, so "５c00…" would be a second spelling of a merchant's id; and a
+    # NUL would reach the audit trail, which PostgreSQL cannot store.
+    if len(subject) > MAX_SUBJECT_LENGTH or not (subject.isascii() and subject.isprintable()):
+        raise TokenRejected("token subject must be printable ASCII")
     if Role.CITIZEN in roles and not is_valid_iin(subject):
         raise TokenRejected("a citizen token's subject must be a valid IIN")
     if roles & MERCHANT_ROLES:

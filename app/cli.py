@@ -25,6 +25,8 @@ cli = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+# Request line and headers: a browser's cookies and a bearer token fit many times over.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 def _settings() -> Settings:
@@ -116,6 +118,13 @@ def serve(
             help="Run the outbox relays and the wallet jobs inside the server (BACKGROUND_JOBS)."
         ),
     ] = True,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(
+            min=4096,
+            help="Refuse a request whose request line and headers pass this size (400).",
+        ),
+    ] = MAX_HEADER_BYTES,
 ) -> None:
     """Serve the API with uvicorn; in dev, print the GraphiQL URL and demo tokens first."""
     import uvicorn
@@ -144,6 +153,11 @@ def serve(
         # (and, for GET, the query string).
         access_log=False,
         proxy_headers=True,
+        # h11, whose buffer limit bounds the request line and headers; uvicorn's httptools
+        # parser has no such limit (an 8 MB header was read whole). Bodies are bounded by the
+        # routes themselves (GRAPHQL_MAX_BODY_BYTES, /sms/inbound's 8 KiB).
+        http="h11",
+        h11_max_incomplete_event_size=max_header_bytes,
     )
 
 

@@ -45,6 +45,13 @@ def import_merchants_command(
         raise typer.Exit(1)
 
 
+def _whole_number(text: str) -> int:
+    """A CSV cell of ASCII digits as an int; int() alone would also read "１２" or " 1_0 "."""
+    if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
+        raise ValueError("a whole number is written in ASCII digits")
+    return int(text)
+
+
 @vouchers_cli.command("import-prescriptions")
 def import_prescriptions_command(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file.")],
@@ -73,8 +80,8 @@ def import_prescriptions_command(
                                         external_id=row["external_id"],
                                         patient_iin=row["patient_iin"],
                                         drug_code=row["drug_code"],
-                                        quantity=int(row["quantity"]),
-                                        unit_price_tiyn=int(row["unit_price_tiyn"]),
+                                        quantity=_whole_number(row["quantity"]),
+                                        unit_price_tiyn=_whole_number(row["unit_price_tiyn"]),
                                         valid_until=date.fromisoformat(row["valid_until"]),
                                         prescribing_org=row["prescribing_org"],
                                     ),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import structlog
 from cross_web import HTTPException
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,6 +51,8 @@ from graphql_schema.trusted_documents import (
     document_hash,
 )
 from wallet.i18n import negotiate
+
+log = structlog.get_logger("socialwallet.graphql")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -151,13 +154,31 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         declared = request.headers.get("content-length", "")
         try:
-            if declared.isdigit() and int(declared) > self.settings.graphql_max_body_bytes:
+            if (
+                declared.isascii()
+                and declared.isdigit()
+                and int(declared) > self.settings.graphql_max_body_bytes
+            ):
                 raise BodyTooLarge()
             response = await self.run(request)
         except HTTPException as exc:
+            log.warning("graphql.http_refused", status=exc.status_code, reason=exc.reason)
             headers = {"allow": "POST"} if exc.status_code == 405 else None
             response = PlainTextResponse(exc.reason, status_code=exc.status_code, headers=headers)
         await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """The request's JSON, or 400: a body nested too deep for the decoder (20,000 `[`)
+        raises RecursionError, and a body that is not an object would fail further on."""
+        try:
+            parsed = super().parse_json(data)
+        except RecursionError:
+            raise HTTPException(400, "The request body is nested too deeply.") from None
+        except ValueError:  # not UTF-8, or a number too long to read
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return parsed
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET carrying only a persisted query's hash has no `query` either: it is not a
@@ -219,11 +240,24 @@ class GraphQLApp(GraphQL[Context, None]):
         for error in result.errors or ():
             GRAPHQL_ERRORS.labels(code=error_code(error) or INTERNAL_SERVER_ERROR).inc()
 
+    def _log_refusals(self, request: Request, errors: list[GraphQLError]) -> None:
+        """The client's mistakes at warning, one line, codes only: no traceback, no values
+        (which may be personal data). Unexpected errors are logged by the schema."""
+        codes = sorted({error_code(e) or INTERNAL_SERVER_ERROR for e in errors})
+        refused = [code for code in codes if code != INTERNAL_SERVER_ERROR]
+        if refused:
+            log.warning(
+                "graphql.refused",
+                operation=getattr(request.state, "graphql_operation", "unregistered"),
+                codes=refused,
+            )
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:  # type: ignore[override]
         if result.errors:
             result.errors = [classify(error) for error in result.errors]
+            self._log_refusals(request, result.errors)
         self._observe(request, result)
         if result.errors and self.settings.is_prod:
             result.errors = [

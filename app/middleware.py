@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: a request id for every request, bound into every log line."""
+"""Pure ASGI middleware: a request id for every request, bound into every log line; the
+security headers of every response."""
 
 from __future__ import annotations
 
@@ -51,3 +52,45 @@ class RequestIdMiddleware:
                     status=status_holder.get("status", 500),
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+
+
+# The reference client (/app/) runs only its own files: ES modules and one classic script, no
+# inline script or handler, no eval. The QR code is an <img> with a data: URL; its meters set
+# widths through CSSOM (el.style), which CSP allows, not through style attributes.
+APP_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Every response: no MIME sniffing, no framing (clickjacking), no URL in the Referer.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds SECURITY_HEADERS to every response, and the client's CSP under `/app/`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = list(SECURITY_HEADERS)
+        if scope["path"] == "/app" or scope["path"].startswith("/app/"):
+            extra.append((b"content-security-policy", APP_CSP.encode()))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((name, value) for name, value in extra if name not in present),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

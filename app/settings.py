@@ -7,6 +7,8 @@ machine: an embedded SQLite file and a local token issuer.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +32,26 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+# A secret in prod is at least 32 bytes of randomness: `openssl rand -hex 32` (64 characters).
+MIN_SECRET_BYTES = 32
+# What 32 random bytes carry is 256 bits; a hex or base64 spelling of them, estimated by its
+# characters' frequencies, still shows over 160. A word, a repeated character or a short
+# phrase padded to 32 characters shows far less.
+MIN_SECRET_BITS = 128
+
+
+def weak_secret(value: str) -> str | None:
+    """Why `value` is too weak to be a production secret, or None if it will do."""
+    raw = value.encode()
+    if len(raw) < MIN_SECRET_BYTES:
+        return f"is {len(raw)} bytes long; at least {MIN_SECRET_BYTES} random bytes are needed"
+    counts = Counter(raw)
+    bits = -sum(c * math.log2(c / len(raw)) for c in counts.values())
+    if bits < MIN_SECRET_BITS:
+        return "is not random enough"
+    return None
+
+
 # Known to everyone who reads this file, so prod never uses it (see inbound_sms_secret).
 DEV_SMS_INBOUND_SECRET = "dev-sms-inbound-secret"  # noqa: S105 - a documented dev value
 
@@ -37,7 +59,10 @@ DEV_SMS_INBOUND_SECRET = "dev-sms-inbound-secret"  # noqa: S105 - a documented d
 class Settings(BaseSettings):
     """The service's configuration; docs/operations.md says what each setting does."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused setting must not print the secrets given with it.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Literal["dev", "prod"] = "dev"
     database_url: str = DEFAULT_SQLITE_URL
@@ -107,6 +132,10 @@ class Settings(BaseSettings):
     dev_qr_key_path: Path = Path("var/dev-qr-key")
     qr_token_ttl_seconds: int = Field(default=60, ge=10, le=600)
 
+    # /metrics in prod answers only `Authorization: Bearer <METRICS_TOKEN>`; without the
+    # setting it is off (404). Dev serves it to anyone (docs/security.md).
+    metrics_token: SecretStr | None = None
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
@@ -129,6 +158,24 @@ class Settings(BaseSettings):
         # Refused at start rather than at the first QR code: a canteen must not find out.
         if self.environment == "prod" and not self.qr_signing_key:
             raise ValueError("QR_SIGNING_KEY must be set when ENVIRONMENT=prod")
+        return self
+
+    @model_validator(mode="after")
+    def _production_secrets_are_strong(self) -> Settings:
+        # A one-letter AUDIT_HASH_KEY makes every subject hash in the audit trail reversible
+        # by trying each IIN; a guessable QR key lets anyone mint a child's meal code.
+        if self.environment != "prod":
+            return self
+        for name in ("audit_hash_key", "qr_signing_key", "sms_inbound_secret", "metrics_token"):
+            secret: SecretStr | None = getattr(self, name)
+            if secret is None:
+                continue
+            why = weak_secret(secret.get_secret_value())
+            if why is not None:
+                raise ValueError(
+                    f"{name.upper()} {why} when ENVIRONMENT=prod "
+                    "(make one with: openssl rand -hex 32)"
+                )
         return self
 
     @model_validator(mode="after")

@@ -1,13 +1,16 @@
 """POST /sms/inbound: the SMS gateway delivers replies to 1414 here.
 
 Glue only: check the signature, parse the body, apply the reply in one transaction
-(wallet.inbound), answer JSON. A forged or stale signature is 401 with a stable code and
+(wallet.inbound), answer JSON. A body over 8 KiB is refused (413) by its Content-Length before
+any of it is read, or, without one (chunked), as soon as it grows past the limit: it is never
+held in memory whole. A forged or stale signature is 401 with a stable code and
 changes nothing; a repeated delivery is 200 with `replayed: true` (the gateway must not keep
 retrying a message we have), and nothing changes twice.
 """
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,12 +28,34 @@ from wallet.inbound import (
 )
 from wallet.offer_tables import Offer
 
+log = structlog.get_logger("socialwallet.sms_inbound")
+
 MAX_BODY_BYTES = 8 * 1024
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _body_within_limit(request: Request) -> bytes:
+    """The body, read chunk by chunk; _BodyTooLarge once it passes MAX_BODY_BYTES."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+    return bytes(body)
+
+
 async def sms_inbound(request: Request) -> Response:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length")
+    if declared is not None and not (declared.isascii() and declared.isdigit()):
+        return _refused(400, "BAD_CONTENT_LENGTH", "Content-Length is not a number")
+    try:
+        if declared is not None and int(declared) > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        body = await _body_within_limit(request)
+    except _BodyTooLarge:
         return _refused(413, "PAYLOAD_TOO_LARGE", "the body is larger than an SMS reply can be")
     secret = request.app.state.settings.inbound_sms_secret
     if secret is None:
@@ -81,4 +106,6 @@ async def _audit_answer(request: Request, session, offer_id: int, outcome: str) 
 
 
 def _refused(status: int, code: str, message: str) -> Response:
+    # The sender's mistake (or a forgery): a warning with the code, no traceback, no body.
+    log.warning("sms.inbound_refused", status=status, code=code)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)

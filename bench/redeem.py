@@ -27,6 +27,7 @@ from app.db import create_engine, create_session_factory
 from app.migrate import upgrade_to_head
 from app.settings import Settings
 from bench import loadgen, proc_cpu
+from vouchers.calendar import local_day
 
 console = Console(stderr=True)
 
@@ -47,7 +48,7 @@ def bench_redeem(
     batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Items per batch.")] = 500,
     clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 32,
     schools: Annotated[int, typer.Option(min=1, help="Schools.")] = 50,
-    pupils: Annotated[int, typer.Option(min=10, help="Pupils with vouchers.")] = 2_000,
+    pupils: Annotated[int, typer.Option(min=10, help="Pupils with vouchers.")] = 8_000,
     workers: Annotated[
         int, typer.Option(min=1, help="Server processes (one port each, from --port).")
     ] = 2,
@@ -55,10 +56,11 @@ def bench_redeem(
 ) -> None:
     """Meal redemptions through the GraphQL API on an empty DATABASE_URL: 32 clients sending
     single QR redemptions, then offline batches; then double spends counted in the ledger."""
-    from bench.redeem_data import count_double_spends, make_bench_data
+    from bench.redeem_data import NotASchoolDayToday, count_double_spends, make_bench_data
 
     settings = Settings()
-    today = date.today()
+    # The canteens' day: QR meals are for the day their code was issued, in Kazakhstan.
+    today = local_day(datetime.now(UTC))
     workdir = Path(tempfile.mkdtemp(prefix="sw-bench-redeem-"))
     qr_key = secrets.token_hex(32)
     issuer = DevIssuer(
@@ -81,17 +83,26 @@ def bench_redeem(
                     )
                     raise typer.Exit(2)
             async with create_session_factory(engine)() as session, session.begin():
-                return await make_bench_data(
-                    session=session, schools=schools, pupils=pupils, today=today
-                )
+                try:
+                    return await make_bench_data(
+                        session=session, schools=schools, pupils=pupils, today=today
+                    )
+                except NotASchoolDayToday as refusal:
+                    console.print(f"[red]{refusal}[/red]")
+                    raise typer.Exit(2) from None
         finally:
             await engine.dispose()
 
     started = time.perf_counter()
     data = asyncio.run(prepare())
-    capacity = len(data.pupils) * len(data.school_days) * len(MEAL_TYPES)
-    if redemptions + batch_items > capacity:
-        console.print(f"[red]Only {capacity} distinct meals exist; ask for fewer or more pupils.")
+    # Today's meals go to the QR redemptions, the claim window's earlier days to the batches.
+    single_capacity = len(data.pupils) * len(MEAL_TYPES)
+    batch_capacity = len(data.pupils) * (len(data.school_days) - 1) * len(MEAL_TYPES)
+    if redemptions > single_capacity or batch_items > batch_capacity:
+        console.print(
+            f"[red]Only {single_capacity} meals today and {batch_capacity} in the claim window "
+            "exist; ask for fewer redemptions or more pupils.[/red]"
+        )
         raise typer.Exit(2)
     console.print(
         f"data: {schools} schools, {len(data.pupils)} pupils, {len(data.school_days)} school days "
@@ -175,17 +186,24 @@ async def _load(
     now = datetime.now(UTC)
     pupils, days = data.pupils, data.school_days
 
-    def meal(slot: int) -> tuple[Any, date, str]:
+    today, earlier = days[-1], days[:-1]
+
+    def single_meal(slot: int) -> tuple[Any, date, str]:
+        """Today's meals: a QR code serves only the day it was issued."""
+        return pupils[slot % len(pupils)], today, MEAL_TYPES[(slot // len(pupils)) % 2]
+
+    def batch_meal(slot: int) -> tuple[Any, date, str]:
+        """The claim window's earlier days, as an offline canteen uploads them."""
         pupil = pupils[slot % len(pupils)]
         turn = slot // len(pupils)
-        return pupil, days[-1 - turn // 2], MEAL_TYPES[turn % 2]
+        return pupil, earlier[-1 - (turn // 2) % len(earlier)], MEAL_TYPES[turn % 2]
 
     # Single redemptions by QR code; every 20th is a second attempt at an earlier meal (the
     # same child, day and meal type, a new idempotency key), which must be ALREADY_REDEEMED.
     singles = []
     for n in range(redemptions):
         slot = n - 1 if n % 20 == 19 else n
-        pupil, day, meal_type = meal(slot)
+        pupil, day, meal_type = single_meal(slot)
         token, _ = sign_qr(key=qr_key, voucher_id=pupil.voucher_id, child_person_id=pupil.person_id,
                            merchant_id=str(pupil.school_id), now=now, ttl=timedelta(minutes=30))  # fmt: skip
         request: dict[str, Any] = {"idempotencyKey": f"bench-{n}", "mealType": meal_type,
@@ -198,8 +216,8 @@ async def _load(
 
     # Batches: the following meals, grouped by school as each canteen would send its own.
     by_school: dict[Any, list[dict]] = {}
-    for slot in range(redemptions, redemptions + batch_items):
-        pupil, day, meal_type = meal(slot)
+    for slot in range(batch_items):
+        pupil, day, meal_type = batch_meal(slot)
         by_school.setdefault(pupil.school_id, []).append(
             {
                 "idempotencyKey": f"batch-{slot}",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from familymap.orm import utcnow
 from familymap.tables import Entitlement, Family, Person
-from vouchers.calendar import school_year
+from vouchers.calendar import claim_window, school_days_after, school_year
 from vouchers.meals import PROGRAMME_ACCOUNT, PURPOSE, wallet_code
 from vouchers.merchants import register_merchant
 from vouchers.tables import MealRedemption, MealVoucher
@@ -26,6 +26,16 @@ from wallet.tables import LedgerAccount, LedgerTransfer
 
 REGION = "astana"
 VOUCHER_TIYN = 100_000_000  # plenty for every meal the benchmark serves
+
+
+class NotASchoolDayToday(RuntimeError):
+    """The benchmark serves today's meals, and there are none today."""
+
+    def __init__(self, today: date) -> None:
+        super().__init__(
+            f"{today.isoformat()} (Kazakhstan) is not a school day: a QR meal is served only on "
+            "the day its code was issued, so the redemption benchmark runs on school days"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +55,18 @@ class BenchData:
 async def make_bench_data(
     *, session: AsyncSession, schools: int, pupils: int, today: date
 ) -> BenchData:
-    """Schools and pupils with funded vouchers; the school days up to `today`."""
+    """Schools and pupils with funded vouchers, and the days a canteen may claim meals for on
+    `today`: today itself (the only day a QR code serves) and the school days of the claim
+    window before it (list and offline meals), oldest first."""
     year = school_year(today)
-    if year is None:
-        raise RuntimeError(f"no school calendar covers {today}")
+    if year is None or not year.is_school_day(today):
+        raise NotASchoolDayToday(today)
+    window = claim_window(today)
     days = [
-        year.start + timedelta(n)
-        for n in range((min(today, year.end) - year.start).days + 1)
-        if year.is_school_day(year.start + timedelta(n))
-    ]
+        day
+        for day in (today - timedelta(n) for n in range(3 * window + 7, 0, -1))
+        if year.is_school_day(day) and school_days_after(day, through=today) <= window
+    ] + [today]
     school_ids = []
     for n in range(schools):
         merchant, _ = await register_merchant(

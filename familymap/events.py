@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -80,6 +80,7 @@ class EventCode(StrEnum):
     DUPLICATE_PERSON = "DUPLICATE_PERSON"
     CHILD_OLDER_THAN_PARENT = "CHILD_OLDER_THAN_PARENT"
     DEATH_BEFORE_BIRTH = "DEATH_BEFORE_BIRTH"
+    UNKNOWN_SCHOOL = "UNKNOWN_SCHOOL"
 
 
 class EventRefused(Exception):
@@ -160,8 +161,13 @@ async def record_life_event(
     data: Mapping[str, Any],
     today: date,
     parameters: ParameterSet | None = None,
+    known_school: Callable[[str], Awaitable[bool]] | None = None,
 ) -> LifeEventResult:
-    """Apply one life event to the registry and re-evaluate its family, or replay it if seen."""
+    """Apply one life event to the registry and re-evaluate its family, or replay it if seen.
+
+    `known_school(school_id)` tells whether a school is registered (the family map keeps no
+    list of schools; the API passes the merchants' lookup). Without it no school is checked.
+    """
     event = _validate(
         event_id=event_id,
         kind=kind,
@@ -174,6 +180,12 @@ async def record_life_event(
     held = await _held_event(session, event.event_id)
     if held is not None:
         return await _replay(session, held, event)
+    if (
+        event.kind is EventKind.SCHOOL_ENROLMENT
+        and known_school is not None
+        and not await known_school(event.data["school_id"])
+    ):
+        raise InvalidEvent(EventCode.UNKNOWN_SCHOOL, "school_id names no registered school")
     async with session.begin_nested():
         subject = await _living_subject(session, event)
         change = await _plan(session, event, subject, today=today)

@@ -12,7 +12,9 @@ import re
 
 _FIRST_WEIGHTS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 _SECOND_WEIGHTS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
-_TWELVE_DIGITS = re.compile(r"\d{12}")
+# ASCII digits only: `\d` (and str.isdigit, int) also take Arabic-Indic or full-width digits,
+# and "１２…" would be a second spelling of the same IIN, and a second person.
+_TWELVE_DIGITS = re.compile(r"[0-9]{12}")
 
 
 class InvalidIIN(ValueError):
@@ -23,6 +25,8 @@ class InvalidIIN(ValueError):
 
 def check_digit(first_eleven: str) -> int | None:
     """Return the check digit for eleven digits, or None when no check digit exists."""
+    if not (len(first_eleven) == 11 and first_eleven.isascii() and first_eleven.isdigit()):
+        raise InvalidIIN("eleven ASCII digits are needed to compute a check digit")
     digits = [int(c) for c in first_eleven]
     for weights in (_FIRST_WEIGHTS, _SECOND_WEIGHTS):
         remainder = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11

@@ -41,6 +41,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.iban import is_valid_iban
 from familymap.iin import is_valid_iin, mask_iin, mask_iins_in_text
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES, SEXES
 from familymap.store import catch_up_id_sequences
@@ -103,20 +104,11 @@ class NothingToImport(ImporterError):
 
 Check = Callable[[str, Any, date], Any]
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_PHONE = re.compile(r"\+7\d{10}")
-# ISO 13616: country, two check digits, then the Kazakh BBAN (3-digit bank code + 13 characters).
-_KZ_IBAN = re.compile(r"KZ\d{2}[0-9A-Z]{16}")
-
-_ICD10 = re.compile(r"[A-Z]\d{2}(\.[0-9A-Z]{1,4})?")
-
-
-def is_valid_iban(value: object) -> bool:
-    """Tell whether `value` is a Kazakh IBAN (KZ + 18 characters) with a correct mod-97 checksum."""
-    if not isinstance(value, str) or not _KZ_IBAN.fullmatch(value):
-        return False
-    rearranged = value[4:] + value[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+# [0-9], never \d: \d also matches Arabic-Indic and full-width digits, which would give one
+# date, phone or code a second spelling.
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PHONE = re.compile(r"\+7[0-9]{10}")
+_ICD10 = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
 
 
 def _nullable(check: Check) -> Check:
@@ -198,6 +190,7 @@ def _iin(name: str, value: Any, today: date) -> str:
 
 
 def _iban(name: str, value: Any, today: date) -> str:
+    # Source systems send the normal form (no spaces, upper case), as it is stored.
     if not is_valid_iban(value):
         raise RecordRefused(
             Code.INVALID_IBAN, f"{name} is not a valid IBAN (KZ + 18 characters, mod-97 checksum)"

@@ -7,6 +7,11 @@
         ├── RateLimited           RATE_LIMITED: too many requests; `retryAfter` seconds
         └── InvalidInput          BAD_USER_INPUT, INVALID_IIN, ...: input we refuse
 
+    ValueError
+    └── InvalidValue              BAD_USER_INPUT: a scalar refused an input value (an id out of
+                                  range, NUL in text, a date out of bounds); graphql-core wraps
+                                  it in its own error, `error_code` finds it there
+
 Anything else raised while resolving is unexpected: in `prod` it is masked to
 "Unexpected error." with code INTERNAL_SERVER_ERROR, so no stack trace or SQL reaches a client.
 
@@ -76,6 +81,13 @@ class ApiError(GraphQLError):
         return translate(self.message_id, language, **self.values)
 
 
+class InvalidValue(Refusal, ValueError):
+    """An input value a scalar refuses; its message (a catalogue id) says what is allowed, not
+    what was sent."""
+
+    code = BAD_USER_INPUT
+
+
 class Unauthenticated(ApiError):
     code = UNAUTHENTICATED
 
@@ -103,9 +115,14 @@ def error_code(error: GraphQLError) -> str | None:
         return code
     original = error.original_error
     if isinstance(original, GraphQLError):
-        return error_code(original)
-    if isinstance(original, InvalidIIN):
-        return INVALID_IIN
+        inner = error_code(original)
+        if inner is None and error.path is None:
+            # graphql-core's own complaint about a variable's value ("Int cannot represent
+            # 'x'"), raised before execution: the client's input, not our failure.
+            return BAD_USER_INPUT
+        return inner
+    if isinstance(original, InvalidIIN | InvalidValue):
+        return original.code
     return None
 
 
@@ -131,8 +148,13 @@ def translate_errors(errors: Iterable[GraphQLError], *, language: str | None) ->
     these very objects)."""
     for error in errors:
         refusal = _catalogued(error)
-        if refusal is not None:
-            error.message = refusal.text(language)
+        if refusal is None:
+            continue
+        said = refusal.text(language)
+        # graphql-core frames a scalar's refusal with where it was ("Variable '$day' got
+        # invalid value ...; <ours>"): only our part changes language.
+        english = refusal.text("en")
+        error.message = error.message.replace(english, said) if english in error.message else said
 
 
 def refusal_text(refused: Exception, language: str | None) -> str:

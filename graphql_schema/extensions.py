@@ -8,6 +8,7 @@ and every error, whatever path it took, must leave with a code.
 from __future__ import annotations
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import MaskErrors
 
 from graphql_schema.errors import INTERNAL_SERVER_ERROR, INVALID_IIN, error_code
 
@@ -51,3 +52,17 @@ def classify(error: GraphQLError) -> GraphQLError:
     if (error.extensions or {}).get("code") == code:
         return error
     return _with_code(error, code)
+
+
+class MaskUnexpected(MaskErrors):
+    """strawberry's MaskErrors, keeping the code: a masked error is INTERNAL_SERVER_ERROR.
+
+    strawberry's masked error has no code, no path and no original error; one raised before
+    execution (a variable's value) would then read as a validation failure, a client's
+    mistake, and hide the failure from every test and dashboard that counts codes.
+    """
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL_SERVER_ERROR}
+        return masked

@@ -11,6 +11,11 @@ may select only root fields marked `public` (see `PUBLIC_OVER_GET`), and may dec
 variable of the IIN type. Unmarked fields are refused (deny by default), so a new field that
 returns personal data is safe over GET without anyone remembering to mark it. Today no field
 is public: everything the API returns is about a person. POST has no such restriction.
+
+Every `ID` and `String` value is checked too (graphql_schema/scalars.py: `check_id`,
+`check_text`): literals by the `CheckedValues` rule, variables by the `CheckedVariables`
+extension before execution. An id past int64 or text with NUL is the client's mistake, refused
+with BAD_USER_INPUT, not a database error deep in a resolver.
 """
 
 from __future__ import annotations
@@ -24,14 +29,25 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLScalarType,
     InlineFragmentNode,
+    IntValueNode,
     NamedTypeNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     TypeNode,
     ValidationContext,
     ValidationRule,
+    get_named_type,
+    get_operation_ast,
+    type_from_ast,
 )
+from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -41,6 +57,8 @@ from strawberry.extensions import (
 )
 
 from app.settings import Settings
+from graphql_schema.errors import BAD_USER_INPUT, InvalidValue
+from graphql_schema.scalars import check_id, check_text
 
 PERSONAL_DATA_OVER_GET = "PERSONAL_DATA_OVER_GET"
 # `@strawberry.field(metadata=PUBLIC_OVER_GET)` lets a root field be read over GET.
@@ -63,8 +81,9 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     guarded = limit_rules(settings)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: AddValidationRules([guarded]),
+        lambda: AddValidationRules([guarded, CheckedValues]),
         GetCarriesNoPersonalData,
+        CheckedVariables,
     ]
 
 
@@ -202,3 +221,94 @@ class NoPersonalDataOverGet(ValidationRule):
                 extensions={"code": PERSONAL_DATA_OVER_GET},
             )
         )
+
+
+# --- ID and String values ---------------------------------------------------------------------
+
+_CHECKS = {"ID": check_id, "String": check_text}
+
+
+class CheckedValues(ValidationRule):
+    """Literal ID and String values in the document pass `check_id` / `check_text`."""
+
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+        self._check(node, node.value)
+
+    def enter_int_value(self, node: IntValueNode, *_args: Any) -> None:
+        self._check(node, node.value)
+
+    def _check(self, node: Any, value: str) -> None:
+        input_type = self.context.get_input_type()
+        check = _CHECKS.get(get_named_type(input_type).name) if input_type else None
+        if check is None:
+            return
+        try:
+            check(value)
+        except InvalidValue as refused:
+            self.report_error(
+                GraphQLError(str(refused), nodes=[node], extensions={"code": BAD_USER_INPUT})
+            )
+
+
+def refused_variable(
+    schema: Any, document: DocumentNode, operation_name: str | None, variables: Any
+) -> str | None:
+    """Why a variable's ID or String value is refused, or None if all pass."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or not isinstance(variables, dict):
+        return None  # graphql-core reports both
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        declared = type_from_ast(schema, definition.type)
+        if name in variables and declared is not None:
+            why = _refused_value(declared, variables[name])  # type: ignore[arg-type]
+            if why is not None:
+                return f"Variable '${name}': {why}."
+    return None
+
+
+def _refused_value(input_type: GraphQLInputType, value: Any) -> str | None:
+    """Walk a raw JSON value along its declared type; shapes that do not fit are left to
+    graphql-core's coercion, which refuses them in its own words."""
+    if isinstance(input_type, GraphQLNonNull):
+        input_type = input_type.of_type
+    if value is None:
+        return None
+    if isinstance(input_type, GraphQLList):
+        for item in value if isinstance(value, list) else [value]:
+            if (why := _refused_value(input_type.of_type, item)) is not None:
+                return why
+        return None
+    if isinstance(input_type, GraphQLInputObjectType):
+        if not isinstance(value, dict):
+            return None
+        for field_name, field in input_type.fields.items():
+            if field_name in value and (why := _refused_value(field.type, value[field_name])):
+                return why
+        return None
+    if isinstance(input_type, GraphQLScalarType) and (check := _CHECKS.get(input_type.name)):
+        if input_type.name == "String" and not isinstance(value, str):
+            return None
+        try:
+            check(value)
+        except InvalidValue as refused:
+            return str(refused)
+    return None
+
+
+class CheckedVariables(SchemaExtension):
+    """Refuses the operation before it runs if a variable's ID or String value is refused."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and context.result is None:
+            why = refused_variable(
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables or {},
+            )
+            if why is not None:
+                error = GraphQLError(why, extensions={"code": BAD_USER_INPUT})
+                context.result = GraphQLExecutionResult(data=None, errors=[error])
+        yield

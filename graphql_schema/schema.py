@@ -10,7 +10,6 @@ from graphql import GraphQLError
 from sqlalchemy import select
 from strawberry.extensions import (
     DisableIntrospection,
-    MaskErrors,
     ParserCache,
     SchemaExtension,
     ValidationCache,
@@ -24,6 +23,7 @@ from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context
 from graphql_schema.errors import is_expected, translate_errors
+from graphql_schema.extensions import MaskUnexpected
 from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
@@ -102,7 +102,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if settings.is_prod:
         extensions += [
             DisableIntrospection,
-            lambda: MaskErrors(should_mask_error=lambda error: not is_expected(error)),
+            lambda: MaskUnexpected(should_mask_error=lambda error: not is_expected(error)),
         ]
     return Schema(
         query=Query,

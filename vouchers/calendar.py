@@ -13,6 +13,7 @@ picked from the list (or sent offline) may be claimed on its day or up to
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from familymap.parameters import ParameterSet, default_parameters
@@ -54,6 +55,19 @@ def local_day(moment: datetime) -> date:
 def school_days_after(day: date, *, through: date, parameters: ParameterSet | None = None) -> int:
     """How many school days fall after `day`, up to and including `through` (a day more than
     a year later counts as too many to claim: the window is a few days)."""
+    if parameters is None:
+        return _school_days_after_in_force(day, through)
+    return _count_school_days_after(day, through, parameters)
+
+
+@lru_cache(maxsize=4096)
+def _school_days_after_in_force(day: date, through: date) -> int:
+    # Every list meal and batch item asks this of the same few days; the parameters in
+    # force do not change while the process runs.
+    return _count_school_days_after(day, through, None)
+
+
+def _count_school_days_after(day: date, through: date, parameters: ParameterSet | None) -> int:
     if through - day > _LONGEST_WALK:
         return 10**6
     count = 0

@@ -58,6 +58,16 @@ async def register_merchant(
     return merchant, True
 
 
+async def is_registered_school(*, session: AsyncSession, external_code: str) -> bool:
+    """Tell whether a school canteen is registered under `external_code` (a pupil's schoolId)."""
+    found = await session.scalar(
+        select(Merchant.id).where(
+            Merchant.external_code == external_code, Merchant.category == "school_meals"
+        )
+    )
+    return found is not None
+
+
 async def get_merchant(
     *, session: AsyncSession, merchant_id: uuid.UUID | str, category: str | None = None
 ) -> Merchant:

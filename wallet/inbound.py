@@ -46,6 +46,7 @@ from wallet.sms import mask_phone
 log = structlog.get_logger(__name__)
 
 SIGNATURE_TOLERANCE_SECONDS = 300
+_MAX_TIMESTAMP_DIGITS = 12
 ACCEPT_WORDS = frozenset({"1", "иә", "ия", "да"})
 DECLINE_WORDS = frozenset({"2", "жоқ", "нет"})
 # A reply without a code still answers when the phone was asked one question lately: these
@@ -86,13 +87,18 @@ def verify_signature(
     """Raise unless the body was signed by the gateway within the tolerance."""
     if not timestamp or not signature:
         raise InvalidSignature("the request is not signed")
-    # Compared in constant time, so the signature cannot be guessed byte by byte.
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # Unix seconds in ASCII digits: int() would also read "１７…" or " 17_00 ", and a number
+    # of a thousand digits would overflow the comparison below.
+    if not (
+        len(timestamp) <= _MAX_TIMESTAMP_DIGITS and timestamp.isascii() and timestamp.isdigit()
+    ):
+        raise InvalidSignature("the timestamp is not a number")
+    # Compared in constant time, so the signature cannot be guessed byte by byte; as bytes,
+    # since compare_digest refuses (TypeError) a str with a non-ASCII character.
+    expected = sign(secret, timestamp, body).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
         raise InvalidSignature("the signature does not match")
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
-        raise InvalidSignature("the timestamp is not a number") from None
+    signed_at = int(timestamp)
     if abs(now.timestamp() - signed_at) > SIGNATURE_TOLERANCE_SECONDS:
         raise StaleSignature("the signature is too old (or from the future)")
 
@@ -141,7 +147,7 @@ class InboundReply:
     def from_body(cls, body: bytes) -> InboundReply:
         try:
             data: Any = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested too deep
             raise InvalidInbound("the body is not JSON") from None
         if not isinstance(data, dict):
             raise InvalidInbound("the body is not a JSON object")
@@ -150,9 +156,22 @@ class InboundReply:
             raise InvalidInbound("message_id, from and text are required strings")
         if not fields["message_id"] or len(fields["message_id"]) > 128:
             raise InvalidInbound("message_id is 1 to 128 characters")
+        if not all(_storable(value) for value in fields.values()):
+            raise InvalidInbound("message_id, from and text must be text without NUL")
         return cls(
             message_id=fields["message_id"], sender=fields["from"], text=fields["text"][:500]
         )
+
+
+def _storable(text: str) -> bool:
+    """Text a database can store: no NUL, no lone surrogate (JSON's "\\ud800")."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from familymap import iban as iban_rules
 from familymap.batch import reevaluate_family
+from familymap.iban import normalise_iban
 from familymap.orm import as_utc, utcnow
 from familymap.rules import NOTICE, RULES, VOUCHER
 from familymap.tables import EntitlementChange, Family, Person
@@ -679,16 +681,12 @@ def sms_months(
 
 
 def validate_iban(iban: str) -> str:
-    """A Kazakh IBAN (KZ, 2 check digits, 16 characters) with valid ISO 13616 check digits,
-    returned without spaces and upper-cased; InvalidIban otherwise."""
-    cleaned = "".join(str(iban).split()).upper()
-    if len(cleaned) != 20 or not cleaned.startswith("KZ") or not cleaned.isalnum():
-        raise InvalidIban("a Kazakh IBAN is KZ followed by 18 letters and digits")
-    rearranged = cleaned[4:] + cleaned[:4]
-    digits = "".join(str(int(ch, 36)) for ch in rearranged)
-    if int(digits) % 97 != 1:
-        raise InvalidIban("the IBAN's check digits do not match")
-    return cleaned
+    """The IBAN in its normal form (familymap.iban, the one place IBANs are checked); refused
+    as InvalidIban (INVALID_IBAN) otherwise."""
+    try:
+        return normalise_iban(iban)
+    except iban_rules.InvalidIban as refused:
+        raise InvalidIban(str(refused)) from None
 
 
 async def register_bank_account(

@@ -44,7 +44,8 @@ from wallet.sms import GatewayError, SmsGateway, mask_phone, redact
 
 log = structlog.get_logger(__name__)
 
-_KZ_MOBILE = re.compile(r"\+7\d{10}")
+# [0-9], not \d: \d also matches full-width and other Unicode digits.
+_KZ_MOBILE = re.compile(r"\+7[0-9]{10}")
 MAX_KEY_LENGTH = 128
 MAX_ERROR_LENGTH = 500
 

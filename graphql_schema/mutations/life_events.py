@@ -20,6 +20,7 @@ from graphql_schema.types.life_events import (
     LifeEventRefused,
     RecordLifeEventResult,
 )
+from vouchers.merchants import is_registered_school
 from wallet.offers import offer_new_entitlements
 
 
@@ -48,6 +49,9 @@ class LifeEventMutations:
                     subject_iin=input.subject_iin,
                     data=input.data(),
                     today=date.today(),
+                    known_school=lambda code: is_registered_school(
+                        session=session, external_code=code
+                    ),
                 )
                 # New entitlements are offered (and notices sent) in the same transaction as
                 # the event that made them: nothing is decided without its offer following.

@@ -18,6 +18,7 @@ from graphql_schema.context import Context
 from graphql_schema.errors import refusal_text
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.queries.offers import caller_person_id
+from graphql_schema.scalars import record_number
 from graphql_schema.types.offers import (
     AnswerOfferResult,
     BankAccountRefused,
@@ -30,7 +31,7 @@ from graphql_schema.types.offers import (
 )
 from wallet.bank import mask_iban
 from wallet.idempotency import IdempotencyError, remember, replayed
-from wallet.offers import OfferError, answer_offer, register_bank_account
+from wallet.offers import OfferError, answer_offer, register_bank_account, validate_iban
 
 NOT_IN_REGISTRY = "NOT_IN_REGISTRY"
 KEY_HELP = "Your own id for this request: sending it again returns the first result."
@@ -110,17 +111,18 @@ async def _answer(
 
 def _offer_number(offer_id: strawberry.ID) -> int:
     """The offer's number from its plain id or its Relay global id; -1 if it is neither."""
-    try:
-        return int(offer_id)
-    except ValueError:
-        pass
+    number = record_number(str(offer_id))
+    if number is not None:
+        return number
     try:
         global_id = relay.GlobalID.from_id(offer_id)
     except (ValueError, TypeError):
         return -1
-    if global_id.type_name != "Offer" or not global_id.node_id.isdigit():
+    if global_id.type_name != "Offer":
         return -1
-    return int(global_id.node_id)
+    # The decoded part escaped the ID scalar's checks: ASCII digits within int64 only.
+    number = record_number(global_id.node_id)
+    return -1 if number is None else number
 
 
 @strawberry.type
@@ -171,7 +173,11 @@ class OfferMutations:
         idempotency_key: IdempotencyKey,
     ) -> RegisterBankAccountResult:
         subject = require_principal(info).subject
-        request = {"iban": "".join(iban.split()).upper()}
+        try:
+            # Refused before the idempotency record: a bad IBAN is never remembered.
+            request = {"iban": validate_iban(iban)}
+        except OfferError as refused:
+            return BankAccountRefused(code=refused.code, message=str(refused))
         language = info.context.language
         try:
             async with info.context.session_factory() as session, session.begin():

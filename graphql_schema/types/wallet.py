@@ -25,7 +25,7 @@ from strawberry.types import Info
 from familymap.engine.results import FamilyEvaluation
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
-from graphql_schema.scalars import Tiyn
+from graphql_schema.scalars import Tiyn, is_list_cursor
 from graphql_schema.types.offers import Notification, Offer, OfferState
 from wallet import spending as spending_domain
 from wallet import texts, view
@@ -75,6 +75,11 @@ class NullableConnection(relay.ListConnection[relay.NodeType]):
             size = kwargs.get(name)
             if size is not None and not 0 <= size <= limit:
                 raise ApiError("error.out_of_range", values={"name": name, "limit": limit})
+        # strawberry reads a garbage cursor with a bare ValueError or TypeError (a 500).
+        for name in ("before", "after"):
+            cursor = kwargs.get(name)
+            if cursor is not None and not is_list_cursor(cursor):
+                raise ApiError("error.not_a_cursor", values={"name": name})
         if nodes is None:
             return None
         return super().resolve_connection(nodes, info=info, **kwargs)

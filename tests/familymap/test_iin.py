@@ -84,7 +84,9 @@ def test_malformed_values_are_refused(bad):
     assert raised.value.code == "INVALID_IIN"
 
 
-@given(st.from_regex(r"\d{11}", fullmatch=True))
+# ASCII digits: with `\d` hypothesis also drew Arabic-Indic and full-width digits, which
+# are not digits of an IIN (see the test below).
+@given(st.from_regex(r"[0-9]{11}", fullmatch=True))
 def test_exactly_one_last_digit_is_valid_or_none(first_eleven):
     valid = [d for d in range(10) if is_valid_iin(first_eleven + str(d))]
     digit = check_digit(first_eleven)
@@ -94,3 +96,24 @@ def test_exactly_one_last_digit_is_valid_or_none(first_eleven):
 def test_mask_keeps_only_the_ends():
     assert mask_iin("900101300123") == "90********23"
     assert "0101300" not in mask_iin("900101300123")
+
+
+@given(st.from_regex(r"\d{12}", fullmatch=True).filter(lambda s: not s.isascii()))
+def test_digits_that_are_not_ascii_never_make_an_iin(value):
+    # Given twelve digits, some of them Unicode digits that int() would read
+    # When they are checked
+    # Then they are no IIN, whatever their check digit
+    assert not is_valid_iin(value)
+    with pytest.raises(InvalidIIN):
+        validate_iin(value)
+
+
+def test_a_full_width_copy_of_a_valid_iin_is_refused():
+    # Given a valid IIN and the same digits in full width (U+FF10..U+FF19)
+    valid = "900101300126"
+    full_width = "".join(chr(0xFF10 + int(d)) for d in valid)
+    # Then the copy is refused, and no check digit is computed for it
+    assert is_valid_iin(valid)
+    assert not is_valid_iin(full_width)
+    with pytest.raises(InvalidIIN):
+        check_digit(full_width[:11])

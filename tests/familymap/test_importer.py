@@ -83,6 +83,11 @@ def iban(bban: str = "125KZT1001300335") -> str:
     return f"KZ{98 - remainder:02d}{bban}"
 
 
+def _wide(text: str) -> str:
+    """`text` with its ASCII digits in full width (U+FF10..): digits to int(), not to us."""
+    return "".join(chr(0xFF10 + int(c)) if c.isascii() and c.isdigit() else c for c in text)
+
+
 _record_ids = itertools.count(1)
 
 
@@ -324,6 +329,18 @@ BAD_LINES: list[tuple[str, dict | str, Code]] = [
     ("persons", person(9, 2, "other", "2000-01-01", date_of_death="1999-01-01"), Code.AFTER_DEATH),
     ("persons", person(9, 1, "child", "2016-01-01", iban=iban()[:-1] + "6"), Code.INVALID_IBAN),
     ("persons", person(9, 1, "child", "2016-01-01", iban="KZ12"), Code.INVALID_IBAN),
+    # Digits that are not ASCII digits (issue 13.7): full-width, Arabic-Indic, Cyrillic К.
+    ("persons", person(9, 1, "child", "2016-01-01", iban=_wide(iban())), Code.INVALID_IBAN),
+    ("persons", person(9, 1, "child", "2016-01-01", iban="К" + iban()[1:]), Code.INVALID_IBAN),
+    ("persons", {**person(9, 1, "child", "2016-01-01"), "iin": _wide(iin(9))}, Code.INVALID_IIN),
+    ("income", rec("income", iin=_wide(iin(1))), Code.INVALID_IIN),
+    (
+        "persons",
+        person(9, 1, "child", "2016-01-01", phone="+7" + _wide("7011234567")),
+        Code.BAD_FIELD,
+    ),
+    ("persons", person(9, 1, "child", "٢٠١٦-٠١-٠١"), Code.BAD_FIELD),
+    ("health", rec("health", iin=iin(1), chronic_conditions=["E１1.9"]), Code.BAD_FIELD),
     (
         "income",
         rec("income", iin=iin(1), record_id=f"inc-{iin(2)}", monthly_income_tiyn=5),
@@ -508,6 +525,9 @@ def test_iban_checksum():
     assert not is_valid_iban("KZ87125KZT5004100100")
     assert not is_valid_iban("kz86125kzt5004100100")
     assert not is_valid_iban(None)
+    # The same account with full-width digits, or a Cyrillic К, is no IBAN.
+    assert not is_valid_iban(_wide("KZ86125KZT5004100100"))
+    assert not is_valid_iban("КZ86125KZT5004100100")
 
 
 # --- the command --------------------------------------------------------------------------------

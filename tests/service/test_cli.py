@@ -10,6 +10,11 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 
+# Production secrets are 32 random bytes (app/settings.py refuses weaker ones in prod).
+PROD_AUDIT_KEY = "9c1f4e7a2d5b8c0e3f6a9d2c5b8e1f4a7d0c3b6e9f2a5d8c1b4e7f0a3d6c9b2e"
+PROD_QR_KEY = "4b7e0a3d6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e4a7d0c3f6b9e2a5d8c1f4b7e"
+PROD_SMS_SECRET = "e2a5d8c1f4b7e0a3d6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e4a7d0c3f6b9e2a5"
+
 runner = CliRunner()
 
 
@@ -33,8 +38,8 @@ def test_token_refuses_a_citizen_with_a_bad_iin(settings, monkeypatch):
 def test_token_is_disabled_in_prod(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
-    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
-    monkeypatch.setenv("QR_SIGNING_KEY", "a-prod-qr-key")
+    monkeypatch.setenv("AUDIT_HASH_KEY", PROD_AUDIT_KEY)
+    monkeypatch.setenv("QR_SIGNING_KEY", PROD_QR_KEY)
     result = runner.invoke(cli, ["token", "--role", "OPERATOR", "--subject", "op"])
     assert result.exit_code == 2
     assert "disabled" in result.output
@@ -90,8 +95,8 @@ def test_an_http_sms_gateway_needs_its_url_and_token(monkeypatch):
 def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch, channel):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
-    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
-    monkeypatch.setenv("QR_SIGNING_KEY", "a-prod-qr-key")
+    monkeypatch.setenv("AUDIT_HASH_KEY", PROD_AUDIT_KEY)
+    monkeypatch.setenv("QR_SIGNING_KEY", PROD_QR_KEY)
     result = runner.invoke(cli, ["outbox", "run", "--once", "--channel", channel])
     assert result.exit_code == 2
     assert "development" in result.output
@@ -102,11 +107,11 @@ def test_prod_has_no_inbound_sms_secret_unless_given(monkeypatch):
 
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
-    monkeypatch.setenv("AUDIT_HASH_KEY", "a-prod-audit-key")
-    monkeypatch.setenv("QR_SIGNING_KEY", "a-prod-qr-key")
+    monkeypatch.setenv("AUDIT_HASH_KEY", PROD_AUDIT_KEY)
+    monkeypatch.setenv("QR_SIGNING_KEY", PROD_QR_KEY)
     assert Settings().inbound_sms_secret is None  # never the dev secret
-    monkeypatch.setenv("SMS_INBOUND_SECRET", "s3cret")
-    assert Settings().inbound_sms_secret == "s3cret"
+    monkeypatch.setenv("SMS_INBOUND_SECRET", PROD_SMS_SECRET)
+    assert Settings().inbound_sms_secret == PROD_SMS_SECRET
 
 
 def test_the_wallet_jobs_and_the_offer_job_run_on_the_demo(tmp_path, monkeypatch):

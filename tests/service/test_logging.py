@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -75,8 +76,8 @@ def test_a_two_worker_server_logs_only_masked_json(tmp_path):
         **os.environ,
         "ENVIRONMENT": "prod",
         "JWT_JWKS_URL": "http://127.0.0.1:9/jwks.json",
-        "AUDIT_HASH_KEY": "test-audit-key",
-        "QR_SIGNING_KEY": "test-qr-key",
+        "AUDIT_HASH_KEY": secrets.token_hex(32),
+        "QR_SIGNING_KEY": secrets.token_hex(32),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'socialwallet.db'}",
         "TRUSTED_DOCUMENTS_ONLY": "false",  # let the documents reach parsing and validation
         "LOG_LEVEL": "INFO",

@@ -102,10 +102,14 @@ async def test_dispensing_never_passes_the_prescribed_quantity(session):
     )  # fmt: skip
 
 
+# A production key: 32 random bytes in hex (weaker ones are refused in prod).
+AK = "9c1f4e7a2d5b8c0e3f6a9d2c5b8e1f4a7d0c3b6e9f2a5d8c1b4e7f0a3d6c9b2e"
+
+
 def test_the_qr_key_is_required_in_prod(tmp_path):
     with pytest.raises(ValueError, match="QR_SIGNING_KEY"):
         Settings(
-            environment="prod", jwt_jwks_url="https://idp.example/jwks.json", audit_hash_key="k"
+            environment="prod", jwt_jwks_url="https://idp.example/jwks.json", audit_hash_key=AK
         )
     # Settings made without validation (model_copy) still cannot sign with no key
     prod = Settings().model_copy(update={"environment": "prod", "qr_signing_key": None})
@@ -114,10 +118,12 @@ def test_the_qr_key_is_required_in_prod(tmp_path):
     given = Settings(
         environment="prod",
         jwt_jwks_url="https://idp.example/jwks.json",
-        audit_hash_key="k",
-        qr_signing_key="s3cret-key",
+        audit_hash_key=AK,
+        qr_signing_key="4b7e0a3d6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e4a7d0c3f6b9e2a5d8c1f4b7e",
     )
-    assert qr_signing_key(given) == b"s3cret-key"
+    assert (
+        qr_signing_key(given) == b"4b7e0a3d6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e4a7d0c3f6b9e2a5d8c1f4b7e"
+    )
     dev = Settings(dev_qr_key_path=tmp_path / "qr")
     assert qr_signing_key(dev) == qr_signing_key(dev) and len(qr_signing_key(dev)) == 32
     assert (tmp_path / "qr").stat().st_mode & 0o777 == 0o600

@@ -146,10 +146,20 @@ def page(browser, live_server: LiveServer):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # The server's Content-Security-Policy (app/middleware.py): whatever it blocks, Chromium
+    # reports on the console; the client must run without a single violation.
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.set_default_timeout(15_000)
     yield page
     context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"
+    assert violations == [], f"CSP violations: {violations}"
 
 
 @pytest.fixture
