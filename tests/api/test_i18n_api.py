@@ -118,3 +118,25 @@ async def test_an_api_error_is_said_in_the_requests_language(
     # then the error keeps its code and speaks the language
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert body["errors"][0]["message"] == expected
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "expected"),
+    [
+        ("kk", "Күнтізбеде мұндай күн жоқ"),
+        ("ru", "Такой даты нет в календаре"),
+        ("en", "not a real calendar date"),
+    ],
+)
+async def test_a_refused_input_value_is_explained_in_the_requests_language(
+    ask, token_for, pupil, accept_language, expected
+):
+    # when a school sends a day no calendar has
+    _, child, canteen, _ = pupil
+    body = await ask(REDEEM, _meal(child.id, "2026-02-30"),
+                     token=token_for(Role.SCHOOL, str(canteen.id)), accept_language=accept_language)  # fmt: skip
+
+    # then it is the client's input, and the explanation is in the reader's language
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert f"encountered error '{expected}'" in error["message"]
