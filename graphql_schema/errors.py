@@ -13,7 +13,8 @@
                                   it in its own error, `error_code` finds it there
 
 Anything else raised while resolving is unexpected: in `prod` it is masked to
-"Unexpected error." with code INTERNAL_SERVER_ERROR, so no stack trace or SQL reaches a client.
+"Unexpected error." (in the request's language) with code INTERNAL_SERVER_ERROR, so no stack
+trace or SQL reaches a client.
 
 An ApiError is raised with a catalogue message id and its values
 (`ApiError("error.month_range")`, `Forbidden("error.needs_role", values={"allowed": ...})`);
