@@ -81,7 +81,8 @@ def load_catalogues(root: Path = LOCALE_DIR) -> dict[str, Catalogue]:
     catalogues: dict[str, Catalogue] = {}
     for po in sorted(root.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         with po.open("rb") as handle:
-            parsed = read_po(handle, locale=po.parent.parent.name, domain=DOMAIN)
+            # No locale: plural rules are not used, and parsing one costs more than the file.
+            parsed = read_po(handle, domain=DOMAIN)
         catalogues[po.parent.parent.name] = {
             str(message.id): str(message.string or "") for message in parsed if message.id
         }

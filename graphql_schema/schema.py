@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext, Info
 
 from app.auth import Role as RoleValue
 from app.settings import Settings
+from familymap.i18n import catalogues
 from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context
@@ -91,6 +92,8 @@ class Schema(strawberry.Schema):
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema for this environment: depth, alias and token limits; in prod, introspection
     off, suggestions off, unexpected errors masked."""
+    # The catalogue is read now, not by the first request that is refused.
+    catalogues()
     # Extensions are given as classes or factories: strawberry makes fresh ones per request.
     # The parser and validation caches live at module level, so they still span requests.
     extensions: list[Callable[[], SchemaExtension]] = [
