@@ -8,6 +8,7 @@ story families go in first, so the demo citizen (the newborn's mother) is the fi
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -154,6 +155,7 @@ async def seed_demo(session: AsyncSession, *, today: date) -> int:
     await run_batch(connection, on=today)
     await seed_demo_merchants(session)
     await seed_demo_meal_vouchers(session, today=today)
+    await seed_demo_prescription(session, today=today)
     return added + synthetic
 
 
@@ -231,3 +233,39 @@ async def seed_demo_meal_vouchers(session: AsyncSession, *, today: date) -> int:
             continue  # no school year on that day (summer beyond the calendar): no voucher
         issued += 1
     return issued
+
+
+# The e-prescription the pharmacy screen finds in the demo: the pensioner's metformin (E11),
+# at the demo pharmacy's city, with her medicines voucher funded as if she had consented.
+DEMO_PRESCRIPTION_ID = "RX-DEMO-0001"
+
+
+async def seed_demo_prescription(session: AsyncSession, *, today: date) -> str | None:
+    """Fund the pensioner's medicines voucher and record her demo e-prescription (idempotent)."""
+    from vouchers.errors import VoucherError
+    from vouchers.medicines import PrescriptionInput, issue_medicine_voucher, record_prescription
+
+    pensioner = await session.scalar(
+        select(Person).where(Person.first_name == "Валентина", Person.last_name == "Иванова")
+    )
+    if pensioner is None:
+        return None
+    # With no medicines entitlement today there is no voucher, but still a prescription to find.
+    with contextlib.suppress(VoucherError):
+        await issue_medicine_voucher(
+            session=session, person_id=pensioner.id, consented_by=pensioner.id, channel="demo"
+        )
+    await record_prescription(
+        session=session,
+        prescription=PrescriptionInput(
+            external_id=DEMO_PRESCRIPTION_ID,
+            patient_iin=pensioner.iin,
+            drug_code="A10BA02",
+            quantity=3,
+            unit_price_tiyn=150_000,
+            valid_until=today + timedelta(days=30),
+            prescribing_org="Polyclinic No. 1, Karaganda",
+        ),
+        source="demo",
+    )
+    return DEMO_PRESCRIPTION_ID

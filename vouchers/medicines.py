@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.i18n import Tiyn
+from familymap.parameters import default_parameters
 from familymap.tables import Entitlement, Person
 from vouchers.errors import (
     DrugMismatch,
@@ -55,6 +56,13 @@ PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
 FALLBACK_ACCOUNT_WORDS = 3
 _WORD = re.compile(r"[^\W\d_]{2,}")
 MAX_ACCOUNT_LENGTH = 500  # dispensings.identity_reason
+
+
+def drug_name(*, drug_code: str, language: str, on: date) -> str | None:
+    """The drug's name for screens in kk / ru / en, or None when its ATC code is not listed."""
+    names = default_parameters().get("medicines.drug_names", on)
+    entry = names.get(drug_code.strip().upper())
+    return None if entry is None else entry.get(language, entry["en"])
 
 
 def wallet_code(person_id: int) -> str:

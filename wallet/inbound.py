@@ -13,6 +13,9 @@ that phone has been asked lately (its deadline not long past); with several, the
 changes nothing and the answer SMS lists the codes (docs/consent.md). Anything else changes
 nothing and gets a helpful answer. Every reply is kept, with the sender's number masked.
 
+A decline may end with one digit, the reason ("2 4821 3": DECLINE_REASONS, counted from 1,
+as the answer to a decline lists them); sent after the decline, it records the reason only.
+
     InboundError
     ├── InvalidSignature   INVALID_SIGNATURE   no signature, or not the gateway's
     ├── StaleSignature     STALE_SIGNATURE     signed too long ago (or in the future)
@@ -37,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.orm import as_utc, utcnow
 from wallet.messages import reply_text, sms_text, unknown_sender_text
-from wallet.offer_tables import InboundSms, Offer
-from wallet.offers import OfferError, answer_offer
+from wallet.offer_tables import DECLINE_REASONS, InboundSms, Offer
+from wallet.offers import OfferError, answer_offer, give_decline_reason
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.reply_codes import REPLY_CODE_DIGITS, give_codes
 from wallet.sms import mask_phone
@@ -57,6 +60,8 @@ BARE_REPLY_MEMORY = timedelta(days=30)
 _CODE = re.compile(rf"[0-9]{{{REPLY_CODE_DIGITS}}}")
 _RUN_TOGETHER = re.compile(rf"[12][0-9]{{{REPLY_CODE_DIGITS}}}")
 _SEPARATORS = re.compile(r"[\s,.;:#№-]+")
+_REASON_DIGIT = re.compile(r"[0-9]")
+_DECLINE_RUN = re.compile(rf"2[0-9]{{{REPLY_CODE_DIGITS}}}")
 
 
 class InboundError(Exception):
@@ -119,6 +124,24 @@ def split_code(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+def split_decline_reason(text: str) -> tuple[str, str | None]:
+    """The reply without its trailing reason digit, and that reason (None if it gives none).
+
+    Only a decline carries one: "2 4821 3", "нет 4821 3", "24821 3" and, without a code, "2 3";
+    a digit that is no reason's number is dropped and the decline stands without a reason.
+    """
+    tokens = [token for token in _SEPARATORS.split(text.strip().strip(".!")) if token]
+    if not 2 <= len(tokens) <= 3 or not _REASON_DIGIT.fullmatch(tokens[-1]):
+        return text, None
+    first = tokens[0].casefold()
+    declines = first in DECLINE_WORDS or (len(tokens) == 2 and _DECLINE_RUN.fullmatch(first))
+    if not declines or (len(tokens) == 3 and not _CODE.fullmatch(tokens[1])):
+        return text, None
+    number = int(tokens[-1])
+    reason = DECLINE_REASONS[number - 1] if 1 <= number <= len(DECLINE_REASONS) else None
+    return " ".join(tokens[:-1]), reason
+
+
 def read_reply(text: str) -> tuple[bool | None, str | None]:
     """Accept (True), decline (False) or neither (None), and the offer code named if any."""
     word, code = split_code(text)
@@ -177,7 +200,8 @@ def _storable(text: str) -> bool:
 @dataclass(frozen=True)
 class InboundOutcome:
     # accepted | declined | assigned... (the offer's new state) | unknown_number | unparseable |
-    # no_open_offer | ambiguous | unknown_code | closed_offer | invalid_sender | a refusal code
+    # no_open_offer | ambiguous | unknown_code | closed_offer | invalid_sender | decline_reason
+    # (a reason given after the decline) | a refusal code
     outcome: str
     offer_id: int | None
     replayed: bool = False
@@ -243,13 +267,25 @@ async def _decide(
     if not offers:
         return "unknown_number", None, unknown_sender_text()
     language = offers[0].language
-    accept, code = read_reply(reply.text)
+    text, reason = split_decline_reason(reply.text)
+    accept, code = read_reply(text)
     if accept is None:
         return "unparseable", None, sms_text("unparseable", language=language)
     open_offers = sorted(
         (o for o in offers if o.state == "offered" and _open(o, now)), key=lambda o: o.id
     )
     target = _target(offers=offers, open_offers=open_offers, code=code, now=now)
+    about = target.named if isinstance(target, _NoTarget) else target
+    # The reason for a decline made before (the answer to a decline asks for it).
+    if (
+        reason is not None
+        and about is not None
+        and about.state == "declined"
+        and await give_decline_reason(
+            session=session, offer=about, reason=reason, channel="sms", now=now
+        )
+    ):
+        return "decline_reason", about.id, sms_text("decline_reason", language=language)
     if isinstance(target, _NoTarget):
         if target.outcome == "no_open_offer":
             return target.outcome, None, sms_text("no_open_offer", language=language)
@@ -270,6 +306,7 @@ async def _decide(
             accept=accept,
             channel="sms",
             now=now,
+            reason=None if accept else reason,
         )
     except OfferError as refused:
         return refused.code.lower(), target.id, sms_text("no_open_offer", language=language)

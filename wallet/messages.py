@@ -29,6 +29,10 @@ TEMPLATES = (
     "voucher_assigned",
     "needs_bank_account",
     "declined",
+    # A decline without a reason: the reasons' numbers (DECLINE_REASONS, counted from 1) for
+    # the take-up funnel (docs/funnel.md); answering is optional.
+    "declined_why",
+    "decline_reason",
     "withdrawn",
     "no_open_offer",
     "unparseable",

@@ -49,6 +49,9 @@ OFFER_STATES = (
 OPEN_STATES = ("offered",)
 CHANNELS = ("system", "sms", "app", "operator")
 PAYMENT_STATES = ("ordered", "paid", "failed")
+# Why a person declined, if they said (in the app, or by SMS "2 <code> <digit>"): the digit
+# is the reason's place in this tuple, counted from 1 (wallet.inbound, docs/funnel.md).
+DECLINE_REASONS = ("NOT_NEEDED", "WRONG_DATA", "DO_NOT_TRUST_SMS", "OTHER")
 SCHEDULES = ("one_off", "monthly", "in_kind")
 
 
@@ -111,6 +114,8 @@ class Offer(Base):
     paid_at: Mapped[datetime | None] = mapped_column()
     # Why the offer was withdrawn at consent (the condition that no longer held).
     note: Mapped[str | None] = mapped_column(String(300))
+    # Why it was declined, when the person said (one of DECLINE_REASONS); for the funnel.
+    decline_reason: Mapped[str | None] = mapped_column(String(24))
 
 
 class OfferTransition(Base):

@@ -23,6 +23,8 @@ Expected refusals carry a stable code:
     │                                                   and declined again (a declined offer
     │                                                   can still be accepted until it expires)
     ├── InvalidIban            INVALID_IBAN             not a Kazakh IBAN with valid check digits
+    ├── InvalidDeclineReason   INVALID_DECLINE_REASON   a reason not in DECLINE_REASONS, or
+    │                                                   given with a consent
     ├── FulfilmentUnavailable  FULFILMENT_UNAVAILABLE   no fulfiller for this voucher programme
     └── FulfilmentRefused      (the fulfiller's code)   e.g. NOT_A_SCHOOL_DAY outside a school year
 """
@@ -50,6 +52,7 @@ from wallet import notices
 from wallet.messages import sms_text, with_reply_code
 from wallet.months import MonthAmount, Quote, from_json, is_one_off, month_amounts, to_json
 from wallet.offer_tables import (
+    DECLINE_REASONS,
     OPEN_STATES,
     BenefitAssignment,
     Offer,
@@ -93,6 +96,10 @@ class OfferAlreadyAnswered(OfferError):
 
 class InvalidIban(OfferError):
     code = "INVALID_IBAN"
+
+
+class InvalidDeclineReason(OfferError):
+    code = "INVALID_DECLINE_REASON"
 
 
 class FulfilmentUnavailable(OfferError):
@@ -527,9 +534,12 @@ async def answer_offer(
     channel: str,
     now: datetime | None = None,
     offer_days: int = DEFAULT_OFFER_DAYS,
+    reason: str | None = None,
 ) -> Answer:
     """Accept or decline the recipient's open offer; on consent re-check, assign and pay."""
     now = now or utcnow()
+    if reason is not None and (accept or reason not in DECLINE_REASONS):
+        raise InvalidDeclineReason(f"a decline's reason is one of {', '.join(DECLINE_REASONS)}")
     offer = await session.get(Offer, offer_id)
     if offer is None or offer.recipient_person_id != recipient_person_id:
         raise OfferNotFound(f"no offer {offer_id} for this person")
@@ -546,19 +556,47 @@ async def answer_offer(
     moved = await session.execute(
         update(Offer)
         .where(Offer.id == offer_id, Offer.state == from_state)
-        .values(state=to_state, answered_at=now, answer_channel=channel)
+        # A consent after a decline clears the decline's reason (its transition keeps it).
+        .values(state=to_state, answered_at=now, answer_channel=channel, decline_reason=reason)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
         raise OfferAlreadyAnswered(f"offer {offer_id} was answered at the same moment")
     await session.refresh(offer)
-    _transition(session, offer, from_state, to_state, channel, now)
+    _transition(session, offer, from_state, to_state, channel, now, **_reason(reason))
     if not accept:
-        answer = Answer(offer=offer, message_template="declined")
+        # A decline without a reason is answered with the reasons' numbers to reply with.
+        asks = reason is None and offer.reply_code is not None
+        answer = Answer(offer=offer, message_template="declined_why" if asks else "declined")
     else:
         answer = await _consent(session=session, offer=offer, now=now, offer_days=offer_days)
     await _confirm_by_sms(session=session, offer=offer, template=answer.message_template)
     return answer
+
+
+def _reason(reason: str | None) -> dict[str, str]:
+    return {} if reason is None else {"reason": reason}
+
+
+async def give_decline_reason(
+    *, session: AsyncSession, offer: Offer, reason: str, channel: str, now: datetime
+) -> bool:
+    """Record why a declined offer was declined, said after the decline; False (and nothing
+    changes) if the offer is not declined or already has a reason."""
+    if reason not in DECLINE_REASONS:
+        raise InvalidDeclineReason(f"a decline's reason is one of {', '.join(DECLINE_REASONS)}")
+    # Conditional, so that the first reason given stays (a repeated SMS changes nothing).
+    moved = await session.execute(
+        update(Offer)
+        .where(Offer.id == offer.id, Offer.state == "declined", Offer.decline_reason.is_(None))
+        .values(decline_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    await session.refresh(offer)
+    _transition(session, offer, "declined", "declined", channel, now, reason=reason)
+    return True
 
 
 async def _consent(
@@ -655,15 +693,18 @@ async def _confirm_by_sms(*, session: AsyncSession, offer: Offer, template: str)
         message_key=f"offer:{offer.id}:{offer.state}",
         channel="sms",
         recipient=offer.phone,
-        body=sms_text(
-            template,
-            language=offer.language,
-            programme=offer.programme,
-            amount_tiyn=offer.amount_tiyn,
-            until=as_utc(offer.expires_at).date(),
-            months=sms_months(
-                from_json(offer.monthly_amounts), offer.period_start, offer.period_end
+        body=with_reply_code(
+            sms_text(
+                template,
+                language=offer.language,
+                programme=offer.programme,
+                amount_tiyn=offer.amount_tiyn,
+                until=as_utc(offer.expires_at).date(),
+                months=sms_months(
+                    from_json(offer.monthly_amounts), offer.period_start, offer.period_end
+                ),
             ),
+            offer.reply_code or "",
         ),
     )
 

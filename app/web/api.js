@@ -97,7 +97,15 @@ export async function gql(name, variables = {}) {
     answer = await post({ query: doc.text, operationName: name, variables, extensions });
   }
   if (answer.json === null) throw new ApiError([{ message: `HTTP ${answer.status}` }]);
-  if (answer.json.errors?.length) throw new ApiError(answer.json.errors);
+  if (answer.json.errors?.length) {
+    const error = new ApiError(answer.json.errors);
+    if (error.errors.some((e) => e.extensions?.code === "UNAUTHENTICATED") && token()) {
+      // An expired or bad token: forget it and let the shell lead back to sign-in.
+      setToken(null);
+      window.dispatchEvent(new CustomEvent("sw:signed-out", { detail: { expired: true } }));
+    }
+    throw error;
+  }
   return answer.json.data;
 }
 

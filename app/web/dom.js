@@ -1,4 +1,6 @@
 // Small helpers to build the DOM safely: text always goes in as text, never as HTML.
+import { refusal } from "./i18n.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
@@ -28,4 +30,12 @@ export function svg(tag, attrs = {}, ...children) {
 
 export function message(kind, text) {
   return h("div", { class: `message ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
+}
+
+// A typed refusal (or a failed request) as a sentence in the UI's language; the stable code
+// stays on the element for support and tests, off the screen.
+export function refusalMessage(result) {
+  const el = message("error", refusal(result.code));
+  el.dataset.code = result.code || "ERROR";
+  return el;
 }

@@ -124,6 +124,154 @@ const TEXTS = {
   loading: { kk: "Жүктелуде…", ru: "Загрузка…", en: "Loading…" },
   error: { kk: "Қате", ru: "Ошибка", en: "Error" },
   tenge: { kk: "₸", ru: "₸", en: "₸" },
+  // Issue 16: every label on screen in the UI's language, never a raw code.
+  "app.language": { kk: "Тіл", ru: "Язык", en: "Language" },
+  "app.tabs": { kk: "Бөлімдер", ru: "Разделы", en: "Sections" },
+  "signin.expired": {
+    kk: "Сессия аяқталды. Қайта кіріңіз.",
+    ru: "Сеанс завершён. Войдите снова.",
+    en: "Your session has ended. Please sign in again.",
+  },
+  "role.head": { kk: "отбасы басшысы", ru: "глава семьи", en: "head of the family" },
+  "role.spouse": { kk: "жұбайы", ru: "супруг(а)", en: "spouse" },
+  "role.child": { kk: "бала", ru: "ребёнок", en: "child" },
+  "role.dependant": { kk: "асырауындағы", ru: "иждивенец", en: "dependant" },
+  "role.other": { kk: "отбасы мүшесі", ru: "член семьи", en: "family member" },
+  "family.born": { kk: "туған күні", ru: "дата рождения", en: "born" },
+  "entitlements.family": { kk: "Бүкіл отбасы", ru: "Вся семья", en: "The whole family" },
+  "entitlements.notEligible": { kk: "Тиесілі емес", ru: "Не положено", en: "Not eligible" },
+  "entitlements.none": {
+    kk: "Мұнда сізге және отбасыңызға тиесілі төлемдер мен көмек көрсетіледі.",
+    ru: "Здесь появятся выплаты и помощь, положенные вам и вашей семье.",
+    en: "The benefits and help you and your family are entitled to will appear here.",
+  },
+  "entitlements.nothingEligible": {
+    kk: "Қазір тиесілі төлем жоқ.",
+    ru: "Сейчас положенных выплат нет.",
+    en: "Nothing is due right now.",
+  },
+  "offerState.OFFERED": { kk: "жауап күтілуде", ru: "ждёт ответа", en: "awaiting your answer" },
+  "offerState.ACCEPTED": { kk: "келісілді", ru: "согласие дано", en: "accepted" },
+  "offerState.DECLINED": { kk: "бас тартылды", ru: "отказ", en: "declined" },
+  "offerState.EXPIRED": { kk: "мерзімі өтті", ru: "срок истёк", en: "expired" },
+  "offerState.NEEDS_BANK_ACCOUNT": { kk: "банк шоты қажет", ru: "нужен банковский счёт", en: "needs a bank account" },
+  "offerState.ASSIGNED": { kk: "тағайындалды", ru: "назначено", en: "assigned" },
+  "offerState.PAID": { kk: "төленді", ru: "выплачено", en: "paid" },
+  "offerState.WITHDRAWN": { kk: "қайтарып алынды", ru: "отозвано", en: "withdrawn" },
+  "offers.empty": {
+    kk: "Сізге тиесілі төлем табылғанда, ұсыныс осында келеді (және 1414-тен SMS).",
+    ru: "Когда вам будет положена выплата, предложение появится здесь (и придёт SMS от 1414).",
+    en: "When a benefit is due to you, its offer will appear here (and an SMS from 1414).",
+  },
+  "spending.none": {
+    kk: "Мемлекет отбасыңызға қаражат жұмсағанда, ол осында көрсетіледі.",
+    ru: "Здесь появятся расходы государства на вашу семью.",
+    en: "What the state spends on your family will appear here.",
+  },
+  "meals.empty": {
+    kk: "Балаңыз мектепте тегін тамақтанатын болса, оның QR-коды осында болады.",
+    ru: "Если ваш ребёнок получает бесплатное питание в школе, его QR-код будет здесь.",
+    en: "When your child has free school meals, their QR code will be here.",
+  },
+  "meals.historyEmpty": {
+    kk: "Асханада берілген тамақ осында көрсетіледі.",
+    ru: "Здесь появятся приёмы пищи, выданные в столовой.",
+    en: "Meals served at the canteen will appear here.",
+  },
+  "meals.grade": { kk: "{n}-сынып", ru: "{n} класс", en: "grade {n}" },
+  "meals.perYear": { kk: "Ваучер сомасы", ru: "Сумма ваучера", en: "Voucher amount" },
+  "meals.qrAlt": { kk: "Тамаққа арналған QR-код", ru: "QR-код на питание", en: "Meal QR code" },
+  "meals.qrLeft": { kk: "Жарамды: тағы {s} с", ru: "Действует ещё {s} с", en: "Valid for {s} s more" },
+  "meals.qrRenewing": { kk: "Жаңа код жасалуда…", ru: "Обновляем код…", en: "Renewing the code…" },
+  "meals.qrRenewed": { kk: "Код өздігінен жаңарады.", ru: "Код обновляется сам.", en: "The code renews itself." },
+  "medicines.empty": {
+    kk: "Дәріханада рецепт бойынша берілген дәрілер осында көрсетіледі.",
+    ru: "Здесь появятся лекарства, выданные вам в аптеке по рецепту.",
+    en: "Medicines a pharmacy dispenses to you on prescription will appear here.",
+  },
+  "access.empty": {
+    kk: "Деректеріңізді біреу (қызметкер, мектеп, дәріхана) қараса, ол осында көрсетіледі.",
+    ru: "Если кто-то (сотрудник, школа, аптека) посмотрит ваши данные, это появится здесь.",
+    en: "When anyone (staff, a school, a pharmacy) looks at your data, it will appear here.",
+  },
+  "actor.CITIZEN": { kk: "Азамат", ru: "Гражданин", en: "Citizen" },
+  "actor.SCHOOL": { kk: "Мектеп", ru: "Школа", en: "School" },
+  "actor.PHARMACY": { kk: "Дәріхана", ru: "Аптека", en: "Pharmacy" },
+  "actor.OPERATOR": { kk: "Қызметкер", ru: "Сотрудник", en: "Staff member" },
+  "actor.SOURCE_SYSTEM": { kk: "Мемлекеттік жүйе", ru: "Госсистема", en: "State system" },
+  "access.read": { kk: "қарады", ru: "просмотр", en: "viewed" },
+  "access.write": { kk: "өзгертті", ru: "изменение", en: "changed" },
+  "canteen.todayEmpty": {
+    kk: "Бүгін берілген тамақ осында көрсетіледі.",
+    ru: "Здесь появятся приёмы пищи, выданные за день.",
+    en: "The meals served on this day will appear here.",
+  },
+  "canteen.pupilsEmpty": {
+    kk: "Тегін тамақтанатын оқушылар осында көрсетіледі.",
+    ru: "Здесь появятся ученики с бесплатным питанием.",
+    en: "The pupils with free meals will appear here.",
+  },
+  "canteen.serveFor": { kk: "{name}: тамақ беру", ru: "Выдать: {name}", en: "Serve {name}" },
+  "pharmacy.recentEmpty": {
+    kk: "Осы дәріханада берілген дәрілер осында көрсетіледі.",
+    ru: "Здесь появятся лекарства, выданные в этой аптеке.",
+    en: "Medicines dispensed at this pharmacy will appear here.",
+  },
+  "pharmacy.patient": { kk: "Науқас", ru: "Пациент", en: "Patient" },
+  "pharmacy.by": { kk: "Жазып берген", ru: "Выписал", en: "Prescribed by" },
+  "feedback.pick": { kk: "Алдымен баға таңдаңыз.", ru: "Сначала выберите оценку.", en: "Choose a rating first." },
+  "feedback.stars": { kk: "{n} жұлдыз", ru: "{n} из 5", en: "{n} of 5" },
+  "error.generic": {
+    kk: "Бірдеңе дұрыс болмады. Кейінірек қайталап көріңіз.",
+    ru: "Что-то пошло не так. Попробуйте позже.",
+    en: "Something went wrong. Please try again later.",
+  },
+  "refusal.ALREADY_REDEEMED": {
+    kk: "Бұл балаға бұл тамақ бүгін берілген.",
+    ru: "Этот приём пищи ребёнку сегодня уже выдан.",
+    en: "This child has already had this meal today.",
+  },
+  "refusal.NOT_ENROLLED": { kk: "Оқушы бұл мектепте оқымайды.", ru: "Ученик не числится в этой школе.", en: "The pupil is not enrolled at this school." },
+  "refusal.WRONG_SCHOOL": { kk: "Бұл код басқа мектепке арналған.", ru: "Этот код для другой школы.", en: "This code is for another school." },
+  "refusal.WRONG_CATEGORY": { kk: "Бұл ваучер мұнда жарамайды.", ru: "Этот ваучер здесь не принимается.", en: "This voucher cannot be used here." },
+  "refusal.NOT_A_SCHOOL_DAY": { kk: "Бұл күн оқу күні емес.", ru: "Этот день не учебный.", en: "That day is not a school day." },
+  "refusal.QR_EXPIRED": {
+    kk: "QR-кодтың мерзімі өтті. Ата-анасынан жаңасын сұраңыз.",
+    ru: "Срок QR-кода истёк. Попросите новый у родителя.",
+    en: "The QR code has expired. Ask the parent for a new one.",
+  },
+  "refusal.QR_INVALID": { kk: "QR-код оқылмады немесе жарамсыз.", ru: "QR-код не распознан или недействителен.", en: "The QR code is not valid." },
+  "refusal.QR_REPLAYED": { kk: "Бұл QR-код пайдаланылған.", ru: "Этот QR-код уже использован.", en: "This QR code has already been used." },
+  "refusal.NO_VOUCHER": { kk: "Ваучер жоқ.", ru: "Ваучера нет.", en: "There is no voucher." },
+  "refusal.NOT_ELIGIBLE": { kk: "Бұл көмек тиесілі емес.", ru: "Эта помощь не положена.", en: "Not eligible for this help." },
+  "refusal.NOT_YOUR_CHILD": { kk: "Бұл сіздің балаңыз емес.", ru: "Это не ваш ребёнок.", en: "This is not your child." },
+  "refusal.FORBIDDEN": { kk: "Бұл әрекетке рұқсат жоқ.", ru: "Нет прав на это действие.", en: "You are not allowed to do this." },
+  "refusal.NOT_FOUND": { kk: "Табылмады. Нөмірді тексеріңіз.", ru: "Не найдено. Проверьте номер.", en: "Not found. Check the number." },
+  "refusal.BAD_USER_INPUT": { kk: "Деректерді тексеріңіз.", ru: "Проверьте введённые данные.", en: "Please check what you entered." },
+  "refusal.PRESCRIPTION_EXPIRED": { kk: "Рецепттің мерзімі өткен.", ru: "Срок рецепта истёк.", en: "The prescription has expired." },
+  "refusal.DRUG_MISMATCH": { kk: "Дәрі рецептке сәйкес емес.", ru: "Препарат не совпадает с рецептом.", en: "The drug is not the one prescribed." },
+  "refusal.QUANTITY_EXCEEDED": { kk: "Рецепттегіден көп.", ru: "Больше, чем осталось по рецепту.", en: "More than the prescription has left." },
+  "refusal.IDENTITY_CHECK_REQUIRED": {
+    kk: "Жеке басын тексеріңіз (басқа тәсілге себеп жазыңыз).",
+    ru: "Проверьте личность (для иного способа укажите причину).",
+    en: "Check the patient's identity (a fallback needs a reason).",
+  },
+  "refusal.IDEMPOTENCY_KEY_REUSED": { kk: "Бұл сұраныс басқаша жіберілген. Қайта бастаңыз.", ru: "Этот запрос уже отправлялся иначе. Начните заново.", en: "This request was sent before with other details. Start again." },
+  "refusal.INVALID_IDEMPOTENCY_KEY": { kk: "Сұраныс қате. Бетті жаңартыңыз.", ru: "Ошибка запроса. Обновите страницу.", en: "The request was malformed. Reload the page." },
+  "refusal.FEEDBACK_EXISTS": { kk: "Пікіріңіз бұрын қабылданған.", ru: "Ваш отзыв уже принят.", en: "You have already left feedback." },
+  "refusal.INSUFFICIENT_FUNDS": {
+    kk: "Науқастың дәрі ваучерінде қаражат жеткіліксіз.",
+    ru: "На ваучере пациента недостаточно средств.",
+    en: "The patient's voucher does not have enough left.",
+  },
+  "refusal.NON_CASHABLE": { kk: "Бұл қаражатты қолма-қол алуға болмайды.", ru: "Эти средства нельзя обналичить.", en: "This money cannot be paid out in cash." },
+  "refusal.PURPOSE_MISMATCH": { kk: "Бұл ваучер мұнда жарамайды.", ru: "Этот ваучер здесь не принимается.", en: "This voucher cannot be used here." },
+  "refusal.OFFER_NOT_FOUND": { kk: "Ұсыныс табылмады.", ru: "Предложение не найдено.", en: "The offer was not found." },
+  "refusal.OFFER_EXPIRED": { kk: "Ұсыныстың мерзімі өтті.", ru: "Срок предложения истёк.", en: "The offer has expired." },
+  "refusal.OFFER_ALREADY_ANSWERED": { kk: "Бұл ұсынысқа жауап берілген.", ru: "На это предложение уже ответили.", en: "This offer has already been answered." },
+  "refusal.FULFILMENT_UNAVAILABLE": { kk: "Қазір орындау мүмкін емес. Кейінірек көріңіз.", ru: "Сейчас не получается. Попробуйте позже.", en: "This cannot be done right now. Try again later." },
+  "refusal.NOT_IN_REGISTRY": { kk: "Сіз отбасылар картасында жоқсыз.", ru: "Вас нет в карте семей.", en: "You are not in the family map." },
+  "refusal.INVALID_IBAN": { kk: "IBAN қате. Тексеріңіз.", ru: "IBAN указан неверно.", en: "That IBAN is not valid." },
 };
 
 const MONTHS = {
@@ -143,22 +291,72 @@ export function setLanguage(lang) {
   current = LANGUAGES.includes(lang) ? lang : "kk";
   localStorage.setItem("sw.lang", current);
   document.documentElement.lang = current;
+  document.getElementById("language")?.setAttribute("aria-label", t("app.language"));
+  document.getElementById("nav")?.setAttribute("aria-label", t("app.tabs"));
 }
 
-export function t(key) {
+export function t(key, params = {}) {
   const entry = TEXTS[key];
-  return entry ? entry[current] : key;
+  const text = entry ? entry[current] : key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+export function has(key) {
+  return key in TEXTS;
 }
 
 export function month(number) {
   return MONTHS[current][number - 1];
 }
 
+const LOCALES = { kk: "kk-KZ", ru: "ru-RU", en: "en-GB" };
+
+// Browsers claim kk-KZ but may carry little of its data (Chromium writes "1997 M11 18" and
+// "204,288.5"): numbers take the Russian locale's separators, which Kazakh shares, and dates
+// in Kazakh are put together from the month names here.
+const NUMBER_LOCALES = { kk: "ru-RU", ru: "ru-RU", en: "en-GB" };
+const KK_MONTHS = [
+  "қаңтар", "ақпан", "наурыз", "сәуір", "мамыр", "маусым",
+  "шілде", "тамыз", "қыркүйек", "қазан", "қараша", "желтоқсан",
+];
+
+export function locale() {
+  return LOCALES[current];
+}
+
 // Money arrives in tiyn (1/100 tenge) as an integer; shown in tenge.
 export function money(tiyn) {
-  const locale = { kk: "kk-KZ", ru: "ru-RU", en: "en-GB" }[current];
   const tenge = Number(tiyn) / 100;
-  return `${tenge.toLocaleString(locale, { maximumFractionDigits: 2 })} ₸`;
+  return `${new Intl.NumberFormat(NUMBER_LOCALES[current], { maximumFractionDigits: 2 }).format(tenge)} ₸`;
+}
+
+// A calendar date from the API ("2026-11-18") is a day, not an instant: formatted in UTC so
+// no time zone can move it to the day before.
+export function date(iso) {
+  if (!iso) return "";
+  const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
+  if (current === "kk") return `${y} жылғы ${d} ${KK_MONTHS[m - 1]}`;
+  return new Intl.DateTimeFormat(locale(), { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(
+    new Date(Date.UTC(y, m - 1, d)),
+  );
+}
+
+// An instant, in the device's time zone and the UI's language (24-hour in kk and ru).
+export function dateTime(iso) {
+  const at = new Date(iso);
+  const local = `${at.getFullYear()}-${String(at.getMonth() + 1).padStart(2, "0")}-${String(at.getDate()).padStart(2, "0")}`;
+  return `${date(local)}, ${time(iso)}`;
+}
+
+export function time(iso) {
+  const hourCycle = current === "en" ? undefined : "h23";
+  return new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit", hourCycle }).format(new Date(iso));
+}
+
+// A refusal's stable code as a sentence in the UI's language; the server's message (English,
+// sometimes with internal names) is never shown.
+export function refusal(code) {
+  return has(`refusal.${code}`) ? t(`refusal.${code}`) : t("error.generic");
 }
 
 export function translatePage(root = document) {

@@ -31,6 +31,9 @@ async function screensForCaller() {
   }));
 }
 
+// Set when the server refused the token (expired or bad): sign-in then says why.
+let signedOutExpired = false;
+
 // Each navigation bumps the generation; a slower earlier one that finishes later must not
 // paint over the screen the user went to since.
 let generation = 0;
@@ -42,11 +45,15 @@ async function route() {
   view.replaceChildren();
   if (!token()) {
     nav.hidden = true;
+    nav.replaceChildren();
     signOut.hidden = true;
+    const notice = signedOutExpired ? message("error", t("signin.expired")) : null;
     await signin.render(view, () => {
+      signedOutExpired = false;
       location.hash = "";
       route();
     });
+    if (notice && !stale()) view.prepend(notice);
     return;
   }
   signOut.hidden = false;
@@ -60,7 +67,12 @@ async function route() {
     ...shown.map(({ screen }) =>
       h(
         "a",
-        { href: `#/${screen.id}`, class: screen === current?.screen ? "active" : null, "data-screen": screen.id },
+        {
+          href: `#/${screen.id}`,
+          class: screen === current?.screen ? "active" : null,
+          "aria-current": screen === current?.screen ? "page" : null,
+          "data-screen": screen.id,
+        },
         t(`nav.${screen.id}`),
       ),
     ),
@@ -80,7 +92,7 @@ async function route() {
     await current.screen.render(content);
     if (!stale()) view.replaceChildren(content);
   } catch (error) {
-    if (!stale()) view.replaceChildren(message("error", `${t("error")}: ${error.message}`));
+    if (!stale()) view.replaceChildren(message("error", t("error.generic")));
   }
 }
 
@@ -96,4 +108,9 @@ signOut.addEventListener("click", () => {
   route();
 });
 window.addEventListener("hashchange", route);
+window.addEventListener("sw:signed-out", () => {
+  signedOutExpired = true;
+  location.hash = "";
+  route();
+});
 route();

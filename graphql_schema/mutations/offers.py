@@ -23,6 +23,7 @@ from graphql_schema.types.offers import (
     AnswerOfferResult,
     BankAccountRefused,
     BankAccountRegistered,
+    DeclineReason,
     Offer,
     OfferAnswered,
     OfferRefused,
@@ -49,11 +50,19 @@ class _NotInRegistry(Exception):
 
 
 async def _answer(
-    info: Info[Context, Any], offer_id: strawberry.ID, key: str, *, accept: bool
+    info: Info[Context, Any],
+    offer_id: strawberry.ID,
+    key: str,
+    *,
+    accept: bool,
+    reason: DeclineReason | None = None,
 ) -> AnswerOfferResult:
     operation = "acceptOffer" if accept else "declineOffer"
     subject = require_principal(info).subject
     request = {"offerId": str(offer_id)}
+    if reason is not None:
+        # Only when given, so that a request made before reasons existed keeps its hash.
+        request["reason"] = reason.value
     language = info.context.language
     try:
         async with info.context.session_factory() as session, session.begin():
@@ -74,6 +83,7 @@ async def _answer(
                 channel="app",
                 now=utcnow(),
                 offer_days=info.context.settings.offer_days,
+                reason=None if reason is None else reason.value,
             )
             result = snapshot(answer.offer)
             await remember(
@@ -146,8 +156,9 @@ class OfferMutations:
 
     @strawberry.mutation(
         description=(
-            "Decline one of your open offers; you can still accept it until it expires. "
-            "A consent cannot be declined. Citizens, own offers only."
+            "Decline one of your open offers, optionally saying why (counted in the take-up "
+            "funnel); you can still accept it until it expires. A consent cannot be declined. "
+            "Citizens, own offers only."
         ),
         extensions=requires(Role.CITIZEN),
     )
@@ -156,8 +167,9 @@ class OfferMutations:
         info: Info[Context, Any],
         offer_id: strawberry.ID,
         idempotency_key: IdempotencyKey,
+        reason: DeclineReason | None = None,
     ) -> AnswerOfferResult:
-        return await _answer(info, offer_id, idempotency_key, accept=False)
+        return await _answer(info, offer_id, idempotency_key, accept=False, reason=reason)
 
     @strawberry.mutation(
         description=(

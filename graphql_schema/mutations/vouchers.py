@@ -279,7 +279,12 @@ class VoucherMutations:
                 ttl=timedelta(seconds=settings.qr_token_ttl_seconds),
             )
             school = await merchants.get_merchant(session=session, merchant_id=claims.merchant_id)
-            return MealQrCode(token=token, expires_at=claims.expires_at, school_name=school.name)
+            return MealQrCode(
+                token=token,
+                expires_at=claims.expires_at,
+                school_name=school.name,
+                valid_for_seconds=settings.qr_token_ttl_seconds,
+            )
 
         return await run_refusable(
             info, work, lambda r: ("meal QR code issued", parse_id(child_id, "childId"))

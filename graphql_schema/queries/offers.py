@@ -3,7 +3,7 @@ are in `me` (graphql_schema/types/wallet.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import strawberry
@@ -11,14 +11,16 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from app.auth import Role
+from familymap.orm import utcnow
 from familymap.tables import Person
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
 from graphql_schema.permissions import require_principal, requires
-from graphql_schema.types.offers import OfferFunnelRow
-from wallet.funnel import offer_funnel
+from graphql_schema.types.offers import FunnelDimension, OfferFunnelRow
+from wallet.funnel import ASTANA, offer_funnel
 
 MAX_FUNNEL_DAYS = 366
+DEFAULT_GROUPING = (FunnelDimension.PROGRAMME, FunnelDimension.REGION)
 
 
 async def caller_person_id(session, info: Info[Context, Any]) -> int | None:
@@ -31,8 +33,10 @@ async def caller_person_id(session, info: Info[Context, Any]) -> int | None:
 class OfferQueries:
     @strawberry.field(
         description=(
-            "The take-up funnel of offers made from `since` to `until` (inclusive dates, UTC, "
-            "at most a year), per programme and region. Operators only."
+            "The take-up funnel of the offers made from `since` to `until` (inclusive days in "
+            "Astana time, at most a year), grouped by `groupBy` (programme and region unless "
+            "said; none gives the total), as they stand now: sent → delivered → answered → "
+            "accepted → received, and why the others failed. Operators only."
         ),
         extensions=requires(Role.OPERATOR),
     )
@@ -43,15 +47,22 @@ class OfferQueries:
         until: date,
         programme: str | None = None,
         region: str | None = None,
+        group_by: list[FunnelDimension] | None = DEFAULT_GROUPING,
     ) -> list[OfferFunnelRow]:
         if until < since:
             raise ApiError("error.until_before_since", code="INVALID_PERIOD")
         if (until - since).days > MAX_FUNNEL_DAYS:
             raise ApiError("error.funnel_period", code="INVALID_PERIOD")
-        start = datetime.combine(since, time.min, tzinfo=UTC)
-        end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+        start = datetime.combine(since, time.min, tzinfo=ASTANA)
+        end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=ASTANA)
         async with info.context.session_factory() as session:
             rows = await offer_funnel(
-                session=session, since=start, until=end, programme=programme, region=region
+                session=session,
+                since=start,
+                until=end,
+                now=utcnow(),
+                group_by=tuple(dimension.value for dimension in group_by or ()),
+                programme=programme,
+                region=region,
             )
         return [OfferFunnelRow.from_row(row) for row in rows]

@@ -11,7 +11,7 @@ from strawberry import relay
 
 from familymap.orm import as_utc
 from graphql_schema.scalars import Tiyn
-from wallet.funnel import FunnelRow
+from wallet.funnel import FunnelRow, as_record
 from wallet.i18n import programme_title
 from wallet.offer_tables import Notification as NotificationRow
 from wallet.offer_tables import Offer as OfferRow
@@ -198,31 +198,138 @@ RegisterBankAccountResult = Annotated[
 ]
 
 
-@strawberry.type(description="The take-up funnel of one programme in one region.")
+@strawberry.enum(
+    description=(
+        "Why a person declined an offer, if they said. By SMS: 2, the offer's code and the "
+        'reason\'s number, in this order from 1 ("2 4821 3" is DO_NOT_TRUST_SMS).'
+    )
+)
+class DeclineReason(Enum):
+    NOT_NEEDED = "NOT_NEEDED"
+    WRONG_DATA = "WRONG_DATA"
+    DO_NOT_TRUST_SMS = "DO_NOT_TRUST_SMS"
+    OTHER = "OTHER"
+
+
+@strawberry.enum(description="What the take-up funnel is grouped by.")
+class FunnelDimension(Enum):
+    PROGRAMME = "programme"
+    REGION = "region"
+    MONTH = "month"
+
+
+@strawberry.type(description="How many offers declined for one reason.")
+class DeclineReasonCount:
+    reason: DeclineReason
+    count: int
+
+
+@strawberry.type(description="One step of sent → delivered → answered → accepted → received.")
+class FunnelStep:
+    step: str = strawberry.field(description="sent, delivered, answered, accepted or received.")
+    count: int
+    dropped: int = strawberry.field(
+        description=(
+            "The step before's count less this one's (0 for sent); negative when offers "
+            "answered in the app outnumber the SMS delivered."
+        )
+    )
+
+
+@strawberry.type(
+    description=(
+        "The take-up funnel of the offers made in a period, for one group (programme, region "
+        "and month, as grouped): each offer counts once, in the month it was made (Astana "
+        "time), where it stands now. Definitions: docs/funnel.md."
+    )
+)
 class OfferFunnelRow:
-    programme: str
-    region: str
-    sent: int = strawberry.field(description="Offers made.")
-    delivered: int = strawberry.field(description="Offer SMS the gateway accepted.")
-    accepted: int
-    declined: int
-    expired: int
-    paid: int
+    programme: str = strawberry.field(description="The programme; `all` if not grouped by it.")
+    region: str = strawberry.field(description="The region; `all` if not grouped by it.")
+    month: str = strawberry.field(
+        description="YYYY-MM (Astana time) the offers were made; `all` if not grouped by it."
+    )
+    sent: int = strawberry.field(
+        description="Offers made (each is in the app; its SMS is queued when a phone is on file)."
+    )
+    delivered: int = strawberry.field(
+        description="Offer SMS the gateway accepted (gateways report no handset delivery)."
+    )
+    answered: int = strawberry.field(
+        description="Offers accepted or declined, by SMS or in the app (not a part of delivered)."
+    )
+    accepted: int = strawberry.field(description="Offers consented to, whatever followed.")
+    paid: int = strawberry.field(description="Cash benefits of which the bank confirmed a payment.")
+    vouchers_issued: int = strawberry.field(
+        description="Voucher programmes' consents that issued the voucher (no bank step)."
+    )
+    received: int = strawberry.field(
+        description=(
+            "paid + vouchersIssued: the benefit reached the family, as the ministry publishes."
+        )
+    )
     take_up_rate: float = strawberry.field(description="accepted / sent.")
-    median_hours_to_payment: float | None
+    received_rate: float = strawberry.field(
+        description="received / sent: the ministry's published take-up."
+    )
+    steps: list[FunnelStep] = strawberry.field(
+        description="sent → delivered → answered → accepted → received, with the drop at each."
+    )
+    declined: int = strawberry.field(description="Offers declined.")
+    declined_for: list[DeclineReasonCount] = strawberry.field(
+        description="The declined offers per reason given."
+    )
+    declined_without_reason: int = strawberry.field(description="Declined, no reason given.")
+    expired: int = strawberry.field(description="Not answered by the deadline.")
+    open: int = strawberry.field(description="Not answered yet, the deadline ahead.")
+    withdrawn: int = strawberry.field(
+        description="Accepted, but no longer eligible when checked again at consent."
+    )
+    needs_bank_account: int = strawberry.field(
+        description="Accepted and assigned, waiting for the person to add a bank account."
+    )
+    returned: int = strawberry.field(
+        description="Payments ordered, the bank returned them and confirmed none."
+    )
+    in_payment: int = strawberry.field(
+        description="Payment ordered, the bank has not answered yet."
+    )
+    median_hours_to_payment: float | None = strawberry.field(
+        description="From the offer to the bank's first confirmed payment, over paid offers."
+    )
 
     @classmethod
     def from_row(cls, row: FunnelRow) -> OfferFunnelRow:
-        median = row.median_seconds_to_payment
+        record = as_record(row)
+        median = record["median_hours_to_payment"]
         return cls(
-            programme=row.programme,
-            region=row.region,
+            programme=str(record["programme"]),
+            region=str(record["region"]),
+            month=str(record["month"]),
             sent=row.sent,
             delivered=row.delivered,
+            answered=row.answered,
             accepted=row.accepted,
-            declined=row.declined,
-            expired=row.expired,
             paid=row.paid,
+            vouchers_issued=row.vouchers_issued,
+            received=row.received,
             take_up_rate=round(row.take_up_rate, 4),
-            median_hours_to_payment=None if median is None else round(median / 3600, 2),
+            received_rate=round(row.received_rate, 4),
+            steps=[
+                FunnelStep(step=step, count=number, dropped=drop)
+                for step, number, drop in row.steps()
+            ],
+            declined=row.declined,
+            declined_for=[
+                DeclineReasonCount(reason=DeclineReason(reason), count=number)
+                for reason, number in row.declined_for.items()
+            ],
+            declined_without_reason=row.declined_without_reason,
+            expired=row.expired,
+            open=row.open,
+            withdrawn=row.withdrawn,
+            needs_bank_account=row.needs_bank_account,
+            returned=row.returned,
+            in_payment=row.in_payment,
+            median_hours_to_payment=None if median == "" else float(median),
         )

@@ -18,8 +18,13 @@ from graphql_schema.errors import refusal_text
 from graphql_schema.scalars import Tiyn
 from vouchers.acts import MerchantAct
 from vouchers.meals import BatchItemResult, MealServed
-from vouchers.medicines import DispensingView
+from vouchers.medicines import DispensingView, drug_name
 from vouchers.tables import Dispensing, Feedback, Invoice, MealRedemption, MealVoucher, Merchant
+
+DRUG_NAME = (
+    "The drug's name in the caller's language (from its ATC code `drugCode`); null when the "
+    "code is not in the list of names."
+)
 
 
 @strawberry.enum(description="What a merchant serves: the ledger purpose it may redeem.")
@@ -155,6 +160,10 @@ class MealQrCode:
     token: str
     expires_at: datetime
     school_name: str
+    valid_for_seconds: int = strawberry.field(
+        description="How long the code is valid from now: a device counts down on its own "
+        "clock, which may differ from the server's `expiresAt`."
+    )
 
 
 @strawberry.type(description="A meal served, as the canteen recorded it.")
@@ -269,6 +278,10 @@ class DispensingRecord:
             dispensed_on=row.service_date,
         )
 
+    @strawberry.field(description=DRUG_NAME)
+    def drug_name(self, info: strawberry.Info) -> str | None:
+        return drug_name(drug_code=self.drug_code, language=info.context.language, on=date.today())
+
 
 @strawberry.type(description="The medicine is dispensed (or was, under this idempotency key).")
 class MedicineDispensed:
@@ -297,6 +310,10 @@ class DispensingSeen:
             dispensed_on=view.dispensed_on,
             identity_method=IdentityMethod(view.identity_method),
         )
+
+    @strawberry.field(description=DRUG_NAME)
+    def drug_name(self, info: strawberry.Info) -> str | None:
+        return drug_name(drug_code=self.drug_code, language=info.context.language, on=date.today())
 
 
 @strawberry.type(description="The family's rating of a service event.")
@@ -538,3 +555,7 @@ class PrescriptionForPharmacy:
             expired=prescription.valid_until < today,
             prescribing_org=prescription.prescribing_org,
         )
+
+    @strawberry.field(description=DRUG_NAME)
+    def drug_name(self, info: strawberry.Info) -> str | None:
+        return drug_name(drug_code=self.drug_code, language=info.context.language, on=date.today())

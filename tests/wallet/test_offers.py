@@ -673,7 +673,7 @@ async def test_the_funnel_counts_stages_and_the_median_time_to_payment(session, 
     await session.flush()
     await settle_payments(session=session, now=birth.created_at + td(hours=2))
     # When the operator reads the funnel for today
-    rows = await offer_funnel(session=session, since=later(-1), until=later(1))
+    rows = await offer_funnel(session=session, since=later(-1), until=later(1), now=utcnow())
     by_programme = {row.programme: row for row in rows}
     # Then each stage is counted and the median wait is the two hours
     paid = by_programme["BIRTH_BENEFIT"]
@@ -689,5 +689,8 @@ async def test_the_funnel_counts_stages_and_the_median_time_to_payment(session, 
     )
     # and a filter by region that matches nothing gives nothing
     assert (
-        await offer_funnel(session=session, since=later(-1), until=later(1), region="nowhere") == []
+        await offer_funnel(
+            session=session, since=later(-1), until=later(1), now=utcnow(), region="nowhere"
+        )
+        == []
     )

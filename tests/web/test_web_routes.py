@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from graphql import parse, validate
+from graphql import GraphQLSchema, build_schema, parse, print_schema, validate
 
 from app.asgi import create_app
 from app.auth import Role
@@ -105,13 +105,52 @@ def test_each_operation_is_one_named_operation_valid_against_the_schema(path):
     operations = [d for d in document.definitions if d.kind == "operation_definition"]
     # then: named as its file, so the trusted-documents registry can list it by name
     assert [o.name.value for o in operations] == [path.stem]
-    root = schema._schema.get_root_type(operations[0].operation)
-    missing = [
-        s.name.value
-        for s in operations[0].selection_set.selections
-        if s.name.value not in root.fields
-    ]
-    missing = [name for name in missing if not name.startswith("__")]
-    if missing:
-        pytest.skip(f"{path.stem}: the schema has no {', '.join(missing)} yet (issues 6 and 7)")
-    assert validate(schema._schema, document) == []
+    # and every field it uses is in the schema: a field that disappears fails here, it is
+    # not skipped (the client would break on it)
+    assert validation_errors(schema._schema, path) == []
+
+
+def validation_errors(against: GraphQLSchema, path: Path) -> list[str]:
+    """What the schema finds wrong with the client's operation in `path`."""
+    document = parse(path.read_text(encoding="utf-8"))
+    return [error.message for error in validate(against, document)]
+
+
+def test_validation_fails_when_a_field_the_client_uses_disappears():
+    # given a schema without `Query.myPupils`, which MyPupils.graphql reads
+    sdl = re.sub(
+        r'(  """(?:(?!""").)*"""\n)?  myPupils:[^\n]*\n',
+        "",
+        print_schema(schema._schema),
+        flags=re.S,
+    )
+    assert "myPupils" not in sdl
+    # when
+    errors = validation_errors(build_schema(sdl), OPERATIONS_DIR / "MyPupils.graphql")
+    # then
+    assert errors == ["Cannot query field 'myPupils' on type 'Query'."]
+
+
+SCREENS_DIR = WEB_DIR / "screens"
+REQUIRES = re.compile(r"export const requires = \[([^\]]*)\];")
+
+
+def screen_requirements() -> dict[str, set[str]]:
+    """Each screen module's `requires`: the root fields it needs (app/web/main.js)."""
+    found = {}
+    for path in sorted(SCREENS_DIR.glob("*.js")):
+        match = REQUIRES.search(path.read_text(encoding="utf-8"))
+        if match:
+            found[path.stem] = set(re.findall(r'"(\w+)"', match.group(1)))
+    return found
+
+
+def test_every_screens_root_fields_are_in_the_schema():
+    # given the root fields each screen needs; the client hides a screen whose fields the
+    # server lacks, so a field gone from the schema must fail here instead
+    root_fields = set(schema._schema.query_type.fields) | set(schema._schema.mutation_type.fields)
+    requirements = screen_requirements()
+    # then
+    assert len(requirements) >= 9, requirements
+    missing = {screen: needs - root_fields for screen, needs in requirements.items()}
+    assert {screen: gone for screen, gone in missing.items() if gone} == {}

@@ -1,8 +1,8 @@
 // The canteen: paste (or scan) a child's QR token, or pick a pupil from the school's list,
 // and serve the meal; the day's meals come from the server (every till of the school).
 import { gql, newKey } from "../api.js";
-import { h, message } from "../dom.js";
-import { money, t } from "../i18n.js";
+import { h, message, refusalMessage } from "../dom.js";
+import { date, money, t } from "../i18n.js";
 
 export const id = "canteen";
 export const roles = ["SCHOOL"];
@@ -20,8 +20,9 @@ export async function render(view) {
   const showToday = async () => {
     const { schoolMeals } = await gql("SchoolMeals", { on: servedOn.value || null });
     todayList.replaceChildren(
-      ...schoolMeals.map((m) => h("li", { class: "row", "data-served": m.id }, h("span", {}, `${m.firstName} ${m.lastName} · ${t(`meal.${m.mealType}`)} · ${m.servedOn}`), h("span", { class: "amount" }, money(m.priceTiyn)))),
+      ...schoolMeals.map((m) => h("li", { class: "row", "data-served": m.id }, h("span", {}, `${m.firstName} ${m.lastName} · ${t(`meal.${m.mealType}`)} · ${date(m.servedOn)}`), h("span", { class: "amount" }, money(m.priceTiyn)))),
     );
+    if (!schoolMeals.length) todayList.append(h("li", { class: "muted", "data-empty": "" }, t("canteen.todayEmpty")));
   };
   servedOn.addEventListener("change", showToday);
 
@@ -38,7 +39,7 @@ export async function render(view) {
       tokenInput.value = "";
       await showToday();
     } else {
-      status.replaceChildren(message("error", `${result.code}: ${result.message}`));
+      status.replaceChildren(refusalMessage(result));
     }
   };
 
@@ -61,10 +62,10 @@ export async function render(view) {
       "div",
       { class: "card" },
       h("h3", {}, t("canteen.pupils")),
-      h("ul", { class: "plain" }, schoolPupils.map((p) =>
-        h("li", { class: "row" }, h("span", {}, names.get(p.childId), p.schoolGrade ? ` · ${p.schoolGrade}` : ""),
-          h("button", { class: "secondary", onclick: () => redeem({ childId: p.childId }, names.get(p.childId)) }, t("canteen.redeem"))),
-      )),
+      h("ul", { class: "plain" }, schoolPupils.length ? schoolPupils.map((p) =>
+        h("li", { class: "row" }, h("span", {}, names.get(p.childId), p.schoolGrade ? ` · ${t("meals.grade", { n: p.schoolGrade })}` : ""),
+          h("button", { class: "secondary", "data-serve-pupil": p.childId, "aria-label": t("canteen.serveFor", { name: names.get(p.childId) }), onclick: () => redeem({ childId: p.childId }, names.get(p.childId)) }, t("canteen.redeem"))),
+      ) : h("li", { class: "muted", "data-empty": "" }, t("canteen.pupilsEmpty"))),
     ),
   );
   await showToday();

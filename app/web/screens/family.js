@@ -1,7 +1,7 @@
 // Family and welfare level: the members the caller may see, and the five criteria explained.
 import { gql } from "../api.js";
 import { h } from "../dom.js";
-import { t } from "../i18n.js";
+import { date, has, t } from "../i18n.js";
 
 export const id = "family";
 export const roles = ["CITIZEN"];
@@ -26,7 +26,12 @@ export async function render(view) {
             "li",
             { class: "row" },
             h("span", {}, `${m.firstName} ${m.lastName}`, m.isCaller ? ` (${t("family.you")})` : ""),
-            h("span", { class: "muted" }, m.role, m.birthDate ? ` · ${m.birthDate}` : ""),
+            h(
+              "span",
+              { class: "muted", "data-role": m.role },
+              has(`role.${m.role}`) ? t(`role.${m.role}`) : t("role.other"),
+              m.birthDate ? ` · ${date(m.birthDate)}` : "",
+            ),
           ),
         ),
       ),

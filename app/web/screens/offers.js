@@ -1,7 +1,7 @@
 // Offers to accept or decline (each answer carries its own idempotency key), and notices.
 import { gql, newKey } from "../api.js";
-import { h, message } from "../dom.js";
-import { money, t } from "../i18n.js";
+import { h, message, refusalMessage } from "../dom.js";
+import { date, money, t } from "../i18n.js";
 
 export const id = "offers";
 export const roles = ["CITIZEN"];
@@ -11,7 +11,7 @@ export async function render(view) {
   const { me } = await gql("Offers");
   view.append(h("h2", {}, t("offers.title")));
   const offers = me.offers?.edges.map((e) => e.node) || [];
-  if (!offers.length) view.append(h("div", { class: "card" }, t("offers.none")));
+  if (!offers.length) view.append(h("div", { class: "card muted", "data-empty": "" }, t("offers.empty")));
   for (const offer of offers) view.append(offerCard(offer, view));
   if (offers.some((o) => o.state === "NEEDS_BANK_ACCOUNT")) view.append(bankAccountForm(view) || "");
   const notices = me.notifications?.edges.map((e) => e.node) || [];
@@ -43,18 +43,22 @@ function bankAccountForm(view) {
     const data = await gql("RegisterBankAccount", { iban: iban.value, idempotencyKey: key }).catch((e) => ({ error: e }));
     const result = data.error ? { code: "ERROR", message: data.error.message } : data.registerBankAccount;
     if (result.__typename !== "BankAccountRegistered") {
-      status.replaceChildren(message("error", `${result.code}: ${result.message}`));
+      status.replaceChildren(refusalMessage(result));
       return;
     }
     for (const paid of result.paidOffers) {
       const card = view.querySelector(`[data-offer-id="${CSS.escape(paid.id)}"]`);
       if (!card) continue;
-      card.dataset.state = paid.state;
-      card.querySelector("[data-offer-state]").textContent = paid.state;
+      showState(card, paid.state);
     }
     form.replaceChildren(message("ok", `${t("offers.bankSaved")} ${result.ibanMasked}`));
   });
   return form;
+}
+
+function showState(card, state) {
+  card.dataset.state = state;
+  card.querySelector("[data-offer-state]").textContent = t(`offerState.${state}`);
 }
 
 function offerCard(offer, view) {
@@ -63,8 +67,8 @@ function offerCard(offer, view) {
     "div",
     { class: "card", "data-offer": offer.programme, "data-offer-id": offer.id, "data-kind": offer.kind, "data-state": offer.state },
     h("div", { class: "row" }, h("strong", {}, offer.title), h("span", { class: "amount" }, money(offer.amountTiyn))),
-    h("span", { class: "badge", "data-offer-state": "" }, offer.state),
-    offer.state === "OFFERED" ? h("p", { class: "muted" }, `${t("offers.until")}: ${offer.expiresAt.slice(0, 10)}`) : null,
+    h("span", { class: "badge", "data-offer-state": "" }, t(`offerState.${offer.state}`)),
+    offer.state === "OFFERED" ? h("p", { class: "muted" }, `${t("offers.until")}: ${date(offer.expiresAt)}`) : null,
     status,
   );
   if (offer.state === "OFFERED") {
@@ -75,8 +79,7 @@ function offerCard(offer, view) {
       const data = await gql(operation, { offerId: offer.id, idempotencyKey: key }).catch((e) => ({ error: e }));
       const result = data.error ? { code: "ERROR", message: data.error.message } : data[field];
       if (result.offer) {
-        card.dataset.state = result.offer.state;
-        card.querySelector("[data-offer-state]").textContent = result.offer.state;
+        showState(card, result.offer.state);
         card.querySelector(".actions").remove();
         status.replaceChildren(message("ok", t(done)));
         if (result.offer.state === "NEEDS_BANK_ACCOUNT") {
@@ -85,7 +88,7 @@ function offerCard(offer, view) {
         }
       } else {
         for (const b of card.querySelectorAll("button")) b.disabled = false;
-        status.replaceChildren(message("error", `${result.code}: ${result.message}`));
+        status.replaceChildren(refusalMessage(result));
       }
     };
     card.append(

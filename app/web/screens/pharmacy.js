@@ -1,8 +1,8 @@
 // The pharmacy: find the patient's e-prescription by its id, check identity, dispense; the
 // server checks the drug, the quantity left and the expiry again when dispensing.
 import { gql, newKey } from "../api.js";
-import { h, message } from "../dom.js";
-import { money, t } from "../i18n.js";
+import { h, message, refusalMessage } from "../dom.js";
+import { date, money, t } from "../i18n.js";
 
 export const id = "pharmacy";
 export const roles = ["PHARMACY"];
@@ -24,7 +24,7 @@ export async function render(view) {
     if (!externalId) return;
     const data = await gql("Prescription", { externalId }).catch((e) => ({ error: e }));
     if (data.error) {
-      found.replaceChildren(message("error", data.error.message));
+      found.replaceChildren(refusalMessage({ code: data.error.code === "NOT_FOUND" ? "NOT_FOUND" : "ERROR" }));
       return;
     }
     const rx = data.prescription;
@@ -32,7 +32,7 @@ export async function render(view) {
     quantity.value = Math.max(1, Math.min(rx.remaining, Number(quantity.value) || 1));
     found.replaceChildren(
       message(rx.expired || rx.remaining === 0 ? "error" : "ok",
-        `${rx.patientName} · ${rx.drugCode} · ${t("pharmacy.remaining")}: ${rx.remaining}/${rx.quantity} · ${t("pharmacy.validUntil")} ${rx.validUntil}${rx.expired ? ` · ${t("pharmacy.expired")}` : ""}`),
+        `${t("pharmacy.patient")}: ${rx.patientName} · ${drugLabel(rx)} · ${t("pharmacy.remaining")}: ${rx.remaining}/${rx.quantity} · ${t("pharmacy.validUntil")} ${date(rx.validUntil)}${rx.expired ? ` · ${t("pharmacy.expired")}` : ""}`),
     );
   };
   // One key per filled-in form: a retry of the same dispensing is not a second one.
@@ -51,10 +51,10 @@ export async function render(view) {
     const result = data.error ? { code: "ERROR", message: data.error.message } : data.dispenseMedicine;
     if (result.__typename === "MedicineDispensed") {
       const d = result.dispensing;
-      status.replaceChildren(message("ok", `${t("pharmacy.done")}: ${d.drugCode} × ${d.quantity} · ${money(d.amountTiyn)}`));
+      status.replaceChildren(message("ok", `${t("pharmacy.done")}: ${drugLabel(d)} × ${d.quantity} · ${money(d.amountTiyn)}`));
       key = newKey();
     } else {
-      status.replaceChildren(message("error", `${result.code}: ${result.message}`));
+      status.replaceChildren(refusalMessage(result));
     }
   };
   const { pharmacyDispensings } = await gql("PharmacyDispensings");
@@ -75,9 +75,14 @@ export async function render(view) {
       status,
     ),
     h("div", { class: "card" }, h("h3", {}, t("pharmacy.recent")),
-      h("ul", { class: "plain" }, pharmacyDispensings.map((d) =>
-        h("li", { class: "row" }, h("span", {}, `${d.dispensedOn} · ${d.drugCode} × ${d.quantity} · ${t(`identity.${d.identityMethod}`)}`), h("span", { class: "amount" }, money(d.amountTiyn))),
-      )),
+      h("ul", { class: "plain" }, pharmacyDispensings.length ? pharmacyDispensings.map((d) =>
+        h("li", { class: "row" }, h("span", {}, `${date(d.dispensedOn)} · ${drugLabel(d)} × ${d.quantity} · ${t(`identity.${d.identityMethod}`)}`), h("span", { class: "amount" }, money(d.amountTiyn))),
+      ) : h("li", { class: "muted", "data-empty": "" }, t("pharmacy.recentEmpty"))),
     ),
   );
+}
+
+// The drug's name with its ATC code (the code is what the pharmacist checks on the pack).
+function drugLabel(d) {
+  return d.drugName ? `${d.drugName} (${d.drugCode})` : d.drugCode;
 }

@@ -12,6 +12,7 @@ export async function render(view) {
   const { me } = await gql("Spending", { year });
   const s = me.spending;
   view.append(h("h2", {}, t("spending.title")));
+  if (!s || Number(s.totalTiyn) === 0) view.append(h("div", { class: "card muted", "data-empty": "" }, t("spending.none")));
   if (!s) return;
   view.append(
     h(
@@ -22,20 +23,20 @@ export async function render(view) {
         h("li", { class: "row", "data-service": x.reason }, h("span", {}, t(x.reason === "MEAL_SERVED" ? "spending.meals" : "spending.medicines")), h("strong", {}, x.count)),
       )),
     ),
-    h("div", { class: "card" }, h("h3", {}, t("spending.byCategory")), categoryChart(s.byCategory)),
-    h("div", { class: "card" }, h("h3", {}, t("spending.byMonth")), monthChart(s.byMonth)),
+    h("div", { class: "card" }, h("h3", {}, t("spending.byCategory")), categoryChart(s.byCategory, t("spending.byCategory"))),
+    h("div", { class: "card" }, h("h3", {}, t("spending.byMonth")), monthChart(s.byMonth, t("spending.byMonth"))),
   );
 }
 
 // Horizontal bars, one per category with spending, longest = the largest amount.
-function categoryChart(totals) {
+function categoryChart(totals, label) {
   const rows = totals.filter((c) => Number(c.amountTiyn) > 0);
   const max = Math.max(1, ...rows.map((c) => Number(c.amountTiyn)));
   const width = 340;
   const rowHeight = 40;
   return svg(
     "svg",
-    { class: "chart", "data-chart": "category", viewBox: `0 0 ${width} ${Math.max(rows.length, 1) * rowHeight}`, width: "100%", role: "img" },
+    { class: "chart", "data-chart": "category", viewBox: `0 0 ${width} ${Math.max(rows.length, 1) * rowHeight}`, width: "100%", role: "img", "aria-label": `${label}: ${rows.map((c) => `${c.title} ${money(c.amountTiyn)}`).join(", ")}` },
     rows.map((c, i) => {
       const length = Math.max(2, (Number(c.amountTiyn) / max) * (width - 10));
       return svg(
@@ -49,7 +50,7 @@ function categoryChart(totals) {
 }
 
 // Twelve vertical bars, January to December.
-function monthChart(totals) {
+function monthChart(totals, label) {
   const byMonth = new Map(totals.map((m) => [m.month, Number(m.amountTiyn)]));
   const max = Math.max(1, ...byMonth.values());
   const barWidth = 22;
@@ -70,5 +71,6 @@ function monthChart(totals) {
       ),
     );
   }
-  return svg("svg", { class: "chart", "data-chart": "month", viewBox: `0 0 ${12 * (barWidth + gap)} ${height + 20}`, width: "100%", role: "img" }, bars);
+  const spoken = [...byMonth.entries()].filter(([, v]) => v > 0).map(([m, v]) => `${month(m)} ${money(v)}`).join(", ");
+  return svg("svg", { class: "chart", "data-chart": "month", viewBox: `0 0 ${12 * (barWidth + gap)} ${height + 20}`, width: "100%", role: "img", "aria-label": `${label}: ${spoken}` }, bars);
 }
