@@ -10,9 +10,11 @@ from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from app.auth import Role, TokenRejected, build_dev_issuer
+from app.cli_settings import load_settings, settings_problems
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging, log_config
 from app.migrate import upgrade_to_head
@@ -30,11 +32,7 @@ MAX_HEADER_BYTES = 64 * 1024
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        console.print(f"[red]Bad settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return load_settings(console)
 
 
 @cli.command()
@@ -194,6 +192,7 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 
 def _register_subcommands() -> None:
     from app.cli_audit import audit_cli
+    from app.cli_bank import bank_cli
     from app.cli_eligibility import eligibility_cli, generate
     from app.cli_import import import_command
     from app.cli_offers import jobs_cli, offers_cli
@@ -212,6 +211,7 @@ def _register_subcommands() -> None:
     cli.add_typer(audit_cli, name="audit")
     cli.add_typer(vouchers_cli, name="vouchers")
     cli.add_typer(report_cli, name="report")
+    cli.add_typer(bank_cli, name="bank")
     # Command groups of other installed packages (`bench`): they stand on `app`, so `app`
     # finds them by entry point instead of importing them.
     for plugin in entry_points(group="socialwallet.commands"):
@@ -230,4 +230,9 @@ def main() -> None:
         configure_logging()
     else:
         configure_logging(level=settings.log_level, json=settings.log_json)
-    cli()
+    try:
+        cli()
+    except ValidationError as exc:
+        # Commands that read the settings themselves: a refusal is a message, not a traceback.
+        console.print(f"[red]Bad settings:[/red] {settings_problems(exc)}", highlight=False)
+        raise SystemExit(2) from None

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.cli_settings import load_settings
 from app.db import create_engine, create_session_factory
 from app.jobs import JobsSummary, run_wallet_jobs
 from app.logging import configure_logging
@@ -25,11 +26,7 @@ jobs_cli = typer.Typer(help="The wallet's background jobs.", no_args_is_help=Tru
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        console.print(f"[red]Bad settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return load_settings(console)
 
 
 @offers_cli.command("issue")
@@ -127,6 +124,6 @@ async def _jobs(settings: Settings, *, once: bool, interval: float) -> None:
 def _print(summary: JobsSummary) -> None:
     console.print(
         f"offers made {summary.offers.offers}, notices {summary.offers.notifications}, "
-        f"expired {summary.expired}, payments settled {summary.paid} "
-        f"(failed {summary.failed}), monthly payments ordered {summary.ordered}"
+        f"expired {summary.expired}, payments sent to the bank {summary.sent} "
+        f"(refused {summary.failed}), monthly payments ordered {summary.ordered}"
     )

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli_settings import load_settings
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings
@@ -52,16 +53,8 @@ def run_command(
     SMS go through SMS_GATEWAY (log or http, with SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN);
     payment orders through BANK_GATEWAY (with BANK_GATEWAY_URL and BANK_GATEWAY_TOKEN).
     """
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        console.print(f"[red]Bad settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    kind = settings.sms_gateway if channel is Channel.sms else settings.bank_gateway
-    if settings.is_prod and kind == "log":
-        # The log gateways mark messages sent without sending them: never in production.
-        console.print(f"[red]The log gateway for {channel.value} is for development.[/red]")
-        raise typer.Exit(2)
+    # In prod the settings refuse a log gateway (it marks messages sent without sending).
+    settings = load_settings(console)
     try:
         if channel is Channel.sms:
             token = settings.sms_gateway_token

@@ -2,7 +2,8 @@
 
 * the outbox relays: SMS from 1414 and payment orders to the bank;
 * the wallet jobs: offers for new entitlements past the cursor, expiry of unanswered offers,
-  settlement of payment orders the bank took (or refused), and the monthly payments now due.
+  settlement of payment orders the bank's API took (`sent`, not yet paid: only the bank's
+  statement says paid, `socialwallet bank reconcile`) or refused, and the monthly payments due.
 
 Each job is idempotent and safe to run in several processes at once (cursor row lock,
 conditional updates, unique keys), so running them in every server worker is harmless.
@@ -34,7 +35,7 @@ log = structlog.get_logger(__name__)
 class JobsSummary:
     offers: IssueSummary = field(default_factory=IssueSummary)
     expired: int = 0
-    paid: int = 0
+    sent: int = 0
     failed: int = 0
     ordered: int = 0
 
@@ -55,7 +56,7 @@ async def run_wallet_jobs(
         summary.expired = await expire_offers(session=session, now=now)
     async with session_factory() as session, session.begin():
         settled = await settle_payments(session=session, now=now)
-        summary.paid, summary.failed = settled.paid, settled.failed
+        summary.sent, summary.failed = settled.sent, settled.failed
     async with session_factory() as session, session.begin():
         summary.ordered = (await order_due_payments(session=session, today=now.date())).ordered
     return summary

@@ -190,6 +190,29 @@ class Settings(BaseSettings):
             raise ValueError("BANK_GATEWAY=http needs BANK_GATEWAY_URL and BANK_GATEWAY_TOKEN")
         return self
 
+    @model_validator(mode="after")
+    def _production_sends_for_real(self) -> Settings:
+        # A log gateway marks messages sent and payment orders accepted without sending
+        # anything: in prod the jobs would then record payments and SMS that never left.
+        if self.environment != "prod":
+            return self
+        fakes = [
+            name
+            for name, kind in (
+                ("SMS_GATEWAY", self.sms_gateway),
+                ("BANK_GATEWAY", self.bank_gateway),
+            )
+            if kind == "log"
+        ]
+        if fakes:
+            named = " and ".join(f"{name}=log" for name in fakes)
+            wanted = "; ".join(f"{name}=http with {name}_URL and {name}_TOKEN" for name in fakes)
+            raise ValueError(
+                f"{named} only writes to the log and sends nothing (development only); "
+                f"ENVIRONMENT=prod needs {wanted}"
+            )
+        return self
+
     @property
     def inbound_sms_secret(self) -> str | None:
         """The secret replies to 1414 are signed with: a fixed one in development, none in

@@ -3,7 +3,11 @@
 A payment order is an outbox message on the `bank` channel (queued in the same transaction
 as its ledger transfer), so the order leaves at least once; the bank deduplicates by the
 order's key, which every adapter passes on. Adapters are pluggable like the SMS gateways:
-`LogBank` for development, `HttpBank` for a bank's JSON API.
+`LogBank` for development (prod refuses it: it sends nothing), `HttpBank` for a bank's JSON API.
+
+The bank's answer is a reference, not a payment: the payment is `sent` until the bank's
+statement books it paid or returned (wallet.reconcile), matched by the payment key the
+order carries as its end-to-end id.
 """
 
 from __future__ import annotations

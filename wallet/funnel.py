@@ -9,7 +9,8 @@ Each offer counts once, in the month (Astana time) it was made, with where it st
 - answered: the person accepted or declined, by SMS or in the app (an offer without an SMS
   can be answered in the app, so answered is not a part of delivered);
 - accepted: the person consented, whatever followed;
-- paid: the bank confirmed a payment of the offer's benefit (`bank_confirmed`);
+- paid: the bank's statement booked a payment of the offer's benefit (`bank_confirmed`;
+  wallet.reconcile): the bank's API taking an order is not payment;
 - vouchers_issued: a voucher programme's consent issued the voucher (no bank step);
 - received = paid + vouchers_issued: the families who got the benefit, the figure the
   ministry publishes (docs/domain.md); the received rate is received / sent, the take-up
@@ -40,11 +41,11 @@ ASTANA = timezone(timedelta(hours=5), "Asia/Astana")
 DIMENSIONS = ("programme", "region", "month")
 STEPS = ("sent", "delivered", "answered", "accepted", "received")
 ACCEPTED_STATES = frozenset({"accepted", "needs_bank_account", "assigned", "paid", "withdrawn"})
-# What the bank's answer to a payment order means, on today's payment states: `paid` is the
-# bank taking the order, `failed` the bank refusing or returning it. Only bank_confirmed reads
-# these, so a stricter "paid" (a bank statement's confirmation) changes them alone.
+# What the bank's statement says of a payment (wallet.reconcile): `paid` booked, `returned`
+# sent back. The bank's API taking an order (`sent`) is not payment. Only bank_confirmed
+# reads these.
 PAID_PAYMENT_STATES = ("paid",)
-RETURNED_PAYMENT_STATES = ("failed",)
+RETURNED_PAYMENT_STATES = ("returned",)
 
 
 @dataclass

@@ -28,6 +28,8 @@ TEMPLATES = (
     "assigned",
     "voucher_assigned",
     "needs_bank_account",
+    # A payment the bank returned (wallet/reconcile.py): the amount, and where to check.
+    "payment_returned",
     "declined",
     # A decline without a reason: the reasons' numbers (DECLINE_REASONS, counted from 1) for
     # the take-up funnel (docs/funnel.md); answering is optional.

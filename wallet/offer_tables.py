@@ -4,8 +4,9 @@ notifications, inbound SMS replies and the idempotency records of mutations.
 An offer moves through these states (every move is a row of `offer_transitions`, with the
 time and the channel it came by):
 
-    offered ──accept──▶ accepted ──eligible, IBAN on file──▶ assigned ──first payment──▶ paid
-       │                   │
+    offered ──accept──▶ accepted ──eligible, IBAN on file──▶ assigned ◀─────────────▶ paid
+       │                   │                                  first payment booked by the bank;
+       │                   │                                  back if every booked one returned
        │                   ├──eligible, no IBAN──▶ needs_bank_account ──IBAN added──▶ assigned
        │                   └──no longer eligible at consent──▶ withdrawn
        ├──decline──▶ declined ──accept before the deadline──▶ accepted
@@ -48,7 +49,9 @@ OFFER_STATES = (
 )
 OPEN_STATES = ("offered",)
 CHANNELS = ("system", "sms", "app", "operator")
-PAYMENT_STATES = ("ordered", "paid", "failed")
+# ordered: queued for the bank; sent: the bank's API took the order; paid or returned: the
+# bank's statement says so (wallet.reconcile); failed: the bank refused the order for good.
+PAYMENT_STATES = ("ordered", "sent", "paid", "returned", "failed")
 # Why a person declined, if they said (in the app, or by SMS "2 <code> <digit>"): the digit
 # is the reason's place in this tuple, counted from 1 (wallet.inbound, docs/funnel.md).
 DECLINE_REASONS = ("NOT_NEEDED", "WRONG_DATA", "DO_NOT_TRUST_SMS", "OTHER")
@@ -174,7 +177,8 @@ class Payment(Base):
     """One payment order of an assignment to the recipient's bank account.
 
     `payment_key` (assignment and month) is unique, so a month is never ordered twice; the
-    ledger transfer and the bank order carry the same key.
+    ledger transfer and the bank order carry the same key, and the bank's statement names it
+    as the entry's end-to-end id.
     """
 
     __tablename__ = "payments"
@@ -182,7 +186,9 @@ class Payment(Base):
         CheckConstraint(_in("state", PAYMENT_STATES), name="state"),
         CheckConstraint("amount_tiyn > 0", name="amount"),
         Index("ix_payments_family_id", "family_id"),
-        Index("ix_payments_state", "state"),
+        Index("ix_payments_state_ordered_at", "state", "ordered_at"),
+        # The family's payment list finds a ledger transfer's payment by it.
+        Index("ix_payments_transfer_id", "transfer_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -196,9 +202,14 @@ class Payment(Base):
     iban: Mapped[str] = mapped_column(String(34))
     state: Mapped[str] = mapped_column(String(8), default="ordered")
     transfer_id: Mapped[str] = mapped_column(String(128))
-    # The order in the outbox (bank channel): its delivery settles the payment.
+    # The order in the outbox (bank channel): its delivery makes the payment `sent`.
     order_message_id: Mapped[int] = mapped_column(BigId, ForeignKey("outbox_messages.id"))
     ordered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the bank's API took the order, and the reference it answered with.
+    sent_at: Mapped[datetime | None] = mapped_column()
+    bank_reference: Mapped[str | None] = mapped_column(String(128))
+    # When the payment reached its end: booked paid or returned on the bank's statement, or
+    # refused for good (failed).
     settled_at: Mapped[datetime | None] = mapped_column()
 
 

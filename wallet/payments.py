@@ -8,9 +8,15 @@ month again, by a retry or a second job, finds what is there and pays nothing tw
 payment names the month it covers and pays that month's amount (wallet.months): a backpay
 month at the family as it was then, not at today's amount.
 
-The bank's acceptance of the order settles it (`settle_payments`): the payment is paid and the
-offer it came from reaches `paid`. An order the bank refused for good is failed, and its
-ledger transfer is reversed, so the books never show money that did not leave.
+The bank's API taking the order is not payment: `settle_payments` marks the payment `sent`
+(with the bank's reference) and nothing more. Only the bank's statement says the money
+arrived (wallet.reconcile): it books the payment `paid`, and the offer it came from reaches
+`paid`, or `returned`, reversed in the ledger. An order the bank refused for good is failed,
+and its ledger transfer is reversed, so the books never show money that did not leave.
+
+    ordered ──API took it──▶ sent ──statement: booked──▶ paid ──statement: returned──▶ returned
+       │                       └──statement: returned──────────────────────────────▶ returned
+       └──refused for good──▶ failed
 """
 
 from __future__ import annotations
@@ -180,49 +186,59 @@ async def order_due_payments(*, session: AsyncSession, today: date) -> PaymentRu
 
 @dataclass
 class SettleSummary:
-    paid: int = 0
+    sent: int = 0
     failed: int = 0
 
 
 async def settle_payments(*, session: AsyncSession, now: datetime | None = None) -> SettleSummary:
-    """Mark ordered payments paid (the bank took the order) or failed (it never will)."""
+    """Mark ordered payments sent (the bank's API took the order) or failed (it never will)."""
     now = now or utcnow()
     summary = SettleSummary()
     rows = (
         await session.execute(
-            select(Payment, OutboxMessage.status, OutboxMessage.sent_at)
+            select(
+                Payment,
+                OutboxMessage.status,
+                OutboxMessage.sent_at,
+                OutboxMessage.gateway_message_id,
+            )
             .join(OutboxMessage, OutboxMessage.id == Payment.order_message_id)
             .where(Payment.state == "ordered", OutboxMessage.status.in_(("sent", "failed", "dead")))
             .order_by(Payment.id)
         )
     ).all()
-    for payment, status, sent_at in rows:
-        outcome = "paid" if status == "sent" else "failed"
-        # Conditional, so that two settling jobs cannot both reverse a failed payment.
+    for payment, status, sent_at, bank_reference in rows:
+        # Accepted is not paid: the payment waits in `sent` for the bank's statement.
+        values = (
+            {"state": "sent", "sent_at": sent_at or now, "bank_reference": bank_reference}
+            if status == "sent"
+            else {"state": "failed", "settled_at": now}
+        )
+        # Conditional, so that two settling jobs cannot both reverse a failed payment, and a
+        # statement imported meanwhile is not overwritten.
         moved = await session.execute(
             update(Payment)
             .where(Payment.id == payment.id, Payment.state == "ordered")
-            .values(state=outcome, settled_at=sent_at or now)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:
             continue
-        if outcome == "failed":
-            await ledger.reverse(
-                session=session,
-                transfer_id=f"{payment.transfer_id}:returned",
-                original_transfer_id=payment.transfer_id,
-                reason=PAYMENT_RETURNED,
-            )
-            summary.failed += 1
+        if status == "sent":
+            summary.sent += 1
             continue
-        summary.paid += 1
-        await _mark_offer_paid(session=session, assignment_id=payment.assignment_id, now=now)
+        await ledger.reverse(
+            session=session,
+            transfer_id=f"{payment.transfer_id}:returned",
+            original_transfer_id=payment.transfer_id,
+            reason=PAYMENT_RETURNED,
+        )
+        summary.failed += 1
     return summary
 
 
-async def _mark_offer_paid(*, session: AsyncSession, assignment_id: int, now: datetime) -> None:
-    """The first paid payment of an assignment completes its offer."""
+async def mark_offer_paid(*, session: AsyncSession, assignment_id: int, now: datetime) -> None:
+    """The first payment of an assignment the bank booked completes its offer."""
     offer_id = await session.scalar(
         select(BenefitAssignment.offer_id).where(BenefitAssignment.id == assignment_id)
     )
@@ -236,5 +252,38 @@ async def _mark_offer_paid(*, session: AsyncSession, assignment_id: int, now: da
         session.add(
             OfferTransition(
                 offer_id=offer_id, from_state="assigned", to_state="paid", channel="system", at=now
+            )
+        )
+
+
+async def unmark_offer_paid(
+    *, session: AsyncSession, assignment_id: int, now: datetime, detail: dict[str, str]
+) -> None:
+    """An offer whose every booked payment came back is no longer paid: back to `assigned`."""
+    still_paid = await session.scalar(
+        select(Payment.id)
+        .where(Payment.assignment_id == assignment_id, Payment.state == "paid")
+        .limit(1)
+    )
+    if still_paid is not None:
+        return
+    offer_id = await session.scalar(
+        select(BenefitAssignment.offer_id).where(BenefitAssignment.id == assignment_id)
+    )
+    moved = await session.execute(
+        update(Offer)
+        .where(Offer.id == offer_id, Offer.state == "paid")
+        .values(state="assigned", paid_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount == 1:
+        session.add(
+            OfferTransition(
+                offer_id=offer_id,
+                from_state="paid",
+                to_state="assigned",
+                channel="system",
+                at=now,
+                detail=detail,
             )
         )

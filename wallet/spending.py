@@ -31,6 +31,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from wallet.offer_tables import Payment as PaymentOrder
 from wallet.tables import LedgerAccount, LedgerTransfer
 
 CASH_BENEFITS, SCHOOL_MEALS, MEDICINES, OTHER_IN_KIND = (
@@ -205,7 +206,12 @@ async def family_spending(
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """A cash benefit paid to a family member (a BENEFIT_PAYMENT transfer)."""
+    """A cash benefit paid to a family member (a BENEFIT_PAYMENT transfer).
+
+    `paid_at` is when the money left the programme (the order); whether it arrived is the
+    bank's word: `status` (ordered, sent, paid, returned, failed) and `confirmed_at`, when
+    the bank's statement booked it paid or returned.
+    """
 
     transfer_id: str
     family_id: int
@@ -215,6 +221,8 @@ class Payment:
     paid_at: datetime
     reversed: bool
     for_month: date | None = None  # the month the payment covers (wallet.payments)
+    status: str | None = None
+    confirmed_at: datetime | None = None
 
 
 _reversal = aliased(LedgerTransfer)
@@ -229,9 +237,12 @@ _PAYMENTS = (
         _reversal.id,
         # The month the payment covers, as the payment's own ledger transfer records it.
         LedgerTransfer.details["for_month"].as_string(),
+        PaymentOrder.state,
+        PaymentOrder.settled_at,
     )
     .join(_debit, _debit.id == LedgerTransfer.debit_account_id)
     .outerjoin(_reversal, _reversal.reverses_transfer_id == LedgerTransfer.id)
+    .outerjoin(PaymentOrder, PaymentOrder.transfer_id == LedgerTransfer.transfer_id)
     .where(
         LedgerTransfer.family_id.in_(bindparam("family_ids", expanding=True)),
         LedgerTransfer.reason == BENEFIT_PAYMENT,
@@ -253,8 +264,11 @@ async def family_payments(*, session: AsyncSession, family_ids: Sequence[int]) -
             paid_at=at,
             reversed=reversed_by is not None,
             for_month=date.fromisoformat(f"{for_month}-01") if for_month else None,
+            status=state,
+            # Only the bank's statement confirms; a refused order (failed) never arrived.
+            confirmed_at=settled_at if state in ("paid", "returned") else None,
         )
-        for tid, family, person, code, amount, at, reversed_by, for_month in rows
+        for tid, family, person, code, amount, at, reversed_by, for_month, state, settled_at in rows
     ]
 
 

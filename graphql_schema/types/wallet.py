@@ -207,6 +207,15 @@ class WalletVoucher(relay.Node):
         )
 
 
+@strawberry.enum(description="Where a cash benefit is: only the bank's statement says PAID.")
+class PaymentStatus(Enum):
+    ORDERED = "ordered"
+    SENT = "sent"
+    PAID = "paid"
+    RETURNED = "returned"
+    FAILED = "failed"
+
+
 @strawberry.type(description="A cash benefit paid to a member, from the ledger.")
 class BenefitPayment(relay.Node):
     transfer_id: relay.NodeID[str]
@@ -220,8 +229,18 @@ class BenefitPayment(relay.Node):
             "as it was in that month; null for a payment not ordered per month."
         )
     )
-    paid_at: datetime
+    paid_at: datetime = strawberry.field(
+        description="When the payment was ordered from the programme; see status for the bank."
+    )
     reversed: bool = strawberry.field(description="The payment was reversed since.")
+    status: PaymentStatus | None = strawberry.field(
+        default=None,
+        description="ORDERED and SENT wait for the bank; PAID or RETURNED is the bank's "
+        "statement; FAILED the bank refused the order. Null for a payment from before orders.",
+    )
+    confirmed_at: datetime | None = strawberry.field(
+        default=None, description="When the bank booked it PAID or RETURNED."
+    )
 
     @classmethod
     def from_row(cls, row: PaymentRow, language: str) -> BenefitPayment:
@@ -234,6 +253,8 @@ class BenefitPayment(relay.Node):
             for_month=row.for_month,
             paid_at=row.paid_at,
             reversed=row.reversed,
+            status=PaymentStatus(row.status) if row.status else None,
+            confirmed_at=row.confirmed_at,
         )
 
 

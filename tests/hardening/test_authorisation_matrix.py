@@ -70,6 +70,11 @@ MATRIX: dict[str, tuple[frozenset[Role], str, dict]] = {
         'query { fallbackReport(month: "2026-11-01") { fallbacks } }',
         {},
     ),
+    "unreconciledPayments": (
+        frozenset({Role.OPERATOR}),
+        "{ unreconciledPayments(olderThanDays: 3) { paymentId } }",
+        {},
+    ),
     "myPupils": (frozenset({Role.CITIZEN}), "{ myPupils { firstName } }", {}),
     "childMeals": (frozenset({Role.CITIZEN}), '{ childMeals(childId: "1") { mealType } }', {}),
     "myDispensings": (frozenset({Role.CITIZEN}), "{ myDispensings { drugCode } }", {}),

@@ -35,11 +35,20 @@ def test_token_refuses_a_citizen_with_a_bad_iin(settings, monkeypatch):
     assert "valid IIN" in result.output
 
 
+def _real_gateways(monkeypatch) -> None:
+    """Prod refuses the log gateways (they send nothing): the prod tests name real ones."""
+    for kind, url in (("SMS", "https://sms.example/api"), ("BANK", "https://bank.example/o")):
+        monkeypatch.setenv(f"{kind}_GATEWAY", "http")
+        monkeypatch.setenv(f"{kind}_GATEWAY_URL", url)
+        monkeypatch.setenv(f"{kind}_GATEWAY_TOKEN", "t0ken")
+
+
 def test_token_is_disabled_in_prod(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "prod")
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
     monkeypatch.setenv("AUDIT_HASH_KEY", PROD_AUDIT_KEY)
     monkeypatch.setenv("QR_SIGNING_KEY", PROD_QR_KEY)
+    _real_gateways(monkeypatch)
     result = runner.invoke(cli, ["token", "--role", "OPERATOR", "--subject", "op"])
     assert result.exit_code == 2
     assert "disabled" in result.output
@@ -99,7 +108,7 @@ def test_outbox_refuses_the_log_gateway_in_prod(monkeypatch, channel):
     monkeypatch.setenv("QR_SIGNING_KEY", PROD_QR_KEY)
     result = runner.invoke(cli, ["outbox", "run", "--once", "--channel", channel])
     assert result.exit_code == 2
-    assert "development" in result.output
+    assert "development" in result.output and f"{channel.upper()}_GATEWAY=log" in result.output
 
 
 def test_prod_has_no_inbound_sms_secret_unless_given(monkeypatch):
@@ -109,6 +118,7 @@ def test_prod_has_no_inbound_sms_secret_unless_given(monkeypatch):
     monkeypatch.setenv("JWT_JWKS_URL", "https://idp.example/jwks.json")
     monkeypatch.setenv("AUDIT_HASH_KEY", PROD_AUDIT_KEY)
     monkeypatch.setenv("QR_SIGNING_KEY", PROD_QR_KEY)
+    _real_gateways(monkeypatch)
     assert Settings().inbound_sms_secret is None  # never the dev secret
     monkeypatch.setenv("SMS_INBOUND_SECRET", PROD_SMS_SECRET)
     assert Settings().inbound_sms_secret == PROD_SMS_SECRET

@@ -120,6 +120,13 @@ def test_the_qr_key_is_required_in_prod(tmp_path):
         jwt_jwks_url="https://idp.example/jwks.json",
         audit_hash_key=AK,
         qr_signing_key="4b7e0a3d6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e4a7d0c3f6b9e2a5d8c1f4b7e",
+        # prod refuses the log gateways (they send nothing)
+        sms_gateway="http",
+        sms_gateway_url="https://sms.example/api",
+        sms_gateway_token="t",
+        bank_gateway="http",
+        bank_gateway_url="https://bank.example/orders",
+        bank_gateway_token="t",
     )
     assert (
         qr_signing_key(given) == b"4b7e0a3d6c9f2b5e8a1d4c7f0b3e6a9d2c5f8b1e4a7d0c3f6b9e2a5d8c1f4b7e"

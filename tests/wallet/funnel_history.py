@@ -107,7 +107,7 @@ async def build_history(session: AsyncSession) -> None:
 
     # BIRTH_BENEFIT, astana, March: eleven offers, one in each place an offer can stand.
     await offer("paid", payments=(("paid", 48),))
-    await offer("assigned", payments=(("failed", 24),))  # the bank returned it
+    await offer("assigned", payments=(("returned", 24),))  # the bank returned it
     await offer("assigned", payments=(("ordered", 0),))  # in payment
     await offer("needs_bank_account")
     await offer("withdrawn", sms="failed")  # SMS not delivered; consented in the app
@@ -119,7 +119,7 @@ async def build_history(session: AsyncSession) -> None:
     # Open (in the app only, no phone on file), its deadline ahead.
     await offer("offered", sms=None, answered=False, expires=datetime(2027, 1, 1, tzinfo=UTC))
     # The first month returned by the bank, the second paid: paid, after 96 hours.
-    await offer("paid", payments=(("failed", 24), ("paid", 96)))
+    await offer("paid", payments=(("returned", 24), ("paid", 96)))
     # SCHOOL_MEALS (a voucher), almaty, February in Astana: issued, and declined.
     meals = {"programme": "SCHOOL_MEALS", "kind": "voucher", "region": "almaty"}
     await offer("assigned", made=FEBRUARY_IN_ASTANA, **meals)

@@ -49,6 +49,8 @@ from wallet.offers import (
 from wallet.outbox import relay_once
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import due_months, settle_payments
+from wallet.reconcile import reconcile_statement
+from wallet.statements import Statement, StatementLine
 
 
 async def offers_by_programme(session, household) -> dict[str, Offer]:
@@ -159,19 +161,31 @@ async def test_consent_assigns_pays_through_the_ledger_and_the_bank(session, off
         )
     ).sent == 1
     settled = await settle_payments(session=session)
-    # Then the payment is paid and the offer reaches its end
-    assert settled.paid == 1
+    # Then the payment is sent, not paid: only the bank's statement says paid (test_reconcile)
+    assert settled.sent == 1
+    await session.refresh(payment)
     await session.refresh(birth)
-    assert birth.state == "paid" and birth.paid_at is not None
+    assert payment.state == "sent"
+    assert birth.state == "assigned" and birth.paid_at is None
     assert await history(session, birth) == [
         (None, "offered", "system"), ("offered", "accepted", "app"),
-        ("accepted", "assigned", "system"), ("assigned", "paid", "system"),
+        ("accepted", "assigned", "system"),
     ]  # fmt: skip
     # and the father is told by SMS what his consent did
     confirmation = await session.scalar(
         select(OutboxMessage).where(OutboxMessage.message_key == f"offer:{birth.id}:assigned")
     )
     assert confirmation is not None and "Согласие принято" in confirmation.body
+
+
+def booked(payment: Payment, *, at) -> Statement:
+    """A bank statement that books the payment out at `at`."""
+    line = StatementLine(
+        statement_id="S1", account="KZ12125KZT1001300335", reference=f"ref-{payment.id}",
+        booked_on=at.date(), booked_at=at, direction="debit", amount_tiyn=payment.amount_tiyn,
+        currency="KZT", end_to_end_id=payment.payment_key, return_reason=None,
+    )  # fmt: skip
+    return Statement(format="camt.053", lines=(line,))
 
 
 def session_ctx(session):
@@ -671,7 +685,10 @@ async def test_the_funnel_counts_stages_and_the_median_time_to_payment(session, 
     (await session.get(OutboxMessage, payment.order_message_id)).status = "sent"
     (await session.get(OutboxMessage, birth.sms_message_id)).status = "sent"
     await session.flush()
-    await settle_payments(session=session, now=birth.created_at + td(hours=2))
+    await settle_payments(session=session, now=birth.created_at)
+    await reconcile_statement(
+        session=session, statement=booked(payment, at=birth.created_at + td(hours=2)), now=utcnow()
+    )
     # When the operator reads the funnel for today
     rows = await offer_funnel(session=session, since=later(-1), until=later(1), now=utcnow())
     by_programme = {row.programme: row for row in rows}
