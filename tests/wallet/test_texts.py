@@ -143,3 +143,16 @@ def test_a_person_of_another_language_gets_russian_and_a_stranger_both_registry_
         "SMS, или используйте eGov Mobile. / Бұл нөмірге ұсыныс жіберілмеген. SMS келген "
         "нөмірден жауап беріңіз немесе eGov Mobile-ды пайдаланыңыз."
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "start"),
+    [
+        ("kk", "1414: «атаулы әлеуметтік көмек» төлемі, 46\xa0787,10\xa0₸, шотқа түспеді"),
+        ("ru", "1414: Выплата «адресная социальная помощь», 46\xa0787,10\xa0₸, не зачислена"),
+        ("en", "1414: The payment “targeted social assistance”, KZT46,787.10, was not credited"),
+    ],
+)
+def test_a_returned_payment_is_told_in_the_persons_language(language, start):
+    text = sms_text("payment_returned", language=language, programme="ASP", amount_tiyn=4_678_710)
+    assert text.startswith(start)
