@@ -195,6 +195,7 @@ def _register_subcommands() -> None:
     from app.cli_bank import bank_cli
     from app.cli_eligibility import eligibility_cli, generate
     from app.cli_import import import_command
+    from app.cli_ledger import ledger_cli
     from app.cli_offers import jobs_cli, offers_cli
     from app.cli_operations import operations_cli
     from app.cli_outbox import outbox_cli
@@ -209,6 +210,7 @@ def _register_subcommands() -> None:
     cli.add_typer(jobs_cli, name="jobs")
     cli.add_typer(operations_cli, name="operations")
     cli.add_typer(audit_cli, name="audit")
+    cli.add_typer(ledger_cli, name="ledger")
     cli.add_typer(vouchers_cli, name="vouchers")
     cli.add_typer(report_cli, name="report")
     cli.add_typer(bank_cli, name="bank")

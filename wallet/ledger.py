@@ -24,7 +24,13 @@ Expected failures are exceptions with a stable `code`:
     ├── InsufficientFunds      INSUFFICIENT_FUNDS   the debit would overdraw the account
     └── FlowNotAllowed         FLOW_NOT_ALLOWED     value may not flow between these kinds
         ├── NonCashable        NON_CASHABLE         purpose-bound value leaving for cash or a person
-        └── PurposeMismatch    PURPOSE_MISMATCH     the right kinds, but another purpose
+        ├── PurposeMismatch    PURPOSE_MISMATCH     the right kinds, but another purpose
+        └── ReasonNotAllowed   REASON_NOT_ALLOWED   not a reason value moves for along this flow
+
+One order of refusals holds on every path (`transfer`, `post_new_transfers`, and the driver's
+statements in `wallet.ledger_driver`): the amount, the accounts, then the transfer id (a used
+id is a replay or TRANSFER_ID_REUSED, whatever the money), then the flow and its reason
+(`check_flow`), and last the money (`floor_condition`, the one overdraft rule, as SQL).
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, column, func, insert, or_, select, update, values
+from sqlalchemy import BigInteger, ColumnElement, column, func, insert, or_, select, update, values
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -44,7 +51,23 @@ from wallet.tables import LedgerAccount, LedgerTransfer
 
 # A BIGINT column holds no more; larger amounts would fail in the database instead.
 MAX_AMOUNT = 2**63 - 1
-REVERSAL = "REVERSAL"
+
+
+class Reason(StrEnum):
+    """Why value moved: every transfer's reason code is one of these (FLOWS says which one
+    each flow may carry)."""
+
+    VOUCHER_FUNDING = "VOUCHER_FUNDING"  # a programme funds a purpose wallet
+    MEAL_SERVED = "MEAL_SERVED"  # a child's meals wallet pays the school for a meal
+    MEDICINE_DISPENSED = "MEDICINE_DISPENSED"  # a medicines wallet pays the pharmacy
+    AID_DELIVERED = "AID_DELIVERED"  # a technical-aids wallet pays the supplier
+    BENEFIT_PAYMENT = "BENEFIT_PAYMENT"  # a programme pays a cash benefit out to the bank
+    INVOICE_PAID = "INVOICE_PAID"  # a merchant's redeemed value is settled to it
+    PAYMENT_RETURNED = "PAYMENT_RETURNED"  # the bank refused a payment: its transfer reversed
+    REVERSAL = "REVERSAL"  # any other transfer undone
+
+
+REVERSAL = Reason.REVERSAL
 
 
 class LedgerError(Exception):
@@ -97,6 +120,10 @@ class PurposeMismatch(FlowNotAllowed):
     code = "PURPOSE_MISMATCH"
 
 
+class ReasonNotAllowed(FlowNotAllowed):
+    code = "REASON_NOT_ALLOWED"
+
+
 # --- Where value may flow -------------------------------------------------------------------
 
 PurposeRule = Callable[[str | None, str | None], bool]
@@ -114,20 +141,35 @@ def _any_purpose(debit: str | None, credit: str | None) -> bool:
     return True
 
 
-# (debit kind, credit kind) -> the rule the two accounts' purposes must satisfy. Every flow
-# not listed is refused. A reversal moves a posted transfer's amount back between the same two
-# accounts; it is allowed because the transfer it undoes was, so `reverse` does not consult
-# this table (the balance floor still applies to it).
-FLOWS: dict[tuple[str, str], PurposeRule] = {
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """What a flow between two kinds of account requires: a rule on the two purposes, and
+    the reasons value may move for along it."""
+
+    purposes: PurposeRule
+    reasons: frozenset[Reason]
+
+
+# (debit kind, credit kind) -> the flow's rule. Every flow not listed is refused. A reversal
+# moves a posted transfer's amount back between the same two accounts; it is allowed because
+# the transfer it undoes was, so `reverse` does not consult this table (the balance floor
+# still applies to it) and takes only REVERSAL_REASONS.
+FLOWS: dict[tuple[str, str], Flow] = {
     # A programme tops up a wallet of its own purpose (school meals fund meals wallets).
-    ("budget_programme", "purpose_wallet"): _same_purpose,
+    ("budget_programme", "purpose_wallet"): Flow(
+        _same_purpose, frozenset({Reason.VOUCHER_FUNDING})
+    ),
     # A cash benefit paid to a bank account, only from a programme that is not purpose-bound.
-    ("budget_programme", "bank_payout"): _cash_only,
+    ("budget_programme", "bank_payout"): Flow(_cash_only, frozenset({Reason.BENEFIT_PAYMENT})),
     # A redemption: a meal served, a medicine dispensed, by a merchant of the same purpose.
-    ("purpose_wallet", "merchant"): _same_purpose,
+    ("purpose_wallet", "merchant"): Flow(
+        _same_purpose,
+        frozenset({Reason.MEAL_SERVED, Reason.MEDICINE_DISPENSED, Reason.AID_DELIVERED}),
+    ),
     # An invoice paid: the merchant's redeemed value is settled to it.
-    ("merchant", "settlement"): _any_purpose,
+    ("merchant", "settlement"): Flow(_any_purpose, frozenset({Reason.INVOICE_PAID})),
 }
+REVERSAL_REASONS = frozenset({Reason.REVERSAL, Reason.PAYMENT_RETURNED})
 
 
 def may_flow(
@@ -138,8 +180,8 @@ def may_flow(
     credit_purpose: str | None,
 ) -> bool:
     """Whether value may flow from an account of one kind and purpose to another (FLOWS)."""
-    rule = FLOWS.get((debit_kind, credit_kind))
-    return rule is not None and rule(debit_purpose, credit_purpose)
+    flow = FLOWS.get((debit_kind, credit_kind))
+    return flow is not None and flow.purposes(debit_purpose, credit_purpose)
 
 
 class FlowEnd(Protocol):
@@ -150,23 +192,44 @@ class FlowEnd(Protocol):
     purpose: str | None
 
 
-def check_flow(debit: FlowEnd, credit: FlowEnd) -> None:
-    """Refuse a flow of value the ledger does not allow, naming the rule it breaks."""
-    if may_flow(
+def check_flow(debit: FlowEnd, credit: FlowEnd, reason: str) -> Reason:
+    """Refuse a flow of value the ledger does not allow, naming the rule it breaks; the
+    reason as a `Reason`."""
+    flow = f"{debit.code} -> {credit.code}"
+    if not may_flow(
         debit.kind, credit.kind, debit_purpose=debit.purpose, credit_purpose=credit.purpose
     ):
-        return
-    flow = f"{debit.code} -> {credit.code}"
-    # Name the broken rule: purpose-bound value turning into cash or passing to a person is
-    # the one the product promises never happens.
-    if debit.purpose is not None and (
-        credit.kind == "bank_payout"
-        or (debit.kind == "purpose_wallet" and credit.kind != "merchant")
-    ):
-        raise NonCashable(f"{flow}: {debit.purpose} value is not cash and stays with its purpose")
-    if (debit.kind, credit.kind) in FLOWS:
-        raise PurposeMismatch(f"{flow}: {debit.purpose} value may not go to {credit.purpose}")
-    raise FlowNotAllowed(f"{flow}: value may not flow from {debit.kind} to {credit.kind}")
+        # Name the broken rule: purpose-bound value turning into cash or passing to a person
+        # is the one the product promises never happens.
+        if debit.purpose is not None and (
+            credit.kind == "bank_payout"
+            or (debit.kind == "purpose_wallet" and credit.kind != "merchant")
+        ):
+            raise NonCashable(
+                f"{flow}: {debit.purpose} value is not cash and stays with its purpose"
+            )
+        if (debit.kind, credit.kind) in FLOWS:
+            raise PurposeMismatch(f"{flow}: {debit.purpose} value may not go to {credit.purpose}")
+        raise FlowNotAllowed(f"{flow}: value may not flow from {debit.kind} to {credit.kind}")
+    allowed = FLOWS[debit.kind, credit.kind].reasons
+    if reason not in allowed:
+        raise ReasonNotAllowed(
+            f"{flow}: value moves from {debit.kind} to {credit.kind} only for "
+            f"{', '.join(sorted(allowed))}, not {reason!r}"
+        )
+    return Reason(reason)
+
+
+def floor_condition(accounts: Any, *, debit: Any, credit: Any) -> ColumnElement[bool]:
+    """The overdraft rule, the one place it is written: an account may take a debit only if
+    it may go negative or still holds at least zero after the move. SQL over a row of
+    `accounts` (the table or an alias), `debit` and `credit` being what the move adds to its
+    totals; every path's UPDATE guards itself with it, and the CHECK constraint
+    `balance_floor` says the same again in the database."""
+    return or_(
+        accounts.c.may_go_negative,
+        accounts.c.credits_posted + credit - accounts.c.debits_posted - debit >= 0,
+    )
 
 
 # --- Accounts -------------------------------------------------------------------------------
@@ -363,7 +426,7 @@ async def transfer(
     )
     if (replayed := await _replay(session=session, row=row)) is not None:
         return replayed
-    check_flow(debit_account, credit_account)
+    check_flow(debit_account, credit_account, reason)
     return await _post(session=session, row=row, debit=debit_account, credit=credit_account)
 
 
@@ -376,6 +439,8 @@ async def reverse(
     metadata: dict[str, Any] | None = None,
 ) -> LedgerTransfer:
     """Post the transfer that undoes `original_transfer_id`; once only, idempotent."""
+    if reason not in REVERSAL_REASONS:
+        raise ReasonNotAllowed(f"a reversal is for {', '.join(sorted(REVERSAL_REASONS))}")
     original = await session.scalar(
         select(LedgerTransfer).where(LedgerTransfer.transfer_id == original_transfer_id)
     )
@@ -497,14 +562,12 @@ async def _post_to_account(
     concurrent debits cannot both spend the same tiyn, on PostgreSQL as on SQLite (where
     SELECT ... FOR UPDATE is silently ignored). The CHECK constraint is the last defence.
     """
+    accounts = LedgerAccount.__table__
     result = await session.execute(
         update(LedgerAccount)
         .where(
             LedgerAccount.id == account_id,
-            or_(
-                LedgerAccount.may_go_negative,
-                LedgerAccount.credits_posted + credit - LedgerAccount.debits_posted - debit >= 0,
-            ),
+            floor_condition(accounts, debit=debit, credit=credit),
         )
         .values(
             debits_posted=LedgerAccount.debits_posted + debit,
@@ -534,6 +597,31 @@ class NewTransfer:
     metadata: dict[str, Any] | None = None
 
 
+# The columns of a transfer row, as the table defines them (the id is the database's).
+TRANSFER_COLUMNS = tuple(c.name for c in LedgerTransfer.__table__.c if c.name != "id")
+
+
+def transfer_row(item: NewTransfer, debit_id: int, credit_id: int, stamp: datetime) -> dict:
+    """The `ledger_transfers` row of a new transfer, by column name: the one place a
+    transfer's columns are filled, for the ORM's INSERT and the driver's statements."""
+    return {
+        "transfer_id": item.transfer_id,
+        "debit_account_id": debit_id,
+        "credit_account_id": credit_id,
+        "amount": item.amount,
+        "reason": item.reason,
+        "reverses_transfer_id": None,
+        "family_id": item.family_id,
+        "person_id": item.person_id,
+        "metadata": dict(item.metadata or {}),
+        "created_at": stamp,
+    }
+
+
+# A column added to the table must be filled here too, or every path would miss it.
+assert tuple(transfer_row(NewTransfer("", "", "", 1, ""), 0, 0, utcnow())) == TRANSFER_COLUMNS
+
+
 async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransfer]) -> None:
     """Post transfers whose ids are fresh by construction, all or nothing, in a few statements.
 
@@ -541,9 +629,11 @@ async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransf
     id (a meal unique per child, day and meal type): no replay look-up is needed, and a reused
     id fails on the unique index (TRANSFER_ID_REUSED). The accounts are read and locked in one
     statement in primary-key order (the order `transfer` locks in, so the two cannot
-    deadlock), the rows go in in one INSERT, and the totals move by one conditional UPDATE
-    per account (PostgreSQL: one UPDATE ... FROM VALUES for all). An overdraft anywhere
-    raises INSUFFICIENT_FUNDS and the caller's transaction (or savepoint) must be rolled back.
+    deadlock), the rows go in in one INSERT (before the flows are checked, so that a used id
+    is refused as such whatever else is wrong: the ledger's order), and the totals move by
+    one conditional UPDATE per account under `floor_condition` (PostgreSQL: one UPDATE ...
+    FROM VALUES for all). Any refusal may come after a write: the caller's transaction (or
+    savepoint) must be rolled back, as after any ledger refusal.
     """
     if not transfers:
         return
@@ -562,34 +652,26 @@ async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransf
     }
     if missing := [code for code in codes if code not in accounts]:
         raise UnknownAccount(f"no ledger account {missing[0]!r}")
-    debits: dict[int, int] = {}
-    credits: dict[int, int] = {}
-    rows = []
     for item in transfers:
-        debit, credit = accounts[item.debit], accounts[item.credit]
-        if debit.id == credit.id:
-            raise SameAccount(f"{debit.code} cannot pay itself")
-        check_flow(debit, credit)
-        debits[debit.id] = debits.get(debit.id, 0) + item.amount
-        credits[credit.id] = credits.get(credit.id, 0) + item.amount
-        rows.append(
-            {
-                "transfer_id": item.transfer_id,
-                "debit_account_id": debit.id,
-                "credit_account_id": credit.id,
-                "amount": item.amount,
-                "reason": item.reason,
-                "reverses_transfer_id": None,
-                "details": dict(item.metadata or {}),
-                "family_id": item.family_id,
-                "person_id": item.person_id,
-                "created_at": utcnow(),
-            }
-        )
+        if accounts[item.debit].id == accounts[item.credit].id:
+            raise SameAccount(f"{item.debit} cannot pay itself")
+    stamp = utcnow()
+    rows = [
+        transfer_row(item, accounts[item.debit].id, accounts[item.credit].id, stamp)
+        for item in transfers
+    ]
     try:
-        await session.execute(insert(LedgerTransfer), rows)
+        # The rows first: a used transfer id is refused as such, whatever the flow or money.
+        await session.execute(insert(LedgerTransfer.__table__), rows)
     except IntegrityError as exc:
         raise TransferIdReused("a transfer id of the batch was used before") from exc
+    debits: dict[int, int] = {}
+    credits: dict[int, int] = {}
+    for item in transfers:
+        debit, credit = accounts[item.debit], accounts[item.credit]
+        check_flow(debit, credit, item.reason)
+        debits[debit.id] = debits.get(debit.id, 0) + item.amount
+        credits[credit.id] = credits.get(credit.id, 0) + item.amount
     ids = sorted(set(debits) | set(credits))
     moves = [(i, debits.get(i, 0), credits.get(i, 0)) for i in ids]
     # A statement carrying VALUES is compiled anew each time; for the usual one or two
@@ -620,14 +702,7 @@ async def _post_totals_at_once(session: AsyncSession, moves: list[tuple[int, int
         accounts.update()
         .where(
             accounts.c.id == moving.c.account_id,
-            or_(
-                accounts.c.may_go_negative,
-                accounts.c.credits_posted
-                + moving.c.credit
-                - accounts.c.debits_posted
-                - moving.c.debit
-                >= 0,
-            ),
+            floor_condition(accounts, debit=moving.c.debit, credit=moving.c.credit),
         )
         .values(
             debits_posted=accounts.c.debits_posted + moving.c.debit,

@@ -6,10 +6,13 @@ more than the database spends on them. The rules are the ledger's own (`wallet.l
 
 - the two accounts are locked in primary-key order (`ORDER BY id FOR UPDATE`), the order
   `transfer` and `post_new_transfers` lock in, so none of them deadlocks with another;
-- a wallet is not overdrawn: the UPDATE moves its totals only if the funds are there (and a
-  CHECK constraint refuses an overdraft again), and the transfer row goes in only when both
-  accounts moved;
-- the flow must be allowed (`check_flow`), and a reused transfer id fails on its unique index.
+- the refusals come in the ledger's one order: the accounts, a used transfer id, the flow and
+  its reason (`check_flow`), the money;
+- a wallet is not overdrawn: the UPDATE moves its totals only under the ledger's overdraft
+  rule (`wallet.ledger.floor_condition`, rendered into these statements), and the transfer
+  row goes in only when both accounts moved;
+- the transfer row's columns and their types are read from the table's definition
+  (`wallet.ledger.TRANSFER_COLUMNS`, `transfer_row`), not written out again.
 
 `TRANSFER_CTES` are common table expressions for a hot path's own statement, under a guard of
 its own ({guard}: SQL that is true when the transfer is to be posted); `TRANSFER_RESULT`
@@ -24,13 +27,17 @@ statements, every rule checked before anything is written.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import asyncpg
+from sqlalchemy import literal_column
+from sqlalchemy.dialects import postgresql
 
 from familymap.driver_sql import driver_statement
 from familymap.orm import utcnow
 from wallet.ledger import (
+    TRANSFER_COLUMNS,
     InsufficientFunds,
     NewTransfer,
     SameAccount,
@@ -38,46 +45,75 @@ from wallet.ledger import (
     UnknownAccount,
     check_amount,
     check_flow,
+    floor_condition,
+    transfer_row,
 )
+from wallet.tables import LedgerAccount, LedgerTransfer
 
-TRANSFER_CTES = """
+_DIALECT = postgresql.dialect()
+# Each column's type, without a length: a cast to VARCHAR(n) would cut a longer value short
+# where the column itself refuses it.
+_TYPES = {
+    c.name: re.sub(r"\(\d+\)", "", c.type.compile(dialect=_DIALECT))
+    for c in LedgerTransfer.__table__.c
+}
+
+
+def _floor(account: str, *, debit: str, credit: str) -> str:
+    """`floor_condition` as SQL text over the accounts row named `account`."""
+    accounts = LedgerAccount.__table__.alias(account)
+    condition = floor_condition(
+        accounts, debit=literal_column(debit), credit=literal_column(credit)
+    )
+    return f"({condition.compile(dialect=_DIALECT, compile_kwargs={'literal_binds': True})})"
+
+
+# What each side of the transfer adds to a locked account's totals.
+_DEBITED = "CASE WHEN account.code = :ledger_debit THEN CAST(:ledger_amount AS bigint) ELSE 0 END"
+_CREDITED = "CASE WHEN account.code = :ledger_credit THEN CAST(:ledger_amount AS bigint) ELSE 0 END"
+# The inserted row: the two accounts as locked, every other column a parameter of its type.
+_ROW = {
+    name: {"debit_account_id": "debit.id", "credit_account_id": "credit.id"}.get(
+        name, f"CAST(:ledger_{name} AS {_TYPES[name]})"
+    )
+    for name in TRANSFER_COLUMNS
+}
+
+TRANSFER_CTES = f"""
 ledger_locked AS (
     SELECT id, code, kind, purpose, may_go_negative, debits_posted, credits_posted
     FROM ledger_accounts
-    WHERE code IN (:ledger_debit, :ledger_credit) AND {guard}
+    WHERE code IN (:ledger_debit, :ledger_credit) AND {{guard}}
     ORDER BY id
     FOR UPDATE
 ),
 ledger_moved AS (
     UPDATE ledger_accounts AS account
-    SET debits_posted = account.debits_posted
-            + CASE WHEN account.code = :ledger_debit THEN CAST(:ledger_amount AS bigint) ELSE 0 END,
-        credits_posted = account.credits_posted
-            + CASE WHEN account.code = :ledger_credit THEN CAST(:ledger_amount AS bigint) ELSE 0 END
+    SET debits_posted = account.debits_posted + {_DEBITED},
+        credits_posted = account.credits_posted + {_CREDITED}
     FROM ledger_locked AS locked
     WHERE account.id = locked.id
-      AND (locked.code <> :ledger_debit OR locked.may_go_negative
-           OR locked.credits_posted - locked.debits_posted >= CAST(:ledger_amount AS bigint))
+      AND {_floor("account", debit=_DEBITED, credit=_CREDITED)}
     RETURNING account.id
 ),
 ledger_posted AS (
-    INSERT INTO ledger_transfers (transfer_id, debit_account_id, credit_account_id, amount,
-                                  reason, metadata, family_id, person_id, created_at)
-    SELECT :ledger_transfer_id, debit.id, credit.id, CAST(:ledger_amount AS bigint),
-           :ledger_reason, CAST(:ledger_metadata AS jsonb), CAST(:ledger_family_id AS bigint),
-           CAST(:ledger_person_id AS bigint), :ledger_created_at
+    INSERT INTO ledger_transfers ({", ".join(_ROW)})
+    SELECT {", ".join(_ROW.values())}
     FROM ledger_locked AS debit, ledger_locked AS credit
     WHERE debit.code = :ledger_debit AND credit.code = :ledger_credit AND debit.id <> credit.id
       AND (SELECT count(*) FROM ledger_moved) = 2
     RETURNING id
-)"""
-# What the CTEs did: the two accounts as locked (NULL where there is none), how many moved,
-# and whether the transfer went in. To follow FROM (SELECT 1) AS one.
+)"""  # noqa: S608 (constant fragments, no input: every value is a bound parameter)
+# What the CTEs did: the two accounts as locked (NULL where there is none), whether the
+# transfer id was taken before the statement, how many accounts moved, and whether the
+# transfer went in. To follow FROM (SELECT 1) AS one.
 TRANSFER_RESULT_COLUMNS = """
     debit.id AS ledger_debit_id, debit.code AS ledger_debit_code,
     debit.kind AS ledger_debit_kind, debit.purpose AS ledger_debit_purpose,
     credit.id AS ledger_credit_id, credit.code AS ledger_credit_code,
     credit.kind AS ledger_credit_kind, credit.purpose AS ledger_credit_purpose,
+    EXISTS (SELECT 1 FROM ledger_transfers WHERE transfer_id = :ledger_transfer_id)
+        AS ledger_id_taken,
     (SELECT count(*) FROM ledger_moved) AS ledger_moved,
     (SELECT count(*) FROM ledger_posted) AS ledger_posted"""
 TRANSFER_RESULT_JOINS = """
@@ -94,16 +130,11 @@ _POST = driver_statement(
 def transfer_values(transfer: NewTransfer) -> dict[str, Any]:
     """The parameters of `TRANSFER_CTES` for `transfer` (its amount checked)."""
     check_amount(transfer.amount)
-    return {
-        "ledger_transfer_id": transfer.transfer_id,
+    row = transfer_row(transfer, 0, 0, utcnow())
+    row["metadata"] = json.dumps(row["metadata"])
+    return {f"ledger_{name}": value for name, value in row.items()} | {
         "ledger_debit": transfer.debit,
         "ledger_credit": transfer.credit,
-        "ledger_amount": transfer.amount,
-        "ledger_reason": transfer.reason,
-        "ledger_metadata": json.dumps(transfer.metadata or {}),
-        "ledger_family_id": transfer.family_id,
-        "ledger_person_id": transfer.person_id,
-        "ledger_created_at": utcnow(),
     }
 
 
@@ -117,16 +148,20 @@ class _End:
 
 
 def check_posted(transfer: NewTransfer, result: asyncpg.Record) -> None:
-    """Raise the ledger's refusal if the CTEs did not post `transfer`."""
+    """Raise the ledger's refusal, in its order, if the CTEs did not post `transfer` as the
+    rules allow."""
     if result["ledger_debit_id"] is None:
         raise UnknownAccount(f"no ledger account {transfer.debit!r}")
     if result["ledger_credit_id"] is None:
         raise UnknownAccount(f"no ledger account {transfer.credit!r}")
     if result["ledger_debit_id"] == result["ledger_credit_id"]:
         raise SameAccount(f"{transfer.debit} cannot pay itself")
+    if result["ledger_id_taken"]:
+        raise TransferIdReused(f"transfer id {transfer.transfer_id!r} was used before")
     check_flow(
         _End(transfer.debit, result["ledger_debit_kind"], result["ledger_debit_purpose"]),
         _End(transfer.credit, result["ledger_credit_kind"], result["ledger_credit_purpose"]),
+        transfer.reason,
     )
     if not result["ledger_posted"]:
         raise InsufficientFunds(f"{transfer.debit} holds less than {transfer.amount} tiyn")
@@ -147,30 +182,29 @@ _LOCK_ACCOUNTS = """
 SELECT id, code, kind, purpose, may_go_negative, debits_posted, credits_posted
 FROM ledger_accounts WHERE code = ANY($1::varchar[]) ORDER BY id FOR UPDATE
 """
-_MOVE_TOTALS = """
+_MOVE_TOTALS = f"""
 UPDATE ledger_accounts AS account
 SET debits_posted = account.debits_posted + moving.debit,
     credits_posted = account.credits_posted + moving.credit
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS moving(id, debit, credit)
-WHERE account.id = moving.id
-"""
-_INSERT_TRANSFERS = """
-INSERT INTO ledger_transfers (transfer_id, debit_account_id, credit_account_id, amount, reason,
-                              metadata, family_id, person_id, created_at)
-SELECT transfer_id, debit_id, credit_id, amount, reason, metadata::jsonb, family_id, person_id,
-       $9
-FROM unnest($1::varchar[], $2::bigint[], $3::bigint[], $4::bigint[], $5::varchar[],
-            $6::text[], $7::bigint[], $8::bigint[])
-     AS t(transfer_id, debit_id, credit_id, amount, reason, metadata, family_id, person_id)
-"""
+WHERE account.id = moving.id AND {_floor("account", debit="moving.debit", credit="moving.credit")}
+RETURNING account.id
+"""  # noqa: S608 (constant fragments, no input)
+_INSERT_TRANSFERS = f"""
+INSERT INTO ledger_transfers ({", ".join(TRANSFER_COLUMNS)})
+SELECT * FROM unnest({
+    ", ".join(f"${n}::{_TYPES[name]}[]" for n, name in enumerate(TRANSFER_COLUMNS, start=1))
+})
+"""  # noqa: S608 (constant fragments, no input)
 
 
 async def post_new_transfers_on_driver(
     *, connection: asyncpg.Connection, transfers: list[NewTransfer]
 ) -> None:
-    """`wallet.ledger.post_new_transfers` in three statements on an asyncpg connection: the
-    accounts locked in primary-key order, every rule checked before anything is written (a
-    refusal writes nothing), then the totals and the transfer rows."""
+    """`wallet.ledger.post_new_transfers` in three statements on an asyncpg connection, with
+    its order of refusals: the accounts locked in primary-key order, then the rows (a used id
+    fails on its unique index), the flows, and the totals moved under the overdraft rule.
+    A refusal may come after a write: the caller's transaction must roll back."""
     if not transfers:
         return
     for item in transfers:
@@ -179,40 +213,36 @@ async def post_new_transfers_on_driver(
     accounts = {row["code"]: row for row in await connection.fetch(_LOCK_ACCOUNTS, codes)}
     if missing := [code for code in codes if code not in accounts]:
         raise UnknownAccount(f"no ledger account {missing[0]!r}")
+    for item in transfers:
+        if accounts[item.debit]["id"] == accounts[item.credit]["id"]:
+            raise SameAccount(f"{item.debit} cannot pay itself")
+    stamp = utcnow()
+    rows = [
+        transfer_row(item, accounts[item.debit]["id"], accounts[item.credit]["id"], stamp)
+        for item in transfers
+    ]
+    for row in rows:
+        row["metadata"] = json.dumps(row["metadata"])
+    try:
+        await connection.execute(
+            _INSERT_TRANSFERS, *([row[name] for row in rows] for name in TRANSFER_COLUMNS)
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise TransferIdReused("a transfer id of the batch was used before") from exc
     debits: dict[int, int] = {}
     credits: dict[int, int] = {}
     for item in transfers:
         debit, credit = accounts[item.debit], accounts[item.credit]
-        if debit["id"] == credit["id"]:
-            raise SameAccount(f"{item.debit} cannot pay itself")
         check_flow(
             _End(item.debit, debit["kind"], debit["purpose"]),
             _End(item.credit, credit["kind"], credit["purpose"]),
+            item.reason,
         )
         debits[debit["id"]] = debits.get(debit["id"], 0) + item.amount
         credits[credit["id"]] = credits.get(credit["id"], 0) + item.amount
-    for account in accounts.values():
-        spent = debits.get(account["id"], 0)
-        held = account["credits_posted"] - account["debits_posted"]
-        if spent and not account["may_go_negative"] and held < spent:
-            raise InsufficientFunds(f"{account['code']} holds less than {spent} tiyn")
     ids = sorted(set(debits) | set(credits))
-    await connection.execute(
+    moved = await connection.fetch(
         _MOVE_TOTALS, ids, [debits.get(i, 0) for i in ids], [credits.get(i, 0) for i in ids]
     )
-    stamp = utcnow()
-    try:
-        await connection.execute(
-            _INSERT_TRANSFERS,
-            [item.transfer_id for item in transfers],
-            [accounts[item.debit]["id"] for item in transfers],
-            [accounts[item.credit]["id"] for item in transfers],
-            [item.amount for item in transfers],
-            [item.reason for item in transfers],
-            [json.dumps(item.metadata or {}) for item in transfers],
-            [item.family_id for item in transfers],
-            [item.person_id for item in transfers],
-            stamp,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise TransferIdReused("a transfer id of the batch was used before") from exc
+    if len(moved) != len(ids):
+        raise InsufficientFunds("a debit of the batch would overdraw its account")

@@ -18,6 +18,13 @@ PROD = {
     "jwt_jwks_url": "https://idp.example/jwks.json",
     "audit_hash_key": STRONG,
     "qr_signing_key": STRONG[::-1],
+    # prod refuses the log gateways (they send nothing); these tests are about the secrets
+    "sms_gateway": "http",
+    "sms_gateway_url": "https://sms.example/api",
+    "sms_gateway_token": "t",
+    "bank_gateway": "http",
+    "bank_gateway_url": "https://bank.example/orders",
+    "bank_gateway_token": "t",
 }
 
 

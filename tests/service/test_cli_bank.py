@@ -20,8 +20,9 @@ STATEMENTS = Path(__file__).parents[1] / "wallet" / "statements"
 PROD = {
     "ENVIRONMENT": "prod",
     "JWT_JWKS_URL": "https://idp.example/jwks.json",
-    "AUDIT_HASH_KEY": "a-prod-audit-key",
-    "QR_SIGNING_KEY": "a-prod-qr-key",
+    # Keys the production checks accept (32 random bytes); these tests are about the gateways.
+    "AUDIT_HASH_KEY": "9f3c1a7e5b2d8046ce1fa3b7d9025e6c8a4f1b3d7e9c0a2f4b6d8e1c3a5f7b9d",
+    "QR_SIGNING_KEY": "2e8b4d6f0a1c3e5b7d9f1a3c5e7b9d0f2a4c6e8b0d1f3a5c7e9b1d3f5a7c9e0b",
 }
 REAL_SMS = {
     "SMS_GATEWAY": "http",

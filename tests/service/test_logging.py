@@ -78,6 +78,9 @@ def test_a_two_worker_server_logs_only_masked_json(tmp_path):
         "JWT_JWKS_URL": "http://127.0.0.1:9/jwks.json",
         "AUDIT_HASH_KEY": secrets.token_hex(32),
         "QR_SIGNING_KEY": secrets.token_hex(32),
+        # prod refuses the log gateways; nothing here sends (no background jobs in this test)
+        "SMS_GATEWAY": "http", "SMS_GATEWAY_URL": "http://127.0.0.1:9/sms", "SMS_GATEWAY_TOKEN": "t",
+        "BANK_GATEWAY": "http", "BANK_GATEWAY_URL": "http://127.0.0.1:9/bank", "BANK_GATEWAY_TOKEN": "t",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'socialwallet.db'}",
         "TRUSTED_DOCUMENTS_ONLY": "false",  # let the documents reach parsing and validation
         "LOG_LEVEL": "INFO",

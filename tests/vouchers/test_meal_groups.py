@@ -128,7 +128,7 @@ async def test_a_wallet_run_dry_hands_the_whole_group_back_and_writes_nothing(se
                               purpose="school_meals")  # fmt: skip
     balance = await ledger.balance(session=session, account=meals.wallet_code(poor.id))
     await ledger.transfer(session=session, transfer_id="dry", debit=meals.wallet_code(poor.id),
-                          credit="payout:dry", amount=balance - 1, reason="TEST")  # fmt: skip
+                          credit="payout:dry", amount=balance - 1, reason="MEAL_SERVED")  # fmt: skip
     meals_before = await session.scalar(select(func.count()).select_from(meals.MealRedemption))
     connection = await driver(session)
     items = [

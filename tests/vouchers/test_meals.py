@@ -304,7 +304,7 @@ async def test_a_wallet_run_dry_refuses_only_its_own_items_of_a_batch(session):
                               purpose="school_meals")  # fmt: skip
     balance = await ledger.balance(session=session, account=meals.wallet_code(poor.id))
     await ledger.transfer(session=session, transfer_id="drain", debit=meals.wallet_code(poor.id),
-                          credit="payout:test", amount=balance - 1, reason="TEST")  # fmt: skip
+                          credit="payout:test", amount=balance - 1, reason="MEAL_SERVED")  # fmt: skip
     # When a batch holds a lunch for each
     results = await redeem_meals_batch(
         session=session, merchant_id=canteen.id, qr_key=QR_KEY, now=NOW,

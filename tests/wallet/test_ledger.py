@@ -58,6 +58,13 @@ ACCOUNTS = [
 MEAL = 85_000  # one hot meal, in tiyn
 
 
+def _reason_between(debit: str, credit: str) -> str:
+    """A reason the flow between the two accounts carries (any one, for refused flows)."""
+    kinds = {code: kind for code, kind, _ in ACCOUNTS}
+    flow = ledger.FLOWS.get((kinds[debit], kinds[credit]))
+    return min(flow.reasons) if flow else ledger.Reason.VOUCHER_FUNDING
+
+
 @pytest.fixture
 async def books(session: AsyncSession) -> AsyncSession:
     """The accounts above, the two children's wallets owned by one family; nothing posted."""
@@ -74,7 +81,12 @@ async def books(session: AsyncSession) -> AsyncSession:
 
 async def top_up(session: AsyncSession, amount: int, *, wallet: str = CHILD, tid: str = "top-up"):
     return await ledger.transfer(
-        session=session, transfer_id=tid, debit=MEALS, credit=wallet, amount=amount, reason="TOP_UP"
+        session=session,
+        transfer_id=tid,
+        debit=MEALS,
+        credit=wallet,
+        amount=amount,
+        reason="VOUCHER_FUNDING",
     )
 
 
@@ -137,7 +149,12 @@ async def test_meal_value_flows_programme_wallet_school_settlement(books):
 async def test_cash_benefit_goes_to_the_bank_payout(books):
     # When a programme that is not purpose-bound pays a cash benefit
     await ledger.transfer(
-        session=books, transfer_id="asp-1", debit=CASH, credit=BANK, amount=5_000_000, reason="ASP"
+        session=books,
+        transfer_id="asp-1",
+        debit=CASH,
+        credit=BANK,
+        amount=5_000_000,
+        reason="BENEFIT_PAYMENT",
     )
     # Then the payout clearing holds it
     assert await ledger.balance(session=books, account=BANK) == 5_000_000
@@ -217,7 +234,12 @@ async def test_a_purpose_wallet_cannot_be_overdrawn(books):
     await top_up(books, 2 * MEAL)
     # When three are charged
     await ledger.transfer(
-        session=books, transfer_id="m1", debit=CHILD, credit=SCHOOL, amount=MEAL, reason="MEAL"
+        session=books,
+        transfer_id="m1",
+        debit=CHILD,
+        credit=SCHOOL,
+        amount=MEAL,
+        reason="MEAL_SERVED",
     )
     with pytest.raises(InsufficientFunds) as refused:
         await ledger.transfer(
@@ -226,14 +248,19 @@ async def test_a_purpose_wallet_cannot_be_overdrawn(books):
             debit=CHILD,
             credit=SCHOOL,
             amount=2 * MEAL,
-            reason="MEAL",
+            reason="MEAL_SERVED",
         )
     # Then the overdraft is refused, nothing of it was written, and the session goes on
     assert refused.value.code == "INSUFFICIENT_FUNDS"
     assert await ledger.balance(session=books, account=CHILD) == MEAL
     assert await books.scalar(select(func.count()).where(LedgerTransfer.transfer_id == "m2")) == 0
     await ledger.transfer(
-        session=books, transfer_id="m3", debit=CHILD, credit=SCHOOL, amount=MEAL, reason="MEAL"
+        session=books,
+        transfer_id="m3",
+        debit=CHILD,
+        credit=SCHOOL,
+        amount=MEAL,
+        reason="MEAL_SERVED",
     )
     assert await ledger.balance(session=books, account=CHILD) == 0
     await assert_balanced(books)
@@ -253,7 +280,12 @@ async def test_the_database_refuses_an_overdraft_written_around_the_service(book
     # Given a wallet that got two meals and spent one
     await top_up(books, 2 * MEAL)
     await ledger.transfer(
-        session=books, transfer_id="m1", debit=CHILD, credit=SCHOOL, amount=MEAL, reason="MEAL"
+        session=books,
+        transfer_id="m1",
+        debit=CHILD,
+        credit=SCHOOL,
+        amount=MEAL,
+        reason="MEAL_SERVED",
     )
     # When SQL overdraws it directly, or unlocks it for overdrafts: the CHECK refuses
     with pytest.raises(IntegrityError):
@@ -303,7 +335,12 @@ async def test_purpose_bound_value_stays_with_its_purpose(books, debit, credit, 
     # Given a child's meals wallet and a school, each holding value
     await top_up(books, 4 * MEAL)
     await ledger.transfer(
-        session=books, transfer_id="meal", debit=CHILD, credit=SCHOOL, amount=MEAL, reason="MEAL"
+        session=books,
+        transfer_id="meal",
+        debit=CHILD,
+        credit=SCHOOL,
+        amount=MEAL,
+        reason="MEAL_SERVED",
     )
     before = await transfer_count(books)
     # When value is sent where it may not go
@@ -370,7 +407,7 @@ async def test_a_replayed_transfer_is_posted_once(books):
 async def test_a_replay_is_answered_before_balance_rules(books):
     # Given a wallet drained by a redemption
     await top_up(books, MEAL)
-    spend = {"debit": CHILD, "credit": SCHOOL, "amount": MEAL, "reason": "MEAL"}
+    spend = {"debit": CHILD, "credit": SCHOOL, "amount": MEAL, "reason": "MEAL_SERVED"}
     first = await ledger.transfer(session=books, transfer_id="spend", **spend)
     # When the client retries it: the empty wallet does not make the retry fail
     again = await ledger.transfer(session=books, transfer_id="spend", **spend)
@@ -388,7 +425,7 @@ async def test_a_replay_is_answered_before_balance_rules(books):
     ids=["amount", "account", "reason", "metadata"],
 )
 async def test_a_transfer_id_reused_for_different_content_is_refused(books, change):
-    same = {"debit": MEALS, "credit": CHILD, "amount": MEAL, "reason": "TOP_UP"}
+    same = {"debit": MEALS, "credit": CHILD, "amount": MEAL, "reason": "VOUCHER_FUNDING"}
     await ledger.transfer(session=books, transfer_id="client-7", **same)
     with pytest.raises(TransferIdReused) as refused:
         await ledger.transfer(session=books, transfer_id="client-7", **(same | change))
@@ -403,14 +440,19 @@ async def test_a_redemption_is_reversed_once(books):
     # Given a meal charged by mistake
     await top_up(books, MEAL)
     await ledger.transfer(
-        session=books, transfer_id="meal", debit=CHILD, credit=SCHOOL, amount=MEAL, reason="MEAL"
+        session=books,
+        transfer_id="meal",
+        debit=CHILD,
+        credit=SCHOOL,
+        amount=MEAL,
+        reason="MEAL_SERVED",
     )
     # When it is reversed (value goes back into the purpose wallet), and the reversal replayed
     reversal = await ledger.reverse(
-        session=books, transfer_id="meal-fix", original_transfer_id="meal", reason="NOT_SERVED"
+        session=books, transfer_id="meal-fix", original_transfer_id="meal", reason="REVERSAL"
     )
     replay = await ledger.reverse(
-        session=books, transfer_id="meal-fix", original_transfer_id="meal", reason="NOT_SERVED"
+        session=books, transfer_id="meal-fix", original_transfer_id="meal", reason="REVERSAL"
     )
     # Then the meal is back in the wallet, once
     assert replay.id == reversal.id
@@ -435,7 +477,7 @@ async def test_a_transfer_names_whom_it_was_spent_on_and_its_reversal_too(books)
         debit=CHILD,
         credit=SCHOOL,
         amount=MEAL,
-        reason="MEAL",
+        reason="MEAL_SERVED",
         family_id=family_id,
     )
     # When it is reversed
@@ -450,7 +492,7 @@ async def test_a_transfer_names_whom_it_was_spent_on_and_its_reversal_too(books)
             debit=CHILD,
             credit=SCHOOL,
             amount=MEAL,
-            reason="MEAL",
+            reason="MEAL_SERVED",
             family_id=None,
         )
 
@@ -479,7 +521,12 @@ async def test_a_reversal_obeys_the_balance_floor(books):
     # Given a top-up already spent at the school
     await top_up(books, MEAL)
     await ledger.transfer(
-        session=books, transfer_id="meal", debit=CHILD, credit=SCHOOL, amount=MEAL, reason="MEAL"
+        session=books,
+        transfer_id="meal",
+        debit=CHILD,
+        credit=SCHOOL,
+        amount=MEAL,
+        reason="MEAL_SERVED",
     )
     # When the top-up is reversed: the wallet no longer holds it
     with pytest.raises(InsufficientFunds):
@@ -530,7 +577,7 @@ async def test_the_books_balance_after_many_operations_some_refused(books):
                     debit=rng.choice([CHILD, SIBLING]),
                     credit=SCHOOL,
                     amount=rng.randint(1, 3) * MEAL,
-                    reason="MEAL",
+                    reason="MEAL_SERVED",
                 )
             elif roll < 0.65:
                 await ledger.transfer(
@@ -561,13 +608,14 @@ async def test_the_books_balance_after_many_operations_some_refused(books):
                     )
                 continue  # a replay posts nothing new
             else:
+                debit, credit = rng.choice(codes), rng.choice(codes)
                 await ledger.transfer(
                     session=books,
                     transfer_id=f"t{n}",
-                    debit=rng.choice(codes),
-                    credit=rng.choice(codes),
+                    debit=debit,
+                    credit=credit,
                     amount=rng.choice([MEAL, 0, -MEAL]),
-                    reason="RANDOM",
+                    reason=_reason_between(debit, credit),
                 )
             posted.append(f"t{n}")
         except ledger.LedgerError:
@@ -602,7 +650,7 @@ async def _committed_meal_accounts(engine, *, top_up: int) -> tuple[str, str, st
             debit=programme,
             credit=wallet,
             amount=top_up,
-            reason="TOP_UP",
+            reason="VOUCHER_FUNDING",
         )
         await setup.commit()
     return run, programme, wallet, school
@@ -627,7 +675,7 @@ async def test_twenty_concurrent_spends_from_a_wallet_that_affords_five(engine):
                         debit=wallet,
                         credit=school,
                         amount=MEAL,
-                        reason="MEAL",
+                        reason="MEAL_SERVED",
                     )
                 except InsufficientFunds as refused:
                     await session.rollback()
@@ -662,7 +710,7 @@ async def test_opposite_concurrent_transfers_do_not_deadlock(engine):
                 debit=wallet,
                 credit=school,
                 amount=MEAL,
-                reason="MEAL",
+                reason="MEAL_SERVED",
             )
         await setup.commit()
     try:
@@ -682,7 +730,7 @@ async def test_opposite_concurrent_transfers_do_not_deadlock(engine):
                         debit=wallet,
                         credit=school,
                         amount=MEAL,
-                        reason="MEAL",
+                        reason="MEAL_SERVED",
                     )
                 await session.commit()
 
@@ -720,3 +768,74 @@ async def _delete_committed_accounts(engine, *, codes: list[str]) -> None:
         await connection.execute(
             LedgerAccount.__table__.delete().where(LedgerAccount.code.in_(codes))
         )
+
+
+# --- one order of refusals on every path ------------------------------------------------------
+
+# A used id with other content, which also breaks a later rule: the money, the flow, the reason.
+REUSED_ID_CASES = {
+    "too-little-money": {"debit": CHILD, "credit": SCHOOL, "amount": 10 * MEAL},
+    "refused-flow": {"debit": CHILD, "credit": BANK, "amount": MEAL},
+    "wrong-reason": {"debit": MEALS, "credit": CHILD, "amount": MEAL, "reason": "MEAL_SERVED"},
+}
+
+
+async def post_on(path: str, session: AsyncSession, transfer_id: str, **content) -> None:
+    """Post one transfer through one of the ORM's two entries to the ledger."""
+    content = {"reason": "MEAL_SERVED"} | content
+    if path == "transfer":
+        await ledger.transfer(session=session, transfer_id=transfer_id, **content)
+    else:
+        await ledger.post_new_transfers(
+            session=session, transfers=[ledger.NewTransfer(transfer_id=transfer_id, **content)]
+        )
+
+
+@pytest.mark.parametrize("path", ["transfer", "post_new_transfers"])
+@pytest.mark.parametrize("case", list(REUSED_ID_CASES))
+async def test_a_used_transfer_id_is_refused_before_flow_reason_or_money(books, path, case):
+    # Given a meal-sized top-up posted under the id "top-up"
+    await top_up(books, MEAL)
+    before = await transfer_count(books)
+    # When the id is used again for a transfer that also breaks another rule
+    with pytest.raises(ledger.LedgerError) as refused:
+        async with books.begin_nested():
+            await post_on(path, books, "top-up", **REUSED_ID_CASES[case])
+    # Then the id is what is refused, on every path, and nothing moved
+    assert refused.value.code == "TRANSFER_ID_REUSED"
+    assert await transfer_count(books) == before
+    await assert_balanced(books)
+
+
+@pytest.mark.parametrize("path", ["transfer", "post_new_transfers"])
+async def test_each_flow_carries_only_its_own_reasons(books, path):
+    # Given a programme and a child's meals wallet
+    # When the programme pays the wallet for a reason that belongs to another flow
+    with pytest.raises(ledger.ReasonNotAllowed) as refused:
+        async with books.begin_nested():
+            await post_on(path, books, "odd", debit=MEALS, credit=CHILD, amount=MEAL)
+    # Then it is refused with its own code, and an unknown reason is refused alike
+    assert refused.value.code == "REASON_NOT_ALLOWED"
+    with pytest.raises(ledger.ReasonNotAllowed):
+        async with books.begin_nested():
+            await post_on(path, books, "odd", debit=MEALS, credit=CHILD, amount=MEAL,
+                          reason="POCKET_MONEY")  # fmt: skip
+    assert await transfer_count(books) == 0
+    with pytest.raises(ledger.ReasonNotAllowed):
+        await ledger.reverse(
+            session=books, transfer_id="r", original_transfer_id="x", reason="MEAL_SERVED"
+        )
+
+
+async def test_the_overdraft_rule_lets_a_wallet_reach_zero_and_no_further(books):
+    # Given a child's wallet holding one meal, and the programme that paid it
+    await top_up(books, MEAL)
+    accounts = LedgerAccount.__table__
+
+    async def allows(code: str, debit: int) -> bool:
+        rule = ledger.floor_condition(accounts, debit=debit, credit=0)
+        return await books.scalar(select(rule).where(accounts.c.code == code))
+
+    # Then the rule lets the wallet pay its last tiyn but not one more; a programme any sum
+    assert await allows(CHILD, MEAL) and not await allows(CHILD, MEAL + 1)
+    assert await allows(MEALS, 10**12)

@@ -23,14 +23,16 @@ from wallet import ledger
 from wallet.ledger import (
     InsufficientFunds,
     InvalidAmount,
+    LedgerError,
     NewTransfer,
     NonCashable,
     PurposeMismatch,
+    ReasonNotAllowed,
     SameAccount,
     TransferIdReused,
     UnknownAccount,
 )
-from wallet.ledger_driver import post_new_transfer
+from wallet.ledger_driver import post_new_transfer, post_new_transfers_on_driver
 from wallet.tables import LedgerTransfer
 
 books = test_ledger.books  # the fixture: the ledger tests' accounts, nothing posted
@@ -96,3 +98,41 @@ async def test_a_reused_transfer_id_is_refused(books):
             await post_new_transfer(connection=connection, transfer=meal("meal:7"))
     assert await ledger.balance(session=books, account=SCHOOL) == MEAL
     await assert_balanced(books)
+
+
+@pytest.mark.parametrize("case", list(test_ledger.REUSED_ID_CASES))
+@pytest.mark.parametrize("many", [False, True], ids=["one", "many"])
+async def test_a_used_transfer_id_is_refused_before_flow_reason_or_money(books, case, many):
+    # Given a meal-sized top-up posted under the id "top-up"
+    await top_up(books, MEAL)
+    before = await transfer_count(books)
+    connection = await driver(books)
+    content = {"reason": "MEAL_SERVED"} | test_ledger.REUSED_ID_CASES[case]
+    item = NewTransfer(transfer_id="top-up", **content)
+    # When the driver posts the id again for a transfer that also breaks another rule
+    with pytest.raises(LedgerError) as refused:
+        async with connection.transaction():
+            if many:
+                await post_new_transfers_on_driver(connection=connection, transfers=[item])
+            else:
+                await post_new_transfer(connection=connection, transfer=item)
+    # Then the id is what is refused, as on the portable path, and nothing moved
+    assert refused.value.code == "TRANSFER_ID_REUSED"
+    assert await transfer_count(books) == before
+    await assert_balanced(books)
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["one", "many"])
+async def test_the_driver_refuses_a_reason_the_flow_does_not_carry(books, many):
+    # Given a programme and a child's meals wallet
+    connection = await driver(books)
+    item = meal("odd", debit=test_ledger.MEALS, credit=CHILD)
+    # When the driver posts programme -> wallet as a meal served
+    with pytest.raises(ReasonNotAllowed):
+        async with connection.transaction():
+            if many:
+                await post_new_transfers_on_driver(connection=connection, transfers=[item])
+            else:
+                await post_new_transfer(connection=connection, transfer=item)
+    # Then nothing is posted
+    assert await transfer_count(books) == 0

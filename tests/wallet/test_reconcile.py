@@ -101,7 +101,7 @@ async def test_the_bank_api_taking_the_order_makes_the_payment_sent_not_paid(ses
     assert payment.sent_at is not None and payment.settled_at is None
     assert offer.state == "assigned" and offer.paid_at is None
     # and the operator's funnel counts no payment
-    (row,) = [r for r in await offer_funnel(session=session, since=later(-1), until=later(1))
+    (row,) = [r for r in await offer_funnel(session=session, since=later(-1), until=later(1), now=later())
               if r.programme == "BIRTH_BENEFIT"]  # fmt: skip
     assert row.paid == 0 and row.median_seconds_to_payment is None
     # and the family's payment list says the bank has not confirmed it
@@ -119,7 +119,7 @@ async def test_a_booked_debit_makes_the_payment_and_the_offer_paid(session, birt
     assert payment.state == "paid" and as_utc(payment.settled_at) == BOOKED_AT
     assert offer.state == "paid" and as_utc(offer.paid_at) == BOOKED_AT
     # and the funnel counts it, with the wait from the offer to the bank's booking
-    (row,) = [r for r in await offer_funnel(session=session, since=later(-1), until=later(1))
+    (row,) = [r for r in await offer_funnel(session=session, since=later(-1), until=later(1), now=later())
               if r.programme == "BIRTH_BENEFIT"]  # fmt: skip
     assert row.paid == 1
     expected = (BOOKED_AT - as_utc(offer.created_at)).total_seconds()
