@@ -16,6 +16,7 @@ from rich.console import Console
 from app.auth import Role, TokenRejected, build_dev_issuer
 from app.cli_settings import load_settings, settings_problems
 from app.db import create_engine, create_session_factory
+from app.http_protocol import BoundedHttpToolsProtocol
 from app.logging import configure_logging, log_config
 from app.migrate import upgrade_to_head
 from app.settings import Settings
@@ -151,10 +152,10 @@ def serve(
         # (and, for GET, the query string).
         access_log=False,
         proxy_headers=True,
-        # h11, whose buffer limit bounds the request line and headers; uvicorn's httptools
-        # parser has no such limit (an 8 MB header was read whole). Bodies are bounded by the
-        # routes themselves (GRAPHQL_MAX_BODY_BYTES, /sms/inbound's 8 KiB).
-        http="h11",
+        # httptools with a bound on the request line and headers (app/http_protocol.py; h11
+        # has one too, but its pure-Python parsing costs the hot path). Bodies are bounded by
+        # the routes themselves (GRAPHQL_MAX_BODY_BYTES, /sms/inbound's 8 KiB).
+        http=BoundedHttpToolsProtocol,
         h11_max_incomplete_event_size=max_header_bytes,
     )
 

@@ -28,6 +28,7 @@ from app.migrate import upgrade_to_head
 from app.settings import Settings
 from bench import loadgen, proc_cpu
 from vouchers.calendar import local_day
+from wallet.verify import verify_ledger
 
 console = Console(stderr=True)
 
@@ -147,16 +148,24 @@ def bench_redeem(
                 server.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    async def verify() -> dict[str, int]:
+    async def verify() -> tuple[dict[str, int], list]:
         engine = create_engine(settings)
         try:
             async with engine.connect() as connection:
-                return await count_double_spends(connection=connection)
+                checks = await count_double_spends(connection=connection)
+            # And every invariant of the books, as `socialwallet ledger verify` checks them.
+            async with create_session_factory(engine)() as session:
+                return checks, await verify_ledger(session=session)
         finally:
             await engine.dispose()
 
-    checks = asyncio.run(verify())
+    checks, findings = asyncio.run(verify())
     console.print(f"ledger check: {checks}")
+    for finding in findings:
+        console.print(
+            f"[red]ledger verify: {finding.invariant} broken {finding.broken} times[/red]"
+        )
+    console.print(f"ledger verify: {'clean' if not findings else 'BROKEN'}")
     result = {
         "benchmark": "redeem",
         "database": "postgresql" if "postgres" in settings.async_database_url else "sqlite",
@@ -164,6 +173,7 @@ def bench_redeem(
         "workers": workers,
         **figures,
         "meals_recorded": checks["meals"],
+        "ledger_verify": "clean" if not findings else "broken",
         "double_spends": checks["double_spends"]
         + checks["unpaid_meals"]
         + checks["wrong_amounts"]
