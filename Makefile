@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint clean schema tools browser screenshots
+.PHONY: run test install lint clean schema tools browser screenshots api-tools codegen
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/socialwallet seed-demo --if-empty
 	$(BIN)/socialwallet serve
 
-test: $(STAMP) tools
+test: $(STAMP) tools api-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's tools the tests drive: chromium for the browser tests (Playwright's own download does
@@ -52,5 +52,21 @@ lint: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/strawberry export-schema app.schema_export:schema --output schema.graphql
 
+# The npm tools the API's contract tests drive (ignored folder .tools/api): graphql-http's
+# GraphQL-over-HTTP audits and graphql-codegen with typescript-operations.
+API_TOOLS := .tools/api
+API_PACKAGES := graphql@16.15.0 graphql-http@1.23.1 @graphql-codegen/cli@7.4.3 \
+	@graphql-codegen/typescript@6.1.0 @graphql-codegen/typescript-operations@6.1.9
+$(API_TOOLS)/.installed:
+	mkdir -p $(API_TOOLS)
+	cd $(API_TOOLS) && npm install --no-audit --no-fund --loglevel=error $(API_PACKAGES)
+	touch $@
+api-tools: $(API_TOOLS)/.installed
+
+# What a mobile team's build does: TypeScript types for every client operation, generated from
+# the committed schema.graphql (into .tools/api/out; a test runs it too).
+codegen: api-tools
+	$(BIN)/python -m tests.api.codegen schema.graphql $(API_TOOLS)/out
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .tools

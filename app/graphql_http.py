@@ -9,22 +9,30 @@ media type and status codes of the GraphQL-over-HTTP draft.
   execution 500, and 200 whenever execution started (field errors travel beside the data).
   A request error's body has no `data` entry, as the draft says.
 - Any other client gets `application/json` and 200, as before.
-- A mutation over GET is 405 with `Allow: POST`; a body over GRAPHQL_MAX_BODY_BYTES is 413.
+- A mutation over GET is 405 with `Allow: POST`; a body over GRAPHQL_MAX_BODY_BYTES is 413;
+  a POST not sent as application/json is 415. Every such refusal of the HTTP request (and
+  bad JSON, 400) is a GraphQL error body in graphql-response+json, whatever the Accept.
+- Variables that do not coerce are 400 even when the document is invalid too (graphql-http's
+  audit 86EE): validation runs first, so their coercion is tried when choosing the status.
+- Persisted queries: the registry's documents, and in open mode Automatic Persisted Queries
+  (graphql_schema/trusted_documents.py).
 - In `prod` the messages of parse and validation errors are masked too (their codes stay),
   so a client learns nothing of the schema by probing.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import structlog
 from cross_web import HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, get_operation_ast, parse
+from graphql.execution.values import get_variable_values
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -48,7 +56,9 @@ from graphql_schema.trusted_documents import (
     OPERATIONS_DIR,
     DocumentRefused,
     OperationRegistry,
+    build_document_store,
     document_hash,
+    persisted_hash,
 )
 from wallet.i18n import negotiate
 
@@ -99,9 +109,42 @@ def status_for(result: ExecutionResult) -> int:
     return 400
 
 
+def _executed(result: ExecutionResult) -> bool:
+    """True when execution started: data, or only field errors (which carry a path)."""
+    errors = result.errors or []
+    return result.data is not None or all(e.path for e in errors)
+
+
 def _masked(error: GraphQLError) -> GraphQLError:
     code = error_code(error) or GRAPHQL_VALIDATION_FAILED
     return GraphQLError(DOCUMENT_ERRORS[code], positions=error.positions, extensions={"code": code})
+
+
+# The stable codes of errors about the HTTP request itself, before any GraphQL ran.
+HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+MUTATION_OVER_GET = "Mutations are sent by POST."
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    """A refusal of the HTTP request (bad JSON, a method or media type we do not take, a body
+    too large) as a GraphQL response body: clients parse one kind of error body only."""
+    code = HTTP_ERROR_CODES.get(exc.status_code, "BAD_REQUEST")
+    headers = {"content-type": f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"}
+    if exc.status_code == 405:
+        headers["allow"] = "POST" if exc.reason == MUTATION_OVER_GET else "GET, POST"
+    body = {"errors": [{"message": exc.reason, "extensions": {"code": code}}]}
+    return Response(
+        json.dumps(body, ensure_ascii=False), status_code=exc.status_code, headers=headers
+    )
 
 
 class BodyTooLarge(HTTPException):
@@ -140,10 +183,13 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(**kwargs)
         self.settings = settings
         self.session_factory = session_factory
-        # The server's own operations and the reference client's: one registry.
+        # The server's own operations, the reference client's and the mobile builds'
+        # (Apollo's manifest): one registry.
         self.operations = operations or OperationRegistry.load(
-            OPERATIONS_DIR, CLIENT_OPERATIONS_DIR
+            OPERATIONS_DIR, CLIENT_OPERATIONS_DIR, manifest=settings.trusted_documents_manifest
         )
+        # Documents registered by Automatic Persisted Queries (open mode only).
+        self.remembered = build_document_store(settings.redis_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,11 +206,12 @@ class GraphQLApp(GraphQL[Context, None]):
                 and int(declared) > self.settings.graphql_max_body_bytes
             ):
                 raise BodyTooLarge()
+            if request.method == "POST" and _media_type(request) != APPLICATION_JSON:
+                raise HTTPException(415, "Send the request as application/json.")
             response = await self.run(request)
         except HTTPException as exc:
             log.warning("graphql.http_refused", status=exc.status_code, reason=exc.reason)
-            headers = {"allow": "POST"} if exc.status_code == 405 else None
-            response = PlainTextResponse(exc.reason, status_code=exc.status_code, headers=headers)
+            response = http_error_response(exc)
         await response(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -200,18 +247,26 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None, request_data: GraphQLRequestData,
     ) -> ExecutionResult:  # fmt: skip
         request.state.graphql_started = time.perf_counter()
+        request.state.graphql_request = request_data
+        enforce = self.settings.enforces_trusted_documents
+        sha256 = persisted_hash(request_data.extensions)
+        sent_whole = request_data.query is not None
+        # APQ is for documents not registered otherwise, and never in trusted-only mode.
+        apq = sha256 is not None and not enforce and self.operations.get(sha256) is None
+        remembered = await self.remembered.get(sha256) if apq and not sent_whole else None
         try:
             request_data.query = self.operations.resolve(
                 query=request_data.query,
                 extensions=request_data.extensions,
-                enforce=self.settings.enforces_trusted_documents,
+                enforce=enforce,
+                remembered=remembered,
             )
             request.state.graphql_operation = self._operation_label(request_data.query)
         except DocumentRefused as refused:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
             return ExecutionResult(data=None, errors=[error])
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -221,8 +276,31 @@ class GraphQLApp(GraphQL[Context, None]):
             )
         except HTTPException as exc:
             if isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise HTTPException(405, "Mutations are sent by POST.") from exc
+                raise HTTPException(405, MUTATION_OVER_GET) from exc
             raise
+        # APQ: a hash sent with its (verified) query is remembered once the document ran, so
+        # a document that does not parse or validate is never stored.
+        if apq and sent_whole and _executed(result):
+            await self.remembered.put(sha256, request_data.query)
+        return result
+
+    def _variables_coerce(self, sent: GraphQLRequestData) -> bool:
+        """Whether the request's variables coerce to its operation's variable types."""
+        if not sent.query:
+            return True
+        try:
+            document = parse(sent.query, max_tokens=self.settings.graphql_max_tokens)
+        except GraphQLError:
+            return True
+        operation = get_operation_ast(document, sent.operation_name)
+        if operation is None or not operation.variable_definitions:
+            return True
+        if sent.variables is not None and not isinstance(sent.variables, dict):
+            return False
+        coerced = get_variable_values(
+            self.schema._schema, operation.variable_definitions, sent.variables or {}
+        )
+        return not isinstance(coerced, list)
 
     def _operation_label(self, query: str | None) -> str:
         """A registered operation's name, else "unregistered": clients cannot mint labels."""
@@ -267,6 +345,11 @@ class GraphQLApp(GraphQL[Context, None]):
         sub_response = request.state.sub_response
         if getattr(sub_response, "graphql_response_json", False):
             status = status_for(result)
+            # Variables that do not coerce are a 400 even when the document is invalid too:
+            # validation runs first, so their coercion is tried here.
+            sent = getattr(request.state, "graphql_request", None)
+            if status == 422 and sent is not None and not self._variables_coerce(sent):
+                status = 400
             sub_response.status_code = status
             if status != 200:
                 response.pop("data", None)  # a request error: execution never started

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     # Trusted documents: only the registered operations run (graphql_schema/operations).
     # Unset means "in prod only"; the fuzzing tests set it false to reach the resolvers.
     trusted_documents_only: bool | None = None
+    # Apollo's persisted-query manifest of the mobile builds (their reprinted documents).
+    trusted_documents_manifest: Path | None = None
     # Per-subject rate limits; Redis makes them hold across workers (None: in-process).
     redis_url: str | None = None
     rate_limit_mutations_per_minute: int = Field(default=60, ge=1)

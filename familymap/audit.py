@@ -279,16 +279,19 @@ async def append_after(
 
 
 async def records_for_subject(
-    *, session: AsyncSession, key: bytes, subject_iin: str, limit: int = 100
+    *,
+    session: AsyncSession,
+    key: bytes,
+    subject_iin: str,
+    limit: int = 100,
+    before_id: int | None = None,
 ) -> Sequence[AuditRecord]:
-    """The newest records about one person (an operator's view)."""
+    """The newest records about one person (an operator's view), older than `before_id`."""
     hashed = subject_hash(iin=subject_iin, key=key)
-    result = await session.scalars(
-        select(AuditRecord)
-        .where(AuditRecord.subject_hash == hashed)
-        .order_by(AuditRecord.id.desc())
-        .limit(limit)
-    )
+    query = select(AuditRecord).where(AuditRecord.subject_hash == hashed)
+    if before_id is not None:
+        query = query.where(AuditRecord.id < before_id)
+    result = await session.scalars(query.order_by(AuditRecord.id.desc()).limit(limit))
     return result.all()
 
 

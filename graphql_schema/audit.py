@@ -2,7 +2,8 @@
 
 - `audit(...)` appends a record for the current request (actor, role, operation, request
   id) in the resolver's own transaction.
-- `auditRecords(subjectIin)`: operators list who accessed one person's data (itself audited).
+- `auditRecords(subjectIin)`: operators list who accessed one person's data (itself audited),
+  as a relay connection (opaque cursors, `first`/`after`).
 - `myDataAccess`: a citizen sees who accessed their data and their family's, and why, as a
   relay connection (opaque cursors, `first`/`after`, down to the first record); their own
   requests are left out. Records about a member are shown to those who see that member
@@ -14,6 +15,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from typing import Any
 
@@ -168,24 +171,61 @@ class DataAccessConnection(relay.Connection[DataAccess]):
     pass
 
 
+@strawberry.type(
+    name="AuditRecordConnection", description="The audit trail about a person, a page at a time."
+)
+class AuditRecordConnection(relay.Connection[AuditRecordView]):
+    pass
+
+
+_RECORD_CURSOR = "audit-record:"
+
+
+def record_cursor(record_id: int) -> str:
+    """An opaque cursor after the record `record_id` (the trail is read newest first)."""
+    return base64.urlsafe_b64encode(f"{_RECORD_CURSOR}{record_id}".encode()).decode()
+
+
+def record_id_of(cursor: str) -> int:
+    """The record id a cursor of `auditRecords` names; BadCursor for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except (ValueError, UnicodeError, binascii.Error):
+        raise BadCursor("that cursor is not one this list gave out") from None
+    record_id = text.removeprefix(_RECORD_CURSOR)
+    # Digits that fit a bigint, after our own prefix.
+    if not text.startswith(_RECORD_CURSOR) or not (
+        record_id.isascii() and record_id.isdigit() and len(record_id) <= 18
+    ):
+        raise BadCursor("that cursor is not one this list gave out")
+    return int(record_id)
+
+
 @strawberry.type
 class AuditQueries:
     @strawberry.field(
-        description="The audit trail about one person, newest first (operators only).",
+        description="The audit trail about one person, newest first (operators only). Page on "
+        "with `after` (the last endCursor).",
         extensions=requires(Role.OPERATOR),
     )
     async def audit_records(
-        self, info: Info[Context, Any], subject_iin: IIN, first: int = 50
-    ) -> list[AuditRecordView]:
+        self, info: Info[Context, Any], subject_iin: IIN, first: int = 50, after: str | None = None
+    ) -> AuditRecordConnection:
+        try:
+            before_id = None if after is None else record_id_of(after)
+        except BadCursor as refused:
+            raise ApiError(str(refused), code=BAD_USER_INPUT) from None
+        size = max(1, min(first, MAX_RECORDS))
         key = info.context.settings.audit_key
         async with info.context.session_factory() as session, session.begin():
             rows = await records_for_subject(
-                session=session,
-                key=key,
-                subject_iin=subject_iin,
-                limit=max(1, min(first, MAX_RECORDS)),
-            )
-            views = [AuditRecordView.from_row(row) for row in rows]
+                session=session, key=key, subject_iin=subject_iin, limit=size + 1,
+                before_id=before_id,
+            )  # fmt: skip
+            edges = [
+                relay.Edge(node=AuditRecordView.from_row(row), cursor=record_cursor(row.id))
+                for row in rows[:size]
+            ]
             # Reading the trail about a person is itself an access to their data.
             await audit(
                 info,
@@ -196,7 +236,15 @@ class AuditQueries:
                 action="read",
                 what="audit trail",
             )
-        return views
+        return AuditRecordConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=len(rows) > size,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
 
     @strawberry.field(
         description="Who accessed your data and your family's, and why, newest first "

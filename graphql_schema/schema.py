@@ -30,6 +30,7 @@ from graphql_schema.mutations import Mutation
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.queries.bank import BankQueries
 from graphql_schema.queries.fallback import FallbackQueries
+from graphql_schema.queries.node import NodeQueries
 from graphql_schema.queries.offers import OfferQueries
 from graphql_schema.rate_limits import MutationRateLimit
 from graphql_schema.scalars import IIN, SCALAR_MAP
@@ -42,7 +43,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type
-class Query(OfferQueries, BankQueries, AuditQueries, VoucherQueries, FallbackQueries):
+class Query(NodeQueries, OfferQueries, BankQueries, AuditQueries, VoucherQueries, FallbackQueries):
     @strawberry.field(
         description="The caller's identity and roles; for a citizen, their wallet. Texts are "
         "in `language`, else the request's Accept-Language (kk, ru, en; default ru).",

@@ -6,15 +6,29 @@ Each `.graphql` file in `graphql_schema/operations/` is one document: one named 
 the text; in `prod` only registered documents run, so an attacker cannot send a document of
 their own making however the limits are set. The hash is of the file's exact text (UTF-8),
 which is what a client that reads the same file sends.
+
+Apollo Kotlin and iOS reprint documents (adding `__typename`), so their hashes never match our
+files: their build emits a persisted-query manifest
+(`{"format": "apollo-persisted-query-manifest", "version": 1, "operations": [{"id", "name",
+"type", "body"}]}`), which `TRUSTED_DOCUMENTS_MANIFEST` names; its bodies are registered too,
+by the hash of the exact body the client sends (an `id` that is not that hash is refused).
+
+In open mode (not trusted-only) Automatic Persisted Queries work as Apollo's link expects: a
+hash sent with its query is checked and, once the document has run, remembered
+(`DocumentStore`: in Redis when REDIS_URL is set, else in this process, bounded), so later
+requests send the hash alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 from graphql import (
     ASTValidationRule,
     GraphQLSchema,
@@ -26,6 +40,9 @@ from graphql import (
 from graphql.error import GraphQLError
 
 OPERATIONS_DIR = Path(__file__).parent / "operations"
+MANIFEST_FORMAT = "apollo-persisted-query-manifest"
+
+log = structlog.get_logger("socialwallet.apq")
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
@@ -71,9 +88,10 @@ class OperationRegistry:
         self._by_hash = {d.sha256: d for d in documents}
 
     @classmethod
-    def load(cls, *directories: Path) -> OperationRegistry:
-        """Read every `*.graphql` file of the directories (this package's by default); an
-        operation name used twice is refused, so a name always means one document."""
+    def load(cls, *directories: Path, manifest: Path | None = None) -> OperationRegistry:
+        """Read every `*.graphql` file of the directories (this package's by default), and an
+        Apollo persisted-query manifest if given; an operation name used twice among the files
+        is refused, so a file's name always means one document."""
         documents: dict[str, TrustedDocument] = {}
         for directory in directories or (OPERATIONS_DIR,):
             for path in sorted(directory.glob("*.graphql")):
@@ -81,13 +99,20 @@ class OperationRegistry:
                     raise ValueError(f"operation {path.stem} is registered twice: {path}")
                 text = path.read_text(encoding="utf-8")
                 documents[path.stem] = TrustedDocument(path.stem, path, text, document_hash(text))
-        return cls(list(documents.values()))
+        # A mobile build's reprint of an operation keeps its name but not its hash.
+        extra = load_manifest(manifest) if manifest is not None else []
+        return cls([*documents.values(), *extra])
 
     def get(self, sha256: str) -> TrustedDocument | None:
         return self._by_hash.get(sha256.lower())
 
     def resolve(
-        self, *, query: str | None, extensions: dict[str, Any] | None, enforce: bool
+        self,
+        *,
+        query: str | None,
+        extensions: dict[str, Any] | None,
+        enforce: bool,
+        remembered: str | None = None,
     ) -> str | None:
         """The document text to run for a request, or DocumentRefused."""
         persisted = (extensions or {}).get("persistedQuery")
@@ -106,10 +131,12 @@ class OperationRegistry:
                     )
             else:
                 document = self.get(sha256)
-                if document is None:
-                    # Apollo clients recognise this message and code.
-                    raise DocumentRefused(PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
-                return document.text
+                if document is not None:
+                    return document.text
+                if remembered is not None and not enforce:
+                    return remembered  # registered earlier by APQ (open mode only)
+                # Apollo clients recognise this message and code, and resend with the query.
+                raise DocumentRefused(PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound")
         if query is None:
             return None  # strawberry answers "No GraphQL query found in the request" (400)
         if enforce and self.get(document_hash(query)) is None:
@@ -148,3 +175,100 @@ class OperationRegistry:
             if found:
                 problems[document.name] = found
         return problems
+
+
+def persisted_hash(extensions: dict[str, Any] | None) -> str | None:
+    """The `sha256Hash` of a version-1 persisted query, lower-cased, if the request has one."""
+    persisted = (extensions or {}).get("persistedQuery")
+    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+        return None
+    sha256 = persisted.get("sha256Hash")
+    return sha256.lower() if isinstance(sha256, str) else None
+
+
+def load_manifest(path: Path) -> list[TrustedDocument]:
+    """The operations of an Apollo persisted-query manifest; ValueError for a file that is not
+    one, or an operation whose `id` is not the SHA-256 of its `body` (clients send that hash)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{path} is not an {MANIFEST_FORMAT}")
+    if data.get("version") != 1:
+        raise ValueError(f"{path}: only version 1 of the manifest is supported")
+    documents = []
+    for operation in data.get("operations", []):
+        body, name = operation.get("body"), operation.get("name")
+        if not isinstance(body, str) or not isinstance(name, str):
+            raise ValueError(f"{path}: every operation needs a name and a body")
+        sha256 = document_hash(body)
+        if str(operation.get("id", "")).lower() != sha256:
+            raise ValueError(f"{path}: the id of {name} is not the SHA-256 of its body")
+        documents.append(TrustedDocument(name, path, body, sha256))
+    return documents
+
+
+class DocumentStore:
+    """Documents registered by Automatic Persisted Queries, by hash, in this process: the
+    most recently used `max_entries`, at most `max_bytes` of text in all."""
+
+    def __init__(self, *, max_entries: int = 2000, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._bytes = 0
+
+    async def get(self, sha256: str) -> str | None:
+        text = self._texts.get(sha256)
+        if text is not None:
+            self._texts.move_to_end(sha256)
+        return text
+
+    async def put(self, sha256: str, text: str) -> None:
+        if sha256 in self._texts or len(text.encode()) > self.max_bytes:
+            return
+        self._texts[sha256] = text
+        self._bytes += len(text.encode())
+        while len(self._texts) > self.max_entries or self._bytes > self.max_bytes:
+            _, dropped = self._texts.popitem(last=False)
+            self._bytes -= len(dropped.encode())
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
+class RedisDocumentStore:
+    """APQ documents in Redis, shared by every worker, each kept `ttl_seconds` after its last
+    registration. Redis being unreachable is a miss (the client resends the query), never an
+    error."""
+
+    def __init__(self, *, redis: Any, prefix: str = "sw:apq:", ttl_seconds: int = 7 * 86400):
+        self._redis = redis
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+
+    async def get(self, sha256: str) -> str | None:
+        from redis.exceptions import RedisError
+
+        try:
+            value = await self._redis.get(self._prefix + sha256)
+        except (RedisError, OSError) as exc:
+            log.warning("apq.redis_unreachable", error=type(exc).__name__)
+            return None
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def put(self, sha256: str, text: str) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            await self._redis.set(self._prefix + sha256, text, ex=self._ttl)
+        except (RedisError, OSError) as exc:
+            log.warning("apq.redis_unreachable", error=type(exc).__name__)
+
+
+def build_document_store(redis_url: str | None) -> DocumentStore | RedisDocumentStore:
+    """Redis-backed when REDIS_URL is set, else in-process."""
+    if redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return RedisDocumentStore(redis=redis)
+    return DocumentStore()

@@ -71,5 +71,5 @@ class LifeEventMutations:
                     what=f"life event {input.kind.name}" + (" (replay)" if result.replayed else ""),
                 )
         except EventRefused as refused:
-            return LifeEventRefused(code=refused.code.value, message=refused.message)
+            return LifeEventRefused(code=refused.code, message=refused.message)
         return LifeEventRecorded.from_result(result)

@@ -30,6 +30,7 @@ from graphql_schema.types.offers import (
     RegisterBankAccountResult,
     snapshot,
 )
+from graphql_schema.types.refusal_codes import OfferRefusalCode
 from wallet.bank import mask_iban
 from wallet.idempotency import IdempotencyError, remember, replayed
 from wallet.offers import OfferError, answer_offer, register_bank_account, validate_iban
@@ -115,7 +116,9 @@ async def _answer(
                 first = None
         if first is not None:
             return OfferAnswered(offer=Offer.from_snapshot(first, language), replayed=True)
-        return OfferRefused(code=refused.code, message=refusal_text(refused, language))
+        return OfferRefused(
+            code=OfferRefusalCode(refused.code), message=refusal_text(refused, language)
+        )
     return OfferAnswered(offer=Offer.from_snapshot(result, language), replayed=False)
 
 
@@ -189,7 +192,7 @@ class OfferMutations:
             # Refused before the idempotency record: a bad IBAN is never remembered.
             request = {"iban": validate_iban(iban)}
         except OfferError as refused:
-            return BankAccountRefused(code=refused.code, message=str(refused))
+            return BankAccountRefused(code=OfferRefusalCode(refused.code), message=str(refused))
         language = info.context.language
         try:
             async with info.context.session_factory() as session, session.begin():
@@ -232,7 +235,9 @@ class OfferMutations:
                 else:
                     first = {**first, "replayed": True}
         except (OfferError, IdempotencyError, _NotInRegistry) as refused:
-            return BankAccountRefused(code=refused.code, message=refusal_text(refused, language))
+            return BankAccountRefused(
+                code=OfferRefusalCode(refused.code), message=refusal_text(refused, language)
+            )
         return BankAccountRegistered(
             iban_masked=first["iban_masked"],
             paid_offers=[Offer.from_snapshot(offer, language) for offer in first["paid_offers"]],

@@ -30,6 +30,7 @@ from graphql_schema.context import Context
 from graphql_schema.errors import refusal_text
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.rate_limits import rate_limited
+from graphql_schema.types.refusal_codes import VoucherRefusalCode
 from graphql_schema.types.vouchers import (
     ActResult,
     ActView,
@@ -125,7 +126,8 @@ async def run_refusable(
             return result
     except (VoucherError, LedgerError) as refused:
         return VoucherRefused(
-            code=refused.code, message=refusal_text(refused, info.context.language)
+            code=VoucherRefusalCode(refused.code),
+            message=refusal_text(refused, info.context.language),
         )
 
 
@@ -182,7 +184,8 @@ async def _redeem_meal_on_driver(
                 )  # fmt: skip
     except (VoucherError, LedgerError) as refused:
         return VoucherRefused(
-            code=refused.code, message=refusal_text(refused, info.context.language)
+            code=VoucherRefusalCode(refused.code),
+            message=refusal_text(refused, info.context.language),
         )
     result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
     _count_served(result)

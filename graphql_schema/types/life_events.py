@@ -10,6 +10,7 @@ import strawberry
 
 from familymap.events import EntitlementDelta, EventKind, LifeEventResult
 from graphql_schema.scalars import IIN
+from graphql_schema.types.refusal_codes import LifeEventRefusalCode
 
 LifeEventKind = strawberry.enum(
     EventKind, name="LifeEventKind", description="The life events a source system may push."
@@ -163,16 +164,9 @@ class LifeEventRecorded:
         )
 
 
-@strawberry.type(
-    description=(
-        "The event was refused and nothing of it was written. Codes: BAD_EVENT_KIND, "
-        "BAD_FIELD, INVALID_IIN, FUTURE_DATE, EVENT_ID_REUSED, UNKNOWN_PERSON, "
-        "PERSON_DECEASED, PERSON_IN_TWO_FAMILIES, DUPLICATE_PERSON, CHILD_OLDER_THAN_PARENT, "
-        "DEATH_BEFORE_BIRTH."
-    )
-)
+@strawberry.type(description="The event was refused and nothing of it was written.")
 class LifeEventRefused:
-    code: str
+    code: LifeEventRefusalCode
     message: str = strawberry.field(description="Why, in plain words; never holds an IIN whole.")
 
 

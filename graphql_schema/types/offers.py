@@ -11,6 +11,7 @@ from strawberry import relay
 
 from familymap.orm import as_utc
 from graphql_schema.scalars import Tiyn
+from graphql_schema.types.refusal_codes import OfferRefusalCode
 from wallet.funnel import FunnelRow, as_record
 from wallet.i18n import programme_title
 from wallet.offer_tables import Notification as NotificationRow
@@ -165,13 +166,7 @@ class OfferAnswered:
 
 @strawberry.type(description="The answer was refused; nothing changed.")
 class OfferRefused:
-    code: str = strawberry.field(
-        description=(
-            "OFFER_NOT_FOUND, OFFER_EXPIRED, OFFER_ALREADY_ANSWERED, FULFILMENT_UNAVAILABLE, a "
-            "voucher refusal (e.g. NOT_A_SCHOOL_DAY, NOT_ELIGIBLE) for a voucher programme, "
-            "INVALID_IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_REUSED, NOT_IN_REGISTRY."
-        )
-    )
+    code: OfferRefusalCode
     message: str
 
 
@@ -187,9 +182,7 @@ class BankAccountRegistered:
 
 @strawberry.type(description="The bank account was refused; nothing changed.")
 class BankAccountRefused:
-    code: str = strawberry.field(
-        description="INVALID_IBAN, INVALID_IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_REUSED, NOT_IN_REGISTRY."
-    )
+    code: OfferRefusalCode
     message: str
 
 

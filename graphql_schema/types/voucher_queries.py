@@ -14,6 +14,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
 from strawberry.types import Info
 
 from app.auth import Role
@@ -24,6 +25,7 @@ from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.rate_limits import rate_limited
+from graphql_schema.types.connections import NullableConnection
 from graphql_schema.types.vouchers import (
     ActView,
     ChildMeal,
@@ -85,8 +87,10 @@ class VoucherQueries:
             for p in pupils
         ]
 
-    @strawberry.field(
-        description="Every meal the caller's child was served: date, school, meal type, price.",
+    @relay.connection(
+        NullableConnection[ChildMeal],
+        description="Every meal the caller's child was served, newest first: date, school, "
+        "meal type, price.",
         extensions=requires(Role.CITIZEN),
     )
     async def child_meals(
@@ -158,7 +162,8 @@ class VoucherQueries:
         )
         return [SchoolPupil.from_row(row) for row in rows]
 
-    @strawberry.field(
+    @relay.connection(
+        NullableConnection[SchoolMeal],
         description="The meals the calling school served on a day (today in Kazakhstan by default), "
         "newest first.",
         extensions=requires(Role.SCHOOL),

@@ -16,6 +16,7 @@ import strawberry
 from familymap.tables import Person
 from graphql_schema.errors import refusal_text
 from graphql_schema.scalars import Tiyn
+from graphql_schema.types.refusal_codes import VoucherRefusalCode
 from vouchers.acts import MerchantAct
 from vouchers.meals import BatchItemResult, MealServed
 from vouchers.medicines import DispensingView, drug_name
@@ -60,18 +61,9 @@ class ServiceEventKind(Enum):
     DISPENSING = "dispensing"
 
 
-@strawberry.type(
-    description=(
-        "A refusal: nothing was changed. `code` is stable: ALREADY_REDEEMED, NOT_ENROLLED, "
-        "WRONG_SCHOOL, WRONG_CATEGORY, NOT_A_SCHOOL_DAY, QR_EXPIRED, QR_INVALID, QR_REPLAYED, "
-        "NO_VOUCHER, NOT_ELIGIBLE, NOT_YOUR_CHILD, FORBIDDEN, NOT_FOUND, BAD_USER_INPUT, "
-        "PRESCRIPTION_EXPIRED, DRUG_MISMATCH, QUANTITY_EXCEEDED, IDENTITY_CHECK_REQUIRED, "
-        "IDEMPOTENCY_KEY_REUSED, FEEDBACK_EXISTS, ACT_NOT_APPROVED, ACT_IMMUTABLE, "
-        "ACT_STATE_CONFLICT, and the ledger's INSUFFICIENT_FUNDS, NON_CASHABLE, PURPOSE_MISMATCH."
-    )
-)
+@strawberry.type(description="A refusal: nothing was changed; `code` says why.")
 class VoucherRefused:
-    code: str
+    code: VoucherRefusalCode
     message: str
 
 
@@ -217,7 +209,7 @@ class MealBatchItem:
     idempotency_key: str
     ok: bool
     replayed: bool
-    code: str | None
+    code: VoucherRefusalCode | None
     message: str | None
     meal: MealView | None
 
@@ -228,7 +220,7 @@ class MealBatchItem:
             idempotency_key=result.idempotency_key,
             ok=redeemed is not None,
             replayed=redeemed is not None and redeemed.replayed,
-            code=result.code,
+            code=None if result.code is None else VoucherRefusalCode(result.code),
             message=(refusal_text(result.refused, language) if result.refused else result.message),
             meal=MealView.from_row(redeemed.redemption) if redeemed else None,
         )

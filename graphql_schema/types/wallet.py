@@ -25,7 +25,8 @@ from strawberry.types import Info
 from familymap.engine.results import FamilyEvaluation
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
-from graphql_schema.scalars import Tiyn, is_list_cursor
+from graphql_schema.scalars import Tiyn
+from graphql_schema.types.connections import NullableConnection
 from graphql_schema.types.offers import Notification, Offer, OfferState
 from wallet import spending as spending_domain
 from wallet import texts, view
@@ -54,35 +55,6 @@ class SpendingCategory(Enum):
     SCHOOL_MEALS = "SCHOOL_MEALS"
     MEDICINES = "MEDICINES"
     OTHER_IN_KIND = "OTHER_IN_KIND"
-
-
-@strawberry.type(
-    name="Connection", description="A page of a list that is null for callers it does not concern."
-)
-class NullableConnection(relay.ListConnection[relay.NodeType]):
-    """strawberry's ListConnection, answering null when the resolver returns None.
-
-    The wallet's lists are null for a caller who is not a citizen, like its other fields,
-    rather than an empty page that would read as "a citizen with nothing".
-    """
-
-    @classmethod
-    def resolve_connection(cls, nodes: Any, *, info: Info, **kwargs: Any) -> Any:  # type: ignore[override]
-        # strawberry refuses a page too large with a bare ValueError, which would reach the
-        # client as INTERNAL_SERVER_ERROR; it is the client's input, so say so.
-        limit = kwargs.get("max_results") or info.schema.config.relay_max_results
-        for name in ("first", "last"):
-            size = kwargs.get(name)
-            if size is not None and not 0 <= size <= limit:
-                raise ApiError("error.out_of_range", values={"name": name, "limit": limit})
-        # strawberry reads a garbage cursor with a bare ValueError or TypeError (a 500).
-        for name in ("before", "after"):
-            cursor = kwargs.get(name)
-            if cursor is not None and not is_list_cursor(cursor):
-                raise ApiError("error.not_a_cursor", values={"name": name})
-        if nodes is None:
-            return None
-        return super().resolve_connection(nodes, info=info, **kwargs)
 
 
 def today() -> date:
@@ -383,6 +355,12 @@ class CitizenWallet:
     async def entitlements(
         self, info: Info[Context, Any], status: EntitlementStatus | None = None
     ) -> list[Entitlement] | None:
+        return await self.visible_entitlements(info, status=status)
+
+    async def visible_entitlements(
+        self, info: Info[Context, Any], *, status: EntitlementStatus | None = None
+    ) -> list[Entitlement] | None:
+        """The caller's entitlements (shared by the field and `node(id:)`)."""
         household = await self._household(info)
         evaluation = await self._evaluation(info)
         if household is None or evaluation is None:
@@ -428,6 +406,12 @@ class CitizenWallet:
     async def offers(
         self, info: Info[Context, Any], state: OfferState | None = None
     ) -> list[Offer] | None:
+        return await self.visible_offers(info, state=state)
+
+    async def visible_offers(
+        self, info: Info[Context, Any], *, state: OfferState | None = None
+    ) -> list[Offer] | None:
+        """The offers made to the caller (shared by the field and `node(id:)`)."""
         household = await self._household(info)
         if household is None:
             return None
@@ -446,6 +430,10 @@ class CitizenWallet:
         "medicines), newest first, with what their wallets hold (citizens only).",
     )
     async def vouchers(self, info: Info[Context, Any]) -> list[WalletVoucher] | None:
+        return await self.visible_vouchers(info)
+
+    async def visible_vouchers(self, info: Info[Context, Any]) -> list[WalletVoucher] | None:
+        """The caller's vouchers (shared by the field and `node(id:)`)."""
         household = await self._household(info)
         if household is None:
             return None
@@ -461,6 +449,10 @@ class CitizenWallet:
         "newest first (citizens only).",
     )
     async def notifications(self, info: Info[Context, Any]) -> list[Notification] | None:
+        return await self.visible_notifications(info)
+
+    async def visible_notifications(self, info: Info[Context, Any]) -> list[Notification] | None:
+        """The caller's notifications (shared by the field and `node(id:)`)."""
         household = await self._household(info)
         if household is None:
             return None
@@ -476,6 +468,10 @@ class CitizenWallet:
         description="Cash benefits paid to your family, newest first (citizens only).",
     )
     async def payments(self, info: Info[Context, Any]) -> list[BenefitPayment] | None:
+        return await self.visible_payments(info)
+
+    async def visible_payments(self, info: Info[Context, Any]) -> list[BenefitPayment] | None:
+        """The caller's payments (shared by the field and `node(id:)`)."""
         household = await self._household(info)
         if household is None:
             return None

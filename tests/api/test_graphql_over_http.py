@@ -111,3 +111,59 @@ async def test_get_cannot_smuggle_personal_data(client, operator, document):
     body = response.json()
     assert body.get("data") is None
     assert "PERSONAL_DATA_OVER_GET" in {e["extensions"]["code"] for e in body["errors"]}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None]
+)
+async def test_an_unsupported_media_type_is_415_in_a_graphql_error_body(client, content_type):
+    # when a body is posted as something other than JSON
+    headers = {"content-type": content_type} if content_type else {}
+    response = await client.post(
+        "/graphql", content=b'{"query": "{ __typename }"}', headers=headers
+    )
+    # then it is 415, and the body is a GraphQL error like every other
+    assert response.status_code == 415
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == [
+        "UNSUPPORTED_MEDIA_TYPE"
+    ]
+
+
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json"])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [(b'{ "not a JSON', "BAD_REQUEST"), (b"[1]", "BAD_REQUEST"), (b"", "BAD_REQUEST")],
+    ids=["bad-json", "batch", "empty"],
+)
+async def test_a_malformed_request_is_400_in_a_graphql_error_body(client, accept, body, code):
+    # when the JSON does not parse, is a batch, or is missing
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json", "accept": accept}
+    )
+    # then it is 400 with a GraphQL error body, not text/plain
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
+
+
+async def test_another_method_is_405_in_a_graphql_error_body(client):
+    # when /graphql is sent a PUT
+    response = await client.put("/graphql", json={"query": "{ __typename }"})
+    # then it is 405, saying what is allowed, in a GraphQL error body
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_variables_that_do_not_coerce_are_400_even_in_an_invalid_document(client):
+    # given graphql-http's audit 86EE: an unused variable (invalid) sent as null for ID!
+    payload = {"query": "query CoerceFailure($id: ID!){ __typename }", "variables": {"id": None}}
+    # when a client that accepts graphql-response+json sends it
+    response = await post(client, payload, {})
+    # then the variables are the request error that counts: 400, without data
+    assert response.status_code == 400
+    assert "data" not in response.json()
+    # and the same document with a value that coerces is the validation failure it is
+    payload["variables"] = {"id": "1"}
+    assert (await post(client, payload, {})).status_code == 422

@@ -474,7 +474,7 @@ async def test_an_offer_shows_in_the_entitlement_status_and_consent_makes_it_rec
     assert offer.state == "assigned"
 
 
-AUDIT = "query($iin: IIN!) { auditRecords(subjectIin: $iin) { actorRole action what operation } }"
+AUDIT = "query($iin: IIN!) { auditRecords(subjectIin: $iin) { edges { node { actorRole action what operation } } } }"  # fmt: skip
 MY_DATA_ACCESS = "{ myDataAccess { edges { node { actorRole actorId action what operation } } } }"
 
 
@@ -489,9 +489,8 @@ async def test_answers_are_in_the_audit_trail_whichever_channel(
     reply = {"message_id": "gw-audit", "from": FATHER_PHONE, "text": f"1 {childcare.reply_code}"}
     await inbound(client, reply)
     # Then an operator finds both writes about him
-    records = (await gql(AUDIT, {"iin": FATHER_IIN}, token=token_for(Role.OPERATOR, "op-1")))[
-        "data"
-    ]["auditRecords"]
+    trail = await gql(AUDIT, {"iin": FATHER_IIN}, token=token_for(Role.OPERATOR, "op-1"))
+    records = [edge["node"] for edge in trail["data"]["auditRecords"]["edges"]]
     writes = [r for r in records if r["action"] == "write"]
     assert any(
         r["actorRole"] == "CITIZEN" and "BIRTH_BENEFIT declined" in r["what"] for r in writes

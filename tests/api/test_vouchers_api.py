@@ -46,7 +46,9 @@ mutation($items: [RedeemMealInput!]!) { redeemMealsBatch(items: $items) {
 } }
 """
 CHILD_MEALS = """
-query($child: ID!) { childMeals(childId: $child) { id servedOn mealType priceTiyn schoolName } }
+query($child: ID!) {
+  childMeals(childId: $child) { edges { node { id servedOn mealType priceTiyn schoolName } } }
+}
 """
 WALLET_VOUCHERS = (
     "{ me { vouchers { edges { node { programme personId fundedTiyn balanceTiyn } } } } }"
@@ -153,7 +155,8 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     assert served["__typename"] == "MealRedeemed", served
     assert served["meal"]["priceTiyn"] == LUNCH and served["meal"]["method"] == "qr"
     assert replay["replayed"] is True and replay["meal"]["id"] == served["meal"]["id"]
-    seen = (await gql(CHILD_MEALS, {"child": str(child.id)}, token=citizen))["data"]["childMeals"]
+    meals = (await gql(CHILD_MEALS, {"child": str(child.id)}, token=citizen))["data"]["childMeals"]
+    seen = [edge["node"] for edge in meals["edges"]]
     assert [(m["servedOn"], m["mealType"], m["priceTiyn"], m["schoolName"]) for m in seen] == [
         (SCHOOL_DAY.isoformat(), "LUNCH", LUNCH, canteen.name)
     ]
@@ -175,9 +178,9 @@ async def test_a_parent_consents_shows_a_qr_and_the_school_serves_lunch(gql, tok
     ]
     assert sum("(replay)" in r["what"] for r in writes) == 1
     # The canteen's list of the day shows the lunch, by the child's name
-    day = "query($on: Date) { schoolMeals(on: $on) { childId firstName mealType priceTiyn } }"
+    day = "query($on: Date) { schoolMeals(on: $on) { edges { node { childId firstName mealType priceTiyn } } } }"  # fmt: skip
     listed = (await gql(day, {"on": SCHOOL_DAY.isoformat()}, token=school_token))["data"]
-    assert listed["schoolMeals"] == [
+    assert [edge["node"] for edge in listed["schoolMeals"]["edges"]] == [
         {
             "childId": str(child.id),
             "firstName": child.first_name,

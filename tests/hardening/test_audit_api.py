@@ -23,10 +23,16 @@ PERSON = "query Person($iin: IIN!) { person(iin: $iin) { lastName } }"
 AUDIT = """
 query Trail($iin: IIN!) {
   auditRecords(subjectIin: $iin) {
-    seq actorRole actorId familyId action what operation requestId recordedAt
+    edges { node { seq actorRole actorId familyId action what operation requestId recordedAt } }
   }
 }
 """
+
+
+def nodes(connection: dict) -> list[dict]:
+    return [edge["node"] for edge in connection["edges"]]
+
+
 MY_DATA_ACCESS = """
 query MyDataAccess($first: Int! = 50, $after: String) {
   myDataAccess(first: $first, after: $after) {
@@ -92,7 +98,7 @@ async def test_an_operator_lookup_is_recorded_and_listed(client, token_for, fami
     trail = await client.post(
         "/graphql", json={"query": AUDIT, "variables": {"iin": SPOUSE_IIN}}, headers=operator
     )
-    [record] = trail.json()["data"]["auditRecords"]
+    [record] = nodes(trail.json()["data"]["auditRecords"])
     assert {k: record[k] for k in ("actorRole", "actorId", "action", "what", "operation")} == {
         "actorRole": "OPERATOR", "actorId": "op-7", "action": "read",
         "what": "registry person", "operation": "Person",
@@ -106,7 +112,7 @@ async def test_reading_the_trail_is_itself_recorded(gql, token_for, families, se
     await gql(AUDIT, {"iin": SPOUSE_IIN}, token=token_for(Role.OPERATOR, "op-7"))
     again = await gql(AUDIT, {"iin": SPOUSE_IIN}, token=token_for(Role.OPERATOR, "op-7"))
     assert await audit_count(session) == before + 2
-    assert [r["what"] for r in again["data"]["auditRecords"]] == ["audit trail"]
+    assert [r["what"] for r in nodes(again["data"]["auditRecords"])] == ["audit trail"]
 
 
 async def test_a_life_event_is_recorded_as_a_write(gql, token_for, families, session):
@@ -120,7 +126,7 @@ async def test_a_life_event_is_recorded_as_a_write(gql, token_for, families, ses
     body = await gql(RECORD, event, token=token_for(Role.SOURCE_SYSTEM, "labour-ministry"))
     assert body["data"]["recordLifeEvent"]["__typename"] == "LifeEventRecorded"
     trail = await gql(AUDIT, {"iin": HEAD_IIN}, token=token_for(Role.OPERATOR, "op-1"))
-    [record] = trail["data"]["auditRecords"]
+    [record] = nodes(trail["data"]["auditRecords"])
     assert (record["actorRole"], record["actorId"], record["action"], record["what"]) == (
         "SOURCE_SYSTEM", "labour-ministry", "write", "life event JOB_LOST",
     )  # fmt: skip

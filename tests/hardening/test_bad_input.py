@@ -45,17 +45,17 @@ REFUSED = {
     ),
     "childMeals, huge id": (
         Role.CITIZEN,
-        "query($c: ID!) { childMeals(childId: $c) { id } }",
+        "query($c: ID!) { childMeals(childId: $c) { edges { node { id } } } }",
         {"c": HUGE},
     ),
     "childMeals, negative id": (
         Role.CITIZEN,
-        "query($c: ID!) { childMeals(childId: $c) { id } }",
+        "query($c: ID!) { childMeals(childId: $c) { edges { node { id } } } }",
         {"c": "-9223372036854775809"},
     ),
     "childMeals, full-width digits": (
         Role.CITIZEN,
-        "query($c: ID!) { childMeals(childId: $c) { id } }",
+        "query($c: ID!) { childMeals(childId: $c) { edges { node { id } } } }",
         {"c": "１２"},
     ),
     "mealQrToken, huge id": (
@@ -170,7 +170,7 @@ async def test_an_offer_global_id_past_int64_is_not_found(prod_client_for, token
 
 async def test_good_ids_and_dates_still_pass(prod_client_for, token_for):
     # given well-formed values at the edges: the largest bigint, the last allowed date
-    document = "query($c: ID!) { childMeals(childId: $c) { id } }"
+    document = "query($c: ID!) { childMeals(childId: $c) { edges { node { id } } } }"
     async with prod_client_for(trusted_documents_only=False) as client:
         response = await client.post(
             "/graphql",

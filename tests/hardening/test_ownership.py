@@ -77,7 +77,7 @@ async def two_families(session, gql, token_for):
 
 
 CASES = [
-    ("childMeals", "citizen_a", "query($x: ID!) { childMeals(childId: $x) { id } }", "child_b"),
+    ("childMeals", "citizen_a", "query($x: ID!) { childMeals(childId: $x) { edges { node { id } } } }", "child_b"),
     ("mealQrToken", "citizen_a",
      "mutation($x: ID!) { mealQrToken(childId: $x) { __typename ... on VoucherRefused { code } } }",
      "child_b"),

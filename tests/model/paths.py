@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 from sqlalchemy import select
@@ -23,8 +23,10 @@ from tests.model.rules import (
     QrCode,
     Refused,
     Served,
+    local_day,
 )
 from tests.model.world import World
+from vouchers import calendar
 from vouchers.errors import VoucherError
 from vouchers.meal_groups import ALONE, GroupItem, redeem_meals_together
 from vouchers.meal_hotpath import redeem_meal_on_driver
@@ -105,15 +107,17 @@ class Paths:
 
     # --- meals
 
-    def show_qr(self, child: str, school: str, year_start) -> QrCode:
-        """The QR code a parent shows for their child at the child's school."""
+    def show_qr(self, child: str, school: str, year_start, issued: datetime) -> QrCode:
+        """The QR code a parent's phone made at `issued` for their child at the child's
+        school, still valid a minute after now (the model has no expiry)."""
         voucher_id = next(c for c in self.world.children if c.name == child).voucher_ids[year_start]
         token, claims = sign_qr(
             key=QR_KEY, voucher_id=voucher_id, child_person_id=self.world.person_ids[child],
-            merchant_id=str(self.world.merchant_ids[school]), now=self.now,
+            merchant_id=str(self.world.merchant_ids[school]), now=issued,
+            ttl=self.now - issued + timedelta(minutes=1),
         )  # fmt: skip
         self.tokens[claims.nonce] = token
-        return QrCode(child, school, claims.nonce, year_start)
+        return QrCode(child, school, claims.nonce, year_start, local_day(issued))
 
     def request(self, ask: MealAsk) -> MealRequest:
         return MealRequest(
@@ -216,13 +220,13 @@ class Paths:
             idempotency_key=ask.key,
             prescription_external_id=self.world.external_id(ask.prescription),
             drug_code=ask.drug, quantity=ask.quantity, identity_method=ask.identity,
-            identity_reason=ask.identity_reason,
+            identity_reason=ask.identity_reason, identity_reason_code=ask.identity_reason_code,
         )  # fmt: skip
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             try:
                 row, replayed = await dispense(
                     session=session, merchant_id=self.world.merchant_ids[ask.merchant],
-                    request=request, today=self.now.date(),
+                    request=request, today=calendar.local_day(self.now),
                 )  # fmt: skip
                 await session.commit()
             except (VoucherError, LedgerError) as refused:

@@ -5,10 +5,14 @@ It is written from the rules (docs/money.md, the domain's description, the dated
 data), not from the code, so that when a path of the code disagrees with it one of the two is
 wrong, and a person decides which. Every rule is in this module, each in one place:
 
-- `Calendar` says which days are school days; `meal_price` what a meal costs;
+- `local_day` says which day it is in Kazakhstan; `Calendar` which days are school days and
+  how many school days later a meal from the list may still be claimed; `meal_price` what a
+  meal costs;
 - `FLOWS`, `flow_refusal` where value may go; `Model.post` the ledger's order of refusals;
 - `Model.redeem` the meal's order of refusals (`_meal_refusal`), replays (`_same_request`,
-  `key_scope`) and payment.
+  `key_scope`: a key is its school's own) and payment;
+- `Model.dispense` a dispensing's order of refusals (a medicines voucher in force today among
+  them), replays (a key is its pharmacy's own) and payment.
 
 Answers are values: `Posted`, `Served` (a meal, or its replay) or `Refused` (a stable code).
 """
@@ -17,13 +21,16 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from familymap.parameters import ParameterError, default_parameters
 
 MEALS_PURPOSE = "school_meals"
 MEAL_TYPES = ("breakfast", "lunch")
+# Kazakhstan keeps one time, UTC+5, all year and everywhere (since March 2024).
+KAZAKHSTAN_OFFSET = timedelta(hours=5)
 
 # --- answers ---------------------------------------------------------------------------------
 
@@ -67,9 +74,14 @@ Answer = Refused | Posted | Served | Dispensed
 # --- the calendar and prices, from the parameters as data ---------------------------------
 
 
+def local_day(moment: datetime) -> date:
+    """The day it is in Kazakhstan at `moment` (an aware instant)."""
+    return (moment.astimezone(UTC) + KAZAKHSTAN_OFFSET).date()
+
+
 class Calendar:
     """School days: Monday to Friday inside the school year, outside its vacations and
-    holidays, and never in the future (a meal is recorded when it is served)."""
+    holidays. `today` is Kazakhstan's day; a day after it has no meal yet."""
 
     def __init__(self, today: date) -> None:
         self.today = today
@@ -83,12 +95,25 @@ class Calendar:
 
     def is_school_day(self, day: date) -> bool:
         year = self.year(day)
-        if day > self.today or year is None:
+        if year is None:
             return False
         if not year["start"] <= day <= year["end"] or day.weekday() >= 5:
             return False
         vacations = any(first <= day <= last for first, last in year.get("vacations", []))
         return not vacations and day not in year.get("holidays", [])
+
+    def school_days_after(self, day: date) -> int:
+        """How many school days come after `day`, up to and including today."""
+        return sum(
+            self.is_school_day(day + timedelta(days=n))
+            for n in range(1, (self.today - day).days + 1)
+        )
+
+    def claim_closed(self, day: date) -> bool:
+        """Whether a meal of `day` may no longer be claimed from the list today: more school
+        days than the window (a parameter of the meal's day) have passed since."""
+        window = int(default_parameters().get("school_meals.claim_window_school_days", day))
+        return self.school_days_after(day) > window
 
 
 def meal_price(*, region: str, meal_type: str, year_start: date) -> int:
@@ -177,6 +202,7 @@ class QrCode:
     school: str
     nonce: str
     year_start: date  # it names the child's voucher of this school year
+    issued_on: date  # Kazakhstan's day when the parent's phone made it: the meal's only day
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +226,7 @@ class Meal:
     price: int
     method: str
     nonce: str | None
+    claimed_on: date  # the day the canteen recorded it: after `day` for a late claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +247,7 @@ class Prescription:
     quantity: int
     unit_price: int
     valid_until: date
+    voucher: tuple[date, date] | None  # the patient's medicines voucher's period, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +260,22 @@ class DispenseAsk:
     drug: str
     quantity: int
     identity: str
-    identity_reason: str | None = None
+    identity_reason: str | None = None  # the pharmacist's written account of a fallback
+    identity_reason_code: str | None = None  # why the fallback, from a fixed list
 
 
 IDENTITY_CHECKS = ("egov_qr", "face_id", "fallback")
+FALLBACK_REASONS = ("no_smartphone", "face_id_failed", "camera_unavailable", "egov_unavailable")
+FALLBACK_ACCOUNT_WORDS = 3  # a word: two letters or more
+
+
+def identity_checked(ask: DispenseAsk) -> bool:
+    """Whether the patient's identity was checked: by eGov QR or Face-ID, or by the fallback
+    with a reason from the list and an account of what happened in a few words."""
+    if ask.identity != "fallback":
+        return ask.identity in IDENTITY_CHECKS
+    words = re.findall(r"[^\W\d_]{2,}", ask.identity_reason or "")
+    return ask.identity_reason_code in FALLBACK_REASONS and len(words) >= FALLBACK_ACCOUNT_WORDS
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -264,7 +304,8 @@ class Model:
         self.prescriptions: dict[str, Prescription] = {}
         self.pharmacies: dict[str, str] = {}  # merchant name -> account, of the medicines kind
         self.dispensed: dict[str, int] = {}  # prescription -> quantity dispensed
-        self.dispensings: dict[str, DispenseAsk] = {}  # idempotency key -> the first request
+        # (pharmacy, idempotency key) -> the first request: a key is each pharmacy's own
+        self.dispensings: dict[tuple[str, str], DispenseAsk] = {}
 
     # --- the ledger
 
@@ -325,7 +366,7 @@ class Model:
             return paid
         meal = Meal(
             child.name, ask.day, ask.meal_type, school.name, price,
-            "qr" if ask.qr else "list", ask.qr.nonce if ask.qr else None,
+            "qr" if ask.qr else "list", ask.qr.nonce if ask.qr else None, self.calendar.today,
         )  # fmt: skip
         self.meals[child.name, ask.day, ask.meal_type] = meal
         self.requests[key_scope(ask)] = (ask, meal)
@@ -357,8 +398,14 @@ class Model:
             return "BAD_USER_INPUT"
         if ask.qr is not None and ask.qr.school != ask.school:
             return "WRONG_SCHOOL"
+        if ask.day > self.calendar.today:
+            return "NOT_A_SCHOOL_DAY"  # a meal is recorded once it is served
+        if ask.qr is not None and ask.day != ask.qr.issued_on:
+            return "QR_NOT_FOR_THIS_DAY"
         if not self.calendar.is_school_day(ask.day):
             return "NOT_A_SCHOOL_DAY"
+        if ask.qr is None and self.calendar.claim_closed(ask.day):
+            return "CLAIM_WINDOW_CLOSED"
         child = self.children.get(ask.qr.child if ask.qr else ask.child)
         if child is None or child.school != ask.school:
             return "NOT_ENROLLED"
@@ -383,7 +430,7 @@ class Model:
         rx = self.prescriptions.get(ask.prescription)
         if rx is None:
             return Refused("NOT_FOUND")
-        first = self.dispensings.get(ask.key)
+        first = self.dispensings.get((ask.merchant, ask.key))
         if first is not None:
             same = (first.merchant, first.prescription, first.drug, first.quantity,
                     first.identity) == (ask.merchant, ask.prescription, ask.drug, ask.quantity,
@@ -391,9 +438,7 @@ class Model:
             if not same:
                 return Refused("IDEMPOTENCY_KEY_REUSED")
             return Dispensed(first.prescription, first.quantity, replayed=True)
-        if ask.identity not in IDENTITY_CHECKS or (
-            ask.identity == "fallback" and not (ask.identity_reason or "").strip()
-        ):
+        if not identity_checked(ask):
             return Refused("IDENTITY_CHECK_REQUIRED")
         if ask.drug != rx.drug:
             return Refused("DRUG_MISMATCH")
@@ -401,23 +446,26 @@ class Model:
             return Refused("PRESCRIPTION_EXPIRED")
         if ask.quantity <= 0:
             return Refused("BAD_USER_INPUT")
+        if rx.voucher is None or not rx.voucher[0] <= today <= rx.voucher[1]:
+            return Refused("NO_VOUCHER")
         if self.dispensed.get(rx.name, 0) + ask.quantity > rx.quantity:
             return Refused("QUANTITY_EXCEEDED")
         paid = self.post(
-            transfer_id=f"dispensing:{ask.key}", debit=rx.patient_wallet,
+            transfer_id=f"dispensing:{ask.merchant}:{ask.key}", debit=rx.patient_wallet,
             credit=self.pharmacies[ask.merchant], amount=ask.quantity * rx.unit_price,
             reason="MEDICINE_DISPENSED", fresh=False,
         )  # fmt: skip
         if isinstance(paid, Refused):
             return paid
         self.dispensed[rx.name] = self.dispensed.get(rx.name, 0) + ask.quantity
-        self.dispensings[ask.key] = ask
+        self.dispensings[ask.merchant, ask.key] = ask
         return Dispensed(rx.name, ask.quantity)
 
 
 def key_scope(ask: MealAsk) -> tuple[str, ...]:
-    """What an idempotency key is unique in: the whole system."""
-    return (ask.key,)
+    """What an idempotency key is unique in: its school's requests (each merchant's keys are
+    its own)."""
+    return (ask.school, ask.key)
 
 
 def _same_request(first: MealAsk, again: MealAsk) -> bool:

@@ -1,7 +1,8 @@
 """The code against the reference model (tests/model/rules.py): hypothesis drives random
 sequences of fundings, ledger postings (fresh, replayed, with a used id, refused flows) and
 meal requests (by list and by QR code, replays with the same key, keys reused for another
-meal, the wrong school, days that are not school days, wallets run dry) through every path
+meal or by another school, the wrong school, days that are not school days, a QR code of
+another day, list meals inside and past the claim window, wallets run dry) through every path
 the database has: the portable ORM path and the offline batch on SQLite and PostgreSQL, and
 on PostgreSQL the hot path, group commit and the driver's ledger statements. After every step
 the answers, the balances and the meals must be the model's, and `ledger verify` clean.
@@ -19,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -57,8 +58,11 @@ from tests.model.rules import (
     DispenseAsk,
     MealAsk,
     Model,
+    QrCode,
     Refused,
     School,
+    Served,
+    local_day,
     meal_transfer_id,
 )
 from wallet.verify import verify_ledger
@@ -66,17 +70,33 @@ from wallet.verify import verify_ledger
 EXAMPLES = int(os.environ.get("SOCIALWALLET_MODEL_EXAMPLES", "25"))
 STEPS = int(os.environ.get("SOCIALWALLET_MODEL_STEPS", "15"))
 
-NOW = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)  # a Wednesday of the 2026-2027 school year
+NOW = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)  # 14:30 in Astana, a Wednesday of 2026-2027
+TODAY = local_day(NOW)
+# When a sequence runs: NOW, or that evening in UTC, which is already Thursday in Astana.
+NOWS = (NOW, datetime(2026, 11, 18, 19, 30, tzinfo=UTC))
+# The days meals are asked for, the likeliest first: school days around today (on Wednesday
+# the 18th, Friday 13 is the claim window's last day and Thursday 12 past it; on Thursday the
+# 19th, Monday 16 is the last and Friday 13 past it), then any.
+LIKELY_DAYS = tuple(date(2026, 11, day) for day in (18, 17, 19, 16, 13, 12))
 DAYS = (
-    date(2026, 11, 18),  # today, a school day
-    date(2026, 11, 17),  # yesterday, a school day
-    date(2026, 11, 16),
+    *LIKELY_DAYS,
     date(2026, 11, 14),  # a Saturday
     date(2026, 10, 28),  # the autumn vacation
-    date(2026, 11, 19),  # tomorrow: not served yet
+    date(2026, 11, 20),  # tomorrow at the latest: not served yet
     date(2026, 5, 20),  # a school day of the last school year
     date(2026, 7, 15),  # the summer
 )
+
+
+def issue_moments(now: datetime) -> tuple[datetime, ...]:
+    """When a parent's phone made a QR code: now, a day earlier, and the half hours either
+    side of Astana's last midnight (yesterday's code and today's), none after now."""
+    midnight = datetime.combine(local_day(now), time(), tzinfo=UTC) - timedelta(hours=5)
+    moments = (now, now - timedelta(days=1), midnight - timedelta(minutes=30),
+               midnight + timedelta(minutes=30))  # fmt: skip
+    return tuple(moment for moment in moments if moment <= now)
+
+
 AMOUNTS = (1, 30_000, 54_000, 90_000, 200_000, 1_000_000)
 # (path, answer) -> how often the model expected it: what the sequences exercised, printed
 # at the end of a run (pytest -s).
@@ -143,16 +163,13 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
             world = db.run(worlds.build_world(db.engine))
             self.world = world
             self.model = Model(
-                today=NOW.date(), accounts=world.accounts, schools=world.schools,
+                today=TODAY, accounts=world.accounts, schools=world.schools,
                 children=world.children,
             )  # fmt: skip
             self.model.prescriptions = {rx.name: rx for rx in world.prescriptions}
             self.model.pharmacies = {
-                worlds.PHARMACY: next(
-                    a.code for a in world.accounts if a.kind == "merchant" and
-                    a.purpose == "medicines"
-                )
-            }  # fmt: skip
+                name: f"merchant:{world.merchant_ids[name]}" for name in worlds.PHARMACIES
+            }
             self.paths = Paths(db.engine, db.pool, world, NOW, {})
             self.keys: list[str] = []
             self.asks: list[MealAsk] = []
@@ -172,7 +189,12 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
 
         @initialize(data=st.data())
         def fund_every_wallet(self, data: st.DataObject) -> None:
-            """Each child's wallet starts with some money, or none."""
+            """The sequence runs at one moment (one day in Astana); each child's wallet starts
+            with some money, or none."""
+            self.now = data.draw(st.sampled_from(NOWS), label="now")
+            self.today = local_day(self.now)
+            self.paths.now = self.now
+            self.model.calendar.today = self.today
             for child in self.world.children:
                 amount = data.draw(st.sampled_from((0, 54_000, 200_000, 1_000_000)), label="fund")
                 if amount:
@@ -220,7 +242,7 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
                 st.builds(
                     lambda c, d, t: meal_transfer_id(c, d, t),
                     st.sampled_from([c for c in self.world.children if c.voucher_ids]),
-                    st.sampled_from(DAYS[:3]),
+                    st.sampled_from(LIKELY_DAYS[:3]),
                     st.sampled_from(MEAL_TYPES),
                 )
             )
@@ -250,12 +272,16 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data())
         def show_qr(self, data: st.DataObject) -> None:
-            """A parent shows their child's QR code (for the child's school)."""
+            """A parent shows their child's QR code (for the child's school), made now or
+            earlier (still unexpired): it is for the day in Astana when it was made."""
             child = data.draw(
                 st.sampled_from([c for c in self.world.children if worlds.THIS_YEAR in
                                  c.voucher_ids]), label="child",
             )  # fmt: skip
-            self.qr_codes.append(self.paths.show_qr(child.name, child.school, worlds.THIS_YEAR))
+            issued = data.draw(st.sampled_from(issue_moments(self.now)), label="issued")
+            self.qr_codes.append(
+                self.paths.show_qr(child.name, child.school, worlds.THIS_YEAR, issued)
+            )
 
         @rule(data=st.data())
         def redeem(self, data: st.DataObject) -> None:
@@ -319,19 +345,17 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
             if self.keys:
                 keys.append(st.sampled_from(self.keys))
             key = data.draw(st.one_of(keys), label="key")
-            day = data.draw(
-                st.one_of(st.sampled_from(DAYS[:3]), st.sampled_from(DAYS)), label="day"
-            )
+            days = st.one_of(st.sampled_from(LIKELY_DAYS), st.sampled_from(DAYS))
             meal_type = data.draw(
-                st.one_of(
-                    st.sampled_from(MEAL_TYPES), st.sampled_from(MEAL_TYPES), st.just("dinner")
-                ),
+                st.one_of(*[st.sampled_from(MEAL_TYPES)] * 3, st.just("dinner")),
                 label="meal",
             )
             if self.qr_codes and data.draw(st.booleans(), label="by QR"):
-                qr = data.draw(st.sampled_from(self.qr_codes), label="qr")
+                qr: QrCode = data.draw(st.sampled_from(self.qr_codes), label="qr")
                 at = school or self.school_for(data, qr.school)
+                day = data.draw(st.one_of(st.just(qr.issued_on), days), label="day")
                 return MealAsk(key, at, day, meal_type, qr=qr)
+            day = data.draw(days, label="day")
             children = self.world.children
             pupils = [c for c in children if school is None or c.school == school] or children
             child = data.draw(
@@ -364,23 +388,29 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
             keys = [st.just(self.fresh("dispense"))]
             if self.dispense_keys:
                 keys.append(st.sampled_from(self.dispense_keys))
-            identity, reason = data.draw(
-                st.sampled_from([("face_id", None), ("egov_qr", None), ("fallback", "no phone"),
-                                 ("fallback", None), ("none", None)]), label="identity",
+            identity, reason, code = data.draw(
+                st.sampled_from([
+                    ("face_id", None, None), ("egov_qr", None, None),
+                    ("fallback", "the patient has no smartphone", "no_smartphone"),
+                    ("fallback", "no phone", "no_smartphone"), ("fallback", "no phone", None),
+                    ("fallback", None, None), ("none", None, None),
+                ]), label="identity",
             )  # fmt: skip
             ask = DispenseAsk(
                 key=data.draw(st.one_of(keys), label="key"),
                 merchant=data.draw(
-                    st.sampled_from([worlds.PHARMACY, worlds.PHARMACY, "north"]), label="at"
+                    st.sampled_from([worlds.PHARMACY, worlds.PHARMACY, "chemist", "north"]),
+                    label="at",
                 ),
                 prescription=rx.name,
                 drug=data.draw(st.sampled_from([rx.drug, rx.drug, "N02BE01"]), label="drug"),
                 quantity=data.draw(st.sampled_from([1, 2, 1, 3, 0]), label="quantity"),
                 identity=identity,
                 identity_reason=reason,
+                identity_reason_code=code,
             )
             self.dispense_keys.append(ask.key)
-            expected = self.model.dispense(ask, today=NOW.date())
+            expected = self.model.dispense(ask, today=self.today)
             answered = db.run(self.paths.dispense(ask))
             SEEN["dispense", _outcome(expected)] += 1
             assert answered == expected, f"dispense answered {answered}, the model {expected}"
@@ -440,12 +470,12 @@ def test_the_model_refuses_what_the_rules_refuse() -> None:
     school = Account("merchant:s", "merchant", "school_meals")
     programme = Account("programme:p", "budget_programme", "school_meals")
     model = Model(
-        today=NOW.date(), accounts=[wallet, school, programme],
-        schools=[School("s", school.code, "astana")],
+        today=TODAY, accounts=[wallet, school, programme],
+        schools=[School("s", school.code, "astana"), School("t", "merchant:t", "astana")],
         children=[Child("c", "s", wallet.code, frozenset({worlds.THIS_YEAR}),
                         {worlds.THIS_YEAR: 7})],
     )  # fmt: skip
-    lunch = MealAsk("k1", "s", NOW.date(), "lunch", child="c")
+    lunch = MealAsk("k1", "s", TODAY, "lunch", child="c")
     # Then a meal with no money is refused, and funded it is served once, replayed after
     assert model.redeem(lunch) == Refused("INSUFFICIENT_FUNDS")
     model.post(
@@ -454,21 +484,36 @@ def test_the_model_refuses_what_the_rules_refuse() -> None:
     )  # fmt: skip
     assert model.redeem(lunch).replayed is False
     assert model.redeem(lunch).replayed is True
-    assert model.redeem(MealAsk("k2", "s", NOW.date(), "lunch", child="c")) == Refused(
+    assert model.redeem(MealAsk("k2", "s", TODAY, "lunch", child="c")) == Refused(
         "ALREADY_REDEEMED"
     )
-    assert model.redeem(MealAsk("k1", "s", NOW.date(), "breakfast", child="c")) == Refused(
+    assert model.redeem(MealAsk("k1", "s", TODAY, "breakfast", child="c")) == Refused(
         "IDEMPOTENCY_KEY_REUSED"
     )
     assert model.redeem(MealAsk("k3", "s", date(2026, 11, 21), "lunch", child="c")) == Refused(
         "NOT_A_SCHOOL_DAY"
     )
+    # And a list meal four school days back is past the claim window, three days back it is not
+    assert model.redeem(
+        MealAsk("k4", "s", date(2026, 11, 12), "lunch", child="c")
+    ) == Refused("CLAIM_WINDOW_CLOSED")  # fmt: skip
+    late = model.redeem(MealAsk("k5", "s", date(2026, 11, 13), "lunch", child="c"))
+    assert late == Served("c", date(2026, 11, 13), "lunch")
+    assert model.meals["c", date(2026, 11, 13), "lunch"].claimed_on == TODAY
+    # And a QR code made yesterday in Astana (23:30) is not for today's meal
+    yesterdays = QrCode("c", "s", "n1", worlds.THIS_YEAR,
+                        local_day(datetime(2026, 11, 17, 18, 30, tzinfo=UTC)))  # fmt: skip
+    assert model.redeem(MealAsk("k6", "s", TODAY, "breakfast", qr=yesterdays)) == Refused(
+        "QR_NOT_FOR_THIS_DAY"
+    )
+    # And another school's same key is not this school's
+    assert model.redeem(MealAsk("k1", "t", TODAY, "lunch", child="c")) == Refused("NOT_ENROLLED")
     # And a used transfer id is refused before the money is looked at
     assert model.post(
         transfer_id="f", debit=school.code, credit=wallet.code, amount=10**9,
         reason="VOUCHER_FUNDING", fresh=False,
     ) == Refused("TRANSFER_ID_REUSED")  # fmt: skip
-    price = model.meals["c", NOW.date(), "lunch"].price
+    paid = sum(meal.price for meal in model.meals.values())
     assert model.balances == {
-        wallet.code: 1_000_000 - price, school.code: price, programme.code: -1_000_000,
+        wallet.code: 1_000_000 - paid, school.code: paid, programme.code: -1_000_000,
     }  # fmt: skip

@@ -1,6 +1,7 @@
-"""The database side of a model run: a small world of its own (schools, a pharmacy, children
-with and without vouchers, their wallets, programmes and clearing accounts), committed into a
-throwaway database under names no other run uses, and what the database says of it now."""
+"""The database side of a model run: a small world of its own (schools, two pharmacies,
+children with and without vouchers, patients with and without a medicines voucher, their
+wallets, programmes and clearing accounts), committed into a throwaway database under names no
+other run uses, and what the database says of it now."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from vouchers.meals import wallet_code
 from vouchers.medicines import PrescriptionInput, record_prescription
 from vouchers.medicines import wallet_code as medicines_wallet
 from vouchers.merchants import register_merchant
-from vouchers.tables import MealRedemption, MealVoucher, Merchant
+from vouchers.tables import MealRedemption, MealVoucher, MedicineVoucher, Merchant
 from vouchers.tables import Prescription as PrescriptionRow
 from wallet import ledger
 from wallet.tables import LedgerAccount
@@ -37,10 +38,15 @@ CHILDREN = (
 )
 SCHOOLS = (("north", "astana"), ("south", "shymkent"))
 PHARMACY = "pharmacy"
-# (name, drug, quantity, unit price, valid until): one to dispense, one expired.
+PHARMACIES = (PHARMACY, "chemist")  # two pharmacies, whose idempotency keys are their own
+# The patient's medicines voucher: this month's (it covers the tests' today, 2026-11-18).
+MEDICINES_VOUCHER = (date(2026, 11, 1), date(2026, 11, 30))
+# (name, drug, quantity, unit price, valid until, patient): one to dispense, one expired, and
+# one of a patient with no medicines voucher.
 PRESCRIPTIONS = (
-    ("rx-ok", "C09AA05", 3, 100_000, date(2099, 1, 1)),
-    ("rx-old", "A10BA02", 2, 50_000, date(2026, 11, 1)),
+    ("rx-ok", "C09AA05", 3, 100_000, date(2099, 1, 1), "patient"),
+    ("rx-old", "A10BA02", 2, 50_000, date(2026, 11, 1), "patient"),
+    ("rx-none", "C09AA05", 2, 100_000, date(2099, 1, 1), "nobody"),
 )
 
 _serials = itertools.count(random.randrange(10_000))
@@ -111,41 +117,57 @@ async def build_world(engine: AsyncEngine) -> World:
             merchant_ids[name] = merchant.id
             schools.append(School(name, merchant.account_code, region))
             accounts.append(Account(merchant.account_code, "merchant", "school_meals"))
-        chemist, _ = await register_merchant(
-            session=session, external_code=f"model-{run}-pharmacy", name="Pharmacy",
-            category="medicines", region="astana",
-        )  # fmt: skip
-        accounts.append(Account(chemist.account_code, "merchant", "medicines"))
-        merchant_ids[PHARMACY] = chemist.id
-        family = Family(region="astana", housing_owned=True, area_m2=60, rooms=2)
-        session.add(family)
-        await session.flush()
-        birth = date(1970 + random.randrange(20), 6, 1 + random.randrange(28))
-        patient = Person(
-            family_id=family.id, iin=_iin(birth), role="head", last_name="Model",
-            first_name="patient", birth_date=birth, sex="M", insured=True,
-        )  # fmt: skip
-        session.add(patient)
-        await session.flush()
-        patient_wallet = medicines_wallet(patient.id)
-        await ledger.open_account(
-            session=session, code=patient_wallet, kind="purpose_wallet", purpose="medicines",
-            family_id=family.id, person_id=patient.id,
-        )  # fmt: skip
-        accounts.append(Account(patient_wallet, "purpose_wallet", "medicines"))
+        for pharmacy in PHARMACIES:
+            chemist, _ = await register_merchant(
+                session=session, external_code=f"model-{run}-{pharmacy}", name=pharmacy,
+                category="medicines", region="astana",
+            )  # fmt: skip
+            accounts.append(Account(chemist.account_code, "merchant", "medicines"))
+            merchant_ids[pharmacy] = chemist.id
+        patients, vouchers = {}, {}
+        for name in ("patient", "nobody"):
+            family = Family(region="astana", housing_owned=True, area_m2=60, rooms=2)
+            session.add(family)
+            await session.flush()
+            birth = date(1970 + random.randrange(20), 6, 1 + random.randrange(28))
+            patient = Person(
+                family_id=family.id, iin=_iin(birth), role="head", last_name="Model",
+                first_name=name, birth_date=birth, sex="M", insured=True,
+            )  # fmt: skip
+            session.add(patient)
+            await session.flush()
+            await ledger.open_account(
+                session=session, code=medicines_wallet(patient.id), kind="purpose_wallet",
+                purpose="medicines", family_id=family.id, person_id=patient.id,
+            )  # fmt: skip
+            accounts.append(Account(medicines_wallet(patient.id), "purpose_wallet", "medicines"))
+            patients[name] = patient
+            vouchers[name] = MEDICINES_VOUCHER if name == "patient" else None
+            if name == "patient":
+                session.add(
+                    MedicineVoucher(
+                        family_id=family.id, person_id=patient.id,
+                        period_start=MEDICINES_VOUCHER[0], period_end=MEDICINES_VOUCHER[1],
+                        amount_tiyn=0, channel="model",
+                    )
+                )  # fmt: skip
+        patient_wallet = medicines_wallet(patients["patient"].id)
         prescriptions = []
-        for name, drug, quantity, price, valid_until in PRESCRIPTIONS:
+        for name, drug, quantity, price, valid_until, holder in PRESCRIPTIONS:
             await record_prescription(
                 session=session, source="model",
                 prescription=PrescriptionInput(
-                    external_id=f"model-{run}-{name}", patient_iin=patient.iin, drug_code=drug,
-                    quantity=quantity, unit_price_tiyn=price, valid_until=valid_until,
-                    prescribing_org="Model polyclinic",
+                    external_id=f"model-{run}-{name}", patient_iin=patients[holder].iin,
+                    drug_code=drug, quantity=quantity, unit_price_tiyn=price,
+                    valid_until=valid_until, prescribing_org="Model polyclinic",
                 ),
             )  # fmt: skip
             prescriptions.append(
-                Prescription(name, patient_wallet, drug, quantity, price, valid_until)
-            )
+                Prescription(
+                    name, medicines_wallet(patients[holder].id), drug, quantity, price,
+                    valid_until, vouchers[holder],
+                )
+            )  # fmt: skip
         children, person_ids = [], {}
         for name, school, years in CHILDREN:
             family = Family(region="astana", housing_owned=True, area_m2=60, rooms=2)
@@ -211,6 +233,7 @@ async def meals(engine: AsyncEngine, world: World) -> set[Meal]:
                 meal.price_tiyn,
                 meal.method,
                 meal.qr_nonce,
+                meal.claimed_on,
             )
             for meal, merchant_id in rows
         }

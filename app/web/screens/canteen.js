@@ -18,7 +18,13 @@ export async function render(view) {
   const todayList = h("ul", { class: "plain", "data-today-meals": "" });
   // The list shows the day the canteen is serving (today unless another date is chosen).
   const showToday = async () => {
-    const { schoolMeals } = await gql("SchoolMeals", { on: servedOn.value || null });
+    // A page of 100 at a time, until the connection says there is no more.
+    const schoolMeals = [];
+    for (let after = null, more = true; more; ) {
+      const page = (await gql("SchoolMeals", { on: servedOn.value || null, after })).schoolMeals;
+      schoolMeals.push(...page.edges.map((edge) => edge.node));
+      ({ hasNextPage: more, endCursor: after } = page.pageInfo);
+    }
     todayList.replaceChildren(
       ...schoolMeals.map((m) => h("li", { class: "row", "data-served": m.id }, h("span", {}, `${m.firstName} ${m.lastName} · ${t(`meal.${m.mealType}`)} · ${date(m.servedOn)}`), h("span", { class: "amount" }, money(m.priceTiyn)))),
     );

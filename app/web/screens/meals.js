@@ -32,7 +32,13 @@ async function pupilCard(pupil) {
     h("h3", {}, t("meals.history")),
     history,
   );
-  const { childMeals } = await gql("ChildMeals", { childId: pupil.childId });
+  // A page of 100 at a time, until the connection says there is no more.
+  const childMeals = [];
+  for (let after = null, more = true; more; ) {
+    const page = (await gql("ChildMeals", { childId: pupil.childId, after })).childMeals;
+    childMeals.push(...page.edges.map((edge) => edge.node));
+    ({ hasNextPage: more, endCursor: after } = page.pageInfo);
+  }
   if (!childMeals.length) history.append(h("li", { class: "muted", "data-empty": "" }, t("meals.historyEmpty")));
   for (const meal of childMeals) {
     history.append(
