@@ -259,8 +259,8 @@ class AuditQueries:
         key = info.context.settings.audit_key
         try:
             position = None if after is None else Position.from_cursor(after)
-        except BadCursor as refused:
-            raise ApiError(str(refused), code=BAD_USER_INPUT) from None
+        except BadCursor:
+            raise ApiError("error.bad_cursor", code=BAD_USER_INPUT) from None
         size = max(1, min(first, MAX_RECORDS))
         async with info.context.session_factory() as session:
             caller = await session.scalar(select(Person).where(Person.iin == own_iin))

@@ -15,7 +15,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.auth import AuthenticatedUser, Principal, RejectedUser
 from app.settings import Settings
-from wallet.i18n import DEFAULT_LANGUAGE
+from familymap.i18n import DEFAULT_LANGUAGE
 
 
 @dataclass

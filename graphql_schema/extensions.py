@@ -10,6 +10,7 @@ from __future__ import annotations
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
 
+from familymap.i18n import translate
 from graphql_schema.errors import INTERNAL_SERVER_ERROR, INVALID_IIN, error_code
 
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -65,4 +66,7 @@ class MaskUnexpected(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         masked.extensions = {"code": INTERNAL_SERVER_ERROR}
+        # Said in the request's language, like every refusal (docs/i18n.md).
+        context = getattr(self.execution_context, "context", None)
+        masked.message = translate("error.unexpected", getattr(context, "language", None))
         return masked

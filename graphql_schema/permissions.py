@@ -21,7 +21,7 @@ def require_principal(info: Info[Context, Any]) -> Principal:
     principal = info.context.principal
     if principal is None:
         reason = info.context.auth_rejection or "a bearer token is required"
-        raise Unauthenticated(f"Not authenticated: {reason}.")
+        raise Unauthenticated("error.unauthenticated", values={"reason": reason})
     return principal
 
 
@@ -35,7 +35,7 @@ class RoleRequired(BasePermission):
         principal = require_principal(info)
         if self.roles and not principal.has_any(self.roles):
             allowed = ", ".join(sorted(self.roles))
-            raise Forbidden(f"This needs one of the roles: {allowed}.")
+            raise Forbidden("error.needs_role", values={"allowed": allowed})
         return True
 
 

@@ -47,25 +47,25 @@ def record_number(text: str) -> int | None:
 def check_id(value: object) -> str:
     """An ID as text: printable ASCII without spaces; a number must fit a bigint."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidValue("an id is a string or a whole number")
+        raise InvalidValue("error.id_type")
     text = str(value)
     if not 0 < len(text) <= MAX_ID_LENGTH or not text.isascii() or not text.isprintable():
-        raise InvalidValue(f"an id is 1 to {MAX_ID_LENGTH} printable ASCII characters")
+        raise InvalidValue("error.id_length", length=MAX_ID_LENGTH)
     if " " in text:
-        raise InvalidValue("an id has no spaces")
+        raise InvalidValue("error.id_spaces")
     if text.lstrip("+-").isdigit() and record_number(text) is None:
-        raise InvalidValue(f"an id that is a number is within 0..{INT64_MAX}")
+        raise InvalidValue("error.id_range", max=INT64_MAX)
     return text
 
 
 def check_text(value: str) -> str:
     """Text any database can store: no NUL character, no lone surrogate (not UTF-8)."""
     if "\x00" in value:
-        raise InvalidValue("text may not contain the NUL character")
+        raise InvalidValue("error.text_nul")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidValue("text must be valid Unicode (a lone surrogate is not)") from None
+        raise InvalidValue("error.text_unicode") from None
     return value
 
 
@@ -84,13 +84,15 @@ def is_list_cursor(value: str) -> bool:
 def parse_date(value: object) -> date:
     """A `Date` input: YYYY-MM-DD in ASCII digits, a real day within MIN_DATE..MAX_DATE."""
     if not isinstance(value, str) or not _ASCII_DAY.fullmatch(value):
-        raise InvalidValue("a date is written YYYY-MM-DD")
+        raise InvalidValue("error.date_format")
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise InvalidValue("not a real calendar date") from None
+        raise InvalidValue("error.not_a_date") from None
     if not MIN_DATE <= day <= MAX_DATE:
-        raise InvalidValue(f"a date is within {MIN_DATE} and {MAX_DATE}")
+        raise InvalidValue(
+            "error.date_range", first=MIN_DATE.isoformat(), last=MAX_DATE.isoformat()
+        )
     return day
 
 

@@ -19,10 +19,11 @@ from strawberry.types import ExecutionContext, Info
 
 from app.auth import Role as RoleValue
 from app.settings import Settings
+from familymap.i18n import catalogues
 from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context, RoutedReads
-from graphql_schema.errors import is_expected
+from graphql_schema.errors import is_expected, translate_errors
 from graphql_schema.extensions import MaskUnexpected
 from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
@@ -83,12 +84,18 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        # Every path an error takes passes here, before MaskErrors: say refusals in the
+        # request's language.
+        context = execution_context.context if execution_context is not None else None
+        translate_errors(errors, language=getattr(context, "language", None))
         super().process_errors([e for e in errors if not is_expected(e)], execution_context)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema for this environment: depth, alias and token limits; in prod, introspection
     off, suggestions off, unexpected errors masked."""
+    # The catalogue is read now, not by the first request that is refused.
+    catalogues()
     # Extensions are given as classes or factories: strawberry makes fresh ones per request.
     # The parser and validation caches live at module level, so they still span requests.
     extensions: list[Callable[[], SchemaExtension]] = [

@@ -62,17 +62,14 @@ def _refuse_a_month_without_rules(first: date, parameters: ParameterSet | None) 
     try:
         ps.get("acts.review_min_feedback", first)
     except ParameterError:
-        raise InvalidInput(f"no act rules cover {first:%Y-%m}") from None
+        raise InvalidInput("refusal.no_act_rules", month=f"{first:%Y-%m}") from None
 
 
 def refuse_a_month_not_ended(month: date, *, today: date) -> None:
     """MONTH_NOT_ENDED unless `month` was over before `today` (Kazakhstan's local day)."""
     first, following = month_bounds(month)
     if today < following:
-        raise MonthNotEnded(
-            f"the act for {first:%Y-%m} can be drawn from {following.isoformat()}, once the "
-            "month has ended"
-        )
+        raise MonthNotEnded("refusal.month_not_ended", month=f"{first:%Y-%m}", from_day=following)
 
 
 async def prepare_act(
@@ -149,7 +146,7 @@ async def prepare_act(
         async with session.begin_nested():
             session.add(act)
     except IntegrityError as exc:
-        raise ActStateConflict("the act was drawn concurrently; ask again") from exc
+        raise ActStateConflict("refusal.act_drawn_concurrently") from exc
     return act
 
 
@@ -239,7 +236,7 @@ async def get_act(*, session: AsyncSession, act_id: int) -> MerchantAct:
     """The act with this id, or NOT_FOUND."""
     act = await session.get(MerchantAct, act_id)
     if act is None:
-        raise NotFound("no such act")
+        raise NotFound("refusal.no_such_act")
     return act
 
 
@@ -250,7 +247,7 @@ async def submit_act(
     it as it is."""
     act = await get_act(session=session, act_id=act_id)
     if str(act.merchant_id) != str(merchant_id):
-        raise Forbidden("this act belongs to another merchant")
+        raise Forbidden("refusal.act_of_another_merchant")
     if act.status == "submitted":
         return act
     if act.status == "draft":
@@ -286,8 +283,8 @@ async def _move(
     if moved.first() is None:
         await session.refresh(act)
         if act.status == "approved":
-            raise ActImmutable("an approved act cannot change; corrections are adjustment acts")
-        raise ActStateConflict(f"the act is {act.status}, not {old}")
+            raise ActImmutable("refusal.act_immutable")
+        raise ActStateConflict("refusal.act_state", status=act.status, expected=old)
     await session.refresh(act)
     return act
 
@@ -296,9 +293,9 @@ async def issue_invoice(*, session: AsyncSession, act_id: int, today: date) -> I
     """The invoice for an approved act of an ended month, for exactly its total; once per act."""
     act = await get_act(session=session, act_id=act_id)
     if act.status != "approved":
-        raise ActNotApproved("an invoice is issued only from an approved act")
+        raise ActNotApproved("refusal.act_not_approved")
     if act.total_tiyn <= 0:
-        raise InvalidInput("the act claims nothing to invoice")
+        raise InvalidInput("refusal.act_claims_nothing")
     existing = await session.scalar(select(Invoice).where(Invoice.act_id == act.id))
     if existing is not None:
         return existing
@@ -322,7 +319,7 @@ async def pay_invoice(*, session: AsyncSession, invoice_id: int) -> Invoice:
     """Pay the invoice: its amount leaves the merchant's account for settlement; once."""
     invoice = await session.get(Invoice, invoice_id)
     if invoice is None:
-        raise NotFound("no such invoice")
+        raise NotFound("refusal.no_such_invoice")
     if invoice.status == "paid":
         return invoice
     transfer_id = f"invoice:{invoice.id}"

@@ -31,19 +31,22 @@
 
 The ledger's own refusals (INSUFFICIENT_FUNDS, NON_CASHABLE, PURPOSE_MISMATCH, ...) pass through
 unchanged as `wallet.ledger.LedgerError`.
+
+A refusal is raised with a catalogue message id and its values, e.g.
+`NotFound("refusal.no_such_merchant")` or `NotASchoolDay("refusal.not_a_school_day", day=on)`:
+`str()` is its English text for logs, and the GraphQL layer shows `text(language)` in the
+language of the request (familymap/i18n.py, docs/i18n.md).
 """
 
 from __future__ import annotations
 
+from familymap.i18n import Refusal
 
-class VoucherError(Exception):
+
+class VoucherError(Refusal):
     """An expected refusal of the voucher domain; nothing was changed."""
 
     code = "VOUCHER_ERROR"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class NotFound(VoucherError):

@@ -51,7 +51,7 @@ def parse_month(text: str) -> date:
             raise ValueError(text)
         return date(int(year), int(month), 1)
     except ValueError:
-        raise InvalidInput("a month is written YYYY-MM, e.g. 2026-11") from None
+        raise InvalidInput("refusal.month_format") from None
 
 
 def _next_month(start: date) -> date:

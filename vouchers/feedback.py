@@ -27,21 +27,21 @@ async def leave_feedback(
 ) -> Feedback:
     """Record the author's family's rating of one of its service events; one per event."""
     if event_kind not in EVENT_TABLES:
-        raise InvalidInput("event kind must be meal or dispensing")
+        raise InvalidInput("refusal.event_kind")
     if not 1 <= rating <= 5:
-        raise InvalidInput("rating must be 1 to 5")
+        raise InvalidInput("refusal.rating_range")
     tags = [t.strip() for t in tags or [] if t.strip()]
     if len(tags) > MAX_TAGS or any(len(t) > 32 for t in tags):
-        raise InvalidInput(f"at most {MAX_TAGS} tags of up to 32 characters")
+        raise InvalidInput("refusal.feedback_tags", count=MAX_TAGS, length=32)
     if comment is not None and len(comment) > MAX_COMMENT:
-        raise InvalidInput(f"a comment has at most {MAX_COMMENT} characters")
+        raise InvalidInput("refusal.feedback_comment", count=MAX_COMMENT)
     author = await session.scalar(select(Person).where(Person.iin == author_iin))
     event = await session.get(EVENT_TABLES[event_kind], event_id)
     if event is None:
-        raise NotFound("no such service event")
+        raise NotFound("refusal.no_such_service_event")
     if author is None or author.family_id != event.family_id:
         # Only the family the service was for may rate it.
-        raise Forbidden("only the family this service was for may rate it")
+        raise Forbidden("refusal.feedback_not_your_service")
     feedback = Feedback(
         event_kind=event_kind,
         event_id=event.id,
@@ -57,5 +57,5 @@ async def leave_feedback(
         async with session.begin_nested():
             session.add(feedback)
     except IntegrityError as exc:
-        raise FeedbackExists("this service was rated already") from exc
+        raise FeedbackExists("refusal.feedback_exists") from exc
     return feedback

@@ -127,7 +127,7 @@ async def redeem_meal_on_driver(
     try:
         school_key = merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
     except ValueError as exc:
-        raise NotFound("no such merchant") from exc
+        raise NotFound("refusal.no_such_merchant") from exc
     child_id = claimed_child(request, qr_key)
     year = school_year(request.served_on, parameters=parameters)
     year_start = year.start if year is not None else None
@@ -212,9 +212,11 @@ def claimed_child(request: MealRequest, qr_key: bytes) -> int | None:
 def school_from(found: asyncpg.Record) -> Merchant:
     """The school as `get_merchant` would give it, or its refusal."""
     if found["merchant_id"] is None:
-        raise NotFound("no such merchant")
+        raise NotFound("refusal.no_such_merchant")
     if found["category"] != PURPOSE:
-        raise WrongCategory(f"a {found['category']} merchant cannot redeem {PURPOSE} vouchers")
+        raise WrongCategory(
+            "refusal.wrong_category", merchant_category=found["category"], category=PURPOSE
+        )
     return Merchant(
         id=found["merchant_id"],
         external_code=found["external_code"],

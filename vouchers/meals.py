@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.i18n import Term
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from familymap.tables import Entitlement, Family, Person
@@ -94,14 +95,14 @@ async def issue_meal_voucher(
     year = _school_year_or_refuse(school_year, parameters)
     child = await session.get(Person, child_person_id)
     if child is None:
-        raise NotFound("no such child")
+        raise NotFound("refusal.no_such_child")
     entitled = await session.scalar(
         select(Entitlement.id).where(
             Entitlement.person_id == child.id, Entitlement.programme == PROGRAMME
         )
     )
     if entitled is None:
-        raise NotEligible("the child has no current school-meals entitlement")
+        raise NotEligible("refusal.no_meals_entitlement")
     existing = await _voucher_for(session, child.id, year.start)
     if existing is not None:
         return existing, False
@@ -187,14 +188,14 @@ async def own_child(
         or child.family_id != parent.family_id
     ):
         # The same answer for "no such child" and "not yours": ids are not probed this way.
-        raise NotYourChild("that child is not in your family")
+        raise NotYourChild("refusal.not_your_child")
     return parent, child
 
 
 def _school_year_or_refuse(on: date, parameters: ParameterSet | None):
     year = school_year(on, parameters=parameters)
     if year is None:
-        raise NotASchoolDay(f"no school year's calendar covers {on.isoformat()}")
+        raise NotASchoolDay("refusal.no_school_calendar", day=on)
     return year
 
 
@@ -224,7 +225,7 @@ async def meal_qr_token(
     year = _school_year_or_refuse(local_day(now), parameters)
     voucher = await _voucher_for(session, child.id, year.start)
     if voucher is None:
-        raise NoVoucher("the child has no school-meals voucher this school year")
+        raise NoVoucher("refusal.no_meals_voucher_this_year")
     school = await school_of(session=session, child=child)
     return sign_qr(
         key=key,
@@ -246,7 +247,7 @@ async def school_of(*, session: AsyncSession, child: Person) -> Merchant:
             )
         )
     if school is None:
-        raise NotEnrolled("the child is not enrolled at a school that serves meal vouchers")
+        raise NotEnrolled("refusal.not_at_a_meals_school")
     return school
 
 
@@ -280,6 +281,8 @@ class BatchItemResult:
     redeemed: Redeemed | None = None
     code: str | None = None
     message: str | None = None
+    # The refusal itself, so the API can say it in the caller's language.
+    refused: Exception | None = None
 
 
 @dataclass(slots=True)
@@ -404,7 +407,9 @@ async def _batch_at_once(
                 children=children,
             )  # fmt: skip
         except VoucherError as refused:
-            results[position] = BatchItemResult(key, code=refused.code, message=str(refused))
+            results[position] = BatchItemResult(
+                key, code=refused.code, message=str(refused), refused=refused
+            )
             continue
         fresh[key] = (position, row)
     inserted = await _insert_many_or_nothing(session, [row for _, row in fresh.values()])
@@ -427,13 +432,13 @@ async def _batch_at_once(
         request = requests[position]
         try:
             if request.idempotency_key not in done:
-                raise IdempotencyKeyReused("this idempotency key's first item was refused")
+                raise IdempotencyKeyReused("refusal.first_item_refused")
             replay = await _replay(session, school, request, qr_key, done=done)
             assert replay is not None
             results[position] = BatchItemResult(request.idempotency_key, redeemed=replay)
         except VoucherError as refused:
             results[position] = BatchItemResult(
-                request.idempotency_key, code=refused.code, message=str(refused)
+                request.idempotency_key, code=refused.code, message=str(refused), refused=refused
             )
     return [result for result in results if result is not None]
 
@@ -452,7 +457,9 @@ async def _refusal_or_replay(
         replay = None
     if replay is not None:
         return BatchItemResult(request.idempotency_key, redeemed=replay)
-    return BatchItemResult(request.idempotency_key, code=refused.code, message=str(refused))
+    return BatchItemResult(
+        request.idempotency_key, code=refused.code, message=str(refused), refused=refused
+    )
 
 
 def served_text(meal_id: int, *, replayed: bool = False) -> str:
@@ -493,28 +500,26 @@ async def validate_meal_request(
     default from `session`.
     """
     if request.meal_type not in MEAL_TYPES:
-        raise InvalidInput(f"meal type must be one of {', '.join(MEAL_TYPES)}")
+        raise InvalidInput("refusal.meal_type", choices=", ".join(MEAL_TYPES))
     claims = None
     if request.qr_token is not None:
         claims = verify_qr(key=qr_key, token=request.qr_token, now=None)
         if claims.merchant_id != str(school.id):
-            raise WrongSchool("this QR code was issued for another school")
+            raise WrongSchool("refusal.qr_other_school")
         check_unexpired(claims, now=now)  # the school first, then the expiry
         child_id = claims.child_person_id
     elif request.child_person_id is not None:
         child_id = request.child_person_id
     else:
-        raise InvalidInput("give a QR token or a child")
+        raise InvalidInput("refusal.qr_or_child")
     today = local_day(now)
     if request.served_on > today:
-        raise NotASchoolDay("a meal cannot be served in the future")
+        raise NotASchoolDay("refusal.meal_in_future")
     if claims is not None and request.served_on != local_day(claims.issued_at):
-        raise QrNotForThisDay(
-            f"this QR code is for the meal of {local_day(claims.issued_at).isoformat()} only"
-        )
+        raise QrNotForThisDay("refusal.qr_other_day", day=local_day(claims.issued_at))
     year = _school_year_or_refuse(request.served_on, parameters)
     if not year.is_school_day(request.served_on):
-        raise NotASchoolDay(f"{request.served_on.isoformat()} is not a school day")
+        raise NotASchoolDay("refusal.not_a_school_day", day=request.served_on)
     if claims is None and request.served_on != today:
         check_claim_window(request.served_on, today=today, parameters=parameters)
     child = children.get(child_id)
@@ -525,13 +530,13 @@ async def validate_meal_request(
         else:
             child = await load_child(child_id, year.start)
     if child is None:
-        raise NotEnrolled("no such pupil")
+        raise NotEnrolled("refusal.no_such_pupil")
     if child.school_id != school.external_code:
-        raise NotEnrolled("the child is not enrolled at this school")
+        raise NotEnrolled("refusal.not_at_this_school")
     if child.voucher_id is None:
-        raise NoVoucher("the child has no school-meals voucher for that school year")
+        raise NoVoucher("refusal.no_meals_voucher_that_year")
     if claims is not None and claims.voucher_id != child.voucher_id:
-        raise QrInvalid("the QR token names another voucher")
+        raise QrInvalid("refusal.qr_other_voucher")
     price = meal_price(
         region=school.region,
         meal_type=request.meal_type,
@@ -558,10 +563,7 @@ def check_claim_window(served_on: date, *, today: date, parameters: ParameterSet
     """CLAIM_WINDOW_CLOSED if a list meal of `served_on` can no longer be claimed `today`."""
     window = claim_window(served_on, parameters=parameters)
     if school_days_after(served_on, through=today, parameters=parameters) > window:
-        raise ClaimWindowClosed(
-            f"a meal of {served_on.isoformat()} can no longer be claimed: meals from the list "
-            f"are claimed within {window} school days"
-        )
+        raise ClaimWindowClosed("refusal.claim_window_closed", day=served_on, window=window)
 
 
 def _insert_statement(session: AsyncSession):
@@ -624,11 +626,11 @@ def refusal_for_taken_keys(row: dict, *, key_taken: bool, nonce_taken: bool) -> 
     """Which of a redemption's unique keys was taken, as the refusal to give."""
     if key_taken:
         # The caller's replay check reports it (same content) or refuses it (other content).
-        return IdempotencyKeyReused("this idempotency key was used for another redemption")
+        return IdempotencyKeyReused("refusal.redemption_key_reused")
     if nonce_taken:
-        return QrReplayed("this QR code was used already; ask for a fresh one")
+        return QrReplayed("refusal.qr_replayed")
     return AlreadyRedeemed(
-        f"the child's {row['meal_type']} of {row['service_date'].isoformat()} was served already"
+        "refusal.already_redeemed", meal=Term(f"meal.{row['meal_type']}"), day=row["service_date"]
     )
 
 
@@ -672,7 +674,7 @@ def replay_of(
         and first.service_date == request.served_on
     )
     if not same:
-        raise IdempotencyKeyReused("this idempotency key was used for another redemption")
+        raise IdempotencyKeyReused("refusal.redemption_key_reused")
     return Redeemed(first, replayed=True)
 
 

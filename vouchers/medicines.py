@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.i18n import Tiyn
 from familymap.parameters import default_parameters
 from familymap.tables import Entitlement, Person
 from vouchers.errors import (
@@ -84,7 +85,7 @@ async def issue_medicine_voucher(
         )
     )
     if entitlement is None or entitlement.period_start is None or entitlement.period_end is None:
-        raise NotEligible("the person has no current medicines entitlement")
+        raise NotEligible("refusal.no_medicines_entitlement")
     existing = await _voucher_for(session, person_id, entitlement.period_start)
     if existing is not None:
         return existing, False
@@ -159,10 +160,10 @@ async def record_prescription(
     """Store an e-prescription; idempotent by its external id. Returns (row, created)."""
     p = prescription
     if p.quantity <= 0 or p.unit_price_tiyn <= 0 or not p.drug_code.strip():
-        raise InvalidInput("a prescription needs a drug code, a quantity and a price above zero")
+        raise InvalidInput("refusal.prescription_incomplete")
     patient = await session.scalar(select(Person).where(Person.iin == p.patient_iin))
     if patient is None:
-        raise NotFound("the patient is not in the family map")
+        raise NotFound("refusal.patient_not_in_family_map")
     content = {
         "person_id": patient.id,
         "drug_code": p.drug_code,
@@ -176,7 +177,9 @@ async def record_prescription(
     )
     if existing is not None:
         if any(getattr(existing, name) != value for name, value in content.items()):
-            raise IdempotencyKeyReused(f"prescription {p.external_id!r} was sent otherwise")
+            raise IdempotencyKeyReused(
+                "refusal.prescription_sent_otherwise", id=repr(p.external_id)
+            )
         return existing, False
     row = Prescription(
         external_id=p.external_id,
@@ -217,7 +220,7 @@ async def dispense(
         select(Prescription).where(Prescription.external_id == request.prescription_external_id)
     )
     if prescription is None:
-        raise NotFound("no such prescription")
+        raise NotFound("refusal.no_such_prescription")
     first = await session.scalar(
         select(Dispensing).where(
             Dispensing.merchant_id == pharmacy.id,
@@ -233,15 +236,17 @@ async def dispense(
             and first.identity_method == request.identity_method
         )
         if not same:
-            raise IdempotencyKeyReused("this idempotency key was used for another dispensing")
+            raise IdempotencyKeyReused("refusal.dispensing_key_reused")
         return first, True
     _check_identity(request)
     if request.drug_code != prescription.drug_code:
-        raise DrugMismatch("the drug is not the one prescribed")
+        raise DrugMismatch("refusal.drug_mismatch")
     if today > prescription.valid_until:
-        raise PrescriptionExpired(f"the prescription expired on {prescription.valid_until}")
+        raise PrescriptionExpired(
+            "refusal.prescription_expired", valid_until=prescription.valid_until
+        )
     if request.quantity <= 0:
-        raise InvalidInput("quantity must be above zero")
+        raise InvalidInput("refusal.quantity_above_zero")
     await _voucher_in_force_or_refuse(session, prescription.person_id, today)
     taken = await session.execute(
         update(Prescription)
@@ -254,7 +259,7 @@ async def dispense(
         .execution_options(synchronize_session=False)
     )
     if taken.first() is None:
-        raise QuantityExceeded("more than what remains of the prescription")
+        raise QuantityExceeded("refusal.quantity_exceeded")
     amount = request.quantity * prescription.unit_price_tiyn
     row = Dispensing(
         idempotency_key=request.idempotency_key,
@@ -288,8 +293,7 @@ async def dispense(
     except InsufficientFunds:
         left = await balance(session=session, account=wallet_code(prescription.person_id))
         raise VoucherSpent(
-            f"the patient's medicines voucher has {_tenge(left)} left; this costs "
-            f"{_tenge(amount)}: dispense less, or the patient pays the rest elsewhere"
+            "refusal.medicines_voucher_spent", left=Tiyn(left), amount=Tiyn(amount)
         ) from None
     return row, False
 
@@ -299,10 +303,6 @@ def dispensing_transfer_id(pharmacy_id: uuid.UUID, idempotency_key: str) -> str:
     so another pharmacy's same key is another transfer); hashed, so that it fits any key."""
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
     return f"dispensing:{pharmacy_id}:{digest}"
-
-
-def _tenge(tiyn: int) -> str:
-    return f"{tiyn // 100:,} tenge {tiyn % 100:02d} tiyn".replace(",", " ")
 
 
 async def _voucher_in_force_or_refuse(session: AsyncSession, person_id: int, today: date) -> None:
@@ -315,30 +315,20 @@ async def _voucher_in_force_or_refuse(session: AsyncSession, person_id: int, tod
         )
     )
     if voucher is None:
-        raise NoVoucher(
-            "the patient has no medicines voucher for this month: it is issued once the "
-            "patient consents to the offer (SMS from 1414 or the app)"
-        )
+        raise NoVoucher("refusal.no_medicines_voucher")
 
 
 def _check_identity(request: DispenseRequest) -> None:
     if request.identity_method not in IDENTITY_METHODS:
-        raise IdentityCheckRequired(
-            f"identity must be checked by one of {', '.join(IDENTITY_METHODS)}"
-        )
+        raise IdentityCheckRequired("refusal.identity_method", methods=", ".join(IDENTITY_METHODS))
     if request.identity_method != "fallback":
         return
     if request.identity_reason_code not in FALLBACK_REASONS:
-        raise IdentityCheckRequired(
-            f"the fallback identity check needs its reason, one of {', '.join(FALLBACK_REASONS)}"
-        )
+        raise IdentityCheckRequired("refusal.fallback_reason", reasons=", ".join(FALLBACK_REASONS))
     if len(request.identity_reason or "") > MAX_ACCOUNT_LENGTH:
-        raise InvalidInput(f"the written account holds at most {MAX_ACCOUNT_LENGTH} characters")
+        raise InvalidInput("refusal.fallback_account_length", count=MAX_ACCOUNT_LENGTH)
     if len(_WORD.findall(request.identity_reason or "")) < FALLBACK_ACCOUNT_WORDS:
-        raise IdentityCheckRequired(
-            f"the fallback identity check needs what happened written down, in at least "
-            f"{FALLBACK_ACCOUNT_WORDS} words"
-        )
+        raise IdentityCheckRequired("refusal.fallback_account_words", count=FALLBACK_ACCOUNT_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +363,7 @@ async def prescription_for_pharmacy(
         )
     ).first()
     if row is None:
-        raise NotFound("no such prescription")
+        raise NotFound("refusal.no_such_prescription")
     return row[0], row[1]
 
 

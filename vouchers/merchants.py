@@ -30,16 +30,18 @@ async def register_merchant(
     Returns (merchant, created). The same code with other content is refused.
     """
     if category not in MERCHANT_CATEGORIES:
-        raise InvalidInput(f"category must be one of {', '.join(MERCHANT_CATEGORIES)}")
+        raise InvalidInput("refusal.merchant_category", choices=", ".join(MERCHANT_CATEGORIES))
     if region not in REGIONS:
-        raise InvalidInput(f"unknown region {region!r}")
+        raise InvalidInput("refusal.unknown_region", region=repr(region))
     if not external_code.strip() or not name.strip():
-        raise InvalidInput("a merchant needs a code and a name")
+        raise InvalidInput("refusal.merchant_code_and_name")
     existing = await session.scalar(select(Merchant).where(Merchant.external_code == external_code))
     if existing is not None:
         same = (existing.name, existing.category, existing.region) == (name, category, region)
         if not same or (merchant_id is not None and existing.id != merchant_id):
-            raise IdempotencyKeyReused(f"merchant {external_code!r} is registered otherwise")
+            raise IdempotencyKeyReused(
+                "refusal.merchant_registered_otherwise", code=repr(external_code)
+            )
         return existing, False
     merchant = Merchant(
         id=merchant_id or uuid.uuid4(),
@@ -73,12 +75,14 @@ async def get_merchant(
     try:
         key = merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
     except ValueError as exc:
-        raise NotFound("no such merchant") from exc
+        raise NotFound("refusal.no_such_merchant") from exc
     merchant = await session.get(Merchant, key)
     if merchant is None:
-        raise NotFound("no such merchant")
+        raise NotFound("refusal.no_such_merchant")
     if category is not None and merchant.category != category:
-        raise WrongCategory(f"a {merchant.category} merchant cannot redeem {category} vouchers")
+        raise WrongCategory(
+            "refusal.wrong_category", merchant_category=merchant.category, category=category
+        )
     return merchant
 
 

@@ -84,13 +84,13 @@ def verify_qr(*, key: bytes, token: str, now: datetime | None) -> QrClaims:
     """The token's claims if its signature holds and (unless `now` is None) it has not expired."""
     body, dot, signature = token.partition(".")
     if not dot or not body or not signature:
-        raise QrInvalid("the QR token is malformed")
+        raise QrInvalid("refusal.qr_malformed")
     expected = hmac.new(key, body.encode(), hashlib.sha256).digest()
     try:
         given = _unb64(signature)
         # Compared in constant time, so the signature cannot be guessed byte by byte.
         if not hmac.compare_digest(expected, given):
-            raise QrInvalid("the QR token's signature does not verify")
+            raise QrInvalid("refusal.qr_signature")
         raw = json.loads(_unb64(body))
         claims = QrClaims(
             voucher_id=int(raw["v"]),
@@ -103,7 +103,7 @@ def verify_qr(*, key: bytes, token: str, now: datetime | None) -> QrClaims:
     except QrInvalid:
         raise
     except (ValueError, KeyError, TypeError) as exc:
-        raise QrInvalid("the QR token is malformed") from exc
+        raise QrInvalid("refusal.qr_malformed") from exc
     if now is not None:
         check_unexpired(claims, now=now)
     return claims
@@ -112,7 +112,7 @@ def verify_qr(*, key: bytes, token: str, now: datetime | None) -> QrClaims:
 def check_unexpired(claims: QrClaims, *, now: datetime) -> None:
     """QR_EXPIRED if the verified token's claims have run out at `now`."""
     if now >= claims.expires_at:
-        raise QrExpired("the QR token has expired; ask for a fresh one")
+        raise QrExpired("refusal.qr_expired")
 
 
 def load_or_create_key(path: Path) -> bytes:

@@ -15,6 +15,7 @@ from familymap.orm import utcnow
 from familymap.tables import Person
 from graphql_schema.audit import audit
 from graphql_schema.context import Context
+from graphql_schema.errors import refusal_text
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.queries.offers import caller_person_id
 from graphql_schema.scalars import record_number
@@ -115,7 +116,9 @@ async def _answer(
                 first = None
         if first is not None:
             return OfferAnswered(offer=Offer.from_snapshot(first, language), replayed=True)
-        return OfferRefused(code=OfferRefusalCode(refused.code), message=str(refused))
+        return OfferRefused(
+            code=OfferRefusalCode(refused.code), message=refusal_text(refused, language)
+        )
     return OfferAnswered(offer=Offer.from_snapshot(result, language), replayed=False)
 
 
@@ -232,7 +235,9 @@ class OfferMutations:
                 else:
                     first = {**first, "replayed": True}
         except (OfferError, IdempotencyError, _NotInRegistry) as refused:
-            return BankAccountRefused(code=OfferRefusalCode(refused.code), message=str(refused))
+            return BankAccountRefused(
+                code=OfferRefusalCode(refused.code), message=refusal_text(refused, language)
+            )
         return BankAccountRegistered(
             iban_masked=first["iban_masked"],
             paid_offers=[Offer.from_snapshot(offer, language) for offer in first["paid_offers"]],

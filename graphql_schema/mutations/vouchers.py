@@ -27,6 +27,7 @@ from app.settings import Settings
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
+from graphql_schema.errors import refusal_text
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.rate_limits import rate_limited
 from graphql_schema.types.refusal_codes import VoucherRefusalCode
@@ -124,7 +125,10 @@ async def run_refusable(
                 )  # fmt: skip
             return result
     except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(code=VoucherRefusalCode(refused.code), message=str(refused))
+        return VoucherRefused(
+            code=VoucherRefusalCode(refused.code),
+            message=refusal_text(refused, info.context.language),
+        )
 
 
 async def _audit_change(
@@ -179,7 +183,10 @@ async def _redeem_meal_on_driver(
                     now=now, caller=caller,
                 )  # fmt: skip
     except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(code=VoucherRefusalCode(refused.code), message=str(refused))
+        return VoucherRefused(
+            code=VoucherRefusalCode(refused.code),
+            message=refusal_text(refused, info.context.language),
+        )
     result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
     _count_served(result)
     return result
@@ -200,7 +207,7 @@ def parse_id(value: strawberry.ID | str | None, what: str) -> int:
     try:
         return int(str(value))
     except ValueError as exc:
-        raise InvalidInput(f"{what} must be an id") from exc
+        raise InvalidInput("refusal.must_be_an_id", what=what) from exc
 
 
 @strawberry.type
@@ -339,14 +346,14 @@ class VoucherMutations:
 
         async def work(session: AsyncSession) -> MealBatchResult:
             if len(items) > MAX_BATCH:
-                raise InvalidInput(f"a batch holds at most {MAX_BATCH} items")
+                raise InvalidInput("refusal.batch_size", count=MAX_BATCH)
             now = datetime.now(UTC)
             requests = [_meal_request(item, now) for item in items]
             results = await meals.redeem_meals_batch(
                 session=session, merchant_id=school, requests=requests, qr_key=key, now=now
             )
             redeemed.extend(result.redeemed for result in results if result.redeemed)
-            views = [MealBatchItem.from_result(result) for result in results]
+            views = [MealBatchItem.from_result(result, info.context.language) for result in results]
             served = sum(view.ok for view in views)
             return MealBatchResult(items=views, served=served, refused=len(views) - served)
 
@@ -592,14 +599,14 @@ def _acting_merchant(principal: Principal, merchant_id: strawberry.ID | None) ->
     if principal.has_any({Role.SCHOOL, Role.PHARMACY}):
         own = merchant_of(principal)
         if merchant_id is not None and str(merchant_id) != str(own):
-            raise Forbidden("a merchant acts only for itself")
+            raise Forbidden("refusal.merchant_acts_for_itself")
         return own
     if merchant_id is None:
-        raise InvalidInput("name the merchant (merchantId)")
+        raise InvalidInput("refusal.name_the_merchant")
     try:
         return uuid.UUID(str(merchant_id))
     except ValueError as exc:
-        raise InvalidInput("merchantId must be a merchant id") from exc
+        raise InvalidInput("refusal.merchant_id") from exc
 
 
 def _prescription_view(row) -> PrescriptionView:

@@ -62,7 +62,7 @@ class BankQueries:
         self, info: Info[Context, Any], older_than_days: int = 3
     ) -> list[UnreconciledPayment]:
         if not 0 <= older_than_days <= MAX_DAYS:
-            raise ApiError(f"olderThanDays is 0 to {MAX_DAYS}.", code="INVALID_PERIOD")
+            raise ApiError("error.older_than_days", code="INVALID_PERIOD", values={"max": MAX_DAYS})
         async with info.context.session_factory() as session:
             rows = await unreconciled_payments(
                 session=session, older_than_days=older_than_days, now=utcnow(), limit=MAX_ROWS

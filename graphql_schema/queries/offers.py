@@ -50,9 +50,9 @@ class OfferQueries:
         group_by: list[FunnelDimension] | None = DEFAULT_GROUPING,
     ) -> list[OfferFunnelRow]:
         if until < since:
-            raise ApiError("`until` is before `since`.", code="INVALID_PERIOD")
+            raise ApiError("error.until_before_since", code="INVALID_PERIOD")
         if (until - since).days > MAX_FUNNEL_DAYS:
-            raise ApiError("A funnel covers at most a year.", code="INVALID_PERIOD")
+            raise ApiError("error.funnel_period", code="INVALID_PERIOD")
         start = datetime.combine(since, time.min, tzinfo=ASTANA)
         end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=ASTANA)
         async with info.context.read_session_factory() as session:

@@ -30,12 +30,12 @@ class NullableConnection(relay.ListConnection[relay.NodeType]):
         for name in ("first", "last"):
             size = kwargs.get(name)
             if size is not None and not 0 <= size <= limit:
-                raise ApiError(f"{name} must be within 0..{limit}.")
+                raise ApiError("error.out_of_range", values={"name": name, "limit": limit})
         # strawberry reads a garbage cursor with a bare ValueError or TypeError (a 500).
         for name in ("before", "after"):
             cursor = kwargs.get(name)
             if cursor is not None and not is_list_cursor(cursor):
-                raise ApiError(f"{name} is not a cursor of this list.")
+                raise ApiError("error.not_a_cursor", values={"name": name})
         if nodes is None:
             return None
         return super().resolve_connection(nodes, info=info, **kwargs)

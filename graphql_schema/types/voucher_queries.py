@@ -100,14 +100,14 @@ class VoucherQueries:
         try:
             child = int(str(child_id))
         except ValueError:
-            raise Forbidden("that child is not in your family") from None
+            raise Forbidden("refusal.not_your_child") from None
         async with info.context.read_session_factory() as session:
             try:
                 seen = await meals.child_meals(
                     session=session, parent_iin=iin, child_person_id=child
                 )
             except NotYourChild as refused:
-                raise Forbidden(refused.message) from None
+                raise Forbidden(refused.message_id, values=refused.values) from None
         return [ChildMeal.from_view(view) for view in seen]
 
     @strawberry.field(
@@ -131,7 +131,7 @@ class VoucherQueries:
                     session=session, merchant_id=merchant
                 )
             except VoucherError as refused:
-                raise Forbidden(refused.message) from None
+                raise Forbidden(refused.message_id, values=refused.values) from None
             iins = await _iins_of(session, {view.person_id for view in views})
         # A record per patient, not per family: who had medicines is theirs to see.
         await audit_reads(
@@ -152,7 +152,7 @@ class VoucherQueries:
             try:
                 rows = await meals.enrolled_children(session=session, merchant_id=merchant)
             except VoucherError as refused:
-                raise Forbidden(refused.message) from None
+                raise Forbidden(refused.message_id, values=refused.values) from None
         # A record per pupil: only those who see the child fully see who read about them.
         await audit_reads(
             info,
@@ -178,7 +178,7 @@ class VoucherQueries:
                     session=session, merchant_id=merchant, on=on or local_day(datetime.now(UTC))
                 )
             except VoucherError as refused:
-                raise Forbidden(refused.message) from None
+                raise Forbidden(refused.message_id, values=refused.values) from None
             iins = await _iins_of(session, {view.redemption.person_id for view in views})
         await audit_reads(
             info,
@@ -228,7 +228,7 @@ class VoucherQueries:
                 action="read",
                 what=f"{PRESCRIPTION_MISS}: {external_id[:64]}",
             )
-        raise ApiError(missed.message, code=NOT_FOUND)
+        raise ApiError(missed.message_id, values=missed.values, code=NOT_FOUND)
 
     @strawberry.field(
         description="An act: its merchant's own, or any for an operator.",
@@ -240,9 +240,9 @@ class VoucherQueries:
             try:
                 act = await acts.get_act(session=session, act_id=int(str(act_id)))
             except (VoucherError, ValueError):
-                raise ApiError("no such act", code=NOT_FOUND) from None
+                raise ApiError("refusal.no_such_act", code=NOT_FOUND) from None
         if not principal.has_any({Role.OPERATOR}) and str(act.merchant_id) != principal.subject:
-            raise Forbidden("this act belongs to another merchant")
+            raise Forbidden("refusal.act_of_another_merchant")
         return ActView.from_row(act)
 
 

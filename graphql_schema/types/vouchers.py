@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import strawberry
 
 from familymap.tables import Person
+from graphql_schema.errors import refusal_text
 from graphql_schema.scalars import Tiyn
 from graphql_schema.types.refusal_codes import VoucherRefusalCode
 from vouchers.acts import MerchantAct
@@ -213,14 +214,14 @@ class MealBatchItem:
     meal: MealView | None
 
     @classmethod
-    def from_result(cls, result: BatchItemResult) -> MealBatchItem:
+    def from_result(cls, result: BatchItemResult, language: str) -> MealBatchItem:
         redeemed = result.redeemed
         return cls(
             idempotency_key=result.idempotency_key,
             ok=redeemed is not None,
             replayed=redeemed is not None and redeemed.replayed,
             code=None if result.code is None else VoucherRefusalCode(result.code),
-            message=result.message,
+            message=(refusal_text(result.refused, language) if result.refused else result.message),
             meal=MealView.from_row(redeemed.redemption) if redeemed else None,
         )
 

@@ -381,9 +381,9 @@ class CitizenWallet:
         self, info: Info[Context, Any], year: int, month: int | None = None
     ) -> Spending | None:
         if month is not None and not 1 <= month <= 12:
-            raise ApiError("month must be within 1..12.")
+            raise ApiError("error.month_range")
         if not 1900 <= year <= 9999:
-            raise ApiError("year is out of range.")
+            raise ApiError("error.year_range")
         household = await self._household(info)
         if household is None:
             return None

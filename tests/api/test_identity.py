@@ -222,6 +222,7 @@ async def test_prod_masks_unexpected_errors(settings, engine, dev_issuer, monkey
     # Then the client learns only that something unexpected happened
     body = response.json()
     assert body["data"] == {"person": None}
-    assert body["errors"][0]["message"] == "Unexpected error."
+    # (in Russian, the default: the request sends no Accept-Language)
+    assert body["errors"][0]["message"] == "Непредвиденная ошибка."
     assert body["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
     assert "10.0.0.5" not in response.text and "password" not in response.text

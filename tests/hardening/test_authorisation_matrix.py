@@ -13,6 +13,7 @@ import pytest
 
 from app.auth import Role
 from app.settings import Settings
+from familymap.i18n import translate
 from graphql_schema.schema import build_schema
 
 CITIZEN_IIN = "900101300126"
@@ -214,12 +215,13 @@ async def test_callers_outside_the_matrix_are_refused(gql, token_for, field, rol
 ALLOWED = [(field, role) for field in MATRIX for role in MATRIX[field][0]]
 # Fields about one object (a child, a merchant, an act): the matrix's subjects own none, so an
 # allowed caller passes the role gate and is then refused by the ownership check, which is
-# what these tests look for (the role gate says "This needs one of the roles").
+# what these tests look for (the role gate says "This needs one of the roles", in the
+# request's language: Russian here, as these requests send no Accept-Language).
 OWNED_OBJECT_FIELDS = {
     "childMeals", "pharmacyDispensings", "schoolPupils", "schoolMeals", "merchantAct",
     "prescription", "node",
 }  # fmt: skip
-ROLE_GATE = "This needs one of the roles"
+ROLE_GATE = translate("error.needs_role", None, allowed="").removesuffix(".")
 
 
 @pytest.mark.parametrize(("field", "role"), ALLOWED, ids=[f"{f}-{r}" for f, r in ALLOWED])

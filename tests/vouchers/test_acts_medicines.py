@@ -326,7 +326,9 @@ async def test_a_voucher_with_too_little_left_says_so_in_words_for_people(sessio
     # Then the code is the ledger's, the message the pharmacist's
     assert refused.value.code == "INSUFFICIENT_FUNDS"
     assert "person:" not in str(refused.value)
-    assert "12 975 tenge 00 tiyn left" in str(refused.value)
+    # (in each language, by the one money formatter of its locale)
+    assert "has KZT12,975.00 left; this costs KZT20,000.00" in str(refused.value)
+    assert "осталось 12\xa0975,00\xa0₸; это стоит 20\xa0000,00\xa0₸" in refused.value.text("ru")
 
 
 async def test_dispensing_idempotency_keys_are_each_pharmacys_own(session):

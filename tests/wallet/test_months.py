@@ -136,7 +136,7 @@ async def test_a_birth_during_an_open_asp_offer_pays_each_month_for_the_family_t
     sms = await session.scalar(
         select(OutboxMessage).where(OutboxMessage.message_key == f"offer:{offer.id}:assigned")
     )
-    assert "46 787,1 тг в месяц за 10–11.2026, 82 382,8 тг в месяц за 12.2026" in plain(sms.body)
+    assert "46 787,10 ₸ в месяц за 10–11.2026, 82 382,80 ₸ в месяц за 12.2026" in plain(sms.body)
 
 
 async def test_the_offer_sms_and_the_offer_quote_each_month(session):
@@ -149,7 +149,7 @@ async def test_the_offer_sms_and_the_offer_quote_each_month(session):
         MonthAmount(DECEMBER, THREE_MEMBERS, OFFERED_AT.date()),
     ]
     sms = await session.get(OutboxMessage, offer.sms_message_id)
-    assert "46 787,1 тг в месяц за 10–12.2026" in plain(sms.body)
+    assert "46 787,10 ₸ в месяц за 10–12.2026" in plain(sms.body)
 
 
 async def test_a_month_the_family_was_not_entitled_in_pays_nothing(session):
@@ -211,11 +211,11 @@ def test_months_between_spans_years():
 @pytest.mark.parametrize(
     ("months", "language", "text"),
     [
-        ((), "ru", "125 400 тг"),
-        (((OCTOBER, 4_678_710), (NOVEMBER, 4_678_710)), "ru", "46 787,1 тг в месяц за 10–11.2026"),
-        (((DECEMBER, 100), (date(2027, 1, 1), 100)), "ru", "1 тг в месяц за 12.2026–01.2027"),
+        ((), "ru", "125 400,00 ₸"),
+        (((OCTOBER, 4_678_710), (NOVEMBER, 4_678_710)), "ru", "46 787,10 ₸ в месяц за 10–11.2026"),
+        (((DECEMBER, 100), (date(2027, 1, 1), 100)), "ru", "1,00 ₸ в месяц за 12.2026–01.2027"),
         (((OCTOBER, 4_678_710), (NOVEMBER, 8_238_280)), "kk",
-         "10.2026 үшін айына 46 787,1 тг, 11.2026 үшін айына 82 382,8 тг"),
+         "10.2026 үшін айына 46 787,10 ₸, 11.2026 үшін айына 82 382,80 ₸"),
     ],
 )  # fmt: skip
 def test_the_sms_says_briefly_what_each_run_of_months_pays(months, language, text):
