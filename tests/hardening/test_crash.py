@@ -35,7 +35,7 @@ from app.db import create_engine, create_session_factory
 from app.demo import DEMO_SCHOOL_ID
 from app.settings import Settings
 from familymap.tables import Person
-from tests.clock import pinned_env
+from tests.clock import PINNED_TODAY, pinned_env
 from vouchers.calendar import school_year
 from vouchers.tables import MealRedemption, MealVoucher
 from wallet.offer_tables import Offer, Payment
@@ -174,7 +174,7 @@ async def test_a_killed_server_loses_nothing_and_doubles_nothing(crash_database,
         (school, REDEEM, {"i": {"idempotencyKey": f"crash-{day}-{meal}-{child}", "mealType": meal,
                                 "servedOn": day.isoformat(), "childId": str(child)}})
         # Today and the three school days before: a list meal's claim window (docs/vouchers.md).
-        for day in _last_school_days(date.today(), 4)
+        for day in _last_school_days(PINNED_TODAY, 4)
         for meal in ("BREAKFAST", "LUNCH")
         for child in pupils
     ] + [

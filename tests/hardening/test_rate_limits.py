@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from datetime import date
 from types import SimpleNamespace
 
 import httpx
@@ -28,6 +27,7 @@ from app.rate_limit import (
 from graphql_schema.errors import RateLimited
 from graphql_schema.rate_limits import RateLimitedField, charge, rate_limited
 from graphql_schema.schema import build_schema
+from tests.clock import PINNED_TODAY
 from tests.vouchers.vouchers_builders import family_with_pupil, school
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -42,7 +42,7 @@ UNKNOWN_PERSON_EVENT = {
     "input": {
         "eventId": "labour-1",
         "kind": "JOB_LOST",
-        "occurredOn": date.today().isoformat(),
+        "occurredOn": PINNED_TODAY.isoformat(),
         "subjectIin": "880412300021",
         "registeredUnemployed": True,
     }
@@ -259,7 +259,7 @@ async def test_skipped_root_fields_do_not_count(limited_client, token_for, resol
 def meal_items(count: int) -> list[dict]:
     return [
         {"idempotencyKey": uuid.uuid4().hex, "mealType": "LUNCH", "childId": "1",
-         "servedOn": date.today().isoformat()}
+         "servedOn": PINNED_TODAY.isoformat()}
         for _ in range(count)
     ]  # fmt: skip
 
