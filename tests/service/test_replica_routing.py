@@ -174,10 +174,17 @@ async def test_citizen_reads_go_to_the_standby_and_follow_their_own_writes(serve
     await gql(client, OFFERS, other)
     assert replica.reads == before + 1
 
-    # When the standby replays again and the router sees it past the citizen's write
+    # When the standby replays again and the router sees it past the citizen's write (the
+    # router's last check may predate the decline, so "caught up" alone would be stale: wait
+    # for a check that saw the standby past the write marks this process holds)
     async with standby_engine.connect() as connection:
         await connection.execute(text("SELECT pg_wal_replay_resume()"))
-    await until(caught_up, "the standby replayed the decline")
+
+    async def past_the_citizens_write() -> bool:
+        marks = [position for position, _ in app.state.replicas.marks._local.values()]
+        return replica.healthy and (replica.replayed or 0) >= max(marks)
+
+    await until(past_the_citizens_write, "the standby replayed the decline")
     # Then the citizen reads on the standby again, and sees their decline there
     before = replica.reads
     assert states(await gql(client, OFFERS, citizen))[offer] == "DECLINED"
