@@ -14,22 +14,40 @@ the school day the voucher tests serve meals on (tests/vouchers/vouchers_builder
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import time_machine
 
 PINNED_NOW = datetime(2026, 11, 18, 4, 30, tzinfo=UTC)
 PINNED_TODAY = PINNED_NOW.date()
 
-# Read by tests/clock_pin/sitecustomize.py in a child process.
+# Read by tests/clock_pin/sitecustomize.py in a child process: "<pinned instant>@<real epoch>",
+# a point of the test's timeline and the real time it was taken at.
 CHILD_NOW_VARIABLE = "SOCIALWALLET_TEST_CHILD_NOW"
 _SITECUSTOMIZE_DIR = Path(__file__).resolve().parent / "clock_pin"
 
 
 def pinned_env(env: dict[str, str]) -> dict[str, str]:
-    """`env` for a child process that starts at the test's current (pinned) instant."""
+    """`env` for a child process that runs on the test's (pinned) timeline.
+
+    The variable names a point of the timeline and the real time it was taken at, so a child
+    started from this env at any later moment (a server restarted after a kill, a worker that
+    joins late) lands where the test's clock then is, not where it was when the env was made:
+    a restarted server once started minutes in the test's past and refused the test's tokens
+    as not yet valid.
+    """
     path = [str(_SITECUSTOMIZE_DIR), *filter(None, [env.get("PYTHONPATH")])]
     return {
         **env,
-        "PYTHONPATH": os.pathsep.join(path),
-        CHILD_NOW_VARIABLE: datetime.now(UTC).isoformat(),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)),
+        CHILD_NOW_VARIABLE: f"{datetime.now(UTC).isoformat()}@{_real_time()!r}",
     }
+
+
+def _real_time() -> float:
+    """The machine's clock, whatever time-machine has done to `time.time`."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.time.time()
+    return time.time()

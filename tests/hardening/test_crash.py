@@ -20,15 +20,12 @@ import os
 import signal
 import socket
 import sys
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from app.auth import DevIssuer, Role
 from app.db import create_engine, create_session_factory
@@ -36,6 +33,7 @@ from app.demo import DEMO_SCHOOL_ID
 from app.settings import Settings
 from familymap.tables import Person
 from tests.clock import PINNED_TODAY, pinned_env
+from tests.throwaway_db import throwaway_database
 from vouchers.calendar import school_year
 from vouchers.tables import MealRedemption, MealVoucher
 from wallet.offer_tables import Offer, Payment
@@ -66,20 +64,8 @@ def _free_port() -> int:
 @pytest.fixture
 async def crash_database(settings: Settings, tmp_path: Path):
     """A database of the test's own: the server commits into it for real."""
-    if settings.is_sqlite:
-        yield f"sqlite:///{tmp_path / 'crash.db'}"
-        return
-    url = make_url(settings.async_database_url)
-    name = f"{url.database}_crash_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database="postgres"
-    )
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield str(url.set(database=name, drivername="postgresql"))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with throwaway_database(settings, tmp_path, "crash") as url:
+        yield url
 
 
 class Server:

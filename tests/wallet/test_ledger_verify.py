@@ -12,18 +12,17 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import date
 from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 
 from app.settings import Settings
 from familymap.orm import utcnow
 from tests.clock import pinned_env
+from tests.throwaway_db import throwaway_database
 from tests.vouchers.vouchers_builders import (
     NOW,
     QR_KEY,
@@ -299,20 +298,8 @@ async def test_an_answer_without_its_sms_is_named(session, money):
 @pytest.fixture
 async def demo_database(settings: Settings, tmp_path: Path):
     """A database of the test's own (a file on SQLite, a database on PostgreSQL)."""
-    if settings.is_sqlite:
-        yield f"sqlite:///{tmp_path / 'verify.db'}"
-        return
-    url = make_url(settings.async_database_url)
-    name = f"{url.database}_verify_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database="postgres"
-    )
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield str(url.set(database=name, drivername="postgresql"))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with throwaway_database(settings, tmp_path, "verify") as url:
+        yield url
 
 
 def _socialwallet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
