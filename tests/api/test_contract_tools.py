@@ -8,24 +8,18 @@ runs it when they are missing; `make test` does too).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.schema_export import schema as exported_schema
 from tests.api.codegen import API_TOOLS, REPO, run_codegen
-from tests.clock import pinned_env
+from tests.live_server import serving
 
-SOCIALWALLET = Path(sys.executable).with_name("socialwallet")
 AUDIT_SCRIPT = Path(__file__).parent / "node" / "graphql_http_audit.cjs"
 # MAY-level audits we decline on purpose: a GET may carry no variables of personal-data
 # fields (the audits' GET asks `__type` with variables; see docs/api.md).
@@ -50,50 +44,11 @@ def tool(name: str) -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app as `socialwallet serve` runs it, on its own SQLite file."""
-    work = tmp_path_factory.mktemp("audit")
-    env = pinned_env({
-        **os.environ,
-        "ENVIRONMENT": "dev",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'socialwallet.db'}",
-        "DEV_JWT_KEY_PATH": str(work / "dev-jwt-key.pem"),
-        "LOG_LEVEL": "WARNING",
-    })  # fmt: skip
-    subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [str(SOCIALWALLET), "migrate"], env=env, check=True, capture_output=True, timeout=120
-    )
-    port = free_port()
-    log = (work / "server.log").open("w")
-    server = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [str(SOCIALWALLET), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--no-background-jobs"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass  # not listening yet
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {(work / 'server.log').read_text()}")
-            time.sleep(0.2)
+    with serving(tmp_path_factory.mktemp("audit")) as (url, _env):
         yield f"{url}/graphql"
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
 
 
 def test_the_server_passes_graphql_https_audits(api_tools, live_url):

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,11 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clock import pinned_env
+from tests.live_server import SOCIALWALLET, serving
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 PHONE = {"width": 390, "height": 844}
-SOCIALWALLET = Path(sys.executable).with_name("socialwallet")
 
 
 def chromium_path() -> str | None:
@@ -45,12 +41,6 @@ def chromium() -> str:
             pytest.fail(f"REQUIRE_BROWSER is set but there is {reason}")
         pytest.skip(reason)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -87,43 +77,9 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app as `make run` serves it, on its own SQLite file whatever DATABASE_URL says."""
-    work = tmp_path_factory.mktemp("live")
-    port = free_port()
-    env = pinned_env({
-        **os.environ,
-        "ENVIRONMENT": "dev",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'socialwallet.db'}",
-        "DEV_JWT_KEY_PATH": str(work / "dev-jwt-key.pem"),
-        "LOG_JSON": "true",
-        "LOG_LEVEL": "WARNING",
-    })  # fmt: skip
-    for command in (["migrate"], ["seed-demo"], ["offers", "issue"]):
-        subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-            [str(SOCIALWALLET), *command], env=env, check=True, capture_output=True, timeout=120
-        )
-    log = (work / "server.log").open("w")
-    server = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [str(SOCIALWALLET), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--no-background-jobs"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass  # not listening yet
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {(work / 'server.log').read_text()}")
-            time.sleep(0.2)
+    setup = (("migrate",), ("seed-demo",), ("offers", "issue"))
+    with serving(tmp_path_factory.mktemp("live"), setup=setup, LOG_JSON="true") as (url, env):
         yield LiveServer(url, env)
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-        log.close()
 
 
 # Module-scoped: Playwright's sync API runs an event loop of its own in this thread, which
