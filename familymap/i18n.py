@@ -16,6 +16,7 @@ stack, and the GraphQL layer renders refusals with it in the request's language.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from datetime import date
@@ -53,6 +54,21 @@ def language_of(value: str | None) -> str:
     """One of LANGUAGES for a stored or requested language code; the default otherwise."""
     code = (value or "").split("-")[0].split("_")[0].lower()
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def environment_language(fallback: str = "en") -> str:
+    """The language the process's locale names (LANGUAGE, LC_ALL, LC_MESSAGES, LANG, read as
+    gettext reads them), when it is one of LANGUAGES; else `fallback`. For the command line,
+    whose own frame (headings, counts) is English: an operator whose terminal speaks kk or ru
+    reads the reasons in it without asking."""
+    # Not babel.default_locale: it also reads LC_CTYPE, which Python itself sets to C.UTF-8
+    # when the named locale is not installed (PEP 538), hiding LANG.
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "").split(":")[0]
+        if value:
+            code = re.split(r"[_.@-]", value)[0].lower()
+            return code if code in LANGUAGES else fallback
+    return fallback
 
 
 def negotiate(accept_language: str | None) -> str:

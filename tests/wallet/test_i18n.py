@@ -35,7 +35,12 @@ from wallet.offers import FulfilmentRefused, InvalidIban, OfferError
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("familymap", "wallet", "vouchers", "graphql_schema", "app", "bench")
 # Modules whose exception classes take a catalogue message id as their first argument.
-CATALOGUED_ERRORS = ("vouchers.errors", "graphql_schema.errors")
+CATALOGUED_ERRORS = (
+    "vouchers.errors",
+    "graphql_schema.errors",
+    "familymap.events",
+    "familymap.importer",
+)
 MESSAGE_ID = re.compile(r"^[a-z_]+\.[A-Za-z_][\w.]*$")
 # Strings that are message ids wherever they stand (log events use other words: "sms.sent").
 ID_PREFIXES = re.compile(r"^(refusal|error|code|reason|meal)\.[A-Za-z_][\w.]*$")
