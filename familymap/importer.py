@@ -155,9 +155,7 @@ def _boolean(name: str, value: Any, today: date) -> bool:
     return value
 
 
-def _text(
-    max_length: int, *, pattern: re.Pattern[str] | None = None, mismatch: str = ""
-) -> Check:
+def _text(max_length: int, *, pattern: re.Pattern[str] | None = None, mismatch: str = "") -> Check:
     """Text of 1 to `max_length` characters; with a `pattern`, `mismatch` is the message id of
     the refusal that says which shape it must have."""
 
@@ -204,7 +202,10 @@ def _one_of(values: Sequence[Any]) -> Check:
         if value not in values:
             if len(values) > 6:
                 raise RecordRefused(
-                    "refusal.record.not_a_known_code", code=Code.BAD_ENUM, name=name, count=len(values)
+                    "refusal.record.not_a_known_code",
+                    code=Code.BAD_ENUM,
+                    name=name,
+                    count=len(values),
                 )
             known = ", ".join(str(v) for v in values)
             raise RecordRefused(
@@ -363,7 +364,9 @@ KINDS: dict[str, FactKind] = {
                 "patronymic": _nullable(_text(100)),
                 "birth_date": _day(),
                 "sex": _one_of(SEXES),
-                "phone": _nullable(_text(12, pattern=_PHONE, mismatch="refusal.record.phone_shape")),
+                "phone": _nullable(
+                    _text(12, pattern=_PHONE, mismatch="refusal.record.phone_shape")
+                ),
                 "language": _one_of(LANGUAGES),
                 "iban": _nullable(_iban),
                 "date_of_death": _nullable(_day()),
@@ -941,7 +944,9 @@ class _Registry:
                     CHILD_BORN_BEFORE[other_role], code=Code.CHILD_OLDER_THAN_PARENT
                 )
             if role in _PARENT_ROLES and other_role == "child" and other_born < born:
-                raise RecordRefused(PARENT_BORN_AFTER_A_CHILD[role], code=Code.CHILD_OLDER_THAN_PARENT)
+                raise RecordRefused(
+                    PARENT_BORN_AFTER_A_CHILD[role], code=Code.CHILD_OLDER_THAN_PARENT
+                )
 
     def note_member(self, kind: FactKind, record: CleanRecord) -> None:
         """Remember an applied person's role and birth date for the next records' checks."""

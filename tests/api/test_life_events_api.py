@@ -187,7 +187,11 @@ async def record_in(client, token: str, variables: dict, language: str) -> dict:
             "Нет человека с ИИН 88********21",
             "occurred_on позже сегодняшнего дня (18 нояб. 2026\u202fг.)",
         ),
-        ("en-US,en;q=0.9", "no person with IIN 88********21", "occurred_on is after today (Nov 18, 2026)"),
+        (
+            "en-US,en;q=0.9",
+            "no person with IIN 88********21",
+            "occurred_on is after today (Nov 18, 2026)",
+        ),
     ],
 )
 async def test_a_refused_event_is_said_in_the_callers_language(
