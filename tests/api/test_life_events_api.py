@@ -180,17 +180,17 @@ async def record_in(client, token: str, variables: dict, language: str) -> dict:
         (
             "kk-KZ,kk;q=0.9",
             "ЖСН-і 88********21 адам жоқ",
-            "occurred_on бүгінгі күннен кейін (2026\u202fж. 18 қар.)",
+            "occurred_on бүгінгі күннен кейін (2026\u202fж. 18 қараша)",
         ),
         (
             "ru-RU",
             "Нет человека с ИИН 88********21",
-            "occurred_on позже сегодняшнего дня (18 нояб. 2026\u202fг.)",
+            "occurred_on позже сегодняшнего дня (18 ноября 2026\u202fг.)",
         ),
         (
             "en-US,en;q=0.9",
             "no person with IIN 88********21",
-            "occurred_on is after today (Nov 18, 2026)",
+            "occurred_on is after today (November 18, 2026)",
         ),
     ],
 )
