@@ -30,6 +30,7 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 
 from app.settings import Settings
+from familymap.i18n import Refusal
 from familymap.iin import is_valid_iin
 
 ALGORITHMS = ["RS256"]
@@ -49,12 +50,13 @@ class Role(StrEnum):
 MERCHANT_ROLES = frozenset({Role.SCHOOL, Role.PHARMACY})
 
 
-class TokenRejected(Exception):
-    """A bearer token that must not be trusted; `reason` is safe to show the caller."""
+class TokenRejected(Refusal):
+    """A bearer token that must not be trusted: a catalogue message (`error.token.*`) safe to
+    show the caller, in their language; `reason` is its English text."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    @property
+    def reason(self) -> str:
+        return str(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,26 +80,26 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     """Check the claims' shape and turn them into a Principal."""
     raw_roles = claims.get("roles")
     if not isinstance(raw_roles, list) or not raw_roles:
-        raise TokenRejected("token has no roles")
+        raise TokenRejected("error.token.no_roles")
     try:
         roles = frozenset(Role(r) for r in raw_roles)
     except ValueError as exc:
-        raise TokenRejected("token has an unknown role") from exc
+        raise TokenRejected("error.token.unknown_role") from exc
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
-        raise TokenRejected("token subject is empty")
+        raise TokenRejected("error.token.empty_subject")
     # An IIN, a merchant id or a staff id: printable ASCII. uuid.UUID() and int() read
     # full-width digits, so "５c00…" would be a second spelling of a merchant's id; and a
     # NUL would reach the audit trail, which PostgreSQL cannot store.
     if len(subject) > MAX_SUBJECT_LENGTH or not (subject.isascii() and subject.isprintable()):
-        raise TokenRejected("token subject must be printable ASCII")
+        raise TokenRejected("error.token.subject_not_ascii")
     if Role.CITIZEN in roles and not is_valid_iin(subject):
-        raise TokenRejected("a citizen token's subject must be a valid IIN")
+        raise TokenRejected("error.token.citizen_subject")
     if roles & MERCHANT_ROLES:
         try:
             uuid.UUID(subject)
         except ValueError as exc:
-            raise TokenRejected("a merchant token's subject must be a merchant id") from exc
+            raise TokenRejected("error.token.merchant_subject") from exc
     return Principal(
         subject=subject,
         roles=roles,
@@ -171,19 +173,19 @@ class TokenVerifier:
                 options={"require": REQUIRED_CLAIMS},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise TokenRejected("token has expired") from exc
+            raise TokenRejected("error.token.expired") from exc
         except jwt.InvalidAudienceError as exc:
-            raise TokenRejected("token is for another audience") from exc
+            raise TokenRejected("error.token.audience") from exc
         except jwt.InvalidIssuerError as exc:
-            raise TokenRejected("token is from an unknown issuer") from exc
+            raise TokenRejected("error.token.issuer") from exc
         except jwt.MissingRequiredClaimError as exc:
-            raise TokenRejected(f"token lacks the {exc.claim} claim") from exc
+            raise TokenRejected("error.token.missing_claim", claim=exc.claim) from exc
         except jwt.InvalidAlgorithmError as exc:
-            raise TokenRejected("token algorithm is not allowed") from exc
+            raise TokenRejected("error.token.algorithm") from exc
         except jwt.PyJWKClientError as exc:
-            raise TokenRejected("token signing key is unknown") from exc
+            raise TokenRejected("error.token.unknown_key") from exc
         except jwt.PyJWTError as exc:
-            raise TokenRejected("token is malformed or its signature is invalid") from exc
+            raise TokenRejected("error.token.malformed") from exc
         return principal_from_claims(claims)
 
 
@@ -284,10 +286,15 @@ class AuthenticatedUser(BaseUser):
 
 
 class RejectedUser(BaseUser):
-    """A caller whose token was present but refused; resolvers answer UNAUTHENTICATED."""
+    """A caller whose token was present but refused; resolvers answer UNAUTHENTICATED, saying
+    `rejection` in the request's language."""
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+    def __init__(self, rejection: TokenRejected) -> None:
+        self.rejection = rejection
+
+    @property
+    def reason(self) -> str:
+        return self.rejection.reason
 
     @property
     def is_authenticated(self) -> bool:
@@ -315,9 +322,9 @@ class BearerTokenBackend(AuthenticationBackend):
             return None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return AuthCredentials(), RejectedUser("Authorization header must be 'Bearer <token>'")
+            return AuthCredentials(), RejectedUser(TokenRejected("error.token.bearer_header"))
         try:
             principal = await self._verifier.verify(token.strip())
         except TokenRejected as exc:
-            return AuthCredentials(), RejectedUser(exc.reason)
+            return AuthCredentials(), RejectedUser(exc)
         return AuthCredentials([r.value for r in principal.roles]), AuthenticatedUser(principal)

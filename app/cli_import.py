@@ -29,6 +29,7 @@ from rich.table import Table
 from app.db import create_engine, create_session_factory
 from app.settings import Settings
 from familymap.batch import RunSummary, run_families
+from familymap.i18n import LANGUAGES, environment_language
 from familymap.importer import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -63,6 +64,15 @@ def import_command(
             help="Re-evaluate eligibility of the families whose facts changed (default).",
         ),
     ] = True,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                f"Language of the reasons ({', '.join(LANGUAGES)}); default: the terminal's "
+                "locale (LANGUAGE, LC_ALL, LC_MESSAGES, LANG) if it is one of them, else en."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Import the family map's source-system files (families, persons, then facts) from DIRECTORY.
 
@@ -71,6 +81,10 @@ def import_command(
     or already present, 1 when any record was refused, 2 when nothing could be imported.
     """
     out, err = Console(), Console(stderr=True)
+    if language is not None and language not in LANGUAGES:
+        err.print(f"[red]Unknown language:[/red] {language} (one of {', '.join(LANGUAGES)})")
+        raise typer.Exit(2)
+    lang = language or environment_language()
     try:
         settings = Settings()
     except ValueError as exc:
@@ -81,11 +95,11 @@ def import_command(
     try:
         result = asyncio.run(_run(settings, directory, chunk_size=chunk_size, console=err))
     except NothingToImport as exc:
-        err.print(f"[red]Nothing to import:[/red] {exc}", highlight=False)
+        err.print(f"[red]Nothing to import:[/red] {exc.text(lang)}", highlight=False)
         raise typer.Exit(2) from exc
     elapsed = time.perf_counter() - started
 
-    _print_summary(out, result, elapsed=elapsed)
+    _print_summary(out, result, elapsed=elapsed, language=lang)
     if evaluate and result.changed_families:
         summary = asyncio.run(_evaluate(settings, result.changed_families, console=err))
         out.print(
@@ -94,7 +108,7 @@ def import_command(
             highlight=False,
         )
     if report is not None:
-        document = result.as_dict() | {"directory": str(directory), "elapsed_seconds": elapsed}
+        document = result.as_dict(lang) | {"directory": str(directory), "elapsed_seconds": elapsed}
         report.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
         out.print(f"Report written to {report}", highlight=False)
     if not result.ok:
@@ -151,7 +165,7 @@ async def _evaluate(settings: Settings, family_ids: set[int], *, console: Consol
         await engine.dispose()
 
 
-def _print_summary(out: Console, result: ImportReport, *, elapsed: float) -> None:
+def _print_summary(out: Console, result: ImportReport, *, elapsed: float, language: str) -> None:
     table = Table(title="Import summary")
     table.add_column("file")
     for heading in ("read", "imported", "already present", "refused", "warnings"):
@@ -170,7 +184,7 @@ def _print_summary(out: Console, result: ImportReport, *, elapsed: float) -> Non
         out.print(f"[{style}]{title} ({len(problems):,}):[/{style}]")
         for problem in problems[:SHOWN_AT_MOST]:
             # Plain text: reasons may hold brackets that rich would read as markup.
-            out.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+            out.print(problem.text(language), markup=False, highlight=False, soft_wrap=True)
         if len(problems) > SHOWN_AT_MOST:
             out.print(f"… and {len(problems) - SHOWN_AT_MOST:,} more (see --report).")
 

@@ -14,7 +14,10 @@ outcome again (`replayed=True`) and changes nothing; the same id with other cont
 Everything happens in the caller's transaction, inside a savepoint of our own: a refused event
 leaves nothing written, not even its `LifeEvent` row, whatever the caller then does.
 
-Exceptions (each carries a stable `code` and a `message` that never holds a raw IIN):
+Exceptions (each carries a stable `code`, and a catalogue message id with its values, said in
+the reader's language by `text(language)` (`familymap.i18n.Refusal`); `message` is the English
+text; none of it ever holds a raw IIN). A fact checked by the importer's check is refused with
+the importer's message for it (`refusal.record.*`), the event's own rules with `refusal.event.*`:
 
     EventRefused                  base: the event is refused and nothing was written
      ├── InvalidEvent             the event itself is malformed: BAD_EVENT_KIND, BAD_FIELD,
@@ -41,8 +44,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.batch import reevaluate_family
+from familymap.i18n import Refusal
 from familymap.iin import is_valid_iin, mask_iin
-from familymap.importer import KINDS, Check, FactKind, RecordRefused
+from familymap.importer import CHILD_BORN_BEFORE, KINDS, Check, FactKind, RecordRefused
 from familymap.importer import Code as ImportCode
 from familymap.parameters import ParameterSet
 from familymap.tables import EntitlementChange, FactRecord, LifeEvent, Person
@@ -83,13 +87,12 @@ class EventCode(StrEnum):
     UNKNOWN_SCHOOL = "UNKNOWN_SCHOOL"
 
 
-class EventRefused(Exception):
-    """An event we refuse; nothing of it was written. `message` holds no raw IIN."""
+class EventRefused(Refusal):
+    """An event we refuse; nothing of it was written. Its message holds no raw IIN."""
 
-    def __init__(self, code: EventCode, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+    def __init__(self, message_id: str, /, *, code: EventCode, **values: Any) -> None:
+        super().__init__(message_id, **values)
         self.code = code
-        self.message = message
 
 
 class InvalidEvent(EventRefused):
@@ -100,9 +103,10 @@ class EventIdReused(EventRefused):
     """The event id was recorded before with other content."""
 
     def __init__(self, event_id: str) -> None:
-        shown = _masked(event_id)
         super().__init__(
-            EventCode.EVENT_ID_REUSED, f"event {shown!r} was recorded before with other content"
+            "refusal.event.id_reused",
+            code=EventCode.EVENT_ID_REUSED,
+            event_id=repr(_masked(event_id)),
         )
 
 
@@ -185,7 +189,7 @@ async def record_life_event(
         and known_school is not None
         and not await known_school(event.data["school_id"])
     ):
-        raise InvalidEvent(EventCode.UNKNOWN_SCHOOL, "school_id names no registered school")
+        raise InvalidEvent("refusal.event.unknown_school", code=EventCode.UNKNOWN_SCHOOL)
     async with session.begin_nested():
         subject = await _living_subject(session, event)
         change = await _plan(session, event, subject, today=today)
@@ -301,20 +305,30 @@ def _validate(
         event_kind = EventKind(kind)
     except ValueError:
         known = ", ".join(k.value for k in EventKind)
-        raise InvalidEvent(EventCode.BAD_EVENT_KIND, f"kind must be one of: {known}") from None
+        raise InvalidEvent(
+            "refusal.event.bad_kind", code=EventCode.BAD_EVENT_KIND, kinds=known
+        ) from None
     if not isinstance(subject_iin, str) or not is_valid_iin(subject_iin):
         raise InvalidEvent(
-            EventCode.INVALID_IIN, f"subject_iin is not a valid IIN: {mask_iin(str(subject_iin))}"
+            "refusal.record.invalid_iin",
+            code=EventCode.INVALID_IIN,
+            name="subject_iin",
+            iin=mask_iin(str(subject_iin)),
         )
     if type(occurred_on) is not date:
-        raise InvalidEvent(EventCode.BAD_FIELD, "occurred_on must be a date")
+        raise InvalidEvent("refusal.event.not_a_date", code=EventCode.BAD_FIELD, name="occurred_on")
     if occurred_on > today:
-        raise InvalidEvent(EventCode.FUTURE_DATE, f"occurred_on is after today ({today})")
+        raise InvalidEvent(
+            "refusal.record.after_today",
+            code=EventCode.FUTURE_DATE,
+            name="occurred_on",
+            today=today,
+        )
     clean = _checked_fields(_DATA_FIELDS[event_kind], data, today, prefix="")
     if event_kind is EventKind.BIRTH:
         clean["child"] = _checked_fields(_CHILD_FIELDS, clean["child"], today, prefix="child.")
         if clean["child"]["birth_date"] != occurred_on.isoformat():
-            raise InvalidEvent(EventCode.BAD_FIELD, "child.birth_date must equal occurred_on")
+            raise InvalidEvent("refusal.event.birth_date_not_occurred_on", code=EventCode.BAD_FIELD)
     payload = {
         "kind": event_kind.value,
         "occurred_on": occurred_on.isoformat(),
@@ -346,7 +360,7 @@ def _identifier(name: str, value: Any, max_length: int) -> str:
         or "\x00" in value
     ):
         raise InvalidEvent(
-            EventCode.BAD_FIELD, f"{name} must be text of 1 to {max_length} characters"
+            "refusal.record.length", code=EventCode.BAD_FIELD, name=name, max_length=max_length
         )
     return value
 
@@ -357,21 +371,25 @@ def _checked_fields(
     """Check a data object against its fields; fill in optional ones; dates become ISO text."""
     what = prefix.rstrip(".") or "data"
     if not isinstance(data, Mapping):
-        raise InvalidEvent(EventCode.BAD_FIELD, f"{what} must be an object")
+        raise InvalidEvent("refusal.event.not_an_object", code=EventCode.BAD_FIELD, name=what)
     # A null for a field the kind does not use says nothing: clients often send every field.
     unknown = sorted(str(name) for name in set(data) - set(fields) if data[name] is not None)
     if unknown:
         shown = ", ".join(repr(prefix + _masked(name[:40])) for name in unknown[:5])
-        raise InvalidEvent(EventCode.BAD_FIELD, f"field(s) not used by this event: {shown}")
+        raise InvalidEvent("refusal.event.unused_fields", code=EventCode.BAD_FIELD, fields=shown)
     missing = [prefix + name for name, spec in fields.items() if spec.required and name not in data]
     if missing:
-        raise InvalidEvent(EventCode.BAD_FIELD, f"missing field(s): {', '.join(missing)}")
+        raise InvalidEvent(
+            "refusal.record.missing_fields", code=EventCode.BAD_FIELD, fields=", ".join(missing)
+        )
     clean: dict[str, Any] = {}
     for name, spec in fields.items():
         value = _json_ready(data.get(name))
         if value is None and not spec.nullable:
             if spec.required:
-                raise InvalidEvent(EventCode.BAD_FIELD, f"{prefix}{name} must not be null")
+                raise InvalidEvent(
+                    "refusal.event.null", code=EventCode.BAD_FIELD, name=prefix + name
+                )
             clean[name] = spec.default
             continue
         if value is not None:
@@ -393,7 +411,8 @@ def _from_importer(refused: RecordRefused) -> InvalidEvent:
         ImportCode.INVALID_IIN: EventCode.INVALID_IIN,
         ImportCode.FUTURE_DATE: EventCode.FUTURE_DATE,
     }
-    return InvalidEvent(codes.get(refused.code, EventCode.BAD_FIELD), refused.reason)
+    code = codes.get(refused.code, EventCode.BAD_FIELD)
+    return InvalidEvent(refused.message_id, code=code, **refused.values)
 
 
 def _json_ready(value: Any) -> Any:
@@ -416,13 +435,16 @@ async def _living_subject(session: AsyncSession, event: _Event) -> Person:
     subject = await session.scalar(select(Person).where(Person.iin == event.subject_iin))
     if subject is None:
         raise RegistryConflict(
-            EventCode.UNKNOWN_PERSON, f"no person with IIN {mask_iin(event.subject_iin)}"
+            "refusal.record.unknown_person",
+            code=EventCode.UNKNOWN_PERSON,
+            iin=mask_iin(event.subject_iin),
         )
     # No event of any kind may follow a death: not even a second death.
     if subject.date_of_death is not None:
         raise RegistryConflict(
-            EventCode.PERSON_DECEASED,
-            f"the person with IIN {mask_iin(event.subject_iin)} is recorded as deceased",
+            "refusal.event.deceased",
+            code=EventCode.PERSON_DECEASED,
+            iin=mask_iin(event.subject_iin),
         )
     return subject
 
@@ -481,7 +503,7 @@ async def _plan(session: AsyncSession, event: _Event, subject: Person, *, today:
     if event.kind is EventKind.DEATH:
         if event.occurred_on < subject.birth_date:
             raise RegistryConflict(
-                EventCode.DEATH_BEFORE_BIRTH, "the date of death is before the person's birth"
+                "refusal.event.death_before_birth", code=EventCode.DEATH_BEFORE_BIRTH
             )
         payload = {**common, "iin": event.subject_iin, "date_of_death": common["as_of"]}
         return _Change(fact_kind="death", fact_payload=payload, subject=subject)
@@ -539,13 +561,16 @@ async def _plan_birth(
     held = await session.scalar(select(Person).where(Person.iin == child["iin"]))
     if held is not None and held.family_id != parent.family_id:
         raise RegistryConflict(
-            EventCode.PERSON_IN_TWO_FAMILIES,
-            f"the child's IIN {mask_iin(child['iin'])} is already in family {held.family_id}",
+            "refusal.event.child_in_another_family",
+            code=EventCode.PERSON_IN_TWO_FAMILIES,
+            iin=mask_iin(child["iin"]),
+            family_id=held.family_id,
         )
     if held is not None:
         raise RegistryConflict(
-            EventCode.DUPLICATE_PERSON,
-            f"the child's IIN {mask_iin(child['iin'])} is already in this family",
+            "refusal.event.child_in_this_family",
+            code=EventCode.DUPLICATE_PERSON,
+            iin=mask_iin(child["iin"]),
         )
     # The child must be younger than the parent who reports the birth and than the family's
     # head and spouse, the same generational check the civil registry import makes.
@@ -554,10 +579,12 @@ async def _plan_birth(
     )
     for other in [parent, *members]:
         if event.occurred_on < other.birth_date:
-            who = "parent" if other is parent else f"family's {other.role}"
-            raise RegistryConflict(
-                EventCode.CHILD_OLDER_THAN_PARENT, f"the child is born before the {who}"
+            refusal = (
+                "refusal.event.child_born_before_parent"
+                if other is parent
+                else CHILD_BORN_BEFORE[other.role]
             )
+            raise RegistryConflict(refusal, code=EventCode.CHILD_OLDER_THAN_PARENT)
     payload = {
         "record_id": event.event_id,
         "as_of": event.payload["occurred_on"],

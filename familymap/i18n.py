@@ -16,6 +16,7 @@ stack, and the GraphQL layer renders refusals with it in the request's language.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from datetime import date
@@ -27,15 +28,15 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date, format_skeleton
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import format_decimal, format_percent, get_minus_sign_symbol
 
 LANGUAGES = ("kk", "ru", "en")
 DEFAULT_LANGUAGE = "ru"
 DOMAIN = "socialwallet"
 LOCALE_DIR = Path(__file__).parent / "locales"
 
-# Babel's Kazakhstan locales write the tenge sign; English has no Kazakhstan locale in CLDR
-# and writes the code (KZT12,345.50), as an English reader abroad would expect.
+# CLDR has no English locale for Kazakhstan: English takes the generic one's separators,
+# currency pattern and dates ('₸12,345.50', 'November 18, 2026'), with the tenge sign (money).
 LOCALES = {"kk": "kk_KZ", "ru": "ru_KZ", "en": "en"}
 
 Catalogue = dict[str, str]
@@ -53,6 +54,21 @@ def language_of(value: str | None) -> str:
     """One of LANGUAGES for a stored or requested language code; the default otherwise."""
     code = (value or "").split("-")[0].split("_")[0].lower()
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def environment_language(fallback: str = "en") -> str:
+    """The language the process's locale names (LANGUAGE, LC_ALL, LC_MESSAGES, LANG, read as
+    gettext reads them), when it is one of LANGUAGES; else `fallback`. For the command line,
+    whose own frame (headings, counts) is English: an operator whose terminal speaks kk or ru
+    reads the reasons in it without asking."""
+    # Not babel.default_locale: it also reads LC_CTYPE, which Python itself sets to C.UTF-8
+    # when the named locale is not installed (PEP 538), hiding LANG.
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "").split(":")[0]
+        if value:
+            code = re.split(r"[_.@-]", value)[0].lower()
+            return code if code in LANGUAGES else fallback
+    return fallback
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -121,25 +137,46 @@ def has_message(message_id: str) -> bool:
     return message_id in catalogues()[DEFAULT_LANGUAGE]
 
 
+TENGE = "\u20b8"  # ₸
+
+
 def money(tiyn: int, language: str) -> str:
-    """An amount of tiyn as tenge in the locale's form, e.g. '12 345,50 ₸'."""
+    """An amount of tiyn as tenge in the locale's form: '128 000 ₸', '12 345,50 ₸' (kk, ru),
+    '₸128,000', '₸12,345.50' (en).
+
+    This is the definition the web client's `money()` (app/web/i18n.js) is tested against
+    (tests/web/test_formatting_agreement.py), so a reader sees one form wherever the amount
+    comes from: the locale's grouping, decimal sign, minus sign and currency pattern (CLDR,
+    through Babel), the tenge sign in every language (CLDR's narrow symbol: the standard one
+    of English is the code, KZT), no decimals for whole tenge and two otherwise.
+    """
     return _money(int(tiyn), language_of(language))
 
 
 @lru_cache(maxsize=65_536)
 def _money(tiyn: int, lang: str) -> str:
     # Babel's formatting costs tens of microseconds; the same amounts recur by the thousand.
-    return format_currency(Decimal(tiyn) / 100, "KZT", locale=LOCALES[lang])
+    locale = Locale.parse(LOCALES[lang])
+    pattern = locale.currency_formats["standard"]
+    digits = "#,##0" if tiyn % 100 == 0 else "#,##0.00"
+    number = format_decimal(Decimal(abs(tiyn)) / 100, format=digits, locale=locale)
+    # The positive prefix and suffix of the pattern ("", "\xa0¤" or "¤", ""); a minus sign
+    # goes before both, as CLDR's implicit negative pattern puts it.
+    prefix, suffix = (part[0].replace("¤", TENGE) for part in (pattern.prefix, pattern.suffix))
+    sign = get_minus_sign_symbol(locale) if tiyn < 0 else ""
+    return f"{sign}{prefix}{number}{suffix}"
 
 
 def day(value: date, language: str) -> str:
-    """A date in the locale's medium form, e.g. '18 нояб. 2026 г.'."""
+    """A date in the locale's long form: '18 ноября 2026 г.', '2026 ж. 18 қараша',
+    'November 18, 2026'. The web client's `date()` is tested against it, like `money`: month
+    names in full read more easily than abbreviations ('қар.') on a screen and in a sentence."""
     return _day(value, language_of(language))
 
 
 @lru_cache(maxsize=4096)
 def _day(value: date, lang: str) -> str:
-    return format_date(value, format="medium", locale=LOCALES[lang])
+    return format_date(value, format="long", locale=LOCALES[lang])
 
 
 def numeric_day(value: date, language: str) -> str:
@@ -166,6 +203,8 @@ def percent(value: int | float | Decimal, language: str) -> str:
 def _shown(value: Any, lang: str) -> str:
     if isinstance(value, Term):
         return translate(value, lang)
+    if isinstance(value, Refusal):  # a refusal quoted inside another message ("...: {reason}")
+        return value.text(lang)
     if isinstance(value, Tiyn):
         return money(value, lang)
     if isinstance(value, date):

@@ -19,8 +19,9 @@ apply a single fact pushed by an event to an ORM row.
 Exceptions:
 
     ImporterError
-     ├── RecordRefused     one record breaks a rule: a stable `code` and a plain `reason`;
-     │                     the import skips the record and goes on
+     ├── RecordRefused     one record breaks a rule: a stable `code`, and a catalogue message
+     │                     (`familymap.i18n.Refusal`: an id and its values) saying why in the
+     │                     reader's language; the import skips the record and goes on
      └── NothingToImport   the directory holds no `<kind>.jsonl` file of a known kind
 """
 
@@ -41,6 +42,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.i18n import Refusal, translate
 from familymap.iban import is_valid_iban
 from familymap.iin import is_valid_iin, mask_iin, mask_iins_in_text
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES, SEXES
@@ -59,6 +61,15 @@ _INT32_MAX = 2**31 - 1
 _INT16_MAX = 2**15 - 1
 _INT64_MAX = 2**63 - 1
 _PARENT_ROLES = ("head", "spouse")
+# One message per role: Kazakh and Russian decline the role's noun in the sentence.
+CHILD_BORN_BEFORE = {
+    "head": "refusal.record.child_born_before_head",
+    "spouse": "refusal.record.child_born_before_spouse",
+}
+PARENT_BORN_AFTER_A_CHILD = {
+    "head": "refusal.record.head_born_after_a_child",
+    "spouse": "refusal.record.spouse_born_after_a_child",
+}
 
 
 class Code(StrEnum):
@@ -87,16 +98,20 @@ class ImporterError(Exception):
     """Base of the importer's exceptions."""
 
 
-class RecordRefused(ImporterError):
-    """One record breaks a rule; `reason` never holds a raw IIN or other personal data."""
+class RecordRefused(ImporterError, Refusal):
+    """One record breaks a rule: a stable `code`, and why as a catalogue message id with its
+    values (`reason` is the English text); neither ever holds a raw IIN or other personal data."""
 
-    def __init__(self, code: Code, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
+    def __init__(self, message_id: str, /, *, code: Code, **values: Any) -> None:
+        super().__init__(message_id, **values)
         self.code = code
-        self.reason = reason
+
+    @property
+    def reason(self) -> str:
+        return str(self)
 
 
-class NothingToImport(ImporterError):
+class NothingToImport(ImporterError, Refusal):
     """The directory holds no `<kind>.jsonl` file of a known kind."""
 
 
@@ -122,11 +137,13 @@ def _integer(low: int, high: int, *, below: Code = Code.OUT_OF_RANGE) -> Check:
     def check(name: str, value: Any, today: date) -> int:
         # bool is an int in Python but `true` is no number of months.
         if type(value) is not int:
-            raise RecordRefused(Code.BAD_FIELD, f"{name} must be a whole number")
+            raise RecordRefused("refusal.record.whole_number", code=Code.BAD_FIELD, name=name)
         if value < low:
-            raise RecordRefused(below, f"{name} must be at least {low}")
+            raise RecordRefused("refusal.record.at_least", code=below, name=name, low=low)
         if value > high:
-            raise RecordRefused(Code.OUT_OF_RANGE, f"{name} must be at most {high}")
+            raise RecordRefused(
+                "refusal.record.at_most", code=Code.OUT_OF_RANGE, name=name, high=high
+            )
         return value
 
     return check
@@ -134,19 +151,24 @@ def _integer(low: int, high: int, *, below: Code = Code.OUT_OF_RANGE) -> Check:
 
 def _boolean(name: str, value: Any, today: date) -> bool:
     if type(value) is not bool:
-        raise RecordRefused(Code.BAD_FIELD, f"{name} must be true or false")
+        raise RecordRefused("refusal.record.true_or_false", code=Code.BAD_FIELD, name=name)
     return value
 
 
-def _text(max_length: int, *, pattern: re.Pattern[str] | None = None, shape: str = "") -> Check:
+def _text(max_length: int, *, pattern: re.Pattern[str] | None = None, mismatch: str = "") -> Check:
+    """Text of 1 to `max_length` characters; with a `pattern`, `mismatch` is the message id of
+    the refusal that says which shape it must have."""
+
     def check(name: str, value: Any, today: date) -> str:
         if not isinstance(value, str):
-            raise RecordRefused(Code.BAD_FIELD, f"{name} must be a string")
+            raise RecordRefused("refusal.record.string", code=Code.BAD_FIELD, name=name)
         # PostgreSQL cannot store NUL in text; refuse it here rather than fail the chunk.
         if not value.strip() or len(value) > max_length or "\x00" in value:
-            raise RecordRefused(Code.BAD_FIELD, f"{name} must be 1 to {max_length} characters")
+            raise RecordRefused(
+                "refusal.record.length", code=Code.BAD_FIELD, name=name, max_length=max_length
+            )
         if pattern is not None and not pattern.fullmatch(value):
-            raise RecordRefused(Code.BAD_FIELD, f"{name} must look like {shape}")
+            raise RecordRefused(mismatch, code=Code.BAD_FIELD, name=name)
         return value
 
     return check
@@ -155,13 +177,17 @@ def _text(max_length: int, *, pattern: re.Pattern[str] | None = None, shape: str
 def _day(*, may_be_future: bool = False) -> Check:
     def check(name: str, value: Any, today: date) -> date:
         if not isinstance(value, str) or not _DAY.fullmatch(value):
-            raise RecordRefused(Code.BAD_FIELD, f"{name} must be a date written YYYY-MM-DD")
+            raise RecordRefused("refusal.record.date_format", code=Code.BAD_FIELD, name=name)
         try:
             day = date.fromisoformat(value)
         except ValueError:
-            raise RecordRefused(Code.BAD_FIELD, f"{name} is not a real calendar date") from None
+            raise RecordRefused(
+                "refusal.record.not_a_calendar_date", code=Code.BAD_FIELD, name=name
+            ) from None
         if not may_be_future and day > today:
-            raise RecordRefused(Code.FUTURE_DATE, f"{name} is after today ({today})")
+            raise RecordRefused(
+                "refusal.record.after_today", code=Code.FUTURE_DATE, name=name, today=today
+            )
         return day
 
     return check
@@ -172,12 +198,19 @@ def _one_of(values: Sequence[Any]) -> Check:
 
     def check(name: str, value: Any, today: date) -> Any:
         if type(value) not in types:
-            raise RecordRefused(Code.BAD_FIELD, f"{name} has the wrong type")
+            raise RecordRefused("refusal.record.wrong_type", code=Code.BAD_FIELD, name=name)
         if value not in values:
-            shown = (
-                ", ".join(str(v) for v in values) if len(values) <= 6 else f"{len(values)} codes"
+            if len(values) > 6:
+                raise RecordRefused(
+                    "refusal.record.not_a_known_code",
+                    code=Code.BAD_ENUM,
+                    name=name,
+                    count=len(values),
+                )
+            known = ", ".join(str(v) for v in values)
+            raise RecordRefused(
+                "refusal.record.not_a_known_value", code=Code.BAD_ENUM, name=name, known=known
             )
-            raise RecordRefused(Code.BAD_ENUM, f"{name} is not one of the known values ({shown})")
         return value
 
     return check
@@ -185,25 +218,25 @@ def _one_of(values: Sequence[Any]) -> Check:
 
 def _iin(name: str, value: Any, today: date) -> str:
     if not is_valid_iin(value):
-        raise RecordRefused(Code.INVALID_IIN, f"{name} is not a valid IIN: {mask_iin(str(value))}")
+        raise RecordRefused(
+            "refusal.record.invalid_iin", code=Code.INVALID_IIN, name=name, iin=mask_iin(str(value))
+        )
     return value
 
 
 def _iban(name: str, value: Any, today: date) -> str:
     # Source systems send the normal form (no spaces, upper case), as it is stored.
     if not is_valid_iban(value):
-        raise RecordRefused(
-            Code.INVALID_IBAN, f"{name} is not a valid IBAN (KZ + 18 characters, mod-97 checksum)"
-        )
+        raise RecordRefused("refusal.record.invalid_iban", code=Code.INVALID_IBAN, name=name)
     return value
 
 
 def _icd10_codes(name: str, value: Any, today: date) -> list[str]:
     if not isinstance(value, list) or len(value) > 100:
-        raise RecordRefused(Code.BAD_FIELD, f"{name} must be a list of ICD-10 codes")
+        raise RecordRefused("refusal.record.icd10_list", code=Code.BAD_FIELD, name=name)
     for item in value:
         if not isinstance(item, str) or not _ICD10.fullmatch(item):
-            raise RecordRefused(Code.BAD_FIELD, f"{name} must hold ICD-10 codes such as E11.9")
+            raise RecordRefused("refusal.record.icd10_codes", code=Code.BAD_FIELD, name=name)
     return value
 
 
@@ -250,15 +283,17 @@ class FactKind:
     def validate(self, record: Any, *, today: date) -> CleanRecord:
         """Check one record (a decoded JSON line) and return it typed; raise RecordRefused."""
         if not isinstance(record, dict):
-            raise RecordRefused(Code.BAD_JSON, "a line must hold one JSON object")
+            raise RecordRefused("refusal.record.not_an_object", code=Code.BAD_JSON)
         expected = {**_COMMON, **self.fields}
         missing = [name for name in expected if name not in record]
         if missing:
-            raise RecordRefused(Code.BAD_FIELD, f"missing field(s): {', '.join(missing)}")
+            raise RecordRefused(
+                "refusal.record.missing_fields", code=Code.BAD_FIELD, fields=", ".join(missing)
+            )
         unknown = sorted(set(record) - set(expected) - set(self.optional))
         if unknown:
             names = ", ".join(repr(mask_iins_in_text(name[:40])) for name in unknown[:5])
-            raise RecordRefused(Code.BAD_FIELD, f"unknown field(s): {names}")
+            raise RecordRefused("refusal.record.unknown_fields", code=Code.BAD_FIELD, fields=names)
         values = {name: check(name, record[name], today) for name, check in expected.items()}
         for name, check in self.optional.items():
             if name in record:
@@ -280,7 +315,7 @@ class FactKind:
         dated = {"as_of": record.as_of} | {name: record.values[name] for name in self.event_dates}
         for name, day in dated.items():
             if day is not None and day > date_of_death:
-                raise RecordRefused(Code.AFTER_DEATH, f"{name} is after the person's death")
+                raise RecordRefused("refusal.record.after_death", code=Code.AFTER_DEATH, name=name)
 
     def apply(self, row: Any, record: CleanRecord) -> bool:
         """Set the record's facts and provenance on `row` unless it holds a newer one; tell which."""
@@ -299,7 +334,7 @@ class FactKind:
 def _born_before_death(values: Mapping[str, Any]) -> None:
     died = values["date_of_death"]
     if died is not None and died < values["birth_date"]:
-        raise RecordRefused(Code.AFTER_DEATH, "birth_date is after date_of_death")
+        raise RecordRefused("refusal.record.born_after_death", code=Code.AFTER_DEATH)
 
 
 def _same(*names: str) -> dict[str, str]:
@@ -329,7 +364,9 @@ KINDS: dict[str, FactKind] = {
                 "patronymic": _nullable(_text(100)),
                 "birth_date": _day(),
                 "sex": _one_of(SEXES),
-                "phone": _nullable(_text(12, pattern=_PHONE, shape="+7 and 10 digits")),
+                "phone": _nullable(
+                    _text(12, pattern=_PHONE, mismatch="refusal.record.phone_shape")
+                ),
                 "language": _one_of(LANGUAGES),
                 "iban": _nullable(_iban),
                 "date_of_death": _nullable(_day()),
@@ -467,13 +504,14 @@ def parse_line(raw: bytes | str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
+        # The decoder's own words (exc.msg) are English: the column says where to look.
         raise RecordRefused(
-            Code.BAD_JSON, f"not valid JSON: {exc.msg} at column {exc.colno}"
+            "refusal.record.json_at_column", code=Code.BAD_JSON, column=exc.colno
         ) from None
     except UnicodeDecodeError:
-        raise RecordRefused(Code.BAD_JSON, "not valid UTF-8") from None
+        raise RecordRefused("refusal.record.not_utf8", code=Code.BAD_JSON) from None
     except (ValueError, RecursionError):
-        raise RecordRefused(Code.BAD_JSON, "not valid JSON") from None
+        raise RecordRefused("refusal.record.not_json", code=Code.BAD_JSON) from None
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -481,15 +519,39 @@ def parse_line(raw: bytes | str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A refused record or a warning, pinned to its file and line."""
+    """A refused record or a warning, pinned to its file and line; why is a catalogue message
+    (an id and its values), said in the reader's language by `text`."""
 
     file: str
     line: int
     code: str
-    reason: str
+    message_id: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def reason_in(self, language: str | None) -> str:
+        """Why, in `language`."""
+        return translate(self.message_id, language, **self.values)
+
+    @property
+    def reason(self) -> str:
+        """Why, in English (logs, tests)."""
+        return self.reason_in("en")
+
+    def text(self, language: str | None) -> str:
+        """FILE:LINE CODE reason, the reason in `language`."""
+        return f"{self.file}:{self.line} {self.code} {self.reason_in(language)}"
+
+    def as_dict(self, language: str | None) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "code": self.code,
+            "message_id": self.message_id,
+            "reason": self.reason_in(language),
+        }
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line} {self.code} {self.reason}"
+        return self.text("en")
 
 
 def _without_sets(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -510,14 +572,18 @@ class FileReport:
     # Families whose facts changed: the eligibility core re-evaluates them after the import.
     changed_families: set[int] = field(default_factory=set, repr=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The counts, refusals and warnings as plain JSON-ready data."""
+    def as_dict(self, language: str | None = "en") -> dict[str, Any]:
+        """The counts, refusals and warnings as plain JSON-ready data, reasons in `language`."""
         counts = {
             "refused_count": len(self.refused),
             "warning_count": len(self.warnings),
             "changed_families": len(self.changed_families),
         }
-        return asdict(self, dict_factory=_without_sets) | counts
+        problems = {
+            "refused": [problem.as_dict(language) for problem in self.refused],
+            "warnings": [problem.as_dict(language) for problem in self.warnings],
+        }
+        return asdict(self, dict_factory=_without_sets) | problems | counts
 
 
 @dataclass
@@ -542,9 +608,9 @@ class ImportReport:
     def changed_families(self) -> set[int]:
         return set().union(*(report.changed_families for report in self.files))
 
-    def as_dict(self) -> dict[str, Any]:
-        """The whole report as plain JSON-ready data."""
-        return {"ok": self.ok, "files": [report.as_dict() for report in self.files]}
+    def as_dict(self, language: str | None = "en") -> dict[str, Any]:
+        """The whole report as plain JSON-ready data, reasons in `language`."""
+        return {"ok": self.ok, "files": [report.as_dict(language) for report in self.files]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,8 +632,13 @@ class _Outcome:
     line: int
     status: Literal["imported", "present", "stale", "refused"]
     code: Code | None = None
-    reason: str = ""
+    message_id: str = ""  # why, for a refused or stale record
+    values: Mapping[str, Any] = field(default_factory=dict)
     family_id: int | None = None  # the family whose facts an imported record changed
+
+    @classmethod
+    def refused(cls, line: int, refusal: RecordRefused) -> _Outcome:
+        return cls(line, "refused", refusal.code, refusal.message_id, refusal.values)
 
 
 # --- importing --------------------------------------------------------------------------------
@@ -585,7 +656,7 @@ async def import_directory(
     found = [(kind, directory / f"{name}.jsonl") for name, kind in KINDS.items()]
     found = [(kind, path) for kind, path in found if path.is_file()]
     if not found:
-        raise NothingToImport(f"no file named <kind>.jsonl in {directory}")
+        raise NothingToImport("refusal.record.nothing_to_import", directory=str(directory))
     report = ImportReport()
     for kind, path in found:
         report.files.append(
@@ -637,13 +708,18 @@ def _count(report: FileReport, outcome: _Outcome) -> None:
         report.already_present += 1
         return
     if outcome.status == "refused":
-        report.refused.append(Problem(report.file, outcome.line, outcome.code, outcome.reason))
+        report.refused.append(_problem(report, outcome))
         return
     report.imported += 1
     if outcome.family_id is not None:
         report.changed_families.add(outcome.family_id)
     if outcome.status == "stale":
-        report.warnings.append(Problem(report.file, outcome.line, outcome.code, outcome.reason))
+        report.warnings.append(_problem(report, outcome))
+
+
+def _problem(report: FileReport, outcome: _Outcome) -> Problem:
+    assert outcome.code is not None
+    return Problem(report.file, outcome.line, outcome.code, outcome.message_id, outcome.values)
 
 
 Batch = list[tuple[int, CleanRecord]]
@@ -662,7 +738,7 @@ def _read_chunks(
             try:
                 batch.append((number, kind.validate(parse_line(raw), today=today)))
             except RecordRefused as exc:
-                refused.append(_Outcome(number, "refused", exc.code, exc.reason))
+                refused.append(_Outcome.refused(number, exc))
             if len(batch) + len(refused) >= chunk_size:
                 yield batch, refused, stream.tell()
                 batch, refused = [], []
@@ -687,8 +763,10 @@ async def _import_chunk(
                     outcomes += await _apply_chunk(session, kind, [(number, record)])
             except DBAPIError as exc:
                 # The driver's message may quote the values (an IIN); name only the error class.
-                reason = f"the database refused the record ({type(exc).__name__})"
-                outcomes.append(_Outcome(number, "refused", Code.DB_ERROR, reason))
+                error = {"error": type(exc).__name__}
+                outcomes.append(
+                    _Outcome(number, "refused", Code.DB_ERROR, "refusal.record.db_error", error)
+                )
     return outcomes
 
 
@@ -705,23 +783,27 @@ async def _apply_chunk(session: AsyncSession, kind: FactKind, batch: Batch) -> l
             if held == record.payload:
                 outcomes.append(_Outcome(number, "present"))
             else:
-                shown = mask_iins_in_text(record.record_id)
-                reason = f"record_id {shown!r} was imported before with other content"
-                outcomes.append(_Outcome(number, "refused", Code.RECORD_ID_REUSED, reason))
+                shown = {"record_id": repr(mask_iins_in_text(record.record_id))}
+                reused = "refusal.record.record_id_reused"
+                outcomes.append(_Outcome(number, "refused", Code.RECORD_ID_REUSED, reused, shown))
             continue
         try:
             row = registry.admit(kind, record)
         except RecordRefused as exc:
-            outcomes.append(_Outcome(number, "refused", exc.code, exc.reason))
+            outcomes.append(_Outcome.refused(number, exc))
             continue
         if kind.apply(row, record):
             row.changed = True
             registry.note_member(kind, record)
             outcomes.append(_Outcome(number, "imported", family_id=row.family_id))
         else:
-            newer = row.provenance[kind.name]["as_of"]
-            reason = f"as_of {record.as_of} is older than the {kind.name} fact held ({newer})"
-            outcomes.append(_Outcome(number, "stale", Code.OLDER_THAN_HELD, reason))
+            dates = {
+                "as_of": record.as_of,
+                "kind": kind.name,
+                "held": date.fromisoformat(row.provenance[kind.name]["as_of"]),
+            }
+            older = "refusal.record.older_than_held"
+            outcomes.append(_Outcome(number, "stale", Code.OLDER_THAN_HELD, older, dates))
         stored[record.record_key] = record.payload
         kept.append((record, row))
     await registry.write(session, kind)
@@ -818,13 +900,17 @@ class _Registry:
             row = self.families.get(values["family_id"])
             if row is None:
                 raise RecordRefused(
-                    Code.UNKNOWN_FAMILY, f"family {values['family_id']} is not in the registry"
+                    "refusal.record.unknown_family",
+                    code=Code.UNKNOWN_FAMILY,
+                    family_id=values["family_id"],
                 )
             return row
         row = self.persons.get(values["iin"])
         if row is None:
             raise RecordRefused(
-                Code.UNKNOWN_PERSON, f"no person with IIN {mask_iin(values['iin'])}"
+                "refusal.record.unknown_person",
+                code=Code.UNKNOWN_PERSON,
+                iin=mask_iin(values["iin"]),
             )
         kind.check_alive(record, date_of_death=row.date_of_death)
         return row
@@ -833,11 +919,15 @@ class _Registry:
         values = record.values
         family_id, iin = values["family_id"], values["iin"]
         if family_id not in self.families:
-            raise RecordRefused(Code.UNKNOWN_FAMILY, f"family {family_id} is not in the registry")
+            raise RecordRefused(
+                "refusal.record.unknown_family", code=Code.UNKNOWN_FAMILY, family_id=family_id
+            )
         row = self.persons.get(iin)
         if row is not None and row.family_id != family_id:
             raise RecordRefused(
-                Code.PERSON_IN_TWO_FAMILIES, f"the person is already in family {row.family_id}"
+                "refusal.record.in_another_family",
+                code=Code.PERSON_IN_TWO_FAMILIES,
+                family_id=row.family_id,
             )
         self._check_generations(family_id, iin, values["role"], values["birth_date"])
         if row is None:
@@ -851,13 +941,11 @@ class _Registry:
                 continue
             if role == "child" and other_role in _PARENT_ROLES and born < other_born:
                 raise RecordRefused(
-                    Code.CHILD_OLDER_THAN_PARENT,
-                    f"the child is born before the family's {other_role}",
+                    CHILD_BORN_BEFORE[other_role], code=Code.CHILD_OLDER_THAN_PARENT
                 )
             if role in _PARENT_ROLES and other_role == "child" and other_born < born:
                 raise RecordRefused(
-                    Code.CHILD_OLDER_THAN_PARENT,
-                    f"a child of the family is born before this {role}",
+                    PARENT_BORN_AFTER_A_CHILD[role], code=Code.CHILD_OLDER_THAN_PARENT
                 )
 
     def note_member(self, kind: FactKind, record: CleanRecord) -> None:

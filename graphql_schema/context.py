@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
-from app.auth import AuthenticatedUser, Principal, RejectedUser
+from app.auth import AuthenticatedUser, Principal, RejectedUser, TokenRejected
 from app.settings import Settings
 from familymap.i18n import DEFAULT_LANGUAGE
 
@@ -62,10 +62,10 @@ class Context:
         return user.principal if isinstance(user, AuthenticatedUser) else None
 
     @property
-    def auth_rejection(self) -> str | None:
+    def auth_rejection(self) -> TokenRejected | None:
         """Why the caller's token was refused, if it was."""
         user = self.request.scope.get("user")
-        return user.reason if isinstance(user, RejectedUser) else None
+        return user.rejection if isinstance(user, RejectedUser) else None
 
     @property
     def request_id(self) -> str | None:

@@ -11,7 +11,7 @@ id that means the same in several rules (`alive`, `contributions`) is translated
 id that reads differently in two rules (`under_age`) gets one entry per rule.
 
 Values are formatted for the reader's language with Babel (familymap.i18n): money in tenge with
-the locale's separators, dates in the locale's medium form, percentages and counts likewise.
+the locale's separators, dates in the locale's long form, percentages and counts likewise.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def reason_text(
 
 
 def welfare_fact(name: str, value: Any, language: str) -> str:
-    """One fact behind a welfare criterion: 'income per person: 45 000,00 ₸'."""
+    """One fact behind a welfare criterion: 'income per person: 45 000 ₸'."""
     lang = language_of(language)
     if name.endswith("_tiyn"):
         shown = money(int(value), lang)

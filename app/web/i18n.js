@@ -312,33 +312,55 @@ export function month(number) {
 const LOCALES = { kk: "kk-KZ", ru: "ru-RU", en: "en-GB" };
 
 // Browsers claim kk-KZ but may carry little of its data (Chromium writes "1997 M11 18" and
-// "204,288.5"): numbers take the Russian locale's separators, which Kazakh shares, and dates
-// in Kazakh are put together from the month names here.
+// "204,288.5"): numbers take the Russian locale's separators, which Kazakh shares.
 const NUMBER_LOCALES = { kk: "ru-RU", ru: "ru-RU", en: "en-GB" };
-const KK_MONTHS = [
-  "қаңтар", "ақпан", "наурыз", "сәуір", "мамыр", "маусым",
-  "шілде", "тамыз", "қыркүйек", "қазан", "қараша", "желтоқсан",
-];
 
 export function locale() {
   return LOCALES[current];
 }
 
-// Money arrives in tiyn (1/100 tenge) as an integer; shown in tenge.
+// Money and dates follow one rule with the server's (familymap/i18n.py `money`, `day`), which
+// is the definition: tests/web/test_formatting_agreement.py runs these under node and in
+// Chromium over a table of amounts and days in kk, ru and en and compares with the server.
+
+// Money arrives in tiyn (1/100 tenge) as an integer: the locale's grouping and signs, the
+// tenge sign where the locale puts its currency ("128 000 ₸", "₸128,000"), no decimals for
+// whole tenge and two otherwise ("12 975,50 ₸").
+// Counted in whole tiyn (BigInt) and handed to Intl as an exact decimal string: dividing a
+// number by 100 would round a large amount to another tiyn.
 export function money(tiyn) {
-  const tenge = Number(tiyn) / 100;
-  return `${new Intl.NumberFormat(NUMBER_LOCALES[current], { maximumFractionDigits: 2 }).format(tenge)} ₸`;
+  const amount = typeof tiyn === "bigint" ? tiyn : BigInt(typeof tiyn === "string" ? tiyn : Math.round(tiyn));
+  const size = amount < 0n ? -amount : amount;
+  const cents = size % 100n;
+  const exact = `${amount < 0n ? "-" : ""}${size / 100n}.${String(cents).padStart(2, "0")}`;
+  const digits = cents === 0n ? 0 : 2;
+  return new Intl.NumberFormat(NUMBER_LOCALES[current], {
+    style: "currency",
+    currency: "KZT",
+    currencyDisplay: "narrowSymbol",
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  }).format(exact);
 }
 
-// A calendar date from the API ("2026-11-18") is a day, not an instant: formatted in UTC so
-// no time zone can move it to the day before.
+// A calendar date in CLDR's long form ("18 ноября 2026 г.", "2026 ж. 18 қараша",
+// "November 18, 2026"), put together here from the month names: browsers carry other CLDR
+// versions than the server's (a plain space before "г.", no Kazakh at all), and a day from the
+// API ("2026-11-18") is a day, not an instant, so no time zone may move it.
+const LONG_MONTHS = {
+  kk: ["қаңтар", "ақпан", "наурыз", "сәуір", "мамыр", "маусым", "шілде", "тамыз", "қыркүйек", "қазан", "қараша", "желтоқсан"],
+  ru: ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"],
+  en: ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"],
+};
+const NARROW_NBSP = "\u202f"; // CLDR's space between the year and its mark (ж., г.)
+
 export function date(iso) {
   if (!iso) return "";
   const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
-  if (current === "kk") return `${y} жылғы ${d} ${KK_MONTHS[m - 1]}`;
-  return new Intl.DateTimeFormat(locale(), { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(
-    new Date(Date.UTC(y, m - 1, d)),
-  );
+  const month = LONG_MONTHS[current][m - 1];
+  if (current === "kk") return `${y}${NARROW_NBSP}ж. ${d} ${month}`;
+  if (current === "ru") return `${d} ${month} ${y}${NARROW_NBSP}г.`;
+  return `${month} ${d}, ${y}`;
 }
 
 // An instant, in the device's time zone and the UI's language (24-hour in kk and ru).

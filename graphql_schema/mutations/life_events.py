@@ -13,6 +13,7 @@ from familymap.events import EventRefused, record_life_event
 from familymap.orm import utcnow
 from graphql_schema.audit import audit
 from graphql_schema.context import Context
+from graphql_schema.errors import refusal_text
 from graphql_schema.permissions import require_principal, requires
 from graphql_schema.types.life_events import (
     LifeEventInput,
@@ -71,5 +72,7 @@ class LifeEventMutations:
                     what=f"life event {input.kind.name}" + (" (replay)" if result.replayed else ""),
                 )
         except EventRefused as refused:
-            return LifeEventRefused(code=refused.code, message=refused.message)
+            # Said in the caller's language (Accept-Language), like every other refusal.
+            message = refusal_text(refused, info.context.language)
+            return LifeEventRefused(code=refused.code, message=message)
         return LifeEventRecorded.from_result(result)

@@ -192,7 +192,10 @@ class OfferMutations:
             # Refused before the idempotency record: a bad IBAN is never remembered.
             request = {"iban": validate_iban(iban)}
         except OfferError as refused:
-            return BankAccountRefused(code=OfferRefusalCode(refused.code), message=str(refused))
+            return BankAccountRefused(
+                code=OfferRefusalCode(refused.code),
+                message=refusal_text(refused, info.context.language),
+            )
         language = info.context.language
         try:
             async with info.context.session_factory() as session, session.begin():

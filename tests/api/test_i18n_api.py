@@ -77,9 +77,9 @@ async def test_a_refusal_is_said_in_the_requests_language(
 @pytest.mark.parametrize(
     ("accept_language", "expected"),
     [
-        ("kk", "2026\u202fж. 14 қар. — оқу күні емес"),
-        ("ru", "14 нояб. 2026\u202fг. — не учебный день"),
-        ("en", "Nov 14, 2026 is not a school day"),
+        ("kk", "2026\u202fж. 14 қараша — оқу күні емес"),
+        ("ru", "14 ноября 2026\u202fг. — не учебный день"),
+        ("en", "November 14, 2026 is not a school day"),
     ],
 )
 async def test_a_refusal_writes_its_date_as_the_language_does(
@@ -140,3 +140,68 @@ async def test_a_refused_input_value_is_explained_in_the_requests_language(
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert f"encountered error '{expected}'" in error["message"]
+
+
+REGISTER_IBAN = """
+mutation($iban: String!, $key: String!) { registerBankAccount(iban: $iban, idempotencyKey: $key) {
+  __typename ... on BankAccountRefused { code message }
+} }
+"""
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "expected"),
+    [
+        ("kk", "Бұл жарамды қазақстандық IBAN емес."),
+        ("ru", "Это не действительный казахстанский IBAN."),
+        ("en", "This is not a valid Kazakhstan IBAN."),
+    ],
+)
+async def test_a_refused_bank_account_is_said_in_the_requests_language(
+    ask, token_for, pupil, accept_language, expected
+):
+    # given a citizen who types an IBAN with a wrong check digit
+    parent, *_ = pupil
+    variables = {"iban": "KZ00125KZT5004100100", "key": "iban-1"}
+
+    # when it is refused
+    body = await ask(
+        REGISTER_IBAN, variables, token=token_for(Role.CITIZEN, parent.iin),
+        accept_language=accept_language,
+    )  # fmt: skip
+
+    # then in the request's language, never the domain's English
+    assert body["data"]["registerBankAccount"] == {
+        "__typename": "BankAccountRefused", "code": "INVALID_IBAN", "message": expected,
+    }  # fmt: skip
+
+
+ME = "{ me { subject } }"
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "token", "expected"),
+    [
+        ("kk", None, "Кіру орындалмады: Authorization: Bearer тақырыбында токен қажет."),
+        ("ru", None, "Вход не выполнен: нужен токен в заголовке Authorization: Bearer."),
+        ("en", None, "Not authenticated: a bearer token is required."),
+        ("kk", "not-a-jwt", "Кіру орындалмады: токен бүлінген немесе оның қолтаңбасы жарамсыз."),
+        ("ru", "not-a-jwt", "Вход не выполнен: токен повреждён или его подпись недействительна."),
+        ("en", "not-a-jwt", "Not authenticated: token is malformed or its signature is invalid."),
+    ],
+)
+async def test_why_a_caller_is_not_authenticated_is_said_in_one_language(
+    client, accept_language, token, expected
+):
+    # given a request without a token, or with one that is no JWT
+    headers = {"accept-language": accept_language}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+
+    # when it asks for something that needs a caller
+    response = await client.post("/graphql", json={"query": ME}, headers=headers)
+
+    # then the frame and the reason inside it are both in the request's language
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error["message"] == expected

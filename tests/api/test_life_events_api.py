@@ -152,15 +152,73 @@ async def test_an_unknown_person_is_refused_as_data_and_nothing_is_written(
     }  # fmt: skip
     # When it is pushed
     body = await gql(RECORD_LIFE_EVENT, event, token=source_token)
-    # Then it is refused as data with a stable code, the IIN masked, and nothing is written
+    # Then it is refused as data with a stable code, the IIN masked, and nothing is written;
+    # without Accept-Language the message is in the default language, Russian
     assert "errors" not in body
     refused = body["data"]["recordLifeEvent"]
     assert refused == {
         "__typename": "LifeEventRefused",
         "code": "UNKNOWN_PERSON",
-        "message": "no person with IIN 88********21",
+        "message": "Нет человека с ИИН 88********21",
     }
     assert STRANGER_IIN not in str(body)
+    assert await life_events(session) == 0
+
+
+async def record_in(client, token: str, variables: dict, language: str) -> dict:
+    response = await client.post(
+        "/graphql",
+        json={"query": RECORD_LIFE_EVENT, "variables": variables},
+        headers={"authorization": f"Bearer {token}", "accept-language": language},
+    )
+    return response.json()["data"]["recordLifeEvent"]
+
+
+@pytest.mark.parametrize(
+    ("language", "unknown_person", "future_date"),
+    [
+        (
+            "kk-KZ,kk;q=0.9",
+            "ЖСН-і 88********21 адам жоқ",
+            "occurred_on бүгінгі күннен кейін (2026\u202fж. 18 қараша)",
+        ),
+        (
+            "ru-RU",
+            "Нет человека с ИИН 88********21",
+            "occurred_on позже сегодняшнего дня (18 ноября 2026\u202fг.)",
+        ),
+        (
+            "en-US,en;q=0.9",
+            "no person with IIN 88********21",
+            "occurred_on is after today (November 18, 2026)",
+        ),
+    ],
+)
+async def test_a_refused_event_is_said_in_the_callers_language(
+    client, source_token, session, parents, language, unknown_person, future_date
+):
+    # Given an event about a person the registry does not hold, and a birth dated tomorrow
+    stranger = {
+        "input": {
+            "eventId": "labour-2", "kind": "JOB_LOST", "occurredOn": TODAY.isoformat(),
+            "subjectIin": STRANGER_IIN,
+        }
+    }  # fmt: skip
+    tomorrow = (TODAY + timedelta(days=1)).isoformat()
+    future = birth(occurredOn=tomorrow)
+
+    # When a source system pushes them, asking for its language
+    refused_person = await record_in(client, source_token, stranger, language)
+    refused_date = await record_in(client, source_token, future, language)
+
+    # Then each refusal keeps its stable code and is written in that language, the date of
+    # today in the language's own form (the pinned day, tests/clock.py)
+    assert refused_person == {
+        "__typename": "LifeEventRefused", "code": "UNKNOWN_PERSON", "message": unknown_person,
+    }  # fmt: skip
+    assert refused_date == {
+        "__typename": "LifeEventRefused", "code": "FUTURE_DATE", "message": future_date,
+    }  # fmt: skip
     assert await life_events(session) == 0
 
 

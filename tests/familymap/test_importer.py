@@ -607,3 +607,77 @@ def test_the_command_exits_2_when_there_is_nothing_to_import(tmp_path, cli_datab
 
     assert result.exit_code == 2
     assert "Nothing to import" in result.output
+
+
+# The reasons in the reader's language: the same refusals, said from the one catalogue.
+REFUSED_IN = {
+    "kk": ("income.jsonl:2 INVALID_IIN iin жарамды ЖСН емес: ", "income.jsonl:3 BAD_JSON Жарамсыз JSON (1-баған)"),
+    "ru": ("income.jsonl:2 INVALID_IIN iin не является действительным ИИН: ", "income.jsonl:3 BAD_JSON Недопустимый JSON (столбец 1)"),
+    "en": ("income.jsonl:2 INVALID_IIN iin is not a valid IIN: ", "income.jsonl:3 BAD_JSON not valid JSON (column 1)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", ["kk", "ru", "en"])
+def test_the_command_says_the_reasons_in_the_language_asked(tmp_path, cli_database, language):
+    # Given a file with a bad IIN and a line that is no JSON
+    data = tmp_path / "data"
+    data.mkdir()
+    base_registry(data)
+    bad = iin(1)[:11] + str((int(iin(1)[11]) + 1) % 10)
+    write(data, "income", [rec("income", iin=iin(1)), rec("income", iin=bad), "not json"])
+    report_path = tmp_path / "report.json"
+
+    # When it is imported with --language
+    result = runner.invoke(
+        command_app(),
+        ["import", str(data), "--language", language, "--report", str(report_path)],
+    )
+
+    # Then the terminal and the JSON report give each reason in that language, the IIN masked
+    assert result.exit_code == 1, result.output
+    iin_reason, json_reason = REFUSED_IN[language]
+    assert f"{iin_reason}{mask_iin(bad)}" in result.output
+    assert json_reason in result.output
+    income = next(
+        f
+        for f in json.loads(report_path.read_text(encoding="utf-8"))["files"]
+        if f["file"] == "income.jsonl"
+    )
+    assert [(p["message_id"], p["reason"]) for p in income["refused"]] == [
+        ("refusal.record.invalid_iin", iin_reason.split(" ", 2)[2] + mask_iin(bad)),
+        ("refusal.record.json_at_column", json_reason.split(" ", 2)[2]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"LANG": "kk_KZ.UTF-8"}, "kk"),
+        ({"LANG": "ru_RU.UTF-8", "LC_MESSAGES": "C"}, "en"),  # C is no language of ours
+        ({"LANG": "C.UTF-8", "LANGUAGE": "ru:en"}, "ru"),
+        ({"LANG": "de_DE.UTF-8"}, "en"),
+        ({}, "en"),
+    ],
+)
+def test_without_language_the_command_reads_the_terminals_locale(
+    tmp_path, cli_database, monkeypatch, environment, expected
+):
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    data = tmp_path / "data"
+    data.mkdir()
+    base_registry(data)
+    write(data, "income", ["not json"])
+
+    result = runner.invoke(command_app(), ["import", str(data)])
+
+    assert result.exit_code == 1, result.output
+    assert REFUSED_IN[expected][1].replace(":3 ", ":1 ") in result.output
+
+
+def test_the_command_refuses_an_unknown_language(tmp_path, cli_database):
+    result = runner.invoke(command_app(), ["import", str(tmp_path), "--language", "de"])
+    assert result.exit_code == 2
+    assert "Unknown language" in result.output

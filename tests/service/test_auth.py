@@ -22,6 +22,23 @@ ME = "{ me { subject roles } }"
 CITIZEN_IIN = "900101300126"  # weighted sum 72, 72 mod 11 = 6
 
 
+@pytest.fixture
+def gql(client):
+    """POST a GraphQL document asking for English: these tests name the reason a token was
+    refused by its English words (tests/api/test_i18n_api.py checks the other languages)."""
+
+    async def post(query: str, variables: dict | None = None, *, token: str | None = None):
+        headers = {"accept-language": "en"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        return response.json()
+
+    return post
+
+
 def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -72,7 +89,9 @@ async def test_missing_token(gql):
 
 async def test_not_a_bearer_header(client):
     response = await client.post(
-        "/graphql", json={"query": ME}, headers={"authorization": "Basic dXNlcjpwYXNz"}
+        "/graphql",
+        json={"query": ME},
+        headers={"authorization": "Basic dXNlcjpwYXNz", "accept-language": "en"},
     )
     _assert_unauthenticated(response.json(), "Bearer")
 

@@ -219,7 +219,7 @@ def test_a_childs_qr_code_is_served_at_the_canteen_and_the_parent_sees_and_rates
     open_screen(page, "meals")
     history = page.locator(f"[data-meal-history='{child_id}'] [data-meal]")
     assert history.count() == meals_before + 1
-    meal = history.filter(has_text=f"{served_on:%-d %B %Y}").first
+    meal = history.filter(has_text=f"{served_on:%B} {served_on.day}, {served_on.year}").first
     meal.locator("[data-star='4']").check()
     meal.locator("[data-feedback-comment]").fill("Hot and tasty")
     meal.locator("button[type='submit']").click()
