@@ -175,7 +175,14 @@ class Population:
             raise PopulationError("region code out of range")
         start = np.zeros(n_families, dtype=np.int64)
         np.cumsum(size[:-1], out=start[1:])
-        return cls(PersonColumns(person_cols), FamilyColumns(family_cols), start, size, person_ids, family_ids)
+        return cls(
+            PersonColumns(person_cols),
+            FamilyColumns(family_cols),
+            start,
+            size,
+            person_ids,
+            family_ids,
+        )
 
     @classmethod
     def from_families(cls, families: Iterable[Family]) -> Population:
