@@ -35,9 +35,9 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,9 +51,9 @@ DEFAULT_CHUNK_SIZE = 5_000
 # SQLite allows 32,766 bound parameters per statement; a chunk's `IN (...)` lists stay below.
 MAX_CHUNK_SIZE = 10_000
 
-_FAMILIES = Family.__table__
-_PERSONS = Person.__table__
-_FACTS = FactRecord.__table__
+_FAMILIES = cast(Table, Family.__table__)
+_PERSONS = cast(Table, Person.__table__)  # declarative classes type __table__ as a FromClause
+_FACTS = cast(Table, FactRecord.__table__)
 
 _INT32_MAX = 2**31 - 1
 _INT16_MAX = 2**15 - 1
@@ -186,7 +186,8 @@ def _one_of(values: Sequence[Any]) -> Check:
 def _iin(name: str, value: Any, today: date) -> str:
     if not is_valid_iin(value):
         raise RecordRefused(Code.INVALID_IIN, f"{name} is not a valid IIN: {mask_iin(str(value))}")
-    return value
+    iin: str = value  # is_valid_iin accepts only a string of 12 digits
+    return iin
 
 
 def _iban(name: str, value: Any, today: date) -> str:
@@ -195,7 +196,8 @@ def _iban(name: str, value: Any, today: date) -> str:
         raise RecordRefused(
             Code.INVALID_IBAN, f"{name} is not a valid IBAN (KZ + 18 characters, mod-97 checksum)"
         )
-    return value
+    iban: str = value  # is_valid_iban accepts only a string
+    return iban
 
 
 def _icd10_codes(name: str, value: Any, today: date) -> list[str]:
@@ -637,12 +639,14 @@ def _count(report: FileReport, outcome: _Outcome) -> None:
         report.already_present += 1
         return
     if outcome.status == "refused":
+        assert outcome.code is not None  # a refusal always names its code
         report.refused.append(Problem(report.file, outcome.line, outcome.code, outcome.reason))
         return
     report.imported += 1
     if outcome.family_id is not None:
         report.changed_families.add(outcome.family_id)
     if outcome.status == "stale":
+        assert outcome.code is not None  # a stale fact always names its code
         report.warnings.append(Problem(report.file, outcome.line, outcome.code, outcome.reason))
 
 
@@ -784,10 +788,10 @@ class _Registry:
             iins = {r.values["iin"] for r in records}
             columns = (_PERSONS.c.id, _PERSONS.c.iin, _PERSONS.c.family_id)
             more = (_PERSONS.c.date_of_death, _PERSONS.c.provenance)
-            rows = await session.execute(
+            persons = await session.execute(
                 select(*columns, *more).where(_PERSONS.c.iin.in_(sorted(iins)))
             )
-            for person_id, iin, family_id, died, provenance in rows:
+            for person_id, iin, family_id, died, provenance in persons:
                 self.persons[iin] = _row(
                     id=person_id,
                     iin=iin,
@@ -796,12 +800,12 @@ class _Registry:
                     provenance=provenance,
                 )
         if kind.name == "persons" and family_ids:
-            rows = await session.execute(
+            members = await session.execute(
                 select(
                     _PERSONS.c.family_id, _PERSONS.c.iin, _PERSONS.c.role, _PERSONS.c.birth_date
                 ).where(_PERSONS.c.family_id.in_(sorted(family_ids)))
             )
-            for family_id, iin, role, born in rows:
+            for family_id, iin, role, born in members:
                 self.members.setdefault(family_id, {})[iin] = (role, born)
 
     def admit(self, kind: FactKind, record: CleanRecord) -> SimpleNamespace:

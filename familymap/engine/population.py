@@ -137,8 +137,9 @@ class Population:
     family: FamilyColumns  # FAMILY_COLUMNS, one row per family
     family_start: np.ndarray  # int64, first person row of each family
     family_size: np.ndarray  # int32, members of each family (the deceased included)
-    person_ids: Sequence[Any] | None = None
-    family_ids: Sequence[Any] | None = None
+    # Any sequence of ids: a list, or a numpy array from a database loader.
+    person_ids: Sequence[Any] | np.ndarray | None = None
+    family_ids: Sequence[Any] | np.ndarray | None = None
 
     @property
     def n_persons(self) -> int:
@@ -154,8 +155,8 @@ class Population:
         *,
         persons: Mapping[str, Any],
         families: Mapping[str, Any],
-        person_ids: Sequence[Any] | None = None,
-        family_ids: Sequence[Any] | None = None,
+        person_ids: Sequence[Any] | np.ndarray | None = None,
+        family_ids: Sequence[Any] | np.ndarray | None = None,
         copy: bool = False,
     ) -> Population:
         """Validate and type columns (see PERSON_COLUMNS / FAMILY_COLUMNS) into a Population."""
