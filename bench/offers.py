@@ -203,6 +203,7 @@ def _relay_phase(settings: Settings, relayed: int) -> dict[str, Any]:
             time.sleep(0.05)
         killed_after = _stats(url)["delivered"]
         # Mid-batch: sends are in flight, some taken by the gateway and not yet recorded.
+        assert first[0].pid is not None  # started above
         os.kill(first[0].pid, signal.SIGKILL)
         first[0].join()
         second[2].set()

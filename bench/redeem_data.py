@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from familymap.orm import utcnow
@@ -176,7 +177,8 @@ async def make_bench_data(
         ],
     )
     await session.execute(
-        LedgerAccount.__table__.update()
+        cast(Table, LedgerAccount.__table__)  # declarative classes type it as a FromClause
+        .update()
         .where(LedgerAccount.id == programme.id)
         .values(debits_posted=LedgerAccount.debits_posted + VOUCHER_TIYN * pupils)
     )

@@ -250,7 +250,7 @@ async def load_bench_data(engine: AsyncEngine, *, families: int, seed: int) -> l
             )
         ).all()
         firsts: dict[int, Any] = {}
-        pupils = []
+        pupils: list[Any] = []  # rows of the statement above
         for row in rows:
             firsts.setdefault(row.family_id, row)
             if row.school_grade is not None and len(pupils) < families // 4:

@@ -27,7 +27,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,7 +87,7 @@ def record_hash(record: AuditRecord, *, key: bytes) -> str:
     )
 
 
-def _chained_hash(key: bytes, prev_hash: str, content: list) -> str:
+def _chained_hash(key: bytes, prev_hash: str, content: list[Any]) -> str:
     text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hmac.new(key, f"{prev_hash}|{text}".encode(), hashlib.sha256).hexdigest()
 
@@ -272,7 +272,7 @@ async def append_after(
         seq += 1
         link = link_values(entry=entry, chain=chain, seq=seq, prev_hash=prev_hash)
         links.append(link)
-        prev_hash = link["audit_hash"]
+        prev_hash = str(link["audit_hash"])
     await connection.execute(
         _APPEND_MANY, chain, *([link[c] for link in links] for c in _COLUMNS), seq, prev_hash
     )

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Date, and_, case, func, literal_column, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from familymap.audit_tables import AuditRecord
 
@@ -94,7 +95,7 @@ class AccessLine:
     operation: str
 
 
-def _local_day(dialect: str):
+def _local_day(dialect: str) -> ColumnElement[date]:
     # No bound parameter inside: PostgreSQL must see the same text in SELECT and GROUP BY.
     column = AuditRecord.recorded_at
     if dialect == "postgresql":
@@ -115,12 +116,14 @@ async def access_lines(
     """Up to `limit` lines, newest first, after `after`: records about the people of
     `subject_hashes`, and records about the family as a whole (no person named), not by
     `exclude_actor`."""
-    about = [AuditRecord.subject_hash.in_(list(subject_hashes))] if subject_hashes else []
+    about: list[ColumnElement[bool]] = (
+        [AuditRecord.subject_hash.in_(list(subject_hashes))] if subject_hashes else []
+    )
     if family_id is not None:
         about.append(and_(AuditRecord.family_id == family_id, AuditRecord.subject_hash.is_(None)))
     if not about or limit < 1:
         return []
-    day = _local_day(session.bind.dialect.name)
+    day = _local_day(session.get_bind().dialect.name)
     last_id = func.max(AuditRecord.id)
     # A write is a group of its own (its id); reads group by what they are.
     one_write = case((AuditRecord.action == "read", literal_column("0")), else_=AuditRecord.id)

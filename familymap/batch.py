@@ -157,7 +157,7 @@ async def _run(
         )
         await _drop_indexes(connection, loading)
         overlap = readers[0] is not connection  # one connection runs one statement at a time
-        pending: deque[asyncio.Future] = deque()
+        pending: deque[asyncio.Future[Any]] = deque()
 
         def read_ahead(index: int) -> None:
             reader = readers[index % len(readers)]
@@ -320,7 +320,11 @@ async def _evaluate_and_write(
         summary.families += registry.population.n_families
         summary.persons += registry.population.n_persons
     started = time.perf_counter()
-    new = _empty_entitlements() if result is None else entitlement_frame(result, registry)
+    new = (
+        _empty_entitlements()
+        if result is None or registry is None
+        else entitlement_frame(result, registry)
+    )
     await _apply_diff(connection, summary, old=old, new=new)
     summary.seconds["write"] += time.perf_counter() - started
 
@@ -470,6 +474,7 @@ async def bulk_insert(connection: AsyncConnection, table: Any, frame: pl.DataFra
         frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
         buffer.seek(0)
         raw = await connection.get_raw_connection()
+        assert raw.driver_connection is not None  # an open connection's asyncpg connection
         await raw.driver_connection.copy_to_table(
             table.name, source=buffer, columns=frame.columns, format="csv"
         )

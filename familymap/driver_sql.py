@@ -36,5 +36,6 @@ class DriverStatement:
 
 def driver_statement(sql: str) -> DriverStatement:
     """Compile `sql` (:name parameters; cast with CAST(:name AS type)) for asyncpg."""
-    compiled = text(sql).compile(dialect=asyncpg_dialect())
+    # SQLAlchemy's dialect constructors are unannotated.
+    compiled = text(sql).compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
     return DriverStatement(compiled.string, tuple(compiled.positiontup or ()))

@@ -463,6 +463,7 @@ class _Change:
         """Write the change to the registry rows; return the id of the person it concerns."""
         assert self.subject is not None
         if event.kind is EventKind.BIRTH:
+            assert self.kind is not None
             child = Person(iin=self.clean.values["iin"], family_id=self.subject.family_id)
             self.kind.apply(child, self.clean)
             _note_event(child, self.kind.name, event)
@@ -482,6 +483,7 @@ class _Change:
             return self.subject.id
         # An older fact than the one held is kept as a record but does not replace it,
         # exactly as in a file import.
+        assert self.kind is not None
         if self.kind.apply(self.subject, self.clean):
             _note_event(self.subject, self.kind.name, event)
         return self.subject.id
@@ -676,6 +678,7 @@ async def _result(session: AsyncSession, row: LifeEvent, *, replayed: bool) -> L
         )
         for c in changes
     ]
+    assert row.person_id is not None  # _claim records every event with its subject
     return LifeEventResult(
         event_id=row.event_id,
         kind=EventKind(row.kind),

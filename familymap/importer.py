@@ -36,9 +36,9 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,9 +53,9 @@ DEFAULT_CHUNK_SIZE = 5_000
 # SQLite allows 32,766 bound parameters per statement; a chunk's `IN (...)` lists stay below.
 MAX_CHUNK_SIZE = 10_000
 
-_FAMILIES = Family.__table__
-_PERSONS = Person.__table__
-_FACTS = FactRecord.__table__
+_FAMILIES = cast(Table, Family.__table__)
+_PERSONS = cast(Table, Person.__table__)  # declarative classes type __table__ as a FromClause
+_FACTS = cast(Table, FactRecord.__table__)
 
 _INT32_MAX = 2**31 - 1
 _INT16_MAX = 2**15 - 1
@@ -221,14 +221,16 @@ def _iin(name: str, value: Any, today: date) -> str:
         raise RecordRefused(
             "refusal.record.invalid_iin", code=Code.INVALID_IIN, name=name, iin=mask_iin(str(value))
         )
-    return value
+    iin: str = value  # is_valid_iin accepts only a string of 12 digits
+    return iin
 
 
 def _iban(name: str, value: Any, today: date) -> str:
     # Source systems send the normal form (no spaces, upper case), as it is stored.
     if not is_valid_iban(value):
         raise RecordRefused("refusal.record.invalid_iban", code=Code.INVALID_IBAN, name=name)
-    return value
+    iban: str = value  # is_valid_iban accepts only a string
+    return iban
 
 
 def _icd10_codes(name: str, value: Any, today: date) -> list[str]:
@@ -866,10 +868,10 @@ class _Registry:
             iins = {r.values["iin"] for r in records}
             columns = (_PERSONS.c.id, _PERSONS.c.iin, _PERSONS.c.family_id)
             more = (_PERSONS.c.date_of_death, _PERSONS.c.provenance)
-            rows = await session.execute(
+            persons = await session.execute(
                 select(*columns, *more).where(_PERSONS.c.iin.in_(sorted(iins)))
             )
-            for person_id, iin, family_id, died, provenance in rows:
+            for person_id, iin, family_id, died, provenance in persons:
                 self.persons[iin] = _row(
                     id=person_id,
                     iin=iin,
@@ -878,12 +880,12 @@ class _Registry:
                     provenance=provenance,
                 )
         if kind.name == "persons" and family_ids:
-            rows = await session.execute(
+            members = await session.execute(
                 select(
                     _PERSONS.c.family_id, _PERSONS.c.iin, _PERSONS.c.role, _PERSONS.c.birth_date
                 ).where(_PERSONS.c.family_id.in_(sorted(family_ids)))
             )
-            for family_id, iin, role, born in rows:
+            for family_id, iin, role, born in members:
                 self.members.setdefault(family_id, {})[iin] = (role, born)
 
     def admit(self, kind: FactKind, record: CleanRecord) -> SimpleNamespace:

@@ -46,7 +46,7 @@ _WIRE = {
 }
 
 
-class _PgType(UserDefinedType):
+class _PgType(UserDefinedType[Any]):
     cache_ok = True
 
     def __init__(self, name: str) -> None:
@@ -91,7 +91,9 @@ async def copy_out(connection: AsyncConnection, statement: Any, *, copy_format: 
     async def write(data: bytes) -> None:  # asyncpg wants a coroutine function here
         buffer.write(data)
 
-    await raw.driver_connection.copy_from_query(sql, output=write, format=copy_format)
+    driver = raw.driver_connection
+    assert driver is not None  # an open connection's asyncpg connection
+    await driver.copy_from_query(sql, output=write, format=copy_format)
     return buffer.getvalue()
 
 

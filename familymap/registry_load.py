@@ -30,8 +30,8 @@ async def load_synthetic_registry(
     Returns (families, persons) inserted. Ids continue after the largest ids present, so the
     synthetic families never collide with families already loaded (the demo's stories).
     """
-    family_offset = int(await connection.scalar(select(func.coalesce(func.max(Family.id), 0))))
-    person_offset = int(await connection.scalar(select(func.coalesce(func.max(Person.id), 0))))
+    family_offset = int(await connection.scalar(select(func.coalesce(func.max(Family.id), 0))) or 0)
+    person_offset = int(await connection.scalar(select(func.coalesce(func.max(Person.id), 0))) or 0)
     now = datetime.now(UTC)
     stamps = [pl.lit(now).alias("created_at"), pl.lit(now).alias("updated_at")]
     done_families = done_persons = 0

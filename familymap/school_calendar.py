@@ -15,9 +15,11 @@ family map imports no other package of ours; vouchers.calendar re-exports it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any, cast
 
 from familymap.parameters import ParameterError, ParameterSet, default_parameters
 
@@ -62,13 +64,14 @@ def _school_year_by_default(on: date) -> SchoolYear | None:
 
 def _school_year_in(on: date, ps: ParameterSet) -> SchoolYear | None:
     try:
-        raw = ps.get("school_calendar.year", on)
+        # The calendar parameter is a mapping (start, end, holidays, vacations) by its schema.
+        raw = cast(Mapping[str, Any], ps.get("school_calendar.year", on))
     except ParameterError:
         return None
     return _school_year(raw["start"], raw["end"], _days_off(raw))
 
 
-def _days_off(raw) -> frozenset[date]:
+def _days_off(raw: Mapping[str, Any]) -> frozenset[date]:
     days = set(raw.get("holidays", []))
     for first, last in raw.get("vacations", []):
         days.update(first + timedelta(n) for n in range((last - first).days + 1))
@@ -91,8 +94,11 @@ def meal_price(
 ) -> int:
     """The price in tiyn of one meal of `meal_type` in `region` in the school year."""
     ps = parameters or default_parameters()
-    regional = int(ps.get("school_meals.meal_price_tiyn", school_year_start)[region])
-    share = int(ps.get("school_meals.meal_type_share_pct", school_year_start)[meal_type])
+    # Both parameters are mappings by region and by meal type.
+    prices = cast(Mapping[str, int], ps.get("school_meals.meal_price_tiyn", school_year_start))
+    shares = cast(Mapping[str, int], ps.get("school_meals.meal_type_share_pct", school_year_start))
+    regional = int(prices[region])
+    share = int(shares[meal_type])
     # Integer tiyn: round half up on the share, never a float amount.
     return (regional * share + 50) // 100
 
@@ -100,7 +106,7 @@ def meal_price(
 def meal_types(*, on: date, parameters: ParameterSet | None = None) -> tuple[str, ...]:
     """The meal types a voucher pays for."""
     ps = parameters or default_parameters()
-    return tuple(sorted(ps.get("school_meals.meal_type_share_pct", on)))
+    return tuple(sorted(cast(Mapping[str, int], ps.get("school_meals.meal_type_share_pct", on))))
 
 
 def meal_voucher_amount(

@@ -9,6 +9,7 @@ whatever the registry's size.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,7 +239,9 @@ def slice_from_columns(
 
 
 async def read_frame(
-    connection: AsyncConnection, statement: Any, schema: dict[str, pl.DataType]
+    connection: AsyncConnection,
+    statement: Any,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
 ) -> pl.DataFrame:
     """Run `statement` and return its rows as a polars frame (a CSV COPY on PostgreSQL)."""
     if connection.dialect.name != "postgresql":

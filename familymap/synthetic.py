@@ -170,13 +170,15 @@ def family_from_population(population: Population, family_row: int) -> Family:
     for row in range(a, b):
         group = int(p.disability_group[row])
         grade = int(p.school_grade[row])
+        born = from_day(int(p.birth_date[row]))
+        assert born is not None  # birth_date is a required column: never a sentinel
         members.append(
             Person(
                 person_id=str(population.person_ids[row])
                 if population.person_ids is not None
                 else f"p{row}",
                 iin="000000000000",
-                birth_date=from_day(int(p.birth_date[row])),
+                birth_date=born,
                 sex="F" if p.is_female[row] else "M",
                 role=ROLES[p.role[row]],
                 date_of_death=from_day(int(p.date_of_death[row])),

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from familymap.parameters import ParameterError
+
+if TYPE_CHECKING:  # the engine imports welfare, not the reverse
+    from familymap.engine.context import Context, Snapshot
 
 CRITERIA: tuple[str, ...] = ("economic", "health", "housing", "social", "education")
 LEVELS: tuple[str, ...] = ("stable", "satisfactory", "unstable", "crisis_risk", "crisis")
@@ -54,7 +58,7 @@ class WelfareAssessment:
     criteria: tuple[CriterionScore, ...]
 
 
-def assess(ctx) -> WelfareColumns:
+def assess(ctx: Context) -> WelfareColumns:
     """Score every family of the evaluation context on the five criteria."""
     p, k = ctx.person, _constants(ctx.p)
     alive, adult = ctx.alive, ctx.adult
@@ -176,10 +180,11 @@ def explain(columns: WelfareColumns, family_row: int) -> WelfareAssessment:
 
 def _band(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Score of the highest band whose lower bound the value reaches (a lookup per integer value)."""
-    return table[np.minimum(values, len(table) - 1)]
+    scores: np.ndarray = table[np.minimum(values, len(table) - 1)]
+    return scores
 
 
-def _constants(snapshot) -> SimpleNamespace:
+def _constants(snapshot: Snapshot) -> SimpleNamespace:
     """Every welfare parameter in force, as int32 scalars and lookup tables, built once per date.
 
     int32 numpy scalars keep the per-family arithmetic in int32 (a Python int would promote
@@ -188,8 +193,8 @@ def _constants(snapshot) -> SimpleNamespace:
     return snapshot.table("welfare", lambda: _build_constants(snapshot))
 
 
-def _build_constants(w) -> SimpleNamespace:
-    def band_table(name):
+def _build_constants(w: Snapshot) -> SimpleNamespace:
+    def band_table(name: str) -> NDArray[np.int32]:
         bands = {int(k): int(v) for k, v in w.value(name).items()}
         if min(bands) != 0:
             raise ParameterError(
@@ -200,7 +205,7 @@ def _build_constants(w) -> SimpleNamespace:
             table[bound:] = bands[bound]
         return table
 
-    def penalty(name):
+    def penalty(name: str) -> np.int32:
         return np.int32(w.int(name))
 
     weights = w.value("welfare.weights")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Integer, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -187,6 +188,14 @@ def _rating_total(act: MerchantAct) -> int:
     return (act.feedback_average_x100 * act.feedback_count + 50) // 100
 
 
+def _count_parameter(ps: ParameterSet, name: str, on: date) -> int:
+    """A number parameter as an int (a mapping there is a broken parameter file)."""
+    value = ps.get(name, on)
+    if not isinstance(value, int | float):
+        raise ParameterError("PARAMETER_INVALID", f"{name} must be a number", name=name)
+    return int(value)
+
+
 async def _feedback_summary(
     session: AsyncSession,
     merchant_id: uuid.UUID,
@@ -194,7 +203,7 @@ async def _feedback_summary(
     parameters: ParameterSet | None,
     *,
     counted: list[MerchantAct],
-) -> dict:
+) -> dict[str, Any]:
     """The month's feedback less what the `counted` (approved) acts reported already."""
     _, following = month_bounds(first)
     ps = parameters or default_parameters()
@@ -216,11 +225,15 @@ async def _feedback_summary(
     complaints = int(complaints) - sum(act.complaints for act in counted)
     average_x100 = (total * 100 + count // 2) // count if count else None
     reasons = []
-    if count >= int(ps.get("acts.review_min_feedback", first)):
-        if average_x100 < int(ps.get("acts.review_min_average_rating_x100", first)):
+    minimum = _count_parameter(ps, "acts.review_min_feedback", first)
+    # No rating at all has no average: nothing to judge, even where any count is enough.
+    if average_x100 is not None and count >= minimum:
+        if average_x100 < _count_parameter(ps, "acts.review_min_average_rating_x100", first):
             reasons.append("LOW_AVERAGE_RATING")
         # complaints / count > max% , in integers.
-        if complaints * 100 > count * int(ps.get("acts.review_max_complaint_share_pct", first)):
+        if complaints * 100 > count * _count_parameter(
+            ps, "acts.review_max_complaint_share_pct", first
+        ):
             reasons.append("MANY_COMPLAINTS")
     return {
         "feedback_count": count,

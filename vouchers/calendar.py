@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from familymap.parameters import ParameterSet, default_parameters
+from familymap.parameters import ParameterError, ParameterSet, default_parameters
 from familymap.school_calendar import (
     MONDAY_TO_FRIDAY,
     SchoolYear,
@@ -81,4 +81,7 @@ def _count_school_days_after(day: date, through: date, parameters: ParameterSet 
 def claim_window(on: date, *, parameters: ParameterSet | None = None) -> int:
     """How many school days after a meal's day it may still be claimed from the list."""
     ps = parameters or default_parameters()
-    return int(ps.get("school_meals.claim_window_school_days", on))
+    days = ps.get("school_meals.claim_window_school_days", on)
+    if not isinstance(days, int | float):
+        raise ParameterError("PARAMETER_INVALID", "claim_window_school_days must be a number")
+    return int(days)

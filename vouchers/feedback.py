@@ -10,7 +10,10 @@ from familymap.tables import Person
 from vouchers.errors import FeedbackExists, Forbidden, InvalidInput, NotFound
 from vouchers.tables import Dispensing, Feedback, MealRedemption
 
-EVENT_TABLES = {"meal": MealRedemption, "dispensing": Dispensing}
+EVENT_TABLES: dict[str, type[MealRedemption | Dispensing]] = {
+    "meal": MealRedemption,
+    "dispensing": Dispensing,
+}
 MAX_TAGS = 10
 MAX_COMMENT = 2000
 
@@ -36,7 +39,9 @@ async def leave_feedback(
     if comment is not None and len(comment) > MAX_COMMENT:
         raise InvalidInput("refusal.feedback_comment", count=MAX_COMMENT)
     author = await session.scalar(select(Person).where(Person.iin == author_iin))
-    event = await session.get(EVENT_TABLES[event_kind], event_id)
+    event: MealRedemption | Dispensing | None = await session.get(
+        EVENT_TABLES[event_kind], event_id
+    )
     if event is None:
         raise NotFound("refusal.no_such_service_event")
     if author is None or author.family_id != event.family_id:

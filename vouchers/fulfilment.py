@@ -23,6 +23,7 @@ async def fulfil_school_meals(
     session: AsyncSession, offer: Offer, amount: int, start: date, end: date
 ) -> None:
     """Issue and fund the child's meal voucher for the school year the offer is for."""
+    assert offer.beneficiary_person_id is not None  # a person programme names its pupil
     try:
         await issue_meal_voucher(
             session=session,
@@ -39,6 +40,7 @@ async def fulfil_medicines(
     session: AsyncSession, offer: Offer, amount: int, start: date, end: date
 ) -> None:
     """Fund the person's medicines wallet for the current entitlement period."""
+    assert offer.beneficiary_person_id is not None  # a person programme names its person
     try:
         await issue_medicine_voucher(
             session=session,

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import and_, literal, select, union_all
+from sqlalchemy import Select, and_, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from vouchers.tables import MealVoucher, MedicineVoucher
 from wallet.tables import LedgerAccount
@@ -26,7 +28,14 @@ class VoucherSummary:
     balance_tiyn: int  # what the person's purpose wallet holds now (all its vouchers)
 
 
-def _of(table, programme: str, purpose: str, start, end, family_ids: Sequence[int]):
+def _of(
+    table: type[MealVoucher | MedicineVoucher],
+    programme: str,
+    purpose: str,
+    start: InstrumentedAttribute[date],
+    end: InstrumentedAttribute[date],
+    family_ids: Sequence[int],
+) -> Select[*tuple[Any, ...]]:
     return (
         select(
             literal(programme).label("programme"),

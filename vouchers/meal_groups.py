@@ -152,7 +152,7 @@ async def redeem_meals_together(
     outcomes: list[Redeemed | _Alone] = [ALONE] * len(items)
     meals: dict[int, tuple[int, MealRedemption, Merchant]] = {}  # meal id -> (position, ...)
     merchants: dict[uuid.UUID, Merchant] = {}
-    taken: set[tuple] = set()
+    taken: set[tuple[Any, ...]] = set()
     for position, item in enumerate(items):
         found = schools.get(item.merchant_id)
         try:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from familymap.i18n import Tiyn
 from familymap.parameters import default_parameters
@@ -60,7 +63,10 @@ MAX_ACCOUNT_LENGTH = 500  # dispensings.identity_reason
 
 def drug_name(*, drug_code: str, language: str, on: date) -> str | None:
     """The drug's name for screens in kk / ru / en, or None when its ATC code is not listed."""
-    names = default_parameters().get("medicines.drug_names", on)
+    # ATC code -> {language: name}, by the parameter's schema.
+    names = cast(
+        Mapping[str, Mapping[str, str]], default_parameters().get("medicines.drug_names", on)
+    )
     entry = names.get(drug_code.strip().upper())
     return None if entry is None else entry.get(language, entry["en"])
 
@@ -133,7 +139,9 @@ async def _open_wallet(session: AsyncSession, *, person_id: int, family_id: int)
     )
 
 
-async def _voucher_for(session: AsyncSession, person_id: int, start: date):
+async def _voucher_for(
+    session: AsyncSession, person_id: int, start: date
+) -> MedicineVoucher | None:
     return await session.scalar(
         select(MedicineVoucher).where(
             MedicineVoucher.person_id == person_id, MedicineVoucher.period_start == start
@@ -383,7 +391,7 @@ async def dispensings_of_pharmacy(
     return await _views(session, Dispensing.merchant_id == pharmacy.id)
 
 
-async def _views(session: AsyncSession, where) -> list[DispensingView]:
+async def _views(session: AsyncSession, where: ColumnElement[bool]) -> list[DispensingView]:
     rows = await session.execute(
         select(Dispensing, Merchant.name)
         .join(Merchant, Merchant.id == Dispensing.merchant_id)

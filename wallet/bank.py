@@ -68,7 +68,14 @@ class HttpBank:
     """A bank's payment-order JSON API: POST the order with a bearer token; the bank's
     reference comes back in a 2xx answer. Errors are classified as for SMS gateways."""
 
-    def __init__(self, *, url: str, token: str, timeout: float = 10.0, client=None) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        timeout: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self._url = url
         self._token = token
         self._timeout = timeout
@@ -91,7 +98,9 @@ class HttpBank:
         )
 
 
-def bank_from_settings(kind: str, url: str | None = None, token: str | None = None):
+def bank_from_settings(
+    kind: str, url: str | None = None, token: str | None = None
+) -> LogBank | HttpBank:
     """The adapter named by BANK_GATEWAY ("log" or "http", with its URL and token)."""
     if kind == "log":
         return LogBank()

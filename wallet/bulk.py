@@ -60,6 +60,7 @@ async def copy_to_staging(
     """
     await create_staging_table(connection, name, columns)
     raw = await connection.get_raw_connection()
+    assert raw.driver_connection is not None  # an open connection's asyncpg connection
     await raw.driver_connection.copy_records_to_table(name, records=records, columns=list(columns))
     # Without statistics PostgreSQL guesses a temporary table holds a million rows: it then
     # sorts on disk and JIT-compiles the statement that reads it (1.6 s a chunk, measured).

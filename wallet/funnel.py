@@ -27,8 +27,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Row, Subquery, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.orm import as_utc
@@ -97,7 +98,7 @@ class FunnelRow:
         ]
 
 
-def bank_confirmed():
+def bank_confirmed() -> Subquery:
     """Per offer with payments: whether the bank confirmed one (`paid`), returned one
     (`returned`), and when it first confirmed one (`paid_at`); the only place that says what
     the bank's answers are."""
@@ -176,7 +177,8 @@ async def offer_funnel(
         key = tuple(dims[name] if name in group_by else None for name in DIMENSIONS)
         row = rows.get(key)
         if row is None:
-            row = rows[key] = FunnelRow(**dict(zip(DIMENSIONS, key, strict=True)))
+            dimensions: dict[str, Any] = dict(zip(DIMENSIONS, key, strict=True))
+            row = rows[key] = FunnelRow(**dimensions)
         _count(row, offer, now)
         if offer.paid and offer.paid_at is not None:
             waits.setdefault(key, []).append(
@@ -188,7 +190,7 @@ async def offer_funnel(
     return [rows[key] for key in sorted(rows, key=lambda k: tuple(v or "" for v in k))]
 
 
-def _count(row: FunnelRow, offer, now: datetime) -> None:
+def _count(row: FunnelRow, offer: Row[Any], now: datetime) -> None:
     """Add one offer to its row: the steps it reached and the one place it stands."""
     row.sent += 1
     row.delivered += offer.status == "sent"

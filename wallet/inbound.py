@@ -174,7 +174,7 @@ class InboundReply:
             raise InvalidInbound("the body is not JSON") from None
         if not isinstance(data, dict):
             raise InvalidInbound("the body is not a JSON object")
-        fields = {name: data.get(name) for name in ("message_id", "from", "text")}
+        fields: dict[str, Any] = {name: data.get(name) for name in ("message_id", "from", "text")}
         if not all(isinstance(value, str) for value in fields.values()):
             raise InvalidInbound("message_id, from and text are required strings")
         if not fields["message_id"] or len(fields["message_id"]) > 128:

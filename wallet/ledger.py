@@ -39,9 +39,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import BigInteger, ColumnElement, column, func, insert, or_, select, update, values
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -525,18 +536,19 @@ async def _post(
             # Lock and update the two accounts in primary-key order: two opposite transfers
             # between the same accounts would otherwise each hold one row and wait for the
             # other's, a deadlock.
-            totals: dict[int, tuple[int, int] | None] = {}
+            totals: dict[int, tuple[int, int]] = {}
             for account in sorted((debit, credit), key=lambda a: a.id):
-                totals[account.id] = await _post_to_account(
+                posted = await _post_to_account(
                     session=session,
                     account_id=account.id,
                     debit=row.amount if account is debit else 0,
                     credit=row.amount if account is credit else 0,
                 )
-                if totals[account.id] is None:
+                if posted is None:
                     raise InsufficientFunds(
                         f"{debit.code} cannot pay {row.amount} tiyn ({row.transfer_id!r})"
                     )
+                totals[account.id] = posted
     except IntegrityError:
         # Lost a race on the transfer id or on the reversal: report it as the winner left it.
         if (replayed := await _replay(session=session, row=row)) is not None:
@@ -562,7 +574,7 @@ async def _post_to_account(
     concurrent debits cannot both spend the same tiyn, on PostgreSQL as on SQLite (where
     SELECT ... FOR UPDATE is silently ignored). The CHECK constraint is the last defence.
     """
-    accounts = LedgerAccount.__table__
+    accounts = _ACCOUNTS
     result = await session.execute(
         update(LedgerAccount)
         .where(
@@ -597,11 +609,17 @@ class NewTransfer:
     metadata: dict[str, Any] | None = None
 
 
+# The tables as Core tables (declarative classes type __table__ as a plain FromClause).
+_TRANSFERS = cast(Table, LedgerTransfer.__table__)
+_ACCOUNTS = cast(Table, LedgerAccount.__table__)
+
 # The columns of a transfer row, as the table defines them (the id is the database's).
 TRANSFER_COLUMNS = tuple(c.name for c in LedgerTransfer.__table__.c if c.name != "id")
 
 
-def transfer_row(item: NewTransfer, debit_id: int, credit_id: int, stamp: datetime) -> dict:
+def transfer_row(
+    item: NewTransfer, debit_id: int, credit_id: int, stamp: datetime
+) -> dict[str, Any]:
     """The `ledger_transfers` row of a new transfer, by column name: the one place a
     transfer's columns are filled, for the ORM's INSERT and the driver's statements."""
     return {
@@ -662,7 +680,7 @@ async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransf
     ]
     try:
         # The rows first: a used transfer id is refused as such, whatever the flow or money.
-        await session.execute(insert(LedgerTransfer.__table__), rows)
+        await session.execute(insert(_TRANSFERS), rows)
     except IntegrityError as exc:
         raise TransferIdReused("a transfer id of the batch was used before") from exc
     debits: dict[int, int] = {}
@@ -680,9 +698,9 @@ async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransf
         moved = await _post_totals_at_once(session, moves)
     else:
         moved = 0
-        for account_id, debit, credit in moves:
+        for account_id, debit_amount, credit_amount in moves:
             posted = await _post_to_account(
-                session=session, account_id=account_id, debit=debit, credit=credit
+                session=session, account_id=account_id, debit=debit_amount, credit=credit_amount
             )
             moved += posted is not None
     if moved != len(moves):
@@ -697,7 +715,7 @@ async def _post_totals_at_once(session: AsyncSession, moves: list[tuple[int, int
         column("credit", BigInteger),
         name="moving",
     ).data(moves)
-    accounts = LedgerAccount.__table__
+    accounts = _ACCOUNTS
     result = await session.execute(
         accounts.update()
         .where(

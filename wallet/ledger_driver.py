@@ -50,7 +50,7 @@ from wallet.ledger import (
 )
 from wallet.tables import LedgerAccount, LedgerTransfer
 
-_DIALECT = postgresql.dialect()
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialects are unannotated
 # Each column's type, without a length: a cast to VARCHAR(n) would cut a longer value short
 # where the column itself refuses it.
 _TYPES = {
@@ -173,6 +173,7 @@ async def post_new_transfer(*, connection: asyncpg.Connection, transfer: NewTran
         result = await connection.fetchrow(_POST.sql, *_POST.args(transfer_values(transfer)))
     except asyncpg.UniqueViolationError as exc:
         raise TransferIdReused(f"transfer id {transfer.transfer_id!r} was used before") from exc
+    assert result is not None  # the statement always answers one row
     check_posted(transfer, result)
 
 

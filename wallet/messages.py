@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 from familymap.i18n import LANGUAGES, language_of, money, numeric_day, translate
 from wallet.i18n import programme_title
@@ -93,7 +94,7 @@ def money_text(amount_tiyn: int, months: tuple[tuple[date, int], ...], language:
     ("46 787,10 ₸ в месяц за 10–11.2026")."""
     if not months:
         return tenge(amount_tiyn, language)
-    runs: list[list] = []
+    runs: list[list[Any]] = []
     for month, amount in months:
         if runs and runs[-1][2] == amount:
             runs[-1][1] = month

@@ -105,7 +105,7 @@ async def month_amounts(
                 AsOf(quote.programme, quote.family_id, quote.person_id, _as_of(month, quote))
             )
     earlier = await amounts_as_of(connection=connection, questions=backpay) if backpay else {}
-    schedules = []
+    schedules: list[list[MonthAmount]] = []
     for quote in quotes:
         if quote.kind != BENEFIT or quote.start is None or quote.end is None:
             schedules.append([])

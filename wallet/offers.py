@@ -36,11 +36,14 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import (
+    CursorResult,
     DateTime,
+    Table,
+    Update,
     and_,
     any_,
     bindparam,
@@ -450,6 +453,7 @@ async def _offer_rows(
     # answers the offer it names and no other (wallet.reply_codes, docs/consent.md).
     taken = await codes_by_phone(session=session, phones=(p.phone for p in fresh if p.phone))
     codes: dict[str, str] = {}
+    code: str | None  # drawn for an offer with a phone
     drawn: dict[str, set[str]] = {}
     for planned in fresh:
         if (phone := planned.phone) is not None:
@@ -556,7 +560,7 @@ async def _insert_offers(
     ).all()
     if made:
         await connection.execute(
-            insert(OfferTransition.__table__),
+            insert(cast(Table, OfferTransition.__table__)),  # typed as a FromClause
             [
                 {"offer_id": offer_id, "from_state": None, "to_state": "offered",
                  "channel": "system", "at": now, "detail": {}}
@@ -840,12 +844,13 @@ async def answer_offer(
     from_state, to_state = offer.state, "accepted" if accept else "declined"
     # Conditional on the state read, so that two answers racing (an SMS and a tap in the
     # app) cannot both win.
-    moved = await session.execute(
+    moved = await _execute_update(
+        session,
         update(Offer)
         .where(Offer.id == offer_id, Offer.state == from_state)
         # A consent after a decline clears the decline's reason (its transition keeps it).
         .values(state=to_state, answered_at=now, answer_channel=channel, decline_reason=reason)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if moved.rowcount != 1:
         raise OfferAlreadyAnswered(f"offer {offer_id} was answered at the same moment")
@@ -873,11 +878,12 @@ async def give_decline_reason(
     if reason not in DECLINE_REASONS:
         raise InvalidDeclineReason(f"a decline's reason is one of {', '.join(DECLINE_REASONS)}")
     # Conditional, so that the first reason given stays (a repeated SMS changes nothing).
-    moved = await session.execute(
+    moved = await _execute_update(
+        session,
         update(Offer)
         .where(Offer.id == offer.id, Offer.state == "declined", Offer.decline_reason.is_(None))
         .values(decline_reason=reason)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if moved.rowcount != 1:
         return False
@@ -924,6 +930,7 @@ async def _consent(
         fulfiller = _FULFILLERS.get(offer.programme)
         if fulfiller is None:
             raise FulfilmentUnavailable(f"{offer.programme} vouchers cannot be issued here")
+        assert start is not None and end is not None  # an eligible decision has its period
         await fulfiller(session, offer, amount, start, end)
         offer.state = "assigned"
         _transition(session, offer, "accepted", "assigned", "system", now, run_id=summary.run_id)
@@ -1044,3 +1051,8 @@ async def register_bank_account(
         )
         await _confirm_by_sms(session=session, offer=offer, template="assigned")
     return list(waiting)
+
+
+async def _execute_update(session: AsyncSession, statement: Update) -> CursorResult[Any]:
+    """Run an UPDATE; its result is a cursor's (SQLAlchemy types it as a plain Result)."""
+    return cast(CursorResult[Any], await session.execute(statement))

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.orm import utcnow
@@ -216,11 +217,12 @@ async def settle_payments(*, session: AsyncSession, now: datetime | None = None)
         )
         # Conditional, so that two settling jobs cannot both reverse a failed payment, and a
         # statement imported meanwhile is not overwritten.
-        moved = await session.execute(
+        moved = await _execute_update(
+            session,
             update(Payment)
             .where(Payment.id == payment.id, Payment.state == "ordered")
             .values(**values)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
         if moved.rowcount != 1:
             continue
@@ -242,11 +244,12 @@ async def mark_offer_paid(*, session: AsyncSession, assignment_id: int, now: dat
     offer_id = await session.scalar(
         select(BenefitAssignment.offer_id).where(BenefitAssignment.id == assignment_id)
     )
-    moved = await session.execute(
+    moved = await _execute_update(
+        session,
         update(Offer)
         .where(Offer.id == offer_id, Offer.state == "assigned")
         .values(state="paid", paid_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if moved.rowcount == 1:
         session.add(
@@ -270,11 +273,12 @@ async def unmark_offer_paid(
     offer_id = await session.scalar(
         select(BenefitAssignment.offer_id).where(BenefitAssignment.id == assignment_id)
     )
-    moved = await session.execute(
+    moved = await _execute_update(
+        session,
         update(Offer)
         .where(Offer.id == offer_id, Offer.state == "paid")
         .values(state="assigned", paid_at=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if moved.rowcount == 1:
         session.add(
@@ -287,3 +291,8 @@ async def unmark_offer_paid(
                 detail=detail,
             )
         )
+
+
+async def _execute_update(session: AsyncSession, statement: Update) -> CursorResult[Any]:
+    """Run an UPDATE; its result is a cursor's (SQLAlchemy types it as a plain Result)."""
+    return cast(CursorResult[Any], await session.execute(statement))

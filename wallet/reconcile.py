@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -75,7 +76,7 @@ class ReconcileReport:
         """The lines someone must look at."""
         return [line for line in self.lines if line.outcome in FLAGS]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The report as plain data (for JSON)."""
         return {
             "format": self.format,
@@ -140,13 +141,17 @@ async def _reconcile_line(
     except IntegrityError:
         return _report(line, ALREADY_IMPORTED, entry.payment_id, "imported concurrently")
     if decision.outcome == "paid":
+        assert decision.payment is not None  # _decide names the payment a line pays
         await _book_paid(session=session, payment=decision.payment, line=line)
     elif decision.outcome == "returned":
+        assert decision.payment is not None  # and the payment a line returns
         await _book_returned(session=session, payment=decision.payment, line=line, now=now)
     return _report(line, decision.outcome, entry.payment_id, decision.detail)
 
 
-def _report(line: StatementLine, outcome: str, payment_id: int | None, detail: str | None):
+def _report(
+    line: StatementLine, outcome: str, payment_id: int | None, detail: str | None
+) -> ReportLine:
     return ReportLine(
         reference=line.reference,
         booked_on=line.booked_on.isoformat(),

@@ -43,6 +43,7 @@ async def codes_by_phone(*, session: AsyncSession, phones: Iterable[str]) -> dic
         )
     )
     for phone, code in rows:
+        assert phone is not None and code is not None  # both selected by value above
         taken[phone].add(code)
     return taken
 

@@ -156,6 +156,7 @@ async def spending_lines(
         if category is None:
             continue
         sign = -1 if reversal else 1
+        assert family is not None  # the statement selects transfers by family
         lines.append(
             SpendingLine(
                 family, person, at, category, sign * amount, original_reason or reason, sign

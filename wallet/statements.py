@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from defusedxml import DefusedXmlException
@@ -254,7 +255,7 @@ def parse_mt940(data: bytes) -> Statement:
         raise StatementError("an MT940 statement must be UTF-8 text") from None
     statement_id = account = currency = None
     lines: list[StatementLine] = []
-    pending: dict | None = None
+    pending: dict[str, Any] | None = None
 
     def flush(info: str = "") -> None:
         nonlocal pending

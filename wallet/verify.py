@@ -25,9 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import String, and_, cast, column, func, literal, or_, select, table, tuple_
+from sqlalchemy import (
+    String,
+    and_,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import TableClause
 
 from wallet.ledger import FLOWS, REVERSAL_REASONS, Reason, accounts_disagreeing_with_transfers
 from wallet.offer_tables import Offer, Payment
@@ -160,13 +174,17 @@ async def _reason_fits_flow(session: AsyncSession) -> list[str]:
     ]
 
 
-def _wallet_of(person_id_column):
+def _wallet_of(person_id_column: ColumnElement[Any]) -> ColumnElement[str]:
     """The pattern of a person's purpose wallet's code (`person:<id>:<purpose>`), as SQL."""
     return literal("person:") + cast(person_id_column, String) + literal(":%")
 
 
 async def _service_one_transfer(
-    session: AsyncSession, service, amount_column, reason: Reason, noun: str
+    session: AsyncSession,
+    service: TableClause,
+    amount_column: ColumnElement[int],
+    reason: Reason,
+    noun: str,
 ) -> list[str]:
     """Each row of `service` (meals, dispensings) paid by the one transfer it names, of its
     amount, from its person's wallet, with `reason`; each such transfer paying one row."""

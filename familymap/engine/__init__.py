@@ -12,7 +12,46 @@ the rules, so importing everything here eagerly would be circular.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the types of the lazy names below, for the type checker only
+    # (`name as name`: re-exported)
+    from familymap.engine.evaluate import (
+        evaluate_family as evaluate_family,
+    )
+    from familymap.engine.evaluate import (
+        evaluate_population as evaluate_population,
+    )
+    from familymap.engine.evaluate import (
+        explain_population_family as explain_population_family,
+    )
+    from familymap.engine.population import (
+        FAMILY_COLUMNS as FAMILY_COLUMNS,
+    )
+    from familymap.engine.population import (
+        PERSON_COLUMNS as PERSON_COLUMNS,
+    )
+    from familymap.engine.population import (
+        Population as Population,
+    )
+    from familymap.engine.population import (
+        PopulationError as PopulationError,
+    )
+    from familymap.engine.results import (
+        ConditionResult as ConditionResult,
+    )
+    from familymap.engine.results import (
+        Decision as Decision,
+    )
+    from familymap.engine.results import (
+        FamilyEvaluation as FamilyEvaluation,
+    )
+    from familymap.engine.results import (
+        PopulationResult as PopulationResult,
+    )
+    from familymap.engine.results import (
+        RuleColumns as RuleColumns,
+    )
 
 _EXPORTS = {
     "Population": "familymap.engine.population",

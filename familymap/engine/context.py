@@ -11,13 +11,15 @@ about a third of `np.add.reduceat` on this machine, and it needs no sort.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import builtins
+from collections.abc import Callable, Hashable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from familymap.engine.dates import (
     add_months,
@@ -31,17 +33,33 @@ from familymap.engine.population import Population
 from familymap.parameters import ParameterSet
 from familymap.situation import EMPLOYMENT, ROLES
 
+if TYPE_CHECKING:
+    from familymap.engine.evaluate import Outcome
+    from familymap.rules.base import RowIndex, Rows
 
-class cached_property:
+_Owner = TypeVar("_Owner")
+_Value = TypeVar("_Value")
+_Figure = TypeVar("_Figure")
+
+
+class cached_property(Generic[_Owner, _Value]):
     """functools.cached_property without its lock (Python 3.11 takes an RLock on every first
     access, which costs more than the tiny arrays of a one-family evaluation)."""
 
-    def __init__(self, fn) -> None:
+    def __init__(self, fn: Callable[[_Owner], _Value]) -> None:
         self.fn = fn
         self.name = fn.__name__
         self.__doc__ = fn.__doc__
 
-    def __get__(self, obj, owner=None):
+    @overload
+    def __get__(
+        self, obj: None, owner: type[_Owner] | None = None
+    ) -> cached_property[_Owner, _Value]: ...
+    @overload
+    def __get__(self, obj: _Owner, owner: type[_Owner] | None = None) -> _Value: ...
+    def __get__(
+        self, obj: _Owner | None, owner: type[_Owner] | None = None
+    ) -> cached_property[_Owner, _Value] | _Value:
         if obj is None:
             return self
         value = obj.__dict__[self.name] = self.fn(obj)
@@ -61,7 +79,7 @@ class Snapshot:
         self.parameters = parameters
         self.on = on
         self.version = parameters.version
-        self._memo: dict[tuple, Any] = {}
+        self._memo: dict[tuple[str, ...] | tuple[str, str, int], Any] = {}
         self._values: dict[str, Any] = {}
         self._ints: dict[str, int] = {}
         # Date-only figures (cutoff birth days, month and quarter bounds) live as long as the
@@ -77,7 +95,7 @@ class Snapshot:
             value = self._values[name] = self.parameters.get(name, self.on)
             return value
 
-    def int(self, name: str) -> int:
+    def int(self, name: str) -> int:  # `int` below this line is this method: builtins.int
         """An integer parameter (months, days, counts, tiyn)."""
         # The hottest call of a one-family evaluation: a plain dict hit after the first time.
         try:
@@ -86,14 +104,15 @@ class Snapshot:
             value = self._ints[name] = int(self.value(name))
             return value
 
-    def scaled(self, name: str, base: int) -> int:
+    def scaled(self, name: str, base: builtins.int) -> builtins.int:
         """round_half_up(parameter × base): turns '16.03 MRP' into tiyn without float error."""
         key = ("s", name, base)
         if key not in self._memo:
             self._memo[key] = _scale(self.value(name), base)
-        return self._memo[key]
+        scaled: builtins.int = self._memo[key]
+        return scaled
 
-    def by_index(self, name: str, base: int) -> np.ndarray:
+    def by_index(self, name: str, base: builtins.int) -> NDArray[np.int64]:
         """A {1: x, 2: y, ...} parameter as an int64 array indexed by its key, × base, [0] = 0.
 
         Used for amounts by group or by order; clip the index to the last key for "and more".
@@ -106,20 +125,22 @@ class Snapshot:
             self._memo[key] = np.array(
                 [0] + [_scale(values[k], base) for k in range(1, top + 1)], dtype=np.int64
             )
-        return self._memo[key]
+        by_index: NDArray[np.int64] = self._memo[key]
+        return by_index
 
-    def table(self, key: str, build) -> Any:
+    def table(self, key: str, build: Callable[[], _Figure]) -> _Figure:
         """A derived constant (e.g. an amount table by group), built once per date."""
         memo_key = ("t", key)
         if memo_key not in self._memo:
             self._memo[memo_key] = build()
-        return self._memo[memo_key]
+        table: _Figure = self._memo[memo_key]
+        return table
 
-    def mrp(self, name: str) -> int:
+    def mrp(self, name: str) -> builtins.int:
         """A parameter expressed in MRP, converted to tiyn."""
         return self.scaled(name, self.int("mrp"))
 
-    def bp(self, name: str) -> int:
+    def bp(self, name: str) -> builtins.int:
         """A rate (0.45) as integer basis points (4500), so rates multiply integer tiyn."""
         return self.scaled(name, 10_000)
 
@@ -149,9 +170,9 @@ class Context:
         self._cutoffs = self.p.cutoffs
         self._days = self.p.days
         self.explain = explain  # keep every condition's values for every unit (single family)
-        self.outcomes: dict[str, Any] = {}  # rule code -> Outcome, filled by engine.evaluate
+        self.outcomes: dict[str, Outcome] = {}  # rule code -> Outcome, filled by engine.evaluate
         self.memo: dict[str, Any] = {}  # intermediates private to one rule module
-        self._reached: dict[int, np.ndarray] = {}
+        self._reached: dict[int, NDArray[np.bool_]] = {}
 
     # ----- dates ---------------------------------------------------------------------------
     def cutoff(self, months: int, *, on: date | None = None) -> int:
@@ -164,15 +185,15 @@ class Context:
             value = self._cutoffs[months] = reached_cutoff(self.on, months)
             return value
 
-    def _date_figure(self, name: Hashable, build) -> Any:
+    def _date_figure(self, name: Hashable, build: Callable[[], _Figure]) -> _Figure:
         """A figure that depends only on the date and the parameters, kept on the snapshot."""
         try:
-            return self._days[name]
+            figure: _Figure = self._days[name]
         except KeyError:
-            value = self._days[name] = build()
-            return value
+            figure = self._days[name] = build()
+        return figure
 
-    def reached(self, months: int) -> np.ndarray:
+    def reached(self, months: int) -> NDArray[np.bool_]:
         """Person mask: has reached `months` months of age on the evaluation date."""
         if months not in self._reached:
             self._reached[months] = self.person.birth_date <= self.cutoff(months)
@@ -204,7 +225,7 @@ class Context:
 
         return self._date_figure("quarter", build)
 
-    def pension_months(self, rows) -> np.ndarray:
+    def pension_months(self, rows: Rows) -> NDArray[np.int32]:
         """For person rows: pension age in months by sex."""
         f, m = self._date_figure("pension_months", self._pension_months_by_sex)
         return np.where(self.person.is_female[rows], f, m)
@@ -213,7 +234,7 @@ class Context:
         ages = self.p.value("pension_age_months")
         return np.int32(ages["F"]), np.int32(ages["M"])
 
-    def pension_cutoff(self, rows=ALL, *, on: date | None = None) -> np.ndarray:
+    def pension_cutoff(self, rows: Rows = ALL, *, on: date | None = None) -> NDArray[np.int32]:
         """For person rows: latest birth day that has reached pension age on `on`."""
         on = on or self.on
         f, m = self._date_figure(("pension_cutoff", on), lambda: self._pension_cutoffs(on))
@@ -224,36 +245,40 @@ class Context:
         return np.int32(reached_cutoff(on, ages["F"])), np.int32(reached_cutoff(on, ages["M"]))
 
     @cached_property
-    def pension_cutoff_today(self) -> np.ndarray:
+    def pension_cutoff_today(self) -> NDArray[np.int32]:
         return self.pension_cutoff()
 
     @cached_property
-    def below_pension_age(self) -> np.ndarray:
+    def below_pension_age(self) -> NDArray[np.bool_]:
         return self.person.birth_date > self.pension_cutoff_today
 
     # ----- persons -------------------------------------------------------------------------
     @cached_property
-    def alive(self) -> np.ndarray:
+    def alive(self) -> NDArray[np.bool_]:
         """Born on or before the date and not dead on it."""
         return (self.person.date_of_death > self.day) & (self.person.birth_date <= self.day)
 
     @cached_property
-    def adult(self) -> np.ndarray:
+    def adult(self) -> NDArray[np.bool_]:
         return self.alive & self.reached(self.p.int("adult_age_months"))
 
     @cached_property
-    def dependent_child(self) -> np.ndarray:
+    def dependent_child(self) -> NDArray[np.bool_]:
         """A living child under 18, or under 23 in full-time study (counts for a large family)."""
         child = self.alive & (self.person.role == CHILD)
         under_child_age = ~self.reached(self.p.int("large_family.child_age_months"))
         under_student_age = ~self.reached(self.p.int("large_family.student_age_months"))
-        return child & (under_child_age | (under_student_age & self.person.full_time_student))
+        # ndarray == int is typed Any (numpy's __eq__ takes any object): name the mask's type.
+        mask: NDArray[np.bool_] = child & (
+            under_child_age | (under_student_age & self.person.full_time_student)
+        )
+        return mask
 
     @cached_property
-    def idle_able_bodied(self) -> np.ndarray:
+    def idle_able_bodied(self) -> NDArray[np.bool_]:
         """Working age, no disability, not studying, unemployed and not registered as such."""
         p = self.person
-        return (
+        mask: NDArray[np.bool_] = (
             self.adult
             & self.below_pension_age
             & (p.disability_group == 0)
@@ -261,18 +286,21 @@ class Context:
             & (p.employment == UNEMPLOYED)
             & ~p.registered_unemployed
         )
+        return mask
 
     # ----- families ------------------------------------------------------------------------
-    def family_sum(self, values: np.ndarray, dtype=np.int64) -> np.ndarray:
+    def family_sum(self, values: np.ndarray, dtype: DTypeLike = np.int64) -> np.ndarray:
         """Per-family sum of a person column (bool columns count)."""
         if len(self.pop.family_start) == 1:
             # One family (the explain path): the same integer sum, without the boundary reads.
-            return np.add.reduce(values, dtype=dtype, keepdims=True)
+            one: np.ndarray = np.add.reduce(values, dtype=dtype, keepdims=True)
+            return one
         cs = np.empty(len(values) + 1, dtype=dtype)
         cs[0] = 0
         np.cumsum(values, dtype=dtype, out=cs[1:])
         at_bounds = cs[self.family_bounds]
-        return at_bounds[1:] - at_bounds[:-1]
+        sums: np.ndarray = at_bounds[1:] - at_bounds[:-1]
+        return sums
 
     @cached_property
     def family_bounds(self) -> np.ndarray:
@@ -309,7 +337,7 @@ class Context:
             np.int32
         )
 
-    def of_family(self, family_values: np.ndarray, rows) -> np.ndarray:
+    def of_family(self, family_values: np.ndarray, rows: Rows) -> np.ndarray:
         """A family column read for person rows."""
         return family_values[self.person.family_index[rows]]
 
@@ -384,7 +412,12 @@ class Context:
         np.cumsum(sizes[:-1], out=starts[1:])
         return starts
 
-    def family_max(self, families: np.ndarray, values, mask) -> np.ndarray:
+    def family_max(
+        self,
+        families: np.ndarray,
+        values: Callable[[RowIndex], np.ndarray],
+        mask: Callable[[RowIndex], np.ndarray],
+    ) -> NDArray[np.int64]:
         """For each given family, the max of values(rows) over member rows where mask(rows) (else 0)."""
         if len(families) == 0:
             return np.zeros(0, dtype=np.int64)
@@ -408,7 +441,8 @@ class Context:
             mask = np.zeros(self.pop.n_families, dtype=bool)
             mask[outcome(self, RULES_BY_CODE[code]).rows] = True
             self.memo[key] = mask
-        return self.memo[key]
+        eligible: np.ndarray = self.memo[key]
+        return eligible
 
     def after_days(self, days: int) -> int:
         """Day number `days` after the evaluation date."""

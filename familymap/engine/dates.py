@@ -98,7 +98,8 @@ def add_months_days_vectorised(days: np.ndarray, months: np.ndarray | int) -> np
         np.int64
     )
     result = target.astype("datetime64[D]") + np.minimum(day_of_month, month_length - 1)
-    return result.astype(np.int64).astype(np.int32)
+    day_numbers: np.ndarray = result.astype(np.int64).astype(np.int32)
+    return day_numbers
 
 
 def month_start(on: date) -> date:

@@ -30,7 +30,7 @@ from familymap.engine.results import (
 )
 from familymap.parameters import ParameterSet, default_parameters
 from familymap.rules import FAMILY, RULES
-from familymap.rules.base import BOOL, DATE, Award, Rule
+from familymap.rules.base import BOOL, DATE, Award, Format, Rows, Rule
 from familymap.situation import Family
 
 
@@ -58,12 +58,13 @@ def outcome(ctx: Context, rule: type[Rule]) -> Outcome:
     done = ctx.outcomes.get(rule.code)
     if done is not None:
         return done
-    rows = ALL
+    rows: Rows = ALL
     for cond in rule.conditions:
         hits = cond.fn(ctx, rows)[2].nonzero()[0]
-        rows = hits if rows is ALL else rows[hits]
+        rows = hits if isinstance(rows, slice) else rows[hits]  # the first sees ALL, a slice
         if len(rows) == 0:
             break
+    assert not isinstance(rows, slice)  # every rule has a condition (Rule.__init_subclass__)
     award = rule.award(ctx, rows) if len(rows) else _NO_AWARD
     result = Outcome(rule, rows, award)
     ctx.outcomes[rule.code] = result
@@ -77,7 +78,8 @@ def explain_rule(ctx: Context, rule: type[Rule]) -> list[tuple[ConditionResult, 
     """
     key = "explain:" + rule.code
     if key in ctx.memo:
-        return ctx.memo[key]
+        explained: list[tuple[ConditionResult, ...]] = ctx.memo[key]
+        return explained
     n = ctx.pop.n_families if rule.unit == FAMILY else ctx.pop.n_persons
     per_condition = []
     for cond in rule.conditions:
@@ -243,7 +245,9 @@ _FAMILY_UNIT = (None,)
 _new_decision = tuple.__new__
 
 
-def _evaluate_chunk(population: Population, on: date, parameters: ParameterSet):
+def _evaluate_chunk(
+    population: Population, on: date, parameters: ParameterSet
+) -> tuple[dict[str, Outcome], welfare.WelfareColumns]:
     ctx = Context(population, on, parameters, explain=False)
     outcomes = {rule.code: outcome(ctx, rule) for rule in RULES}
     return outcomes, welfare.assess(ctx)
@@ -273,10 +277,10 @@ def _date(day: int) -> date | None:
     return from_day(day)
 
 
-def _column(values: Any, n: int, fmt: Any) -> list:
+def _column(values: Any, n: int, fmt: Format) -> list[Any]:
     """A value or threshold column (array, or one scalar for every unit) as plain Python values."""
     if isinstance(values, np.ndarray) and values.ndim == 1:
-        items = values.tolist()
+        items: list[Any] = values.tolist()
     else:
         item = values.item() if isinstance(values, np.generic | np.ndarray) else values
         items = [item] * n

@@ -17,12 +17,13 @@ Exceptions::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+from numpy.typing import NDArray
 
 from familymap.engine.dates import NEVER, NO_DATE, to_day
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES, Family, Person
@@ -39,7 +40,10 @@ class PopulationError(ValueError):
 # name -> (dtype, default, missing-date sentinel or None). Date columns are int32 day numbers
 # (see engine.dates) or datetime64[D] with NaT for "missing". Enumerations are the index of the
 # value in the tuples of familymap.situation (ROLES, EMPLOYMENT, AWARDS, REGIONS).
-PERSON_COLUMNS: dict[str, tuple[type, Any, int | None]] = {
+# name -> (dtype, default or None if required, sentinel for a missing date or None)
+ColumnSpec: TypeAlias = dict[str, tuple[type[np.generic], Any, int | None]]
+
+PERSON_COLUMNS: ColumnSpec = {
     "family_index": (np.int32, None, None),  # 0..n_families-1, non-decreasing
     "birth_date": (np.int32, None, None),
     "is_female": (np.bool_, None, None),
@@ -63,7 +67,7 @@ PERSON_COLUMNS: dict[str, tuple[type, Any, int | None]] = {
     "award": (np.int8, 0, None),  # index into AWARDS, 0 = none
     "kandas_until": (np.int32, NO_DATE, NO_DATE),
 }
-FAMILY_COLUMNS: dict[str, tuple[type, Any, int | None]] = {
+FAMILY_COLUMNS: ColumnSpec = {
     "region": (np.int8, None, None),
     "housing_owned": (np.bool_, True, None),
     "area_m2": (np.int32, 0, None),
@@ -78,7 +82,7 @@ class Columns:
     def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
         self.__dict__.update(columns)
 
-    def items(self):
+    def items(self) -> ItemsView[str, np.ndarray]:
         """(name, array) pairs."""
         return self.__dict__.items()
 
@@ -87,16 +91,55 @@ class Columns:
         return list(self.__dict__)
 
 
+class PersonColumns(Columns):
+    """PERSON_COLUMNS read as attributes; the annotations only type them (a test keeps the two
+    lists equal)."""
+
+    family_index: NDArray[np.int32]
+    birth_date: NDArray[np.int32]
+    is_female: NDArray[np.bool_]
+    role: NDArray[np.int8]
+    date_of_death: NDArray[np.int32]
+    monthly_income: NDArray[np.int64]
+    contribution_months: NDArray[np.int8]
+    employment: NDArray[np.int8]
+    job_lost_on: NDArray[np.int32]
+    registered_unemployed: NDArray[np.bool_]
+    disability_group: NDArray[np.int8]
+    disability_child: NDArray[np.bool_]
+    disability_established_on: NDArray[np.int32]
+    capacity_loss_pct: NDArray[np.int8]
+    full_time_student: NDArray[np.bool_]
+    school_grade: NDArray[np.int8]
+    kindergarten: NDArray[np.bool_]
+    insured: NDArray[np.bool_]
+    polyclinic_attached: NDArray[np.bool_]
+    chronic_count: NDArray[np.int8]
+    award: NDArray[np.int8]
+    kandas_until: NDArray[np.int32]
+
+
+class FamilyColumns(Columns):
+    """FAMILY_COLUMNS read as attributes (typed like PersonColumns)."""
+
+    region: NDArray[np.int8]
+    housing_owned: NDArray[np.bool_]
+    area_m2: NDArray[np.int32]
+    rooms: NDArray[np.int16]
+    housing_queue: NDArray[np.bool_]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Population:
     """Columnar facts of many families; build with `from_arrays` or `from_families`."""
 
-    person: Columns  # PERSON_COLUMNS, one row per person
-    family: Columns  # FAMILY_COLUMNS, one row per family
+    person: PersonColumns  # PERSON_COLUMNS, one row per person
+    family: FamilyColumns  # FAMILY_COLUMNS, one row per family
     family_start: np.ndarray  # int64, first person row of each family
     family_size: np.ndarray  # int32, members of each family (the deceased included)
-    person_ids: Sequence[Any] | None = None
-    family_ids: Sequence[Any] | None = None
+    # Any sequence of ids: a list, or a numpy array from a database loader.
+    person_ids: Sequence[Any] | np.ndarray | None = None
+    family_ids: Sequence[Any] | np.ndarray | None = None
 
     @property
     def n_persons(self) -> int:
@@ -112,8 +155,8 @@ class Population:
         *,
         persons: Mapping[str, Any],
         families: Mapping[str, Any],
-        person_ids: Sequence[Any] | None = None,
-        family_ids: Sequence[Any] | None = None,
+        person_ids: Sequence[Any] | np.ndarray | None = None,
+        family_ids: Sequence[Any] | np.ndarray | None = None,
         copy: bool = False,
     ) -> Population:
         """Validate and type columns (see PERSON_COLUMNS / FAMILY_COLUMNS) into a Population."""
@@ -133,7 +176,14 @@ class Population:
             raise PopulationError("region code out of range")
         start = np.zeros(n_families, dtype=np.int64)
         np.cumsum(size[:-1], out=start[1:])
-        return cls(Columns(person_cols), Columns(family_cols), start, size, person_ids, family_ids)
+        return cls(
+            PersonColumns(person_cols),
+            FamilyColumns(family_cols),
+            start,
+            size,
+            person_ids,
+            family_ids,
+        )
 
     @classmethod
     def from_families(cls, families: Iterable[Family]) -> Population:
@@ -141,7 +191,7 @@ class Population:
         families = list(families)
         rows = [_person_row(i, p) for i, f in enumerate(families) for p in f.members]
         # Family and Person validate their own fields, so the columns only need their dtypes.
-        person = Columns(
+        person = PersonColumns(
             {
                 name: np.array(column, dtype=spec[0])
                 for (name, spec), column in zip(
@@ -149,7 +199,7 @@ class Population:
                 )
             }
         )
-        family = Columns(
+        family = FamilyColumns(
             {
                 name: np.array(column, dtype=spec[0])
                 for (name, spec), column in zip(
@@ -173,8 +223,8 @@ class Population:
         persons["family_index"] = persons["family_index"] - np.int32(first)
         families = {k: v[first:stop] for k, v in self.family.items()}
         return Population(
-            Columns(persons),
-            Columns(families),
+            PersonColumns(persons),
+            FamilyColumns(families),
             self.family_start[first:stop] - a,
             self.family_size[first:stop],
             None if self.person_ids is None else self.person_ids[a:b],
@@ -182,7 +232,7 @@ class Population:
         )
 
 
-def _length(columns: Mapping[str, Any], spec: Mapping[str, tuple]) -> int:
+def _length(columns: Mapping[str, Any], spec: ColumnSpec) -> int:
     for name in spec:
         if name in columns:
             return len(columns[name])
@@ -190,12 +240,12 @@ def _length(columns: Mapping[str, Any], spec: Mapping[str, tuple]) -> int:
 
 
 def _typed(
-    columns: Mapping[str, Any], spec, n: int, *, copy: bool, table: str
+    columns: Mapping[str, Any], spec: ColumnSpec, n: int, *, copy: bool, table: str
 ) -> dict[str, np.ndarray]:
     unknown = set(columns) - set(spec)
     if unknown:
         raise PopulationError(f"unknown {table} columns: {sorted(unknown)}")
-    typed = {}
+    typed: dict[str, np.ndarray] = {}
     for name, (dtype, default, sentinel) in spec.items():
         if name not in columns:
             if default is None:
@@ -230,7 +280,7 @@ _AWARD = {v: i for i, v in enumerate(AWARDS)}
 _REGION = {v: i for i, v in enumerate(REGIONS)}
 
 
-def _person_row(family_index: int, p: Person) -> tuple:
+def _person_row(family_index: int, p: Person) -> tuple[int | bool, ...]:
     """One person's values in PERSON_COLUMNS order."""
     return (
         family_index,
@@ -258,7 +308,7 @@ def _person_row(family_index: int, p: Person) -> tuple:
     )
 
 
-def _family_row(f: Family) -> tuple:
+def _family_row(f: Family) -> tuple[int | bool, ...]:
     """One family's values in FAMILY_COLUMNS order."""
     h = f.housing
     return (_REGION[f.region], h.owned, h.area_m2, h.rooms, h.in_social_housing_queue)

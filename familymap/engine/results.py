@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class ConditionResult(NamedTuple):
     passed: bool
 
 
-class Explanation(Sequence):
+class Explanation(Sequence[ConditionResult]):
     """The conditions of one decision, computed on first access and then kept.
 
     `load()` returns the per-unit condition tuples of the whole rule (see
@@ -41,17 +41,22 @@ class Explanation(Sequence):
     __slots__ = ("_items", "_load", "_row")
 
     def __init__(self, load: Callable[[], list[tuple[ConditionResult, ...]]], row: int) -> None:
-        self._load = load
+        self._load: Callable[[], list[tuple[ConditionResult, ...]]] | None = load
         self._row = row
         self._items: tuple[ConditionResult, ...] | None = None
 
     def _get(self) -> tuple[ConditionResult, ...]:
         if self._items is None:
+            assert self._load is not None  # dropped only once _items is set
             self._items = self._load()[self._row]
             self._load = None  # drop the evaluation context once explained
         return self._items
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> ConditionResult: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ConditionResult, ...]: ...
+    def __getitem__(self, index: int | slice) -> ConditionResult | tuple[ConditionResult, ...]:
         return self._get()[index]
 
     def __len__(self) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -138,7 +138,7 @@ def default_parameters() -> ParameterSet:
     return load_parameters()
 
 
-def _walk(node: Mapping[str, Any], *, prefix: str):
+def _walk(node: Mapping[str, Any], *, prefix: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Yield (dotted name, node) for every mapping that has a `values` list."""
     for key, child in node.items():
         name = f"{prefix}{key}"

@@ -27,13 +27,17 @@ declaration order (cheapest and most selective first, it is also the vectorised 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from familymap.situation import EMPLOYMENT
+
+if TYPE_CHECKING:  # the engine imports the rules, never the reverse at run time
+    from familymap.engine.context import Context
 
 BENEFIT, VOUCHER, NOTICE = "benefit", "voucher", "notice"
 PERSON, FAMILY = "person", "family"
@@ -43,6 +47,24 @@ DATE, TIYN, INT, BOOL, PCT, TEXT = "date", "tiyn", "int", "bool", "pct", "text"
 EMPLOYMENT_LABELS = EMPLOYMENT
 
 
+# The rows a condition or an award reads, of persons or of families (the rule's unit):
+RowIndex: TypeAlias = NDArray[np.intp]  # the ascending row numbers still standing
+Rows: TypeAlias = slice | RowIndex  # or context.ALL, every row (a slice, so a view)
+# A value or threshold: one per row, or one for every row (a parameter, a constant).
+# A tuple is a range or a set shown as the threshold of 'in'; None a value left unexplained.
+Operand: TypeAlias = NDArray[Any] | int | bool | np.integer[Any] | np.bool_ | tuple[int, ...] | None
+# What a condition returns: (value, threshold, passed), passed one bool per row.
+Verdict: TypeAlias = tuple[Operand, Operand, NDArray[np.bool_]]
+# How a condition's value reads in an explanation: DATE, TIYN, ... or an enumeration's labels.
+Format: TypeAlias = str | tuple[str | None, ...]
+
+
+class ConditionFn(Protocol):
+    """The function of a condition: elementwise over `rows` of the context's population."""
+
+    def __call__(self, ctx: Context, rows: Rows, /) -> Verdict: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One test of a rule: `fn(ctx, rows) -> (value, threshold, passed)`, elementwise."""
@@ -50,14 +72,16 @@ class Condition:
     id: str
     label: str
     op: str  # how value compares with threshold, for the explanation: '>=', '<', 'in', ...
-    fmt: str | tuple  # DATE, TIYN, ... or a tuple of labels for an enumeration code
-    fn: Callable[[Any, Any], tuple[Any, Any, np.ndarray]]
+    fmt: Format  # DATE, TIYN, ... or a tuple of labels for an enumeration code
+    fn: ConditionFn
 
 
-def condition(id: str, label: str, *, op: str, fmt: str | tuple = INT):
+def condition(
+    id: str, label: str, *, op: str, fmt: Format = INT
+) -> Callable[[ConditionFn], Condition]:
     """Decorator: turn `fn(ctx, rows)` in a rule's body into one of its conditions."""
 
-    def wrap(fn) -> Condition:
+    def wrap(fn: ConditionFn) -> Condition:
         return Condition(id, label, op, fmt, fn)
 
     return wrap
@@ -71,7 +95,7 @@ class Award:
     start: np.ndarray
     end: np.ndarray
     # name -> (fmt, array over the same rows): the facts that set the amount, for explanations.
-    factors: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
+    factors: Mapping[str, tuple[Format, np.ndarray]] = field(default_factory=dict)
 
 
 class Rule:
@@ -95,11 +119,11 @@ class Rule:
             raise TypeError(f"{cls.__name__}: bad kind or unit")
 
     @staticmethod
-    def award(ctx, rows: np.ndarray) -> Award:  # pragma: no cover - every rule overrides it
+    def award(ctx: Context, rows: RowIndex) -> Award:  # pragma: no cover - every rule overrides it
         raise NotImplementedError
 
 
-def full(rows: np.ndarray, value: int, dtype=np.int32) -> np.ndarray:
+def full(rows: RowIndex, value: int, dtype: DTypeLike = np.int32) -> np.ndarray:
     """A constant column over the given rows."""
     return np.full(len(rows), value, dtype=dtype)
 
@@ -110,14 +134,14 @@ def full(rows: np.ndarray, value: int, dtype=np.int32) -> np.ndarray:
 @condition(
     "alive", "The person is alive (and born) on the evaluation date", op="none or >", fmt=DATE
 )
-def ALIVE(ctx, rows):
+def ALIVE(ctx: Context, rows: Rows) -> Verdict:
     return ctx.person.date_of_death[rows], ctx.day, ctx.alive[rows]
 
 
 @condition(
     "below_pension_age", "Has not reached pension age (born after the cutoff)", op=">", fmt=DATE
 )
-def BELOW_PENSION_AGE(ctx, rows):
+def BELOW_PENSION_AGE(ctx: Context, rows: Rows) -> Verdict:
     return ctx.person.birth_date[rows], ctx.pension_cutoff_today[rows], ctx.below_pension_age[rows]
 
 
@@ -125,7 +149,7 @@ def contributions_condition(parameter: str) -> Condition:
     """Enough months with social contributions in the last 24 (threshold from `parameter`)."""
 
     @condition("contributions", "Months with social contributions in the last 24", op=">=")
-    def fn(ctx, rows):
+    def fn(ctx: Context, rows: Rows) -> Verdict:
         months = ctx.person.contribution_months[rows]
         minimum = ctx.p.int(parameter)
         return months, minimum, months >= minimum
@@ -136,12 +160,12 @@ def contributions_condition(parameter: str) -> Condition:
 @condition(
     "has_income", "An insured income on record to compute the payment from", op=">", fmt=TIYN
 )
-def HAS_INCOME(ctx, rows):
+def HAS_INCOME(ctx: Context, rows: Rows) -> Verdict:
     income = ctx.person.monthly_income[rows]
     return income, 0, income > 0
 
 
 @condition("has_carer", "The family has a living adult to care for the child", op=">=")
-def HAS_CARER(ctx, rows):
+def HAS_CARER(ctx: Context, rows: Rows) -> Verdict:
     adults = ctx.of_family(ctx.family_adults, rows)
     return adults, 1, adults >= 1

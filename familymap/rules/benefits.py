@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from familymap.engine.context import CHILD, DEPENDANT, JOB_LOST
+from familymap.engine.context import CHILD, DEPENDANT, JOB_LOST, Context
 from familymap.engine.dates import NEVER, add_months_days
 from familymap.rules.base import (
     ALIVE,
@@ -27,7 +27,10 @@ from familymap.rules.base import (
     PERSON,
     TIYN,
     Award,
+    RowIndex,
+    Rows,
     Rule,
+    Verdict,
     condition,
     contributions_condition,
     full,
@@ -41,7 +44,9 @@ def _capped_share(income: np.ndarray, rate_bp: int, cap: int) -> np.ndarray:
     return np.minimum(income.astype(np.int64) * rate_bp // 10_000, cap)
 
 
-def _horizon(ctx, rows, start=None) -> tuple[np.ndarray, np.ndarray]:
+def _horizon(
+    ctx: Context, rows: RowIndex, start: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     begin = (
         full(rows, ctx.month_start_day) if start is None else np.maximum(start, ctx.month_start_day)
     )
@@ -59,7 +64,7 @@ class LossOfWorkingCapacity(Rule):
     reference = f"{SOCIAL_CODE}: social payments from the State Social Insurance Fund, loss of working capacity"
 
     @condition("capacity_loss", "Degree of loss of working capacity", op=">=", fmt=PCT)
-    def capacity_loss(ctx, rows):
+    def capacity_loss(ctx: Context, rows: Rows) -> Verdict:
         pct = ctx.person.capacity_loss_pct[rows]
         minimum = ctx.p.int("loss_of_working_capacity.min_loss_pct")
         return pct, minimum, pct >= minimum
@@ -70,7 +75,7 @@ class LossOfWorkingCapacity(Rule):
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         p = ctx.person
         income, pct = p.monthly_income[rows], p.capacity_loss_pct[rows].astype(np.int64)
         rate = ctx.p.bp("loss_of_working_capacity.replacement_rate")
@@ -92,12 +97,12 @@ class JobLoss(Rule):
     reference = f"{SOCIAL_CODE}: social payments from the State Social Insurance Fund, loss of job"
 
     @condition("job_lost", "Employment status is 'job lost'", op="==", fmt=EMPLOYMENT_LABELS)
-    def job_lost(ctx, rows):
+    def job_lost(ctx: Context, rows: Rows) -> Verdict:
         status = ctx.person.employment[rows]
         return status, JOB_LOST, status == JOB_LOST
 
     @condition("job_lost_recently", "The job was lost within the claim window", op=">=", fmt=DATE)
-    def job_lost_recently(ctx, rows):
+    def job_lost_recently(ctx: Context, rows: Rows) -> Verdict:
         lost = ctx.person.job_lost_on[rows]
         earliest = ctx.day - ctx.p.int("job_loss.claim_window_days")
         return lost, earliest, (lost >= earliest) & (lost <= ctx.day)
@@ -108,7 +113,7 @@ class JobLoss(Rule):
         op="==",
         fmt=BOOL,
     )
-    def registered(ctx, rows):
+    def registered(ctx: Context, rows: Rows) -> Verdict:
         registered = ctx.person.registered_unemployed[rows]
         return registered, True, registered
 
@@ -118,7 +123,7 @@ class JobLoss(Rule):
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         p = ctx.person
         income = p.monthly_income[rows]
         amount = _capped_share(
@@ -152,19 +157,19 @@ class LossOfBreadwinner(Rule):
     )
 
     @condition("breadwinner_died", "Deceased members who paid social contributions", op=">=")
-    def breadwinner_died(ctx, rows):
+    def breadwinner_died(ctx: Context, rows: Rows) -> Verdict:
         count = _breadwinners(ctx)[rows]
         return count, 1, count >= 1
 
     @condition(
         "dependants", "Living dependants (children, students, members with a disability)", op=">="
     )
-    def dependants(ctx, rows):
+    def dependants(ctx: Context, rows: Rows) -> Verdict:
         count = _dependants(ctx)[rows]
         return count, 1, count >= 1
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         p = ctx.person
         minimum = ctx.p.int("loss_of_breadwinner.min_contribution_months")
         income = ctx.family_max(
@@ -182,7 +187,7 @@ class LossOfBreadwinner(Rule):
         )
 
 
-def _breadwinners(ctx) -> np.ndarray:
+def _breadwinners(ctx: Context) -> np.ndarray:
     """Per family: deceased members with enough contributions (sparse: deaths are rare)."""
     key = "breadwinners"
     if key not in ctx.memo:
@@ -191,10 +196,11 @@ def _breadwinners(ctx) -> np.ndarray:
         rows = np.flatnonzero(p.date_of_death <= ctx.day)
         rows = rows[p.contribution_months[rows] >= minimum]
         ctx.memo[key] = ctx.family_count_rows(rows)
-    return ctx.memo[key]
+    counts: np.ndarray = ctx.memo[key]
+    return counts
 
 
-def _dependants(ctx) -> np.ndarray:
+def _dependants(ctx: Context) -> np.ndarray:
     key = "dependants"
     if key not in ctx.memo:
         p = ctx.person
@@ -202,7 +208,8 @@ def _dependants(ctx) -> np.ndarray:
             ctx.alive & ((p.role == CHILD) | (p.role == DEPENDANT)) & (p.disability_group > 0)
         )
         ctx.memo[key] = ctx.family_sum(ctx.dependent_child | disabled, np.int32)
-    return ctx.memo[key]
+    counts: np.ndarray = ctx.memo[key]
+    return counts
 
 
 class BirthBenefit(Rule):
@@ -217,20 +224,20 @@ class BirthBenefit(Rule):
     @condition(
         "born_recently", "Born within the claim period (born after the cutoff)", op=">", fmt=DATE
     )
-    def born_recently(ctx, rows):
+    def born_recently(ctx: Context, rows: Rows) -> Verdict:
         birth = ctx.person.birth_date[rows]
         cutoff = ctx.cutoff(ctx.p.int("birth_benefit.claim_months"))
         return birth, cutoff, birth > cutoff
 
     @condition("is_child", "Registered as a child of the family", op="==", fmt=BOOL)
-    def is_child(ctx, rows):
+    def is_child(ctx: Context, rows: Rows) -> Verdict:
         child = ctx.person.role[rows] == CHILD
         return child, True, child
 
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         order = ctx.young_child_order[rows]
         amount = np.where(
             order >= 4,
@@ -252,7 +259,7 @@ class ChildcareToOneAndHalf(Rule):
     reference = f"{SOCIAL_CODE}: childcare benefit and social payment for childcare until 1.5 years"
 
     @condition("under_age", "Has not reached 1.5 years (born after the cutoff)", op=">", fmt=DATE)
-    def under_age(ctx, rows):
+    def under_age(ctx: Context, rows: Rows) -> Verdict:
         birth = ctx.person.birth_date[rows]
         cutoff = ctx.cutoff(ctx.p.int("childcare.until_months"))
         return birth, cutoff, birth > cutoff
@@ -262,7 +269,7 @@ class ChildcareToOneAndHalf(Rule):
     has_carer = HAS_CARER
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         p = ctx.person
         order = ctx.young_child_order[rows]
         table = ctx.p.by_index("childcare.minimum_mrp_by_order", ctx.p.int("mrp"))
@@ -298,12 +305,12 @@ class DisabledChildCarer(Rule):
     @condition(
         "child_with_disability", "Recognised as a child with a disability", op="==", fmt=BOOL
     )
-    def child_with_disability(ctx, rows):
+    def child_with_disability(ctx: Context, rows: Rows) -> Verdict:
         flag = ctx.person.disability_child[rows]
         return flag, True, flag
 
     @condition("under_age", "Has not reached 18 (born after the cutoff)", op=">", fmt=DATE)
-    def under_age(ctx, rows):
+    def under_age(ctx: Context, rows: Rows) -> Verdict:
         birth = ctx.person.birth_date[rows]
         cutoff = ctx.cutoff(ctx.p.int("disabled_child_carer.until_months"))
         return birth, cutoff, birth > cutoff
@@ -312,7 +319,7 @@ class DisabledChildCarer(Rule):
     has_carer = HAS_CARER
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         amount = full(
             rows,
             ctx.p.scaled(
@@ -337,21 +344,21 @@ class DisabilityBenefit(Rule):
     reference = f"{SOCIAL_CODE}: state social benefits for disability"
 
     @condition("disability_group", "Disability group established (1, 2 or 3)", op="in")
-    def disability_group(ctx, rows):
+    def disability_group(ctx: Context, rows: Rows) -> Verdict:
         group = ctx.person.disability_group[rows]
         return group, (1, 2, 3), (group >= 1) & (group <= 3)
 
     @condition(
         "established", "Disability established on or before the date", op="none or <=", fmt=DATE
     )
-    def established(ctx, rows):
+    def established(ctx: Context, rows: Rows) -> Verdict:
         on = ctx.person.disability_established_on[rows]
         return on, ctx.day, on <= ctx.day
 
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         p = ctx.person
         pm = ctx.p.int("subsistence_minimum")
         adult_table = ctx.p.by_index("disability.subsistence_share", pm)
@@ -376,13 +383,13 @@ class LargeFamily(Rule):
     )
 
     @condition("children", "Children under 18, or under 23 in full-time study", op=">=")
-    def children(ctx, rows):
+    def children(ctx: Context, rows: Rows) -> Verdict:
         count = ctx.family_dependent_children[rows]
         minimum = ctx.p.int("large_family.min_children")
         return count, minimum, count >= minimum
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         count = ctx.family_dependent_children[rows].astype(np.int64)
         base = ctx.p.mrp("large_family.four_children_mrp")
         extra = ctx.p.mrp("large_family.per_additional_child_mrp")
@@ -408,19 +415,19 @@ class MotherAward(Rule):
         op="in",
         fmt=("none", "altyn_alqa", "kumis_alqa"),
     )
-    def award_held(ctx, rows):
+    def award_held(ctx: Context, rows: Rows) -> Verdict:
         award = ctx.person.award[rows]
         return award, (1, 2), award > 0
 
     @condition("is_mother", "Is a woman", op="==", fmt=BOOL)
-    def is_mother(ctx, rows):
+    def is_mother(ctx: Context, rows: Rows) -> Verdict:
         female = ctx.person.is_female[rows]
         return female, True, female
 
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         table = ctx.p.table(
             "mother_award",
             lambda: np.array(
@@ -452,7 +459,7 @@ class TargetedSocialAssistance(Rule):
     @condition(
         "per_capita_income", "Per-capita monthly income of the living members", op="<", fmt=TIYN
     )
-    def per_capita_income(ctx, rows):
+    def per_capita_income(ctx: Context, rows: Rows) -> Verdict:
         income, members = ctx.family_income[rows], ctx.family_living[rows].astype(np.int64)
         threshold = _asp_threshold(ctx)
         # Compare income with threshold × members: exact, no rounding of the per-capita figure.
@@ -462,7 +469,7 @@ class TargetedSocialAssistance(Rule):
         return value, threshold, passed
 
     @condition("members", "Living members in the family", op=">=")
-    def members(ctx, rows):
+    def members(ctx: Context, rows: Rows) -> Verdict:
         count = ctx.family_living[rows]
         return count, 1, count >= 1
 
@@ -471,12 +478,12 @@ class TargetedSocialAssistance(Rule):
         "Able-bodied working-age members who are idle (not registered)",
         op="==",
     )
-    def no_idle(ctx, rows):
+    def no_idle(ctx: Context, rows: Rows) -> Verdict:
         idle = ctx.family_idle[rows]
         return idle, 0, idle == 0
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         members = ctx.family_living[rows].astype(np.int64)
         income = ctx.family_income[rows]
         amount = _asp_threshold(ctx) * members - income
@@ -485,7 +492,7 @@ class TargetedSocialAssistance(Rule):
         return Award(amount, full(rows, start), full(rows, end), factors)
 
 
-def _asp_threshold(ctx) -> int:
+def _asp_threshold(ctx: Context) -> int:
     return ctx.p.scaled("asp.subsistence_share", ctx.p.int("subsistence_minimum"))
 
 
@@ -501,7 +508,7 @@ class FuneralPayment(Rule):
     @condition(
         "died_recently", "Died within the claim period (died after the cutoff)", op=">", fmt=DATE
     )
-    def died_recently(ctx, rows):
+    def died_recently(ctx: Context, rows: Rows) -> Verdict:
         death = ctx.person.date_of_death[rows]
         cutoff = ctx.cutoff(ctx.p.int("funeral.claim_months"))
         return death, cutoff, (death > cutoff) & (death <= ctx.day)
@@ -512,7 +519,7 @@ class FuneralPayment(Rule):
         op="==",
         fmt=BOOL,
     )
-    def pensioner_or_disabled(ctx, rows):
+    def pensioner_or_disabled(ctx: Context, rows: Rows) -> Verdict:
         p = ctx.person
         death = p.date_of_death[rows]
         covered = (death != NEVER) & (p.disability_group[rows] > 0)
@@ -525,12 +532,12 @@ class FuneralPayment(Rule):
         return covered, True, covered
 
     @condition("survivors", "Living members left in the family to receive it", op=">=")
-    def survivors(ctx, rows):
+    def survivors(ctx: Context, rows: Rows) -> Verdict:
         count = ctx.of_family(ctx.family_living, rows)
         return count, 1, count >= 1
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         death = ctx.person.date_of_death[rows]
         return Award(full(rows, ctx.p.mrp("funeral.mrp"), np.int64), death, death)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from familymap.engine.context import Context
 from familymap.engine.dates import NO_DATE, add_months_days
 from familymap.rules.base import (
     ALIVE,
@@ -13,7 +14,10 @@ from familymap.rules.base import (
     NOTICE,
     PERSON,
     Award,
+    RowIndex,
+    Rows,
     Rule,
+    Verdict,
     condition,
     full,
 )
@@ -37,7 +41,7 @@ class PensionAgeNotice(Rule):
         op="<=",
         fmt=DATE,
     )
-    def reaches_soon(ctx, rows):
+    def reaches_soon(ctx: Context, rows: Rows) -> Verdict:
         birth = ctx.person.birth_date[rows]
         cutoff = ctx.pension_cutoff(rows, on=ctx.on_plus(ctx.p.int("pension_notice.lead_days")))
         return birth, cutoff, birth <= cutoff
@@ -48,7 +52,7 @@ class PensionAgeNotice(Rule):
         op=">",
         fmt=DATE,
     )
-    def not_before(ctx, rows):
+    def not_before(ctx: Context, rows: Rows) -> Verdict:
         birth = ctx.person.birth_date[rows]
         cutoff = ctx.pension_cutoff(rows, on=ctx.on_plus(-ctx.p.int("pension_notice.after_days")))
         return birth, cutoff, birth > cutoff
@@ -56,7 +60,7 @@ class PensionAgeNotice(Rule):
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         date = add_months_days(ctx.person.birth_date[rows], ctx.pension_months(rows))
         return Award(np.zeros(len(rows), dtype=np.int64), date, date)
 
@@ -73,12 +77,12 @@ class KandasExpiryNotice(Rule):
     )
 
     @condition("kandas_active", "Kandas status valid on the date (valid until)", op=">=", fmt=DATE)
-    def active(ctx, rows):
+    def active(ctx: Context, rows: Rows) -> Verdict:
         until = ctx.person.kandas_until[rows]
         return until, ctx.day, until >= ctx.day
 
     @condition("expires_soon", "Kandas status expires within the lead window", op="<=", fmt=DATE)
-    def expires_soon(ctx, rows):
+    def expires_soon(ctx: Context, rows: Rows) -> Verdict:
         until = ctx.person.kandas_until[rows]
         last = ctx.after_days(ctx.p.int("kandas_notice.lead_days"))
         return until, last, until <= last
@@ -86,7 +90,7 @@ class KandasExpiryNotice(Rule):
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         until = ctx.person.kandas_until[rows]
         return Award(np.zeros(len(rows), dtype=np.int64), until, until)
 
@@ -102,14 +106,14 @@ class KandasStatusNotice(Rule):
     reference = "Law of the RK 'On migration of population' (kandas status, its term and extension)"
 
     @condition("kandas_active", "Kandas status valid on the date (valid until)", op=">=", fmt=DATE)
-    def active(ctx, rows):
+    def active(ctx: Context, rows: Rows) -> Verdict:
         until = ctx.person.kandas_until[rows]
         return until, ctx.day, until >= ctx.day
 
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         until = ctx.person.kandas_until[rows]
         return Award(np.zeros(len(rows), dtype=np.int64), until, until)
 
@@ -124,7 +128,7 @@ class EmploymentMeasuresNotice(Rule):
     reference = f"{SOCIAL_CODE}: active measures to promote employment"
 
     @condition("registered_unemployed", "Registered as unemployed", op="==", fmt=BOOL)
-    def registered(ctx, rows):
+    def registered(ctx: Context, rows: Rows) -> Verdict:
         registered = ctx.person.registered_unemployed[rows]
         return registered, True, registered
 
@@ -134,7 +138,7 @@ class EmploymentMeasuresNotice(Rule):
         op="<=",
         fmt=DATE,
     )
-    def working_age(ctx, rows):
+    def working_age(ctx: Context, rows: Rows) -> Verdict:
         birth = ctx.person.birth_date[rows]
         cutoff = ctx.cutoff(ctx.p.int("employment_notice.min_age_months"))
         return birth, cutoff, birth <= cutoff
@@ -143,7 +147,7 @@ class EmploymentMeasuresNotice(Rule):
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         # About the day the job was lost, so that the notice says it and one spell of
         # unemployment is one fact; the day it is found when no job loss is on record.
         lost = ctx.person.job_lost_on[rows]

@@ -17,8 +17,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from familymap.engine.context import Context
 from familymap.engine.dates import school_year_bounds, to_day
-from familymap.rules.base import ALIVE, BOOL, PERSON, VOUCHER, Award, Rule, condition, full
+from familymap.rules.base import (
+    ALIVE,
+    BOOL,
+    PERSON,
+    VOUCHER,
+    Award,
+    RowIndex,
+    Rows,
+    Rule,
+    Verdict,
+    condition,
+    full,
+)
 from familymap.school_calendar import meal_voucher_amount, school_year
 from familymap.situation import REGIONS
 
@@ -38,7 +51,7 @@ class SchoolMeals(Rule):
     )
 
     @condition("in_school", "Enrolled in a general school grade", op="in")
-    def in_school(ctx, rows):
+    def in_school(ctx: Context, rows: Rows) -> Verdict:
         grade = ctx.person.school_grade[rows]
         return grade, (1, 11), (grade >= 1) & (grade <= 11)
 
@@ -50,19 +63,19 @@ class SchoolMeals(Rule):
         op="==",
         fmt=BOOL,
     )
-    def priority_group(ctx, rows):
+    def priority_group(ctx: Context, rows: Rows) -> Verdict:
         supported = ctx.eligible_families("ASP") | ctx.eligible_families("LARGE_FAMILY")
         primary = ctx.person.school_grade[rows] <= ctx.p.int("school_meals.universal_max_grade")
         passed = primary | ctx.of_family(supported, rows)
         return passed, True, passed
 
     @condition("school_calendar", "School days in the school year's published calendar", op=">=")
-    def school_calendar(ctx, rows):
+    def school_calendar(ctx: Context, rows: Rows) -> Verdict:
         days = np.full(ctx.person.school_grade[rows].shape, _school_days(ctx), dtype=np.int32)
         return days, 1, days >= 1
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         start, end = school_year_bounds(ctx.on)
         # One amount per region, as the vouchers package funds it (in summer: the next year).
         amount = _voucher_amounts(ctx)[ctx.of_family(ctx.family.region, rows)]
@@ -70,7 +83,7 @@ class SchoolMeals(Rule):
         return Award(amount, full(rows, to_day(start)), full(rows, to_day(end)), factors)
 
 
-def _school_days(ctx) -> int:
+def _school_days(ctx: Context) -> int:
     """School days of the school year the voucher is for; 0 without a published calendar."""
 
     def build() -> int:
@@ -80,7 +93,7 @@ def _school_days(ctx) -> int:
     return ctx.p.table("school_days", build)
 
 
-def _voucher_amounts(ctx) -> np.ndarray:
+def _voucher_amounts(ctx: Context) -> np.ndarray:
     """The voucher's amount in each region (REGIONS order), from the one computation."""
 
     def build() -> np.ndarray:
@@ -109,24 +122,24 @@ class Medicines(Rule):
     )
 
     @condition("chronic_conditions", "Chronic conditions on record", op=">=")
-    def chronic(ctx, rows):
+    def chronic(ctx: Context, rows: Rows) -> Verdict:
         count = ctx.person.chronic_count[rows]
         return count, 1, count >= 1
 
     @condition("polyclinic_attached", "Attached to a polyclinic", op="==", fmt=BOOL)
-    def attached(ctx, rows):
+    def attached(ctx: Context, rows: Rows) -> Verdict:
         attached = ctx.person.polyclinic_attached[rows]
         return attached, True, attached
 
     @condition("insured", "Covered by compulsory social health insurance", op="==", fmt=BOOL)
-    def insured(ctx, rows):
+    def insured(ctx: Context, rows: Rows) -> Verdict:
         insured = ctx.person.insured[rows]
         return insured, True, insured
 
     alive = ALIVE
 
     @staticmethod
-    def award(ctx, rows):
+    def award(ctx: Context, rows: RowIndex) -> Award:
         count = ctx.person.chronic_count[rows].astype(np.int64)
         amount = np.minimum(
             count * ctx.p.mrp("medicines.per_condition_mrp"), ctx.p.mrp("medicines.max_mrp")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from enum import Enum
 
 from graphql_schema.types.refusal_codes import (
     LifeEventRefusalCode,
@@ -32,7 +33,7 @@ def codes_of(base: type[Exception]) -> set[str]:
     return found
 
 
-def members(enum: type) -> set[str]:
+def members(enum: type[Enum]) -> set[str]:
     return {member.value for member in enum}
 
 

@@ -61,7 +61,7 @@ async def head_seq(session: AsyncSession, chain: int) -> int:
 
 async def without_triggers(session: AsyncSession) -> None:
     """Take the append-only triggers away for this test's transaction."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("ALTER TABLE audit_records DISABLE TRIGGER USER"))
     else:
         for name in ("audit_records_no_update", "audit_records_no_delete"):

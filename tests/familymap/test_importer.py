@@ -23,6 +23,7 @@ from app.cli_import import import_command
 from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from familymap.iban import is_valid_iban
 from familymap.iin import complete_iin, mask_iin
 from familymap.importer import (
     FACT_KINDS,
@@ -31,7 +32,6 @@ from familymap.importer import (
     NothingToImport,
     RecordRefused,
     import_directory,
-    is_valid_iban,
 )
 from familymap.tables import FactRecord, Family, Person
 

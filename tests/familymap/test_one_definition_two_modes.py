@@ -96,6 +96,7 @@ def from_population(result, population: Population, family_row: int) -> dict:
             if columns.unit == "family" and row == family_row:
                 unit = None
             elif columns.unit == "person" and a <= row < b:
+                assert population.person_ids is not None  # from_families names every person
                 unit = population.person_ids[row]
             else:
                 continue

@@ -3,6 +3,7 @@ columnar result a database writer copies."""
 
 from __future__ import annotations
 
+import typing
 from datetime import date
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 
 from familymap.engine.dates import NEVER, NO_DATE, to_day
 from familymap.engine.evaluate import evaluate_population
-from familymap.engine.population import Population, PopulationError
+from familymap.engine.population import (
+    FAMILY_COLUMNS,
+    PERSON_COLUMNS,
+    FamilyColumns,
+    PersonColumns,
+    Population,
+    PopulationError,
+)
 from familymap.rules import RULE_CODES
 from familymap.situation import REGIONS
 from familymap.synthetic import REFERENCE_DATE, synthetic_population
@@ -148,3 +156,28 @@ def test_a_mask_reconstructs_eligibility():
     asp = result.rules["ASP"]
     mask = asp.mask(population.n_families)
     assert mask.sum() == len(asp.index) and mask[asp.index].all()
+
+
+@pytest.mark.parametrize(
+    ("columns_type", "spec"),
+    [(PersonColumns, PERSON_COLUMNS), (FamilyColumns, FAMILY_COLUMNS)],
+    ids=["person", "family"],
+)
+def test_typed_columns_name_every_column_with_its_dtype(columns_type, spec):
+    # given the annotations mypy reads (PersonColumns.birth_date: NDArray[np.int32], ...)
+    hints = typing.get_type_hints(columns_type)
+    typed = {name: typing.get_args(typing.get_args(hint)[1])[0] for name, hint in hints.items()}
+    # then they name exactly the columns a population holds, each with the dtype it is built with
+    assert typed == {name: dtype for name, (dtype, _, _) in spec.items()}
+
+
+def test_a_population_reads_its_columns_through_the_typed_classes():
+    # given a population built either way
+    population = Population.from_families(TWO_FAMILIES)
+    sliced = population.slice_families(1, 2)
+    # then persons and families are the typed column classes, holding the declared dtypes
+    for pop in (population, sliced):
+        assert isinstance(pop.person, PersonColumns)
+        assert isinstance(pop.family, FamilyColumns)
+        assert pop.person.birth_date.dtype == np.int32
+        assert pop.family.region.dtype == np.int8

@@ -117,7 +117,7 @@ REFUSED = {
 SUBJECTS = {Role.CITIZEN: CITIZEN_IIN, Role.SCHOOL: SCHOOL, Role.PHARMACY: PHARMACY}
 
 
-def _error_codes(body: dict) -> set[str]:
+def _error_codes(body: dict) -> set[str | None]:
     return {(e.get("extensions") or {}).get("code") for e in body.get("errors", [])}
 
 

@@ -104,7 +104,8 @@ class Server:
 def _last_school_days(today: date, count: int) -> list[date]:
     year = school_year(today)
     assert year is not None, "the test needs a school calendar covering today"
-    days, day = [], min(today, year.end)
+    days: list[date] = []
+    day = min(today, year.end)
     while len(days) < count and day >= year.start:
         if year.is_school_day(day):
             days.append(day)

@@ -173,7 +173,7 @@ def callers(dev_issuer: DevIssuer) -> dict[str, dict[str, str]]:
         Role.CITIZEN: "900101300126", Role.SCHOOL: MERCHANT_ID, Role.PHARMACY: MERCHANT_ID,
         Role.OPERATOR: "op-fuzz", Role.SOURCE_SYSTEM: "fuzz-system",
     }  # fmt: skip
-    headers = {"anonymous": {}}
+    headers: dict[str, dict[str, str]] = {"anonymous": {}}
     for role, subject in subjects.items():
         token = dev_issuer.mint(roles=[role], subject=subject)
         headers[role.value] = {"authorization": f"Bearer {token}"}

@@ -175,7 +175,7 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
             self.asks: list[MealAsk] = []
             self.dispense_keys: list[str] = []
             self.transfer_ids: list[str] = []
-            self.qr_codes = []
+            self.qr_codes: list[QrCode] = []
             self.serial = 0
 
         def fresh(self, prefix: str) -> str:

@@ -168,7 +168,8 @@ async def build_world(engine: AsyncEngine) -> World:
                     valid_until, vouchers[holder],
                 )
             )  # fmt: skip
-        children, person_ids = [], {}
+        children: list[Child] = []
+        person_ids: dict[str, int] = {}
         for name, school, years in CHILDREN:
             family = Family(region="astana", housing_owned=True, area_m2=60, rooms=2)
             session.add(family)

@@ -3,6 +3,7 @@ in prod, and the merchants import."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from typer.testing import CliRunner
 
 from app.settings import Settings
+from familymap.parameters import DEFAULT_PATH, load_parameters
 from graphql_schema.mutations.vouchers import qr_signing_key
 from tests.vouchers.vouchers_builders import (
     NOW,
@@ -354,3 +356,26 @@ async def test_dispensing_idempotency_keys_are_each_pharmacys_own(session):
     assert (again_id, again_replayed) == (north_id, True)
     with pytest.raises(IdempotencyKeyReused):
         await at(south, first)
+
+
+async def test_a_month_without_feedback_is_not_flagged_when_any_count_is_enough(session, tmp_path):
+    # given parameters under which even no rating at all is "enough feedback" to review a month
+    # (found by mypy: the average of no ratings is None and was compared with the minimum)
+    for source in DEFAULT_PATH.glob("*.yaml"):
+        text = source.read_text(encoding="utf-8")
+        if source.name == "vouchers.yaml":
+            minimum = "  review_min_feedback:\n"
+            head, tail = text.split(minimum)
+            tail = tail.replace("value: 3,", "value: 0,", 1)
+            text = head + minimum + tail
+        (tmp_path / source.name).write_text(text, encoding="utf-8")
+    parameters = load_parameters(tmp_path)
+    assert parameters.get("acts.review_min_feedback", MONTH_ENDED) == 0
+    # when a merchant's month with no feedback is summed up
+    summary = await acts._feedback_summary(
+        session, uuid.uuid4(), date(2026, 11, 1), parameters, counted=[]
+    )
+    # then it has no average and nothing to review, instead of a TypeError
+    assert summary["feedback_count"] == 0
+    assert summary["feedback_average_x100"] is None
+    assert summary["flagged_for_review"] is False

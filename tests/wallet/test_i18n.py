@@ -192,7 +192,7 @@ def test_ids_the_code_builds_are_in_the_catalogue():
 
 
 def _subclasses(base: type) -> list[type]:
-    found = []
+    found: list[type] = []
     for cls in base.__subclasses__():
         found += [cls, *_subclasses(cls)]
     return [cls for cls in found if isinstance(cls.__dict__.get("code"), str)]

@@ -107,7 +107,7 @@ async def queue(session: AsyncSession, key: str = "offer:1:consent", **fields) -
 
 
 async def count(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(OutboxMessage))
+    return (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
 
 
 # --- Enqueue --------------------------------------------------------------------------------
