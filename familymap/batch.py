@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger
 
+from familymap import pgcopy
 from familymap.engine.evaluate import evaluate_population, explain_population_family
 from familymap.engine.results import FamilyEvaluation, PopulationResult
 from familymap.parameters import ParameterSet, default_parameters
@@ -456,6 +457,15 @@ async def bulk_insert(connection: AsyncConnection, table: Any, frame: pl.DataFra
     if frame.height == 0:
         return
     if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        # Binary when every column has a binary form here (the entitlement rows): the server
+        # parses no text. Otherwise CSV (the registry's lists and timestamps).
+        rows = pgcopy.binary_copy_frame(table, frame)
+        if rows is not None:
+            await raw.driver_connection.copy_to_table(
+                table.name, source=io.BytesIO(rows), columns=frame.columns, format="binary"
+            )
+            return
         # CSV has no lists: JSON-encode list columns (polars escapes them correctly).
         frame = frame.with_columns(
             pl.struct(pl.col(name).alias("v"))
@@ -469,7 +479,6 @@ async def bulk_insert(connection: AsyncConnection, table: Any, frame: pl.DataFra
         buffer = io.BytesIO()
         frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
         buffer.seek(0)
-        raw = await connection.get_raw_connection()
         await raw.driver_connection.copy_to_table(
             table.name, source=buffer, columns=frame.columns, format="csv"
         )

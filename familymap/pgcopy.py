@@ -22,7 +22,9 @@ import io
 from typing import Any
 
 import numpy as np
+import polars as pl
 from sqlalchemy import cast, func, literal, literal_column, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text, UserDefinedType
@@ -144,3 +146,106 @@ async def create_staging_table(
     """A temporary table, dropped at commit, for COPYing rows before an INSERT … SELECT."""
     spec = ", ".join(f"{column} {sql_type}" for column, sql_type in columns.items())
     await connection.execute(text(f"CREATE TEMPORARY TABLE {name} ({spec}) ON COMMIT DROP"))
+
+
+# Binary COPY in: the wire form of each PostgreSQL column type we write this way, as
+# (numpy big-endian dtype, width); text columns travel as their UTF-8 bytes (width varies).
+_BINARY_IN = {
+    "BIGINT": (">i8", 8),
+    "INTEGER": (">i4", 4),
+    "SMALLINT": (">i2", 2),
+    "BOOLEAN": ("?", 1),
+    "DATE": (">i4", 4),
+}
+_TEXT_TYPES = ("VARCHAR", "TEXT")
+
+
+def binary_type(sql_type: str) -> str | None:
+    """How a column of this PostgreSQL type travels in binary COPY: a `_BINARY_IN` key, "text",
+    or None when this encoder does not know it (the caller then sends CSV)."""
+    name = sql_type.upper().split("(")[0].strip()
+    if name in _BINARY_IN:
+        return name
+    if name in _TEXT_TYPES:
+        return "text"
+    return None
+
+
+def binary_copy_rows(columns: list[tuple[str, Any, np.ndarray | None]]) -> bytes:
+    """The rows of `columns` as a PostgreSQL binary COPY stream, in their order.
+
+    Each column is (binary type, values, null mask or None): values are a numpy array of
+    integers or booleans, of days since 1970 for "DATE", or of UTF-8 `bytes` (dtype "S") for
+    "text". PostgreSQL parses binary fields instead of text (about 0.6× the server's time of a
+    CSV COPY for entitlement rows on this machine).
+
+    Rows differ in length (a NULL field is its length, -1, alone; text is as long as its
+    bytes), so the rows are first laid out at their widest in one (rows × widest) byte matrix,
+    then a mask keeps each row's real bytes: numpy's boolean gather keeps row-major order.
+    """
+    n = len(columns[0][1]) if columns else 0
+    layout: list[tuple[str, str]] = [("count", ">i2")]
+    for index, (kind, values, _) in enumerate(columns):
+        width = values.dtype.itemsize if kind == "text" else _BINARY_IN[kind][1]
+        value_dtype = f"S{width}" if kind == "text" else _BINARY_IN[kind][0]
+        layout += [(f"l{index}", ">i4"), (f"v{index}", value_dtype)]
+    rows = np.zeros(n, dtype=np.dtype(layout))
+    rows["count"] = len(columns)
+    matrix_width = rows.dtype.itemsize
+    keep = np.ones((n, matrix_width), dtype=bool)
+    for index, (kind, values, nulls) in enumerate(columns):
+        offset = rows.dtype.fields[f"v{index}"][1]
+        if kind == "text":
+            lengths = np.char.str_len(values).astype(np.int32) if n else np.zeros(0, np.int32)
+            rows[f"v{index}"] = values
+            width = values.dtype.itemsize
+            present = np.arange(width) < lengths[:, None]
+        else:
+            width = _BINARY_IN[kind][1]
+            lengths = np.full(n, width, dtype=np.int32)
+            rows[f"v{index}"] = values - PG_EPOCH_OFFSET if kind == "DATE" else values
+            present = np.ones((n, width), dtype=bool)
+        if nulls is not None:
+            lengths = np.where(nulls, -1, lengths)
+            present &= ~nulls[:, None]
+        rows[f"l{index}"] = lengths
+        keep[:, offset : offset + width] = present
+    body = rows.view(np.uint8).reshape(n, matrix_width)[keep]
+    return HEADER + body.tobytes() + TRAILER
+
+
+def binary_copy_frame(table: Any, frame: pl.DataFrame) -> bytes | None:
+    """A polars frame's rows as a binary COPY stream into `table`'s columns of the same names,
+    or None if a column's type has no binary form here (then send CSV)."""
+    dialect = postgresql.dialect()
+    columns = []
+    for name, dtype in frame.schema.items():
+        kind = binary_type(table.c[name].type.compile(dialect=dialect))
+        series = frame[name]
+        nulls = series.is_null().to_numpy() if series.null_count() else None
+        if kind == "text" and dtype == pl.String:
+            values = _utf8_bytes(series)
+        elif kind == "DATE" and dtype == pl.Date:
+            values = series.cast(pl.Int32).fill_null(0).to_numpy()
+        elif kind in _BINARY_IN and kind != "DATE" and (dtype.is_integer() or dtype == pl.Boolean):
+            values = series.fill_null(0).to_numpy()
+        else:
+            return None
+        columns.append((kind, values, nulls))
+    return binary_copy_rows(columns)
+
+
+def _utf8_bytes(series: pl.Series) -> np.ndarray:
+    """A string column as fixed-width UTF-8 bytes (dtype "S"), nulls as b"".
+
+    Encoded once per distinct value: the columns written this way (programmes, kinds of
+    change) have a handful of values over millions of rows.
+    """
+    distinct = series.drop_nulls().unique().to_list()
+    encoded = np.array([value.encode() for value in distinct] or [b""])
+    if not distinct:
+        return np.full(len(series), b"", dtype=encoded.dtype)
+    codes = series.replace_strict(
+        distinct, list(range(len(distinct))), default=0, return_dtype=pl.UInt32
+    ).to_numpy()
+    return encoded[codes]

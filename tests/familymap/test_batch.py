@@ -14,13 +14,32 @@ from datetime import date
 import numpy as np
 import polars as pl
 import pytest
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    Table,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from familymap.batch import diff_entitlements, reevaluate_family, run_batch, run_families
+from familymap.batch import (
+    bulk_insert,
+    diff_entitlements,
+    reevaluate_family,
+    run_batch,
+    run_families,
+)
 from familymap.engine.population import Population
 from familymap.generator import generate_registry, person_frame
 from familymap.iin import is_valid_iin
+from familymap.pgcopy import binary_copy_frame
 from familymap.registry_load import load_synthetic_registry
 from familymap.situation import Family as FamilyFacts
 from familymap.situation import Housing
@@ -500,3 +519,51 @@ async def test_entitlements_read_back_as_binary_equal_the_rows(connection):
     )
     again = await read_entitlements(connection, families=FamilySelection.of(7))
     assert sorted(again["programme"].to_list()) == sorted(["SCHOOL_MEALS", "ASP", "RETIRED_RULE"])
+
+
+def test_entitlement_rows_have_a_binary_copy_form():
+    # Given entitlement and change rows as a run writes them (NULL persons, ends and amounts)
+    frame = _rows_of_every_shape()
+    # Then both tables' rows travel as binary COPY, not CSV (None would mean CSV)
+    assert binary_copy_frame(Entitlement.__table__, frame.drop("change", "previous_amount_tiyn"))
+    assert binary_copy_frame(EntitlementChange.__table__, frame.drop("beneficiary_key"))
+    # and a column with no binary form here (a timestamp) makes the whole frame go as CSV
+    stamped = pl.DataFrame({"id": [1]}).with_columns(pl.lit(ON).cast(pl.Datetime).alias("x"))
+    assert binary_copy_frame(_STAMPED, stamped) is None
+
+
+def _rows_of_every_shape() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "family_id": [7, 7, 8, 9],
+            "person_id": [70, None, 80, None],
+            "beneficiary_key": [70, 0, 80, 0],
+            "programme": ["SCHOOL_MEALS", "ASP", "SCHOOL_MEALS", "ÄLEUMETTIK"],  # non-ASCII too
+            "change": ["new", "changed", "ended", "new"],
+            "previous_amount_tiyn": [None, 1_500, 3_000, None],
+            "amount_tiyn": [1_000, 2_000, None, 0],
+            "period_start": [date(2025, 9, 1), None, date(1999, 12, 31), date(2025, 9, 1)],
+            "period_end": [date(2026, 5, 31), None, None, date(2025, 9, 30)],
+            "run_id": [3, 3, 3, 3],
+        },
+        schema_overrides={"period_start": pl.Date, "period_end": pl.Date},
+    )
+
+
+_STAMPED = Table("stamped", MetaData(), Column("id", BigInteger), Column("x", DateTime))
+
+
+@pytest.mark.postgres_only
+async def test_binary_copy_writes_the_rows_as_given(connection):
+    # Given rows of every shape, in an order that is not the key's
+    frame = _rows_of_every_shape().reverse()
+    changes = frame.drop("beneficiary_key")
+    # When they are written by COPY (binary)
+    await bulk_insert(connection, EntitlementChange.__table__, changes)
+    # Then the table holds exactly them, in the order given (ids follow it)
+    stored = await connection.execute(
+        select(*(EntitlementChange.__table__.c[name] for name in changes.columns)).order_by(
+            EntitlementChange.id
+        )
+    )
+    assert [tuple(row) for row in stored] == changes.rows()
