@@ -27,7 +27,7 @@ from sqlalchemy import cast, func, literal, literal_column, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Text, UserDefinedType
+from sqlalchemy.types import BigInteger, Integer, Text, UserDefinedType
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
@@ -84,6 +84,70 @@ def fixed_width(column: Any, kind: str, values: tuple[Any, ...] = ()) -> Any:
     return cast(value, _PgType(_WIRE[kind][1]))
 
 
+# Small fields (smallints, booleans, enumerations, positions, counts) travel four to a bigint,
+# 16 bits each: the server's cost of a binary COPY is mostly per field sent (its length word
+# and its send function), so fewer, wider fields cost less (about 0.8× for the persons).
+LANE_KINDS = frozenset({"int2", "bool", "enum", "position", "count"})
+LANES_PER_WORD = 4
+WORD = np.dtype((">u2", (LANES_PER_WORD,)))  # a packed bigint as it arrives: its lanes in order
+_LANE_MASK = 0xFFFF
+
+
+def lane(column: Any, kind: str, values: tuple[Any, ...] = ()) -> Any:
+    """A SQL bigint in 0..65535 that carries one small field exactly (see `from_lane`).
+
+    Integers go through the same smallint cast as `fixed_width` (a value out of its range
+    fails there as here, never wraps) and travel as their 16-bit two's complement; an
+    enumeration as the code point of its first character (capped: no value begins above it).
+    """
+    if kind == "enum":
+        first = func.ascii(func.coalesce(column, literal_column("'-'")))
+        value = func.least(first, _LANE_MASK)
+    elif kind == "bool":
+        value = cast(func.coalesce(column, False), Integer)
+    else:
+        value = fixed_width(column, kind, values)
+    return cast(value, BigInteger).op("&")(literal_column(str(_LANE_MASK)))
+
+
+def packed_word(lanes: list[Any]) -> Any:
+    """Up to four lanes in one bigint, the first in the high bits (the first to arrive)."""
+    if not 0 < len(lanes) <= LANES_PER_WORD:
+        raise ValueError("a word packs one to four lanes")
+    word = None
+    for position, value in enumerate(lanes):
+        shifted = value.self_group().op("<<")(literal_column(str(16 * (3 - position))))
+        word = shifted.self_group() if word is None else word.op("|")(shifted.self_group())
+    return word
+
+
+def from_lane(lanes: np.ndarray, kind: str, values: tuple[Any, ...] = ()) -> np.ndarray:
+    """One small field from its 16-bit lane: integers, booleans, or enumeration positions."""
+    lanes = lanes.astype(np.uint16)
+    if kind == "bool":
+        return lanes != 0
+    if kind == "enum":
+        return _initial_lookup(values)[lanes]
+    if kind == "position":
+        return lanes  # the position itself, as `fixed_width` sends it
+    return lanes.view(np.int16)  # int2, count: the two's complement back
+
+
+def _initial_lookup(values: tuple[Any, ...]) -> np.ndarray:
+    """Positions in `values` by the code point of their first character (0 if none)."""
+    lookup = np.zeros(_LANE_MASK + 1, dtype=np.int8)
+    seen: set[int] = set()
+    for position, value in enumerate(values):
+        if value is None:
+            continue
+        initial = ord(value[0])
+        if initial in seen or initial == ord("-") or initial >= _LANE_MASK:
+            raise ValueError(f"enumeration values must differ in their first letter: {values}")
+        seen.add(initial)
+        lookup[initial] = position
+    return lookup
+
+
 async def copy_out(connection: AsyncConnection, statement: Any, *, copy_format: str) -> bytes:
     """The whole output of `COPY (statement) TO STDOUT` in the given format."""
     sql = str(statement.compile(connection.sync_connection, compile_kwargs={"literal_binds": True}))
@@ -98,7 +162,7 @@ async def copy_out(connection: AsyncConnection, statement: Any, *, copy_format: 
 
 
 async def copy_out_fixed(
-    connection: AsyncConnection, statement: Any, fields: list[tuple[str, str]]
+    connection: AsyncConnection, statement: Any, fields: list[tuple[str, Any]]
 ) -> dict[str, np.ndarray]:
     """Run `statement` as a binary COPY and return its fixed-width columns as numpy arrays."""
     data = await copy_out(connection, statement, copy_format="binary")
@@ -110,8 +174,8 @@ async def copy_out_fixed(
     return {name: table[name] for name, _ in fields}
 
 
-def _row_dtype(fields: list[tuple[str, str]]) -> np.dtype:
-    layout: list[tuple[str, str]] = [("count", ">i2")]
+def _row_dtype(fields: list[tuple[str, Any]]) -> np.dtype:
+    layout: list[tuple[str, Any]] = [("count", ">i2")]
     for name, dtype in fields:
         layout += [(f"{name}__len", ">i4"), (name, dtype)]
     return np.dtype(layout)

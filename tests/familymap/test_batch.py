@@ -44,7 +44,15 @@ from familymap.registry_load import load_synthetic_registry
 from familymap.situation import Family as FamilyFacts
 from familymap.situation import Housing
 from familymap.situation import Person as PersonFacts
-from familymap.store import FamilySelection, read_entitlements, read_registry_slice
+from familymap.store import (
+    FAMILY_FIELDS,
+    PERSON_FIELDS,
+    FamilySelection,
+    _read_fields_binary,
+    _read_fields_rows,
+    read_entitlements,
+    read_registry_slice,
+)
 from familymap.tables import (
     Decision,
     EligibilityRun,
@@ -567,3 +575,29 @@ async def test_binary_copy_writes_the_rows_as_given(connection):
         )
     )
     assert [tuple(row) for row in stored] == changes.rows()
+
+
+@pytest.mark.postgres_only
+async def test_packed_binary_columns_equal_a_plain_select(connection):
+    # Given a synthetic registry (every role, enumeration, missing date and count it makes)
+    # and a person with every optional fact missing
+    await load_synthetic_registry(connection, families=300, seed=5, as_of=ON)
+    family_id = await connection.scalar(select(func.min(Family.id)))
+    await connection.execute(
+        update(Person)
+        .where(Person.id == select(func.min(Person.id)).scalar_subquery())
+        .values(disability_group=None, school_grade=None, award=None, job_lost_on=None)
+    )
+    everyone = Person.family_id >= family_id
+    for fields, where in ((PERSON_FIELDS, everyone), (FAMILY_FIELDS, Family.id >= family_id)):
+        # When the fields travel by binary COPY (small ones packed four to a bigint)
+        packed = await _read_fields_binary(connection, fields, where)
+        # Then each column is the one a plain SELECT converted in Python gives, row for row
+        plain = await _read_fields_rows(connection, fields, where)
+        order_packed = np.lexsort([packed[fields[1].name], packed[fields[0].name]])
+        order_plain = np.lexsort([plain[fields[1].name], plain[fields[0].name]])
+        for field in fields:
+            assert packed[field.name].dtype == plain[field.name].dtype, field.name
+            assert np.array_equal(
+                packed[field.name][order_packed], plain[field.name][order_plain]
+            ), field.name
