@@ -250,32 +250,44 @@ def binary_copy_rows(columns: list[tuple[str, Any, np.ndarray | None]]) -> bytes
     n = len(columns[0][1]) if columns else 0
     layout: list[tuple[str, str]] = [("count", ">i2")]
     for index, (kind, values, _) in enumerate(columns):
-        width = values.dtype.itemsize if kind == "text" else _BINARY_IN[kind][1]
-        value_dtype = f"S{width}" if kind == "text" else _BINARY_IN[kind][0]
+        value_dtype = f"S{values.dtype.itemsize}" if kind == "text" else _BINARY_IN[kind][0]
         layout += [(f"l{index}", ">i4"), (f"v{index}", value_dtype)]
-    rows = np.zeros(n, dtype=np.dtype(layout))
+    rows = np.empty(n, dtype=np.dtype(layout))
     rows["count"] = len(columns)
-    matrix_width = rows.dtype.itemsize
-    keep = np.ones((n, matrix_width), dtype=bool)
+    keep: np.ndarray | None = None  # None while every row has the widest layout
     for index, (kind, values, nulls) in enumerate(columns):
         offset = rows.dtype.fields[f"v{index}"][1]
         if kind == "text":
-            lengths = np.char.str_len(values).astype(np.int32) if n else np.zeros(0, np.int32)
-            rows[f"v{index}"] = values
             width = values.dtype.itemsize
-            present = np.arange(width) < lengths[:, None]
+            lengths = _byte_lengths(values)
         else:
             width = _BINARY_IN[kind][1]
             lengths = np.full(n, width, dtype=np.int32)
-            rows[f"v{index}"] = values - PG_EPOCH_OFFSET if kind == "DATE" else values
-            present = np.ones((n, width), dtype=bool)
+        rows[f"v{index}"] = values - PG_EPOCH_OFFSET if kind == "DATE" else values
         if nulls is not None:
-            lengths = np.where(nulls, -1, lengths)
-            present &= ~nulls[:, None]
+            lengths[nulls] = -1
         rows[f"l{index}"] = lengths
-        keep[:, offset : offset + width] = present
-    body = rows.view(np.uint8).reshape(n, matrix_width)[keep]
-    return HEADER + body.tobytes() + TRAILER
+        if nulls is None and kind != "text":
+            continue
+        if keep is None:
+            keep = np.ones((n, rows.dtype.itemsize), dtype=bool)
+        if kind == "text":
+            keep[:, offset : offset + width] = np.arange(width) < lengths[:, None]
+        else:
+            keep[:, offset : offset + width] = ~nulls[:, None]
+    matrix = rows.view(np.uint8).reshape(n, rows.dtype.itemsize)
+    body = matrix if keep is None else matrix[keep]
+    return b"".join((HEADER, memoryview(body).cast("B"), TRAILER))  # one copy of the rows
+
+
+def _byte_lengths(values: np.ndarray) -> np.ndarray:
+    """Lengths of fixed-width bytes values (numpy pads them with NUL bytes at the end)."""
+    width = values.dtype.itemsize
+    if width == 0 or len(values) == 0:
+        return np.zeros(len(values), dtype=np.int32)
+    padded = values.view(np.uint8).reshape(len(values), width) != 0
+    # The last non-NUL byte + 1 (UTF-8 text has no NUL bytes of its own).
+    return (width - np.argmax(padded[:, ::-1], axis=1)) * padded.any(axis=1).astype(np.int32)
 
 
 def binary_copy_frame(table: Any, frame: pl.DataFrame) -> bytes | None:
