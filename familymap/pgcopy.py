@@ -18,7 +18,6 @@ letter, which `decode_initials` checks.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
@@ -152,13 +151,13 @@ async def copy_out(connection: AsyncConnection, statement: Any, *, copy_format: 
     """The whole output of `COPY (statement) TO STDOUT` in the given format."""
     sql = str(statement.compile(connection.sync_connection, compile_kwargs={"literal_binds": True}))
     raw = await connection.get_raw_connection()
-    buffer = io.BytesIO()
+    chunks: list[bytes] = []  # joined once at the end: a growing buffer copies itself again
 
     async def write(data: bytes) -> None:  # asyncpg wants a coroutine function here
-        buffer.write(data)
+        chunks.append(data)
 
     await raw.driver_connection.copy_from_query(sql, output=write, format=copy_format)
-    return buffer.getvalue()
+    return b"".join(chunks)
 
 
 async def copy_out_fixed(
@@ -171,7 +170,9 @@ async def copy_out_fixed(
     if body < 0 or body % row.itemsize:
         raise ValueError("binary COPY rows do not have the expected fixed layout")
     table = np.frombuffer(data, dtype=row, count=body // row.itemsize, offset=len(HEADER))
-    return {name: table[name] for name, _ in fields}
+    # Byte-swapped to native order in one pass over the rows, not one per field.
+    native = table.astype(np.dtype([(n, row.fields[n][0].newbyteorder("=")) for n in row.names]))
+    return {name: native[name] for name, _ in fields}
 
 
 def _row_dtype(fields: list[tuple[str, Any]]) -> np.dtype:

@@ -253,7 +253,12 @@ def slice_from_columns(
     """Engine columns from registry columns; persons must be ordered by (family_id, id)."""
     person_family = persons.pop("family_id")
     person_ids = persons.pop("person_id")
-    family_ids = np.unique(person_family)  # families that have at least one person
+    # Persons come ordered by family: a family starts where the family id changes (one pass,
+    # where np.unique and np.searchsorted would hash or search every row).
+    starts = np.empty(len(person_family), dtype=bool)
+    starts[:1] = True
+    np.not_equal(person_family[1:], person_family[:-1], out=starts[1:])
+    family_ids = person_family[starts]  # families that have at least one person
     keep = np.isin(families["family_id"], family_ids)
     if keep.sum() != len(family_ids):
         raise ValueError("persons refer to families that are not in the registry")
@@ -261,7 +266,7 @@ def slice_from_columns(
         name: values[keep] for name, values in families.items() if name != "family_id"
     }
     persons["is_female"] = persons["is_female"].astype(bool)
-    persons["family_index"] = np.searchsorted(family_ids, person_family).astype(np.int32)
+    persons["family_index"] = (np.cumsum(starts, dtype=np.int32) - 1).astype(np.int32)
     population = Population.from_arrays(
         persons=persons, families=family_columns, person_ids=person_ids, family_ids=family_ids
     )
