@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from familymap.batch import (
+    _same_rows,
     bulk_insert,
     diff_entitlements,
     reevaluate_family,
@@ -601,3 +602,26 @@ async def test_packed_binary_columns_equal_a_plain_select(connection):
             assert np.array_equal(
                 packed[field.name][order_packed], plain[field.name][order_plain]
             ), field.name
+
+
+def test_the_unchanged_check_sees_every_difference_and_no_order():
+    # Given the current entitlements and a run's rows: the same, in another order
+    current = _rows_of_every_shape().drop("change", "previous_amount_tiyn", "run_id")
+    run = current.reverse()
+    # Then they are the same rows (the run writes nothing)
+    assert _same_rows(current.with_columns(pl.Series("id", [1, 2, 3, 4])), run)
+    # and any one value changed, a row more or a row less, is a difference
+    for changed in (
+        run.with_columns(
+            pl.when(pl.col("family_id") == 8)
+            .then(1)
+            .otherwise(pl.col("amount_tiyn"))
+            .alias("amount_tiyn")
+        ),
+        run.with_columns(pl.col("period_end").fill_null(date(2030, 1, 1))),
+        run.with_columns(pl.col("person_id").fill_null(1)),
+        run.with_columns(pl.col("programme").str.replace("ASP", "ASQ")),
+        run.head(3),
+        pl.concat([run, run.head(1)]),
+    ):
+        assert not _same_rows(current, changed)
