@@ -24,6 +24,7 @@ from app.cli_eligibility import report_run
 from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from bench.backend_cpu import CpuSeconds, cpu_seconds
 from familymap.batch import run_batch
 from familymap.engine.evaluate import (
     evaluate_family,
@@ -108,7 +109,8 @@ def bench_eligibility(
     new); then a second run over unchanged data (the steady state: it reads and compares, and
     writes only its run record); then one family at a time in-process for the p99. The load
     average before the first run and after the second is part of the report: the machine
-    may be shared, and the figures move with it.
+    may be shared, and the figures move with it; so the CPU seconds each run cost (this
+    process, and PostgreSQL's backends when the server is on this host) are reported too.
     """
     settings = Settings()
     on = date.today()
@@ -134,11 +136,14 @@ def bench_eligibility(
             )
 
             load_before = os.getloadavg()[0]
-            async with engine.begin() as connection:
-                first = await run_batch(connection, on=on)
+            database = engine.url.database if engine.dialect.name == "postgresql" else None
+            with cpu_seconds(database) as first_cpu:
+                async with engine.begin() as connection:
+                    first = await run_batch(connection, on=on)
             report_run("first run (everything new)", first)
-            async with engine.begin() as connection:
-                second = await run_batch(connection, on=on)
+            with cpu_seconds(database) as second_cpu:
+                async with engine.begin() as connection:
+                    second = await run_batch(connection, on=on)
             report_run("second run (steady state)", second)
             load_after = os.getloadavg()[0]
 
@@ -168,6 +173,10 @@ def bench_eligibility(
             "seconds_read_steady_state": round(second.seconds["read"], 3),
             "seconds_write_steady_state": round(second.seconds["write"], 3),
             "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
+            # CPU seconds each run cost: this process (all threads) and PostgreSQL's backends
+            # (None when the server is not on this host); steadier than wall time under load.
+            "cpu_s_first_client_server": _cpu(first_cpu),
+            "cpu_s_steady_state_client_server": _cpu(second_cpu),
             "families_per_s": round(first.families / total),
             "persons_per_s_evaluate": round(first.persons / first.seconds["evaluate"]),
             "single_family_us_p50": round(p50, 1),
@@ -180,6 +189,11 @@ def bench_eligibility(
 
     figures = asyncio.run(run())
     typer.echo(json.dumps(figures))
+
+
+def _cpu(measured: CpuSeconds) -> list[float | None]:
+    server = None if measured.server is None else round(measured.server, 2)
+    return [round(measured.client, 2), server]
 
 
 def _load_in_child(settings: Settings, families: int, seed: int, on: date) -> int:
