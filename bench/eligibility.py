@@ -35,7 +35,7 @@ from familymap.parameters import ParameterSet, default_parameters
 from familymap.registry_load import load_synthetic_registry
 from familymap.store import FamilySelection, read_registry_slice
 from familymap.synthetic import REFERENCE_DATE, family_from_population, synthetic_population
-from familymap.tables import Family
+from familymap.tables import Entitlement, Family
 
 console = Console(stderr=True)
 
@@ -101,6 +101,13 @@ def bench_eligibility(
     samples: Annotated[
         int, typer.Option(min=10, help="One-family evaluations for the p99.")
     ] = 2000,
+    loaded: Annotated[
+        bool,
+        typer.Option(
+            help="The registry is already loaded (e.g. a `createdb -T` copy of one made by"
+            " `socialwallet generate`) and has no entitlements: skip the generation."
+        ),
+    ] = False,
 ) -> None:
     """Generate N families into an empty DATABASE_URL, run eligibility end to end, print figures.
 
@@ -120,20 +127,28 @@ def bench_eligibility(
         try:
             await upgrade_to_head(engine)
             async with engine.connect() as connection:
-                if await connection.scalar(select(func.count()).select_from(Family)):
+                present = await connection.scalar(select(func.count()).select_from(Family))
+                entitled = await connection.scalar(select(func.count()).select_from(Entitlement))
+                if (present and not loaded) or (loaded and (not present or entitled)):
                     console.print(
-                        "[red]DATABASE_URL is not empty; a benchmark needs an empty database.[/red]"
+                        "[red]A benchmark needs an empty database (with --loaded: a registry"
+                        " and no entitlements).[/red]"
                     )
                     raise typer.Exit(2)
             started = time.perf_counter()
-            # In a child process: the generator's memory is not the run's, and the run's peak
-            # (ru_maxrss of this process) must not include it.
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                persons = pool.submit(_load_in_child, settings, families, seed, on).result()
-            generate_s = time.perf_counter() - started
-            console.print(
-                f"generate/load: {families:,} families, {persons:,} persons in {generate_s:.1f} s"
-            )
+            if not loaded:
+                # In a child process: the generator's memory is not the run's, and the run's
+                # peak (ru_maxrss of this process) must not include it.
+                with ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn")
+                ) as pool:
+                    persons = pool.submit(_load_in_child, settings, families, seed, on).result()
+                generate_s = time.perf_counter() - started
+                console.print(
+                    f"generate/load: {families:,} families, {persons:,} persons in {generate_s:.1f} s"
+                )
+            else:
+                generate_s = 0.0
 
             load_before = os.getloadavg()[0]
             database = engine.url.database if engine.dialect.name == "postgresql" else None
