@@ -1,4 +1,4 @@
-"""PostgreSQL's binary COPY, read with numpy.
+"""PostgreSQL's binary COPY, read and written with numpy.
 
 A national eligibility run moves twenty million rows each way. Text COPY makes the server
 format and parse every value, and CASE expressions to turn text into codes cost more than the
@@ -13,7 +13,11 @@ whole answer as one structured array:
 Fixed width is kept by construction: NULL dates become ±infinity (which are exactly the
 engine's NO_DATE / NEVER sentinels), NULL numbers 0, and a text enumeration travels as its
 first letter (`"char"`, one byte) - so each enumeration's values must differ in their first
-letter, which `decode_initials` checks.
+letter, which `decode_initials` checks. The registry's small fields go further: four to a
+bigint (`lane`, `packed_word`), since the server pays per field sent.
+
+Writing (`binary_copy_frame`) cannot keep one layout: the rows written have NULLs and text.
+Each row is laid out at its widest and a byte mask keeps its real bytes, in order.
 """
 
 from __future__ import annotations
