@@ -24,6 +24,7 @@ from app.cli_eligibility import report_run
 from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from bench.backend_cpu import CpuSeconds, cpu_seconds
 from familymap.batch import run_batch
 from familymap.engine.evaluate import (
     evaluate_family,
@@ -34,7 +35,7 @@ from familymap.parameters import ParameterSet, default_parameters
 from familymap.registry_load import load_synthetic_registry
 from familymap.store import FamilySelection, read_registry_slice
 from familymap.synthetic import REFERENCE_DATE, family_from_population, synthetic_population
-from familymap.tables import Family
+from familymap.tables import Entitlement, Family
 
 console = Console(stderr=True)
 
@@ -100,6 +101,13 @@ def bench_eligibility(
     samples: Annotated[
         int, typer.Option(min=10, help="One-family evaluations for the p99.")
     ] = 2000,
+    loaded: Annotated[
+        bool,
+        typer.Option(
+            help="The registry is already loaded (e.g. a `createdb -T` copy of one made by"
+            " `socialwallet generate`) and has no entitlements: skip the generation."
+        ),
+    ] = False,
 ) -> None:
     """Generate N families into an empty DATABASE_URL, run eligibility end to end, print figures.
 
@@ -108,7 +116,8 @@ def bench_eligibility(
     new); then a second run over unchanged data (the steady state: it reads and compares, and
     writes only its run record); then one family at a time in-process for the p99. The load
     average before the first run and after the second is part of the report: the machine
-    may be shared, and the figures move with it.
+    may be shared, and the figures move with it; so the CPU seconds each run cost (this
+    process, and PostgreSQL's backends when the server is on this host) are reported too.
     """
     settings = Settings()
     on = date.today()
@@ -118,27 +127,38 @@ def bench_eligibility(
         try:
             await upgrade_to_head(engine)
             async with engine.connect() as connection:
-                if await connection.scalar(select(func.count()).select_from(Family)):
+                present = await connection.scalar(select(func.count()).select_from(Family))
+                entitled = await connection.scalar(select(func.count()).select_from(Entitlement))
+                if (present and not loaded) or (loaded and (not present or entitled)):
                     console.print(
-                        "[red]DATABASE_URL is not empty; a benchmark needs an empty database.[/red]"
+                        "[red]A benchmark needs an empty database (with --loaded: a registry"
+                        " and no entitlements).[/red]"
                     )
                     raise typer.Exit(2)
             started = time.perf_counter()
-            # In a child process: the generator's memory is not the run's, and the run's peak
-            # (ru_maxrss of this process) must not include it.
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                persons = pool.submit(_load_in_child, settings, families, seed, on).result()
-            generate_s = time.perf_counter() - started
-            console.print(
-                f"generate/load: {families:,} families, {persons:,} persons in {generate_s:.1f} s"
-            )
+            if not loaded:
+                # In a child process: the generator's memory is not the run's, and the run's
+                # peak (ru_maxrss of this process) must not include it.
+                with ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn")
+                ) as pool:
+                    persons = pool.submit(_load_in_child, settings, families, seed, on).result()
+                generate_s = time.perf_counter() - started
+                console.print(
+                    f"generate/load: {families:,} families, {persons:,} persons in {generate_s:.1f} s"
+                )
+            else:
+                generate_s = 0.0
 
             load_before = os.getloadavg()[0]
-            async with engine.begin() as connection:
-                first = await run_batch(connection, on=on)
+            database = engine.url.database if engine.dialect.name == "postgresql" else None
+            with cpu_seconds(database) as first_cpu:
+                async with engine.begin() as connection:
+                    first = await run_batch(connection, on=on)
             report_run("first run (everything new)", first)
-            async with engine.begin() as connection:
-                second = await run_batch(connection, on=on)
+            with cpu_seconds(database) as second_cpu:
+                async with engine.begin() as connection:
+                    second = await run_batch(connection, on=on)
             report_run("second run (steady state)", second)
             load_after = os.getloadavg()[0]
 
@@ -168,6 +188,10 @@ def bench_eligibility(
             "seconds_read_steady_state": round(second.seconds["read"], 3),
             "seconds_write_steady_state": round(second.seconds["write"], 3),
             "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
+            # CPU seconds each run cost: this process (all threads) and PostgreSQL's backends
+            # (None when the server is not on this host); steadier than wall time under load.
+            "cpu_s_first_client_server": _cpu(first_cpu),
+            "cpu_s_steady_state_client_server": _cpu(second_cpu),
             "families_per_s": round(first.families / total),
             "persons_per_s_evaluate": round(first.persons / first.seconds["evaluate"]),
             "single_family_us_p50": round(p50, 1),
@@ -180,6 +204,11 @@ def bench_eligibility(
 
     figures = asyncio.run(run())
     typer.echo(json.dumps(figures))
+
+
+def _cpu(measured: CpuSeconds) -> list[float | None]:
+    server = None if measured.server is None else round(measured.server, 2)
+    return [round(measured.client, 2), server]
 
 
 def _load_in_child(settings: Settings, families: int, seed: int, on: date) -> int:

@@ -116,23 +116,54 @@ async def read_fields(
     """Read `fields` of the rows matching `where` as engine columns, ordered by `order_by`.
 
     PostgreSQL sends the rows through a binary COPY whose every field has a fixed width, so
-    numpy reads the whole answer as one structured array. The database is not asked to sort:
+    numpy reads the whole answer as one structured array (small fields packed four to a
+    bigint, see `pgcopy.lane`). The database is not asked to sort:
     at national scale its sort spills to disk, while the rows mostly arrive in key order
     already and numpy checks (and if need be sorts) in milliseconds.
     """
     if connection.dialect.name == "postgresql":
-        columns = await pgcopy.copy_out_fixed(
-            connection,
-            select(
-                *(pgcopy.fixed_width(f.column, f.kind, f.values).label(f.name) for f in fields)
-            ).where(where),
-            [(f.name, pgcopy.wire_type(f.kind)) for f in fields],
-        )
-        decoded = {f.name: _from_wire(columns[f.name], f) for f in fields}
+        decoded = await _read_fields_binary(connection, fields, where)
     else:
-        rows = (await connection.execute(select(*(f.column for f in fields)).where(where))).all()
-        decoded = {f.name: _from_python([row[i] for row in rows], f) for i, f in enumerate(fields)}
+        decoded = await _read_fields_rows(connection, fields, where)
     return _sorted(decoded, order_by)
+
+
+async def _read_fields_rows(
+    connection: AsyncConnection, fields: tuple[Field, ...], where: Any
+) -> dict[str, np.ndarray]:
+    """The fields by a plain SELECT, converted in Python (SQLite; the reference for the COPY)."""
+    rows = (await connection.execute(select(*(f.column for f in fields)).where(where))).all()
+    return {f.name: _from_python([row[i] for row in rows], f) for i, f in enumerate(fields)}
+
+
+async def _read_fields_binary(
+    connection: AsyncConnection, fields: tuple[Field, ...], where: Any
+) -> dict[str, np.ndarray]:
+    """The fields by binary COPY: ids, amounts and dates alone, small fields four to a word."""
+    alone = [f for f in fields if f.kind not in pgcopy.LANE_KINDS]
+    small = [f for f in fields if f.kind in pgcopy.LANE_KINDS]
+    words = [small[i : i + pgcopy.LANES_PER_WORD] for i in range(0, len(small), 4)]
+    columns = await pgcopy.copy_out_fixed(
+        connection,
+        select(
+            *(pgcopy.fixed_width(f.column, f.kind, f.values).label(f.name) for f in alone),
+            *(
+                pgcopy.packed_word([pgcopy.lane(f.column, f.kind, f.values) for f in word]).label(
+                    f"word_{index}"
+                )
+                for index, word in enumerate(words)
+            ),
+        ).where(where),
+        [(f.name, pgcopy.wire_type(f.kind)) for f in alone]
+        + [(f"word_{index}", pgcopy.WORD) for index in range(len(words))],
+    )
+    decoded = {f.name: _from_wire(columns[f.name], f) for f in alone}
+    for index, word in enumerate(words):
+        lanes = columns[f"word_{index}"]
+        for position, f in enumerate(word):
+            values = pgcopy.from_lane(lanes[:, position], f.kind, f.values)
+            decoded[f.name] = values if f.kind == "enum" else _from_wire(values, f)
+    return {f.name: decoded[f.name] for f in fields}
 
 
 def _from_wire(values: np.ndarray, field: Field) -> np.ndarray:
@@ -223,7 +254,12 @@ def slice_from_columns(
     """Engine columns from registry columns; persons must be ordered by (family_id, id)."""
     person_family = persons.pop("family_id")
     person_ids = persons.pop("person_id")
-    family_ids = np.unique(person_family)  # families that have at least one person
+    # Persons come ordered by family: a family starts where the family id changes (one pass,
+    # where np.unique and np.searchsorted would hash or search every row).
+    starts = np.empty(len(person_family), dtype=bool)
+    starts[:1] = True
+    np.not_equal(person_family[1:], person_family[:-1], out=starts[1:])
+    family_ids = person_family[starts]  # families that have at least one person
     keep = np.isin(families["family_id"], family_ids)
     if keep.sum() != len(family_ids):
         raise ValueError("persons refer to families that are not in the registry")
@@ -231,7 +267,7 @@ def slice_from_columns(
         name: values[keep] for name, values in families.items() if name != "family_id"
     }
     persons["is_female"] = persons["is_female"].astype(bool)
-    persons["family_index"] = np.searchsorted(family_ids, person_family).astype(np.int32)
+    persons["family_index"] = (np.cumsum(starts, dtype=np.int32) - 1).astype(np.int32)
     population = Population.from_arrays(
         persons=persons, families=family_columns, person_ids=person_ids, family_ids=family_ids
     )

@@ -14,18 +14,46 @@ from datetime import date
 import numpy as np
 import polars as pl
 import pytest
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    Table,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from familymap.batch import diff_entitlements, reevaluate_family, run_batch, run_families
+from familymap.batch import (
+    _same_rows,
+    bulk_insert,
+    diff_entitlements,
+    reevaluate_family,
+    run_batch,
+    run_families,
+)
 from familymap.engine.population import Population
 from familymap.generator import generate_registry, person_frame
 from familymap.iin import is_valid_iin
+from familymap.pgcopy import binary_copy_frame
 from familymap.registry_load import load_synthetic_registry
 from familymap.situation import Family as FamilyFacts
 from familymap.situation import Housing
 from familymap.situation import Person as PersonFacts
-from familymap.store import FamilySelection, read_entitlements, read_registry_slice
+from familymap.store import (
+    FAMILY_FIELDS,
+    PERSON_FIELDS,
+    FamilySelection,
+    _read_fields_binary,
+    _read_fields_rows,
+    read_entitlements,
+    read_registry_slice,
+)
 from familymap.tables import (
     Decision,
     EligibilityRun,
@@ -500,3 +528,100 @@ async def test_entitlements_read_back_as_binary_equal_the_rows(connection):
     )
     again = await read_entitlements(connection, families=FamilySelection.of(7))
     assert sorted(again["programme"].to_list()) == sorted(["SCHOOL_MEALS", "ASP", "RETIRED_RULE"])
+
+
+def test_entitlement_rows_have_a_binary_copy_form():
+    # Given entitlement and change rows as a run writes them (NULL persons, ends and amounts)
+    frame = _rows_of_every_shape()
+    # Then both tables' rows travel as binary COPY, not CSV (None would mean CSV)
+    assert binary_copy_frame(Entitlement.__table__, frame.drop("change", "previous_amount_tiyn"))
+    assert binary_copy_frame(EntitlementChange.__table__, frame.drop("beneficiary_key"))
+    # and a column with no binary form here (a timestamp) makes the whole frame go as CSV
+    stamped = pl.DataFrame({"id": [1]}).with_columns(pl.lit(ON).cast(pl.Datetime).alias("x"))
+    assert binary_copy_frame(_STAMPED, stamped) is None
+
+
+def _rows_of_every_shape() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "family_id": [7, 7, 8, 9],
+            "person_id": [70, None, 80, None],
+            "beneficiary_key": [70, 0, 80, 0],
+            "programme": ["SCHOOL_MEALS", "ASP", "SCHOOL_MEALS", "ÄLEUMETTIK"],  # non-ASCII too
+            "change": ["new", "changed", "ended", "new"],
+            "previous_amount_tiyn": [None, 1_500, 3_000, None],
+            "amount_tiyn": [1_000, 2_000, None, 0],
+            "period_start": [date(2025, 9, 1), None, date(1999, 12, 31), date(2025, 9, 1)],
+            "period_end": [date(2026, 5, 31), None, None, date(2025, 9, 30)],
+            "run_id": [3, 3, 3, 3],
+        },
+        schema_overrides={"period_start": pl.Date, "period_end": pl.Date},
+    )
+
+
+_STAMPED = Table("stamped", MetaData(), Column("id", BigInteger), Column("x", DateTime))
+
+
+@pytest.mark.postgres_only
+async def test_binary_copy_writes_the_rows_as_given(connection):
+    # Given rows of every shape, in an order that is not the key's
+    frame = _rows_of_every_shape().reverse()
+    changes = frame.drop("beneficiary_key")
+    # When they are written by COPY (binary)
+    await bulk_insert(connection, EntitlementChange.__table__, changes)
+    # Then the table holds exactly them, in the order given (ids follow it)
+    stored = await connection.execute(
+        select(*(EntitlementChange.__table__.c[name] for name in changes.columns)).order_by(
+            EntitlementChange.id
+        )
+    )
+    assert [tuple(row) for row in stored] == changes.rows()
+
+
+@pytest.mark.postgres_only
+async def test_packed_binary_columns_equal_a_plain_select(connection):
+    # Given a synthetic registry (every role, enumeration, missing date and count it makes)
+    # and a person with every optional fact missing
+    await load_synthetic_registry(connection, families=300, seed=5, as_of=ON)
+    family_id = await connection.scalar(select(func.min(Family.id)))
+    await connection.execute(
+        update(Person)
+        .where(Person.id == select(func.min(Person.id)).scalar_subquery())
+        .values(disability_group=None, school_grade=None, award=None, job_lost_on=None)
+    )
+    everyone = Person.family_id >= family_id
+    for fields, where in ((PERSON_FIELDS, everyone), (FAMILY_FIELDS, Family.id >= family_id)):
+        # When the fields travel by binary COPY (small ones packed four to a bigint)
+        packed = await _read_fields_binary(connection, fields, where)
+        # Then each column is the one a plain SELECT converted in Python gives, row for row
+        plain = await _read_fields_rows(connection, fields, where)
+        order_packed = np.lexsort([packed[fields[1].name], packed[fields[0].name]])
+        order_plain = np.lexsort([plain[fields[1].name], plain[fields[0].name]])
+        for field in fields:
+            assert packed[field.name].dtype == plain[field.name].dtype, field.name
+            assert np.array_equal(
+                packed[field.name][order_packed], plain[field.name][order_plain]
+            ), field.name
+
+
+def test_the_unchanged_check_sees_every_difference_and_no_order():
+    # Given the current entitlements and a run's rows: the same, in another order
+    current = _rows_of_every_shape().drop("change", "previous_amount_tiyn", "run_id")
+    run = current.reverse()
+    # Then they are the same rows (the run writes nothing)
+    assert _same_rows(current.with_columns(pl.Series("id", [1, 2, 3, 4])), run)
+    # and any one value changed, a row more or a row less, is a difference
+    for changed in (
+        run.with_columns(
+            pl.when(pl.col("family_id") == 8)
+            .then(1)
+            .otherwise(pl.col("amount_tiyn"))
+            .alias("amount_tiyn")
+        ),
+        run.with_columns(pl.col("period_end").fill_null(date(2030, 1, 1))),
+        run.with_columns(pl.col("person_id").fill_null(1)),
+        run.with_columns(pl.col("programme").str.replace("ASP", "ASQ")),
+        run.head(3),
+        pl.concat([run, run.head(1)]),
+    ):
+        assert not _same_rows(current, changed)
