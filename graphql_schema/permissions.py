@@ -11,7 +11,7 @@ from typing import Any
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
-from app.auth import Principal, Role
+from familymap.access import Principal, Role
 from graphql_schema.context import Context
 from graphql_schema.errors import Forbidden, Unauthenticated
 

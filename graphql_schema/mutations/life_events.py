@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from app.auth import Role
+from familymap.access import Role
 from familymap.events import EventRefused, record_life_event
 from familymap.orm import utcnow
 from graphql_schema.audit import audit

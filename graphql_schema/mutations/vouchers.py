@@ -11,8 +11,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, TypeVar
 
 import strawberry
@@ -20,16 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.auth import Principal, Role
-from app.metrics import REDEMPTIONS
-from app.rate_limit import QR_TOKENS
-from app.settings import Settings
+from familymap.access import Principal, Role
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
 from graphql_schema.errors import refusal_text
 from graphql_schema.permissions import require_principal, requires
-from graphql_schema.rate_limits import rate_limited
+from graphql_schema.rate_limits import QR_TOKENS, rate_limited
 from graphql_schema.types.refusal_codes import VoucherRefusalCode
 from graphql_schema.types.vouchers import (
     ActResult,
@@ -69,25 +64,10 @@ from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
 from vouchers.calendar import local_day
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
 from vouchers.meal_groups import GroupItem
-from vouchers.qr import load_or_create_key
 from wallet.ledger import LedgerError
 
 T = TypeVar("T")
 MAX_BATCH = 1000
-
-
-@lru_cache(maxsize=4)
-def _dev_qr_key(path: Path) -> bytes:
-    return load_or_create_key(path)
-
-
-def qr_signing_key(settings: Settings) -> bytes:
-    """The QR signing key: QR_SIGNING_KEY, or in dev a random key kept in a file."""
-    if settings.qr_signing_key is not None:
-        return settings.qr_signing_key.get_secret_value().encode()
-    if settings.is_prod:
-        raise RuntimeError("QR_SIGNING_KEY must be set when ENVIRONMENT=prod")
-    return _dev_qr_key(settings.dev_qr_key_path)
 
 
 # What a mutation's audit record says it changed, and about whom: (what, person id or None);
@@ -188,14 +168,14 @@ async def _redeem_meal_on_driver(
             message=refusal_text(refused, info.context.language),
         )
     result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
-    _count_served(result)
+    _count_served(info, result)
     return result
 
 
-def _count_served(result: object) -> None:
+def _count_served(info: Info[Context, Any], result: object) -> None:
     # Counted once committed; a replay served nothing new.
     if isinstance(result, MealRedeemed) and not result.replayed:
-        REDEMPTIONS.labels(purpose=meals.PURPOSE).inc()
+        info.context.count_redemptions(meals.PURPOSE, 1)
 
 
 def merchant_of(principal: Principal) -> uuid.UUID:
@@ -277,7 +257,7 @@ class VoucherMutations:
                 session=session,
                 parent_iin=parent_iin,
                 child_person_id=child,
-                key=qr_signing_key(settings),
+                key=info.context.qr_key(),
                 now=datetime.now(UTC),
                 ttl=timedelta(seconds=settings.qr_token_ttl_seconds),
             )
@@ -305,7 +285,7 @@ class VoucherMutations:
         self, info: Info[Context, Any], input: RedeemMealInput
     ) -> RedeemMealResult:
         school = merchant_of(require_principal(info))
-        key = qr_signing_key(info.context.settings)
+        key = info.context.qr_key()
         if info.context.driver_transactions is not None:
             return await _redeem_meal_on_driver(info, school, input, key)
 
@@ -328,7 +308,7 @@ class VoucherMutations:
                 int(r.meal.child_id),
             ),
         )
-        _count_served(result)
+        _count_served(info, result)
         return result
 
     @strawberry.mutation(
@@ -342,7 +322,7 @@ class VoucherMutations:
         self, info: Info[Context, Any], items: list[RedeemMealInput]
     ) -> MealBatchOutcome:
         school = merchant_of(require_principal(info))
-        key = qr_signing_key(info.context.settings)
+        key = info.context.qr_key()
 
         async def work(session: AsyncSession) -> MealBatchResult:
             if len(items) > MAX_BATCH:
@@ -362,7 +342,7 @@ class VoucherMutations:
         result = await run_refusable(info, work, lambda r: _batch_notes(r, redeemed))
         if isinstance(result, MealBatchResult):
             fresh = sum(item.ok and not item.replayed for item in result.items)
-            REDEMPTIONS.labels(purpose=meals.PURPOSE).inc(fresh)
+            info.context.count_redemptions(meals.PURPOSE, fresh)
         return result
 
     @strawberry.mutation(
@@ -440,7 +420,7 @@ class VoucherMutations:
             info, work, lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0])
         )
         if isinstance(result, MedicineDispensed) and not result.replayed:
-            REDEMPTIONS.labels(purpose=medicines.PURPOSE).inc()
+            info.context.count_redemptions(medicines.PURPOSE, 1)
         return result
 
     @strawberry.mutation(

@@ -10,7 +10,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from app.auth import Role
+from familymap.access import Role
 from familymap.orm import utcnow
 from familymap.tables import Person
 from graphql_schema.context import Context

@@ -17,14 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
-from app.auth import Role
-from app.rate_limit import PRESCRIPTION_LOOKUPS
+from familymap.access import Role
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_reads
 from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
 from graphql_schema.permissions import require_principal, requires
-from graphql_schema.rate_limits import rate_limited
+from graphql_schema.rate_limits import PRESCRIPTION_LOOKUPS, rate_limited
 from graphql_schema.types.connections import NullableConnection
 from graphql_schema.types.vouchers import (
     ActView,

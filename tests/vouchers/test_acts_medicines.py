@@ -10,8 +10,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from typer.testing import CliRunner
 
+from app.qr_key import qr_signing_key
 from app.settings import Settings
-from graphql_schema.mutations.vouchers import qr_signing_key
 from tests.vouchers.vouchers_builders import (
     NOW,
     SCHOOL_DAY,
