@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from familymap.access import Principal, Role
+from familymap.access import MERCHANT_ROLES, Principal, Role
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
@@ -68,6 +68,8 @@ from wallet.ledger import LedgerError
 
 T = TypeVar("T")
 MAX_BATCH = 1000
+# Who may draw an act: a merchant its own, an operator any merchant's.
+ACT_DRAWERS = frozenset({Role.SCHOOL, Role.PHARMACY, Role.OPERATOR})
 
 
 # What a mutation's audit record says it changed, and about whom: (what, person id or None);
@@ -86,21 +88,24 @@ class FamilyNote:
 
 async def run_refusable(
     info: Info[Context, Any],
+    role: Role,
     work: Callable[[AsyncSession], Awaitable[T]],
     audit_of: AuditOf,
 ) -> T | VoucherRefused:
     """Run `work` in one transaction and audit what it changed, last in the same
-    transaction; a domain or ledger refusal rolls it all back and is data."""
+    transaction, as done by the caller acting in `role` (the field's role, or for a field
+    several roles may call, `principal.acting_role(...)`); a domain or ledger refusal rolls it
+    all back and is data."""
     try:
         async with info.context.session_factory() as session, session.begin():
             result = await work(session)
             audited = audit_of(result)
             if isinstance(audited, tuple):
                 what, person_id = audited
-                await _audit_change(info, session, what=what, person_id=person_id)
+                await _audit_change(info, session, role=role, what=what, person_id=person_id)
             for note in audited if isinstance(audited, list) else ():
                 await _audit_change(
-                    info, session, what=note.what, person_id=note.person_id,
+                    info, session, role=role, what=note.what, person_id=note.person_id,
                     family_id=note.family_id,
                 )  # fmt: skip
             return result
@@ -115,6 +120,7 @@ async def _audit_change(
     info: Info[Context, Any],
     session: AsyncSession,
     *,
+    role: Role,
     what: str,
     person_id: int | None,
     family_id: int | None = None,
@@ -130,7 +136,6 @@ async def _audit_change(
         ).first()
         if row is not None:
             iin, family_id = row
-    role = min(require_principal(info).roles)  # a token carries one role in practice
     await audit(
         info,
         session=session,
@@ -150,7 +155,7 @@ async def _redeem_meal_on_driver(
     record in the same transaction either way."""
     now = datetime.now(UTC)
     request = _meal_request(input, now)
-    caller = audit_caller(info, role=min(require_principal(info).roles))
+    caller = audit_caller(info, role=Role.SCHOOL)
     try:
         if info.context.meal_coalescer is not None:
             redeemed = await info.context.meal_coalescer.redeem(
@@ -210,7 +215,7 @@ class VoucherMutations:
             return MerchantRegistered(merchant=MerchantView.from_row(merchant), created=created)
 
         return await run_refusable(
-            info, work, lambda r: (f"merchant {r.merchant.id} registered", None)
+            info, Role.OPERATOR, work, lambda r: (f"merchant {r.merchant.id} registered", None)
         )
 
     @strawberry.mutation(
@@ -235,7 +240,7 @@ class VoucherMutations:
             return MealVoucherIssued(voucher=MealVoucherView.from_row(voucher), created=created)
 
         return await run_refusable(
-            info, work, lambda r: ("meal voucher consented", int(r.voucher.child_id))
+            info, Role.CITIZEN, work, lambda r: ("meal voucher consented", int(r.voucher.child_id))
         )
 
     @strawberry.mutation(
@@ -270,7 +275,10 @@ class VoucherMutations:
             )
 
         return await run_refusable(
-            info, work, lambda r: ("meal QR code issued", parse_id(child_id, "childId"))
+            info,
+            Role.CITIZEN,
+            work,
+            lambda r: ("meal QR code issued", parse_id(child_id, "childId")),
         )
 
     @strawberry.mutation(
@@ -302,6 +310,7 @@ class VoucherMutations:
 
         result = await run_refusable(
             info,
+            Role.SCHOOL,
             work,
             lambda r: (
                 meals.served_text(int(r.meal.id), replayed=r.replayed),
@@ -339,7 +348,7 @@ class VoucherMutations:
 
         redeemed: list[meals.Redeemed] = []
         # One record per family the batch served, so that each family sees it in its trail.
-        result = await run_refusable(info, work, lambda r: _batch_notes(r, redeemed))
+        result = await run_refusable(info, Role.SCHOOL, work, lambda r: _batch_notes(r, redeemed))
         if isinstance(result, MealBatchResult):
             fresh = sum(item.ok and not item.replayed for item in result.items)
             info.context.count_redemptions(meals.PURPOSE, fresh)
@@ -376,7 +385,10 @@ class VoucherMutations:
             return PrescriptionRecorded(prescription=_prescription_view(row), created=created)
 
         return await run_refusable(
-            info, work, lambda r: (f"prescription recorded: {input.external_id}", patient[0])
+            info,
+            Role.SOURCE_SYSTEM,
+            work,
+            lambda r: (f"prescription recorded: {input.external_id}", patient[0]),
         )
 
     @strawberry.mutation(
@@ -417,7 +429,10 @@ class VoucherMutations:
 
         dispensed: list[int] = []
         result = await run_refusable(
-            info, work, lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0])
+            info,
+            Role.PHARMACY,
+            work,
+            lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0]),
         )
         if isinstance(result, MedicineDispensed) and not result.replayed:
             info.context.count_redemptions(medicines.PURPOSE, 1)
@@ -447,7 +462,7 @@ class VoucherMutations:
             return FeedbackLeft.from_row(row)
 
         return await run_refusable(
-            info, work, lambda r: (f"feedback on {input.event_kind.value}", None)
+            info, Role.CITIZEN, work, lambda r: (f"feedback on {input.event_kind.value}", None)
         )
 
     @strawberry.mutation(
@@ -456,7 +471,7 @@ class VoucherMutations:
             "an adjustment act for what was served after the month's act was approved. Schools "
             "and pharmacies for themselves; operators for any merchant (merchantId)."
         ),
-        extensions=requires(Role.SCHOOL, Role.PHARMACY, Role.OPERATOR),
+        extensions=requires(*ACT_DRAWERS),
     )
     async def prepare_act(
         self, info: Info[Context, Any], month: date, merchant_id: strawberry.ID | None = None
@@ -470,14 +485,17 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work, lambda r: (f"act {r.id} drawn", None))
+        return await run_refusable(
+            info, principal.acting_role(ACT_DRAWERS), work, lambda r: (f"act {r.id} drawn", None)
+        )
 
     @strawberry.mutation(
         description="The merchant submits its draft act for approval. Schools and pharmacies.",
         extensions=requires(Role.SCHOOL, Role.PHARMACY),
     )
     async def submit_act(self, info: Info[Context, Any], act_id: strawberry.ID) -> ActResult:
-        merchant = merchant_of(require_principal(info))
+        principal = require_principal(info)
+        merchant = merchant_of(principal)
 
         async def work(session: AsyncSession) -> ActView:
             act = await acts.submit_act(
@@ -488,7 +506,12 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work, lambda r: (f"act {r.id} submitted", None))
+        return await run_refusable(
+            info,
+            principal.acting_role(MERCHANT_ROLES),
+            work,
+            lambda r: (f"act {r.id} submitted", None),
+        )
 
     @strawberry.mutation(
         description="Approve a submitted act; it never changes again. Operators only.",
@@ -503,7 +526,9 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work, lambda r: (f"act {r.id} approved", None))
+        return await run_refusable(
+            info, Role.OPERATOR, work, lambda r: (f"act {r.id} approved", None)
+        )
 
     @strawberry.mutation(
         description="Issue the invoice of an approved act (once per act). Operators only.",
@@ -516,7 +541,9 @@ class VoucherMutations:
             )
             return InvoiceView.from_row(invoice)
 
-        return await run_refusable(info, work, lambda r: (f"invoice {r.id} issued", None))
+        return await run_refusable(
+            info, Role.OPERATOR, work, lambda r: (f"invoice {r.id} issued", None)
+        )
 
     @strawberry.mutation(
         description=(
@@ -534,7 +561,9 @@ class VoucherMutations:
             )
             return InvoiceView.from_row(invoice)
 
-        return await run_refusable(info, work, lambda r: (f"invoice {r.id} paid", None))
+        return await run_refusable(
+            info, Role.OPERATOR, work, lambda r: (f"invoice {r.id} paid", None)
+        )
 
 
 def _batch_notes(
@@ -575,8 +604,9 @@ def _today() -> date:
 
 
 def _acting_merchant(principal: Principal, merchant_id: strawberry.ID | None) -> uuid.UUID:
-    """The merchant a call acts for: a merchant token's own, or the one an operator names."""
-    if principal.has_any({Role.SCHOOL, Role.PHARMACY}):
+    """The merchant a call acts for: a merchant token's own, or the one an operator names
+    (a token that is both acts as the merchant: familymap.access.ROLE_PRECEDENCE)."""
+    if principal.acting_role(ACT_DRAWERS) in MERCHANT_ROLES:
         own = merchant_of(principal)
         if merchant_id is not None and str(merchant_id) != str(own):
             raise Forbidden("refusal.merchant_acts_for_itself")

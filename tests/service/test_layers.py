@@ -26,7 +26,7 @@ NOT_LAYERS = {"tests", "migrations", "docs", "build", "var"}
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
     # --no-cache: the copies below must be read afresh, and the repository keeps no cache.
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own venv's lint-imports, fixed arguments
         [str(LINT_IMPORTS), "--no-cache", "--no-logo", "--config", str(cwd / "pyproject.toml")],
         cwd=cwd,
         capture_output=True,
