@@ -11,7 +11,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from familymap.access import Role
-from familymap.orm import utcnow
+from familymap.clock import utc_now
 from familymap.tables import Person
 from graphql_schema.audit import audit
 from graphql_schema.context import Context
@@ -82,7 +82,7 @@ async def _answer(
                 recipient_person_id=person_id,
                 accept=accept,
                 channel="app",
-                now=utcnow(),
+                now=utc_now(),
                 offer_days=info.context.settings.offer_days,
                 reason=None if reason is None else reason.value,
             )
@@ -208,7 +208,7 @@ class OfferMutations:
                     if person_id is None:
                         raise _NotInRegistry("your IIN is not in the family map")
                     paid = await register_bank_account(
-                        session=session, person_id=person_id, iban=iban, now=utcnow()
+                        session=session, person_id=person_id, iban=iban, now=utc_now()
                     )
                     first = {
                         "iban_masked": mask_iban(request["iban"]),

@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import strawberry
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from familymap.access import MERCHANT_ROLES, Principal, Role
+from familymap.clock import astana_today, utc_now
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
@@ -153,7 +154,7 @@ async def _redeem_meal_on_driver(
     """redeemMeal on PostgreSQL: served in a group with the other requests in flight
     (vouchers/meal_groups.py), or alone on the hot path (vouchers/meal_hotpath.py), its audit
     record in the same transaction either way."""
-    now = datetime.now(UTC)
+    now = utc_now()
     request = _meal_request(input, now)
     caller = audit_caller(info, role=Role.SCHOOL)
     try:
@@ -263,7 +264,7 @@ class VoucherMutations:
                 parent_iin=parent_iin,
                 child_person_id=child,
                 key=info.context.qr_key(),
-                now=datetime.now(UTC),
+                now=utc_now(),
                 ttl=timedelta(seconds=settings.qr_token_ttl_seconds),
             )
             school = await merchants.get_merchant(session=session, merchant_id=claims.merchant_id)
@@ -298,7 +299,7 @@ class VoucherMutations:
             return await _redeem_meal_on_driver(info, school, input, key)
 
         async def work(session: AsyncSession) -> MealRedeemed:
-            now = datetime.now(UTC)
+            now = utc_now()
             result = await meals.redeem_meal(
                 session=session,
                 merchant_id=school,
@@ -336,7 +337,7 @@ class VoucherMutations:
         async def work(session: AsyncSession) -> MealBatchResult:
             if len(items) > MAX_BATCH:
                 raise InvalidInput("refusal.batch_size", count=MAX_BATCH)
-            now = datetime.now(UTC)
+            now = utc_now()
             requests = [_meal_request(item, now) for item in items]
             results = await meals.redeem_meals_batch(
                 session=session, merchant_id=school, requests=requests, qr_key=key, now=now
@@ -600,7 +601,7 @@ def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:
 
 def _today() -> date:
     """Today in Kazakhstan: the day of a meal, a dispensing, and whether a month has ended."""
-    return local_day(datetime.now(UTC))
+    return astana_today()
 
 
 def _acting_merchant(principal: Principal, merchant_id: strawberry.ID | None) -> uuid.UUID:

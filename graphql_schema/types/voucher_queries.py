@@ -8,7 +8,7 @@ refusal here is a GraphQL error with code FORBIDDEN (queries return data, not un
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import strawberry
@@ -18,6 +18,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from familymap.access import Role
+from familymap.clock import astana_today
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_reads
 from graphql_schema.context import Context
@@ -36,7 +37,7 @@ from graphql_schema.types.vouchers import (
     SchoolPupil,
 )
 from vouchers import acts, meals, medicines
-from vouchers.calendar import local_day, school_year
+from vouchers.calendar import school_year
 from vouchers.errors import NotYourChild, VoucherError
 from vouchers.fallback_report import PRESCRIPTION_MISS
 from vouchers.tables import MealVoucher
@@ -66,7 +67,7 @@ class VoucherQueries:
                 )
             )
             vouchers = {}
-            year = school_year(local_day(datetime.now(UTC)))
+            year = school_year(astana_today())
             if pupils and year is not None:
                 rows = await session.scalars(
                     select(MealVoucher).where(
@@ -174,7 +175,7 @@ class VoucherQueries:
         async with info.context.read_session_factory() as session:
             try:
                 views = await meals.meals_served_at(
-                    session=session, merchant_id=merchant, on=on or local_day(datetime.now(UTC))
+                    session=session, merchant_id=merchant, on=on or astana_today()
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message_id, values=refused.values) from None
@@ -197,7 +198,7 @@ class VoucherQueries:
         self, info: Info[Context, Any], external_id: str
     ) -> PrescriptionForPharmacy:
         merchant = uuid.UUID(require_principal(info).subject)
-        today = local_day(datetime.now(UTC))
+        today = astana_today()
         async with info.context.session_factory() as session, session.begin():
             try:
                 found, patient = await medicines.prescription_for_pharmacy(
