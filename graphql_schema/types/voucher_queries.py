@@ -36,11 +36,9 @@ from graphql_schema.types.vouchers import (
     SchoolMeal,
     SchoolPupil,
 )
-from vouchers import acts, meals, medicines
-from vouchers.calendar import school_year
+from vouchers import acts, meals, medicines, pupils
 from vouchers.errors import NotYourChild, VoucherError
 from vouchers.fallback_report import PRESCRIPTION_MISS
-from vouchers.tables import MealVoucher
 
 
 @strawberry.type
@@ -52,39 +50,18 @@ class VoucherQueries:
     async def my_pupils(self, info: Info[Context, Any]) -> list[FamilyPupil]:
         iin = require_principal(info).subject
         async with info.context.session_factory() as session:
-            family_id = await session.scalar(select(Person.family_id).where(Person.iin == iin))
-            if family_id is None:
-                return []
-            pupils = list(
-                await session.scalars(
-                    select(Person)
-                    .where(
-                        Person.family_id == family_id,
-                        Person.role == "child",
-                        Person.school_grade.is_not(None),
-                    )
-                    .order_by(Person.birth_date)
-                )
+            found = await pupils.family_pupils(
+                session=session, parent_iin=iin, today=astana_today()
             )
-            vouchers = {}
-            year = school_year(astana_today())
-            if pupils and year is not None:
-                rows = await session.scalars(
-                    select(MealVoucher).where(
-                        MealVoucher.person_id.in_([p.id for p in pupils]),
-                        MealVoucher.school_year_start == year.start,
-                    )
-                )
-                vouchers = {row.person_id: row for row in rows}
         return [
             FamilyPupil(
-                child_id=strawberry.ID(str(p.id)),
-                first_name=p.first_name,
-                school_grade=p.school_grade,
-                school_code=p.school_id,
-                voucher=MealVoucherView.from_row(vouchers[p.id]) if p.id in vouchers else None,
+                child_id=strawberry.ID(str(pupil.child.id)),
+                first_name=pupil.child.first_name,
+                school_grade=pupil.child.school_grade,
+                school_code=pupil.child.school_id,
+                voucher=None if pupil.voucher is None else MealVoucherView.from_row(pupil.voucher),
             )
-            for p in pupils
+            for pupil in found
         ]
 
     @relay.connection(
