@@ -111,3 +111,29 @@ def test_an_import_against_the_layers_breaks_a_contract(code_copy, module, bad_i
     (line,) = [line for line in run.stdout.splitlines() if line.endswith("BROKEN")]
     assert broken in line
     assert module.removesuffix(".py").replace("/", ".") in run.stdout
+
+
+def test_the_app_settings_give_the_schema_what_it_reads():
+    """graphql_schema reads its settings through the SchemaSettings protocol (never
+    app.settings): the app's Settings has each of its members, of its type, and the schema
+    reads no setting the protocol does not declare."""
+    import re
+    from typing import get_type_hints
+
+    from app.settings import Settings
+    from graphql_schema.settings import SchemaSettings
+
+    declared = {
+        name: get_type_hints(member.fget)["return"]
+        for name, member in vars(SchemaSettings).items()
+        if isinstance(member, property)
+    }
+    settings = Settings()
+    for name, kind in declared.items():
+        assert isinstance(getattr(settings, name), kind), name
+    read = {
+        match
+        for path in (ROOT / "graphql_schema").rglob("*.py")
+        for match in re.findall(r"settings\.([a-z_]+)", path.read_text())
+    }
+    assert read and read <= set(declared), read - set(declared)
