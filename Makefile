@@ -54,6 +54,7 @@ screenshots: $(STAMP) tools
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # The committed contract for the mobile teams; tests/api/test_schema_contract.py keeps it in step.
 schema: $(STAMP)
