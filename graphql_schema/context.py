@@ -42,8 +42,8 @@ class Context:
     response: Response
     settings: SchemaSettings
     session_factory: async_sessionmaker[AsyncSession]
-    # The key that signs and checks meal QR codes (app/qr_key.py); called when needed, since
-    # prod without QR_SIGNING_KEY refuses only the QR fields.
+    # The key that signs and checks meal QR codes (app/qr_key.py); called when a QR field
+    # needs it (in dev the key's file is made on first use).
     qr_key: Callable[[], bytes]
     count_redemptions: RedemptionCounter
     # The caller whose bearer token verified (app/auth.py), or None.
@@ -53,7 +53,8 @@ class Context:
     loaders: dict[str, Any] = field(default_factory=dict)  # graphql_schema.loaders.Loaders
     # The language of texts, negotiated once per request from Accept-Language (wallet.i18n).
     language: str = DEFAULT_LANGUAGE
-    # graphql_schema.rate_limits.Limiter (app.rate_limit's); None switches the limits off.
+    # app.rate_limit.RateLimiter: `await hit(bucket=, subject=, cost=)` answers `allowed`
+    # and `retry_after_seconds` (buckets: graphql_schema.rate_limits); None: no limits.
     rate_limiter: Any = None
     # app.driver_db.DriverTransactions on PostgreSQL, for the hot paths; None on SQLite.
     driver_transactions: Any = None
