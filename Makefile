@@ -54,6 +54,7 @@ screenshots: $(STAMP) tools
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(MAKE) typecheck
 
 # Types: mypy with pyproject.toml's [tool.mypy] (strict on familymap, wallet and vouchers; the

@@ -34,13 +34,13 @@ from app.graphql_http import GraphQLApp
 from app.jobs import background_jobs
 from app.metrics import DatabaseFigures, metrics_endpoint
 from app.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from app.qr_key import qr_signing_key
 from app.rate_limit import build_rate_limiter
 from app.replicas import dispose as dispose_replicas
 from app.replicas import replica_set_from_settings
 from app.settings import Settings
 from app.sms_inbound import sms_inbound
 from app.web_client import web_routes
-from graphql_schema.mutations.vouchers import qr_signing_key
 from graphql_schema.schema import build_schema
 from vouchers.fulfilment import register_voucher_fulfillers
 from vouchers.meal_groups import MealCoalescer

@@ -7,6 +7,8 @@ provider's JWKS (PyJWKClient caches them and fetches again when an unknown `kid`
 is how key rotation reaches us); `dev` has a local issuer whose key lives in a file.
 
 Authorisation is not decided here: the GraphQL layer checks roles and ownership per field.
+The roles and the Principal live below both, in familymap.access (the schema reads them
+without importing the app).
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +30,12 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 
 from app.settings import Settings
+from familymap.access import MERCHANT_ROLES, Principal, Role
 from familymap.i18n import Refusal
 from familymap.iin import is_valid_iin
 
 ALGORITHMS = ["RS256"]
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
-
-
-class Role(StrEnum):
-    """What a caller is; a token carries one or more roles in its `roles` claim."""
-
-    CITIZEN = "CITIZEN"  # subject: the citizen's IIN
-    SCHOOL = "SCHOOL"  # subject: the merchant id of a school canteen
-    PHARMACY = "PHARMACY"  # subject: the merchant id of a pharmacy or polyclinic
-    OPERATOR = "OPERATOR"  # subject: the operator's staff id
-    SOURCE_SYSTEM = "SOURCE_SYSTEM"  # subject: the state information system's name
-
-
-MERCHANT_ROLES = frozenset({Role.SCHOOL, Role.PHARMACY})
 
 
 class TokenRejected(Refusal):
@@ -57,20 +45,6 @@ class TokenRejected(Refusal):
     @property
     def reason(self) -> str:
         return str(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The verified caller of one request."""
-
-    subject: str
-    roles: frozenset[Role]
-    issued_at: datetime
-    expires_at: datetime
-    token_id: str | None = None
-
-    def has_any(self, roles: Iterable[Role]) -> bool:
-        return not self.roles.isdisjoint(roles)
 
 
 MAX_SUBJECT_LENGTH = 128

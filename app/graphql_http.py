@@ -39,7 +39,9 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from app.metrics import GRAPHQL_ERRORS, GRAPHQL_LATENCY, GRAPHQL_REQUESTS
+from app.auth import AuthenticatedUser, RejectedUser
+from app.metrics import GRAPHQL_ERRORS, GRAPHQL_LATENCY, GRAPHQL_REQUESTS, count_redemptions
+from app.qr_key import qr_signing_key
 from app.replicas import UNKNOWN_WRITE_POSITION
 from app.settings import Settings
 from app.web_client import OPERATIONS_DIR as CLIENT_OPERATIONS_DIR
@@ -382,11 +384,17 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         factory = self.session_factory or request.app.state.session_factory
+        user = request.scope.get("user")
+        settings = self.settings
         context = Context(
             request=request,
             response=response,
-            settings=self.settings,
+            settings=settings,
             session_factory=factory,
+            qr_key=lambda: qr_signing_key(settings),
+            count_redemptions=count_redemptions,
+            principal=user.principal if isinstance(user, AuthenticatedUser) else None,
+            auth_rejection=user.rejection if isinstance(user, RejectedUser) else None,
             language=negotiate(request.headers.get("accept-language")),
             rate_limiter=getattr(request.app.state, "rate_limiter", None),
             driver_transactions=getattr(request.app.state, "driver_transactions", None),

@@ -1,7 +1,8 @@
 """Prometheus metrics: one module defines them all, `/metrics` serves them.
 
-Counters and histograms are updated where things happen (the GraphQL view; the vouchers
-call `REDEMPTIONS.labels(purpose=...).inc()` after a redemption commits). Figures that live
+Counters and histograms are updated where things happen (the GraphQL view; the voucher
+mutations call the context's `count_redemptions`, which is `count_redemptions` here, after a
+redemption commits). Figures that live
 in the database are read when Prometheus scrapes, by small queries on indexed columns with a
 timeout, so a scrape costs a few index lookups and a slow database makes the scrape report
 the previous values (and count the failure), never fail or hang:
@@ -81,6 +82,13 @@ REDEMPTIONS = Counter(
     ["purpose"],
     registry=REGISTRY,
 )
+
+
+def count_redemptions(purpose: str, count: int = 1) -> None:
+    """Count `count` redemptions of `purpose` that committed (the GraphQL context's hook)."""
+    REDEMPTIONS.labels(purpose=purpose).inc(count)
+
+
 OFFERS = Gauge("socialwallet_offers", "Offers by state.", ["state"], registry=REGISTRY)
 OUTBOX_PENDING = Gauge(
     "socialwallet_outbox_pending_messages", "Messages waiting to be sent.", registry=REGISTRY

@@ -38,6 +38,14 @@ import structlog
 
 from app.settings import Settings
 
+# The buckets are named where they are charged, at the GraphQL edge; their limits are here.
+from graphql_schema.rate_limits import (
+    MERCHANT_MUTATIONS,
+    MUTATIONS,
+    PRESCRIPTION_LOOKUPS,
+    QR_TOKENS,
+)
+
 log = structlog.get_logger("socialwallet.rate_limit")
 
 # KEYS[1] the subject's key; ARGV: interval (µs per unit), burst capacity (µs), cost.
@@ -216,16 +224,6 @@ class RedisRateLimiter(_Keys):
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-MUTATIONS = "mutation"
-# A canteen or a pharmacy serves many people through one staff token: at the lunch peak one
-# school serves hundreds of meals in minutes, which a person's limit would refuse.
-MERCHANT_MUTATIONS = "merchant_mutation"
-QR_TOKENS = "qr_token"
-# A pharmacy's staff token looking prescriptions up: a person at the counter is a few a
-# minute; hundreds are someone guessing ids.
-PRESCRIPTION_LOOKUPS = "prescription_lookup"
 
 
 def limits_from_settings(settings: Settings) -> dict[str, Limit]:

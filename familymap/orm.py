@@ -15,6 +15,8 @@ from sqlalchemy import JSON, DateTime, MetaData, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 
+from familymap.clock import utc_now
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -28,8 +30,8 @@ PortableJSON = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware in UTC (familymap.clock, the one clock)."""
+    return utc_now()
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
-from app.auth import Role
+from familymap.access import Role
 from familymap.audit import (
     IIN_ROLES,
     Caller,

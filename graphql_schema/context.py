@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,14 +13,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
-from app.auth import AuthenticatedUser, Principal, RejectedUser, TokenRejected
-from app.settings import Settings
-from familymap.i18n import DEFAULT_LANGUAGE
+from familymap.access import Principal
+from familymap.i18n import DEFAULT_LANGUAGE, Refusal
+from graphql_schema.settings import SchemaSettings
+
+# Told of every voucher redemption that committed: (purpose, how many). The app counts them
+# in its metrics (socialwallet_redemptions); the schema never imports the app.
+RedemptionCounter = Callable[[str, int], None]
 
 
 @dataclass
 class Context:
     """What a resolver may use: the caller, the settings and a way to open sessions.
+
+    The app builds it for each request (app/graphql_http.py): everything the schema needs of
+    the app (the verified caller, settings, the QR key, the rate limiter, the metrics hook)
+    comes in here, so that graphql_schema never imports app (tests/service/test_layers.py).
 
     Resolvers never share an AsyncSession: one session is not safe for concurrent use, and
     sibling fields resolve concurrently. Each resolver (or each DataLoader batch) opens its
@@ -32,12 +40,22 @@ class Context:
 
     request: Request
     response: Response
-    settings: Settings
+    settings: SchemaSettings
     session_factory: async_sessionmaker[AsyncSession]
+    # The key that signs and checks meal QR codes (app/qr_key.py); called when a QR field
+    # needs it (in dev the key's file is made on first use).
+    qr_key: Callable[[], bytes]
+    count_redemptions: RedemptionCounter
+    # The caller whose bearer token verified (app/auth.py), or None.
+    principal: Principal | None = None
+    # Why the caller's token was refused, if it was (resolvers answer UNAUTHENTICATED, saying
+    # it in the request's language).
+    auth_rejection: Refusal | None = None
     loaders: dict[str, Any] = field(default_factory=dict)  # graphql_schema.loaders.Loaders
     # The language of texts, negotiated once per request from Accept-Language (wallet.i18n).
     language: str = DEFAULT_LANGUAGE
-    # app.rate_limit.RateLimiter; None switches the limits off (a test's bare schema).
+    # app.rate_limit.RateLimiter: `await hit(bucket=, subject=, cost=)` answers `allowed`
+    # and `retry_after_seconds` (buckets: graphql_schema.rate_limits); None: no limits.
     rate_limiter: Any = None
     # app.driver_db.DriverTransactions on PostgreSQL, for the hot paths; None on SQLite.
     driver_transactions: Any = None
@@ -55,17 +73,6 @@ class Context:
         if self._reads is None:
             self._reads = ReadSessions(self)
         return self._reads
-
-    @property
-    def principal(self) -> Principal | None:
-        user = self.request.scope.get("user")
-        return user.principal if isinstance(user, AuthenticatedUser) else None
-
-    @property
-    def auth_rejection(self) -> TokenRejected | None:
-        """Why the caller's token was refused, if it was."""
-        user = self.request.scope.get("user")
-        return user.rejection if isinstance(user, RejectedUser) else None
 
     @property
     def request_id(self) -> str | None:

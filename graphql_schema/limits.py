@@ -56,16 +56,16 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
-from app.settings import Settings
 from graphql_schema.errors import BAD_USER_INPUT, InvalidValue
 from graphql_schema.scalars import check_id, check_text
+from graphql_schema.settings import SchemaSettings
 
 PERSONAL_DATA_OVER_GET = "PERSONAL_DATA_OVER_GET"
 # `@strawberry.field(metadata=PUBLIC_OVER_GET)` lets a root field be read over GET.
 PUBLIC_OVER_GET = {"public_over_get": True}
 
 
-def limit_rules(settings: Settings) -> type[ValidationRule]:
+def limit_rules(settings: SchemaSettings) -> type[ValidationRule]:
     """The depth and alias limits, behind the fragment-expansion guard, as one rule."""
     return guard_fragment_expansion(
         max_selections=settings.graphql_max_selections,
@@ -76,7 +76,7 @@ def limit_rules(settings: Settings) -> type[ValidationRule]:
     )
 
 
-def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+def limit_extensions(settings: SchemaSettings) -> list[Callable[[], SchemaExtension]]:
     """Depth, alias and token limits as schema extension factories."""
     guarded = limit_rules(settings)
     return [

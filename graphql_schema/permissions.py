@@ -11,7 +11,8 @@ from typing import Any
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
-from app.auth import Principal, Role, TokenRejected
+from familymap.access import Principal, Role
+from familymap.i18n import Refusal
 from graphql_schema.context import Context
 from graphql_schema.errors import Forbidden, Unauthenticated
 
@@ -20,7 +21,7 @@ def require_principal(info: Info[Context, Any]) -> Principal:
     """The verified caller, or UNAUTHENTICATED (with the reason a token was refused)."""
     principal = info.context.principal
     if principal is None:
-        reason = info.context.auth_rejection or TokenRejected("error.token.required")
+        reason = info.context.auth_rejection or Refusal("error.token.required")
         # The reason is a refusal of its own, said in the same language as the frame.
         raise Unauthenticated("error.unauthenticated", values={"reason": reason})
     return principal

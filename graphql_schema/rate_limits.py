@@ -9,8 +9,10 @@
   per call: `extensions=[*requires(Role.CITIZEN), rate_limited(QR_TOKENS)]`, so the
   permission is checked first and only a permitted call is counted.
 
-A new limit is a setting, a bucket in `app.rate_limit.limits_from_settings`, and
-`rate_limited(<bucket>)` on its field; a test fails for a bucket no field uses.
+The buckets are named here, where they are charged; the app gives each its limit (a
+setting, in `app.rate_limit.limits_from_settings`) and puts the limiter in the context. A
+new limit is a bucket name here, a setting and its entry there, and `rate_limited(<bucket>)`
+on its field; a test fails for a bucket no field uses.
 
 A refusal is RATE_LIMITED with `extensions.retryAfter` (seconds) and a `Retry-After` header.
 Callers are counted by their token's subject; anonymous callers cannot reach a mutation
@@ -30,12 +32,19 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 from strawberry.types.graphql import OperationType
 
-from app.auth import Role
-from app.rate_limit import MERCHANT_MUTATIONS, MUTATIONS
+from familymap.access import MERCHANT_ROLES
 from graphql_schema.context import Context
 from graphql_schema.errors import RateLimited
 
-MERCHANT_ROLES = frozenset({Role.SCHOOL, Role.PHARMACY})
+# The buckets, by name.
+MUTATIONS = "mutation"
+# A canteen or a pharmacy serves many people through one staff token: at the lunch peak one
+# school serves hundreds of meals in minutes, which a person's limit would refuse.
+MERCHANT_MUTATIONS = "merchant_mutation"
+QR_TOKENS = "qr_token"
+# A pharmacy's staff token looking prescriptions up: a person at the counter is a few a
+# minute; hundreds are someone guessing ids.
+PRESCRIPTION_LOOKUPS = "prescription_lookup"
 # Root mutation fields that do one unit of work per item of a list argument: the field's
 # name -> that argument's name.
 WEIGHTED_BY_LIST: dict[str, str] = {"redeemMealsBatch": "items"}

@@ -17,8 +17,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from app.auth import Role as RoleValue
-from app.settings import Settings
+from familymap.access import Role as RoleValue
 from familymap.i18n import catalogues
 from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
@@ -34,6 +33,7 @@ from graphql_schema.queries.node import NodeQueries
 from graphql_schema.queries.offers import OfferQueries
 from graphql_schema.rate_limits import MutationRateLimit
 from graphql_schema.scalars import IIN, SCALAR_MAP
+from graphql_schema.settings import SchemaSettings
 from graphql_schema.types.identity import Viewer
 from graphql_schema.types.registry import RegistryPerson
 from graphql_schema.types.voucher_queries import VoucherQueries
@@ -91,7 +91,7 @@ class Schema(strawberry.Schema):
         super().process_errors([e for e in errors if not is_expected(e)], execution_context)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: SchemaSettings) -> strawberry.Schema:
     """The schema for this environment: depth, alias and token limits; in prod, introspection
     off, suggestions off, unexpected errors masked."""
     # The catalogue is read now, not by the first request that is refused.

@@ -4,7 +4,7 @@ The calendar and prices are defined once, in familymap.school_calendar, because 
 school-meals eligibility rule prices the voucher with the same calendar and prices as the
 funding does.
 
-Days are Kazakhstan's (Asia/Almaty): a canteen's "today" is the school's local day, whatever
+Days are Kazakhstan's (familymap.clock: Asia/Almaty): a canteen's "today" is the school's local day, whatever
 the server's clock says. A meal taken by QR code is for the day the code was issued; one
 picked from the list (or sent offline) may be claimed on its day or up to
 `school_meals.claim_window_school_days` school days later, and is then a late claim.
@@ -12,10 +12,10 @@ picked from the list (or sent offline) may be claimed on its day or up to
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
+from familymap.clock import KAZAKHSTAN, local_day
 from familymap.parameters import ParameterError, ParameterSet, default_parameters
 from familymap.school_calendar import (
     MONDAY_TO_FRIDAY,
@@ -41,15 +41,8 @@ __all__ = [
     "school_year",
 ]
 
-KAZAKHSTAN = ZoneInfo("Asia/Almaty")
 # A claim further back than this is closed whatever the calendar says (and the walk stops).
 _LONGEST_WALK = timedelta(days=400)
-
-
-def local_day(moment: datetime) -> date:
-    """The day in Kazakhstan at `moment` (a naive moment is taken as UTC)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(KAZAKHSTAN).date()
 
 
 def school_days_after(day: date, *, through: date, parameters: ParameterSet | None = None) -> int:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from app.auth import Role
+from familymap.access import Role
+from familymap.clock import astana_today, utc_now
 from familymap.events import EventRefused, record_life_event
-from familymap.orm import utcnow
 from graphql_schema.audit import audit
 from graphql_schema.context import Context
 from graphql_schema.errors import refusal_text
@@ -49,7 +48,9 @@ class LifeEventMutations:
                     occurred_on=input.occurred_on,
                     subject_iin=input.subject_iin,
                     data=input.data(),
-                    today=date.today(),
+                    # The registry's dates are Kazakhstan's: an event of today in Astana is not
+                    # in the future, though the UTC date may still be yesterday's.
+                    today=astana_today(),
                     known_school=lambda code: is_registered_school(
                         session=session, external_code=code
                     ),
@@ -59,7 +60,7 @@ class LifeEventMutations:
                 await offer_new_entitlements(
                     session=session,
                     run_id=result.run_id,
-                    now=utcnow(),
+                    now=utc_now(),
                     offer_days=info.context.settings.offer_days,
                 )
                 await audit(

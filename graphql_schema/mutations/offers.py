@@ -1,23 +1,21 @@
-"""Answering offers and adding a bank account in the app: permission, one service call, the
-result mapped. Each takes an idempotency key: a replay returns the first result."""
+"""Answering offers and adding a bank account in the app: permission, one service call
+(wallet.consent_service: idempotency, audit and race recovery live there), the result mapped.
+Each takes an idempotency key: a replay returns the first result."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
 from strawberry import relay
 from strawberry.types import Info
 
-from app.auth import Role
-from familymap.orm import utcnow
-from familymap.tables import Person
-from graphql_schema.audit import audit
+from familymap.access import Role
+from familymap.clock import utc_now
+from graphql_schema.audit import audit_caller
 from graphql_schema.context import Context
 from graphql_schema.errors import refusal_text
-from graphql_schema.permissions import require_principal, requires
-from graphql_schema.queries.offers import caller_person_id
+from graphql_schema.permissions import requires
 from graphql_schema.scalars import record_number
 from graphql_schema.types.offers import (
     AnswerOfferResult,
@@ -28,26 +26,15 @@ from graphql_schema.types.offers import (
     OfferAnswered,
     OfferRefused,
     RegisterBankAccountResult,
-    snapshot,
 )
 from graphql_schema.types.refusal_codes import OfferRefusalCode
-from wallet.bank import mask_iban
-from wallet.idempotency import IdempotencyError, remember, replayed
-from wallet.offers import OfferError, answer_offer, register_bank_account, validate_iban
+from wallet import consent_service
+from wallet.offers import InvalidIban
 
-NOT_IN_REGISTRY = "NOT_IN_REGISTRY"
 KEY_HELP = "Your own id for this request: sending it again returns the first result."
 # Annotated, not a default value: `= strawberry.argument(...)` made the argument optional in
 # the exported schema with the annotation object's repr as its default.
 IdempotencyKey = Annotated[str, strawberry.argument(description=KEY_HELP)]
-
-
-async def family_of(session, person_id: int) -> int | None:
-    return await session.scalar(select(Person.family_id).where(Person.id == person_id))
-
-
-class _NotInRegistry(Exception):
-    code = NOT_IN_REGISTRY
 
 
 async def _answer(
@@ -58,68 +45,26 @@ async def _answer(
     accept: bool,
     reason: DeclineReason | None = None,
 ) -> AnswerOfferResult:
-    operation = "acceptOffer" if accept else "declineOffer"
-    subject = require_principal(info).subject
-    request = {"offerId": str(offer_id)}
-    if reason is not None:
-        # Only when given, so that a request made before reasons existed keeps its hash.
-        request["reason"] = reason.value
     language = info.context.language
     try:
-        async with info.context.session_factory() as session, session.begin():
-            first = await replayed(
-                session=session, subject=subject, operation=operation, key=key, request=request
-            )
-            if first is not None:
-                return OfferAnswered(offer=Offer.from_snapshot(first, language), replayed=True)
-            person_id = await caller_person_id(session, info)
-            if person_id is None:
-                raise _NotInRegistry("your IIN is not in the family map")
-            number = _offer_number(offer_id)
-            answer = await answer_offer(
-                session=session,
-                offer_id=number,
-                recipient_person_id=person_id,
-                accept=accept,
-                channel="app",
-                now=utcnow(),
-                offer_days=info.context.settings.offer_days,
-                reason=None if reason is None else reason.value,
-            )
-            result = snapshot(answer.offer)
-            await remember(
-                session=session,
-                subject=subject,
-                operation=operation,
-                key=key,
-                request=request,
-                result=result,
-            )
-            await audit(
-                info,
-                session=session,
-                role=Role.CITIZEN,
-                subject_iin=subject,
-                family_id=answer.offer.family_id,
-                action="write",
-                what=f"offer {answer.offer.id} {answer.offer.programme} {answer.offer.state}",
-            )
-    except (OfferError, IdempotencyError, _NotInRegistry) as refused:
-        # A concurrent request under the same key may have won the race meanwhile: then its
-        # result is this request's result too.
-        async with info.context.session_factory() as session:
-            try:
-                first = await replayed(
-                    session=session, subject=subject, operation=operation, key=key, request=request
-                )
-            except IdempotencyError:
-                first = None
-        if first is not None:
-            return OfferAnswered(offer=Offer.from_snapshot(first, language), replayed=True)
+        answered = await consent_service.answer_in_app(
+            sessions=info.context.session_factory,
+            caller=audit_caller(info, role=Role.CITIZEN),
+            key=key,
+            offer_ref=str(offer_id),
+            offer_id=_offer_number(offer_id),
+            accept=accept,
+            reason=None if reason is None else reason.value,
+            now=utc_now(),
+            offer_days=info.context.settings.offer_days,
+        )
+    except consent_service.REFUSALS as refused:
         return OfferRefused(
             code=OfferRefusalCode(refused.code), message=refusal_text(refused, language)
         )
-    return OfferAnswered(offer=Offer.from_snapshot(result, language), replayed=False)
+    return OfferAnswered(
+        offer=Offer.from_snapshot(answered.offer, language), replayed=answered.replayed
+    )
 
 
 def _offer_number(offer_id: strawberry.ID) -> int:
@@ -187,62 +132,26 @@ class OfferMutations:
         iban: str,
         idempotency_key: IdempotencyKey,
     ) -> RegisterBankAccountResult:
-        subject = require_principal(info).subject
-        try:
-            # Refused before the idempotency record: a bad IBAN is never remembered.
-            request = {"iban": validate_iban(iban)}
-        except OfferError as refused:
-            return BankAccountRefused(
-                code=OfferRefusalCode(refused.code),
-                message=refusal_text(refused, info.context.language),
-            )
         language = info.context.language
         try:
-            async with info.context.session_factory() as session, session.begin():
-                first = await replayed(
-                    session=session,
-                    subject=subject,
-                    operation="registerBankAccount",
-                    key=idempotency_key,
-                    request=request,
-                )
-                if first is None:
-                    person_id = await caller_person_id(session, info)
-                    if person_id is None:
-                        raise _NotInRegistry("your IIN is not in the family map")
-                    paid = await register_bank_account(
-                        session=session, person_id=person_id, iban=iban, now=utcnow()
-                    )
-                    first = {
-                        "iban_masked": mask_iban(request["iban"]),
-                        "paid_offers": [snapshot(offer) for offer in paid],
-                        "replayed": False,
-                    }
-                    await remember(
-                        session=session,
-                        subject=subject,
-                        operation="registerBankAccount",
-                        key=idempotency_key,
-                        request=request,
-                        result=first,
-                    )
-                    await audit(
-                        info,
-                        session=session,
-                        role=Role.CITIZEN,
-                        subject_iin=subject,
-                        family_id=await family_of(session, person_id),
-                        action="write",
-                        what="bank account registered",
-                    )
-                else:
-                    first = {**first, "replayed": True}
-        except (OfferError, IdempotencyError, _NotInRegistry) as refused:
+            registered = await consent_service.register_bank_account_in_app(
+                sessions=info.context.session_factory,
+                caller=audit_caller(info, role=Role.CITIZEN),
+                key=idempotency_key,
+                iban=iban,
+                now=utc_now(),
+            )
+        except InvalidIban as refused:
+            # Checked before anything is remembered (a bad IBAN is never stored as a result).
+            return BankAccountRefused(
+                code=OfferRefusalCode(refused.code), message=refusal_text(refused, language)
+            )
+        except consent_service.REFUSALS as refused:
             return BankAccountRefused(
                 code=OfferRefusalCode(refused.code), message=refusal_text(refused, language)
             )
         return BankAccountRegistered(
-            iban_masked=first["iban_masked"],
-            paid_offers=[Offer.from_snapshot(offer, language) for offer in first["paid_offers"]],
-            replayed=first["replayed"],
+            iban_masked=registered.iban_masked,
+            paid_offers=[Offer.from_snapshot(offer, language) for offer in registered.paid_offers],
+            replayed=registered.replayed,
         )

@@ -10,9 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import strawberry
@@ -20,16 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.auth import Principal, Role
-from app.metrics import REDEMPTIONS
-from app.rate_limit import QR_TOKENS
-from app.settings import Settings
+from familymap.access import MERCHANT_ROLES, Principal, Role
+from familymap.clock import astana_today, utc_now
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
 from graphql_schema.errors import refusal_text
 from graphql_schema.permissions import require_principal, requires
-from graphql_schema.rate_limits import rate_limited
+from graphql_schema.rate_limits import QR_TOKENS, rate_limited
 from graphql_schema.types.refusal_codes import VoucherRefusalCode
 from graphql_schema.types.vouchers import (
     ActResult,
@@ -69,25 +65,12 @@ from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
 from vouchers.calendar import local_day
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
 from vouchers.meal_groups import GroupItem
-from vouchers.qr import load_or_create_key
 from wallet.ledger import LedgerError
 
 T = TypeVar("T")
 MAX_BATCH = 1000
-
-
-@lru_cache(maxsize=4)
-def _dev_qr_key(path: Path) -> bytes:
-    return load_or_create_key(path)
-
-
-def qr_signing_key(settings: Settings) -> bytes:
-    """The QR signing key: QR_SIGNING_KEY, or in dev a random key kept in a file."""
-    if settings.qr_signing_key is not None:
-        return settings.qr_signing_key.get_secret_value().encode()
-    if settings.is_prod:
-        raise RuntimeError("QR_SIGNING_KEY must be set when ENVIRONMENT=prod")
-    return _dev_qr_key(settings.dev_qr_key_path)
+# Who may draw an act: a merchant its own, an operator any merchant's.
+ACT_DRAWERS = frozenset({Role.SCHOOL, Role.PHARMACY, Role.OPERATOR})
 
 
 # What a mutation's audit record says it changed, and about whom: (what, person id or None);
@@ -106,21 +89,24 @@ class FamilyNote:
 
 async def run_refusable(
     info: Info[Context, Any],
+    role: Role,
     work: Callable[[AsyncSession], Awaitable[T]],
     audit_of: AuditOf,
 ) -> T | VoucherRefused:
     """Run `work` in one transaction and audit what it changed, last in the same
-    transaction; a domain or ledger refusal rolls it all back and is data."""
+    transaction, as done by the caller acting in `role` (the field's role, or for a field
+    several roles may call, `principal.acting_role(...)`); a domain or ledger refusal rolls it
+    all back and is data."""
     try:
         async with info.context.session_factory() as session, session.begin():
             result = await work(session)
             audited = audit_of(result)
             if isinstance(audited, tuple):
                 what, person_id = audited
-                await _audit_change(info, session, what=what, person_id=person_id)
+                await _audit_change(info, session, role=role, what=what, person_id=person_id)
             for note in audited if isinstance(audited, list) else ():
                 await _audit_change(
-                    info, session, what=note.what, person_id=note.person_id,
+                    info, session, role=role, what=note.what, person_id=note.person_id,
                     family_id=note.family_id,
                 )  # fmt: skip
             return result
@@ -135,6 +121,7 @@ async def _audit_change(
     info: Info[Context, Any],
     session: AsyncSession,
     *,
+    role: Role,
     what: str,
     person_id: int | None,
     family_id: int | None = None,
@@ -150,7 +137,6 @@ async def _audit_change(
         ).first()
         if row is not None:
             iin, family_id = row
-    role = min(require_principal(info).roles)  # a token carries one role in practice
     await audit(
         info,
         session=session,
@@ -168,9 +154,9 @@ async def _redeem_meal_on_driver(
     """redeemMeal on PostgreSQL: served in a group with the other requests in flight
     (vouchers/meal_groups.py), or alone on the hot path (vouchers/meal_hotpath.py), its audit
     record in the same transaction either way."""
-    now = datetime.now(UTC)
+    now = utc_now()
     request = _meal_request(input, now)
-    caller = audit_caller(info, role=min(require_principal(info).roles))
+    caller = audit_caller(info, role=Role.SCHOOL)
     try:
         if info.context.meal_coalescer is not None:
             redeemed = await info.context.meal_coalescer.redeem(
@@ -188,14 +174,14 @@ async def _redeem_meal_on_driver(
             message=refusal_text(refused, info.context.language),
         )
     result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
-    _count_served(result)
+    _count_served(info, result)
     return result
 
 
-def _count_served(result: object) -> None:
+def _count_served(info: Info[Context, Any], result: object) -> None:
     # Counted once committed; a replay served nothing new.
     if isinstance(result, MealRedeemed) and not result.replayed:
-        REDEMPTIONS.labels(purpose=meals.PURPOSE).inc()
+        info.context.count_redemptions(meals.PURPOSE, 1)
 
 
 def merchant_of(principal: Principal) -> uuid.UUID:
@@ -230,7 +216,7 @@ class VoucherMutations:
             return MerchantRegistered(merchant=MerchantView.from_row(merchant), created=created)
 
         return await run_refusable(
-            info, work, lambda r: (f"merchant {r.merchant.id} registered", None)
+            info, Role.OPERATOR, work, lambda r: (f"merchant {r.merchant.id} registered", None)
         )
 
     @strawberry.mutation(
@@ -255,7 +241,7 @@ class VoucherMutations:
             return MealVoucherIssued(voucher=MealVoucherView.from_row(voucher), created=created)
 
         return await run_refusable(
-            info, work, lambda r: ("meal voucher consented", int(r.voucher.child_id))
+            info, Role.CITIZEN, work, lambda r: ("meal voucher consented", int(r.voucher.child_id))
         )
 
     @strawberry.mutation(
@@ -277,8 +263,8 @@ class VoucherMutations:
                 session=session,
                 parent_iin=parent_iin,
                 child_person_id=child,
-                key=qr_signing_key(settings),
-                now=datetime.now(UTC),
+                key=info.context.qr_key(),
+                now=utc_now(),
                 ttl=timedelta(seconds=settings.qr_token_ttl_seconds),
             )
             school = await merchants.get_merchant(session=session, merchant_id=claims.merchant_id)
@@ -290,7 +276,10 @@ class VoucherMutations:
             )
 
         return await run_refusable(
-            info, work, lambda r: ("meal QR code issued", parse_id(child_id, "childId"))
+            info,
+            Role.CITIZEN,
+            work,
+            lambda r: ("meal QR code issued", parse_id(child_id, "childId")),
         )
 
     @strawberry.mutation(
@@ -305,12 +294,12 @@ class VoucherMutations:
         self, info: Info[Context, Any], input: RedeemMealInput
     ) -> RedeemMealResult:
         school = merchant_of(require_principal(info))
-        key = qr_signing_key(info.context.settings)
+        key = info.context.qr_key()
         if info.context.driver_transactions is not None:
             return await _redeem_meal_on_driver(info, school, input, key)
 
         async def work(session: AsyncSession) -> MealRedeemed:
-            now = datetime.now(UTC)
+            now = utc_now()
             result = await meals.redeem_meal(
                 session=session,
                 merchant_id=school,
@@ -322,13 +311,14 @@ class VoucherMutations:
 
         result = await run_refusable(
             info,
+            Role.SCHOOL,
             work,
             lambda r: (
                 meals.served_text(int(r.meal.id), replayed=r.replayed),
                 int(r.meal.child_id),
             ),
         )
-        _count_served(result)
+        _count_served(info, result)
         return result
 
     @strawberry.mutation(
@@ -342,12 +332,12 @@ class VoucherMutations:
         self, info: Info[Context, Any], items: list[RedeemMealInput]
     ) -> MealBatchOutcome:
         school = merchant_of(require_principal(info))
-        key = qr_signing_key(info.context.settings)
+        key = info.context.qr_key()
 
         async def work(session: AsyncSession) -> MealBatchResult:
             if len(items) > MAX_BATCH:
                 raise InvalidInput("refusal.batch_size", count=MAX_BATCH)
-            now = datetime.now(UTC)
+            now = utc_now()
             requests = [_meal_request(item, now) for item in items]
             results = await meals.redeem_meals_batch(
                 session=session, merchant_id=school, requests=requests, qr_key=key, now=now
@@ -359,10 +349,10 @@ class VoucherMutations:
 
         redeemed: list[meals.Redeemed] = []
         # One record per family the batch served, so that each family sees it in its trail.
-        result = await run_refusable(info, work, lambda r: _batch_notes(r, redeemed))
+        result = await run_refusable(info, Role.SCHOOL, work, lambda r: _batch_notes(r, redeemed))
         if isinstance(result, MealBatchResult):
             fresh = sum(item.ok and not item.replayed for item in result.items)
-            REDEMPTIONS.labels(purpose=meals.PURPOSE).inc(fresh)
+            info.context.count_redemptions(meals.PURPOSE, fresh)
         return result
 
     @strawberry.mutation(
@@ -396,7 +386,10 @@ class VoucherMutations:
             return PrescriptionRecorded(prescription=_prescription_view(row), created=created)
 
         return await run_refusable(
-            info, work, lambda r: (f"prescription recorded: {input.external_id}", patient[0])
+            info,
+            Role.SOURCE_SYSTEM,
+            work,
+            lambda r: (f"prescription recorded: {input.external_id}", patient[0]),
         )
 
     @strawberry.mutation(
@@ -437,10 +430,13 @@ class VoucherMutations:
 
         dispensed: list[int] = []
         result = await run_refusable(
-            info, work, lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0])
+            info,
+            Role.PHARMACY,
+            work,
+            lambda r: (f"medicine dispensed: {input.drug_code}", dispensed[0]),
         )
         if isinstance(result, MedicineDispensed) and not result.replayed:
-            REDEMPTIONS.labels(purpose=medicines.PURPOSE).inc()
+            info.context.count_redemptions(medicines.PURPOSE, 1)
         return result
 
     @strawberry.mutation(
@@ -467,7 +463,7 @@ class VoucherMutations:
             return FeedbackLeft.from_row(row)
 
         return await run_refusable(
-            info, work, lambda r: (f"feedback on {input.event_kind.value}", None)
+            info, Role.CITIZEN, work, lambda r: (f"feedback on {input.event_kind.value}", None)
         )
 
     @strawberry.mutation(
@@ -476,7 +472,7 @@ class VoucherMutations:
             "an adjustment act for what was served after the month's act was approved. Schools "
             "and pharmacies for themselves; operators for any merchant (merchantId)."
         ),
-        extensions=requires(Role.SCHOOL, Role.PHARMACY, Role.OPERATOR),
+        extensions=requires(*ACT_DRAWERS),
     )
     async def prepare_act(
         self, info: Info[Context, Any], month: date, merchant_id: strawberry.ID | None = None
@@ -490,14 +486,17 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work, lambda r: (f"act {r.id} drawn", None))
+        return await run_refusable(
+            info, principal.acting_role(ACT_DRAWERS), work, lambda r: (f"act {r.id} drawn", None)
+        )
 
     @strawberry.mutation(
         description="The merchant submits its draft act for approval. Schools and pharmacies.",
         extensions=requires(Role.SCHOOL, Role.PHARMACY),
     )
     async def submit_act(self, info: Info[Context, Any], act_id: strawberry.ID) -> ActResult:
-        merchant = merchant_of(require_principal(info))
+        principal = require_principal(info)
+        merchant = merchant_of(principal)
 
         async def work(session: AsyncSession) -> ActView:
             act = await acts.submit_act(
@@ -508,7 +507,12 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work, lambda r: (f"act {r.id} submitted", None))
+        return await run_refusable(
+            info,
+            principal.acting_role(MERCHANT_ROLES),
+            work,
+            lambda r: (f"act {r.id} submitted", None),
+        )
 
     @strawberry.mutation(
         description="Approve a submitted act; it never changes again. Operators only.",
@@ -523,7 +527,9 @@ class VoucherMutations:
             )
             return ActView.from_row(act)
 
-        return await run_refusable(info, work, lambda r: (f"act {r.id} approved", None))
+        return await run_refusable(
+            info, Role.OPERATOR, work, lambda r: (f"act {r.id} approved", None)
+        )
 
     @strawberry.mutation(
         description="Issue the invoice of an approved act (once per act). Operators only.",
@@ -536,7 +542,9 @@ class VoucherMutations:
             )
             return InvoiceView.from_row(invoice)
 
-        return await run_refusable(info, work, lambda r: (f"invoice {r.id} issued", None))
+        return await run_refusable(
+            info, Role.OPERATOR, work, lambda r: (f"invoice {r.id} issued", None)
+        )
 
     @strawberry.mutation(
         description=(
@@ -554,7 +562,9 @@ class VoucherMutations:
             )
             return InvoiceView.from_row(invoice)
 
-        return await run_refusable(info, work, lambda r: (f"invoice {r.id} paid", None))
+        return await run_refusable(
+            info, Role.OPERATOR, work, lambda r: (f"invoice {r.id} paid", None)
+        )
 
 
 def _batch_notes(
@@ -591,12 +601,13 @@ def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:
 
 def _today() -> date:
     """Today in Kazakhstan: the day of a meal, a dispensing, and whether a month has ended."""
-    return local_day(datetime.now(UTC))
+    return astana_today()
 
 
 def _acting_merchant(principal: Principal, merchant_id: strawberry.ID | None) -> uuid.UUID:
-    """The merchant a call acts for: a merchant token's own, or the one an operator names."""
-    if principal.has_any({Role.SCHOOL, Role.PHARMACY}):
+    """The merchant a call acts for: a merchant token's own, or the one an operator names
+    (a token that is both acts as the merchant: familymap.access.ROLE_PRECEDENCE)."""
+    if principal.acting_role(ACT_DRAWERS) in MERCHANT_ROLES:
         own = merchant_of(principal)
         if merchant_id is not None and str(merchant_id) != str(own):
             raise Forbidden("refusal.merchant_acts_for_itself")

@@ -8,8 +8,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from app.auth import Role
-from familymap.orm import utcnow
+from familymap.access import Role
+from familymap.clock import utc_now
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
 from graphql_schema.permissions import requires
@@ -65,6 +65,6 @@ class BankQueries:
             raise ApiError("error.older_than_days", code="INVALID_PERIOD", values={"max": MAX_DAYS})
         async with info.context.session_factory() as session:
             rows = await unreconciled_payments(
-                session=session, older_than_days=older_than_days, now=utcnow(), limit=MAX_ROWS
+                session=session, older_than_days=older_than_days, now=utc_now(), limit=MAX_ROWS
             )
         return [UnreconciledPayment.from_row(row) for row in rows]

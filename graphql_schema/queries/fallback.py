@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from app.auth import Role
+from familymap.access import Role
 from graphql_schema.context import Context
 from graphql_schema.permissions import requires
 from vouchers.fallback_report import FallbackUse, fallback_use

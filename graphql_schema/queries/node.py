@@ -15,7 +15,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from app.auth import Role
+from familymap.access import Role
 from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError
 from graphql_schema.permissions import require_principal, requires

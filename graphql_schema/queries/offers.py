@@ -10,8 +10,8 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from app.auth import Role
-from familymap.orm import utcnow
+from familymap.access import Role
+from familymap.clock import utc_now
 from familymap.tables import Person
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
@@ -60,7 +60,7 @@ class OfferQueries:
                 session=session,
                 since=start,
                 until=end,
-                now=utcnow(),
+                now=utc_now(),
                 group_by=tuple(dimension.value for dimension in group_by or ()),
                 programme=programme,
                 region=region,

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from app.auth import MERCHANT_ROLES, Principal
-from app.auth import Role as RoleValue
+from familymap.access import MERCHANT_ROLES, Principal
+from familymap.access import Role as RoleValue
 from graphql_schema.scalars import IIN
 from graphql_schema.types.wallet import CitizenWallet
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import relay
 
-from familymap.orm import as_utc
 from graphql_schema.scalars import Tiyn
 from graphql_schema.types.refusal_codes import OfferRefusalCode
+from wallet.consent_service import offer_snapshot
 from wallet.funnel import FunnelRow, as_record
 from wallet.i18n import programme_title
 from wallet.offer_tables import Notification as NotificationRow
@@ -75,11 +75,11 @@ class Offer(relay.Node):
 
     @classmethod
     def from_row(cls, row: OfferRow, language: str = "ru") -> Offer:
-        return cls.from_snapshot(snapshot(row), language)
+        return cls.from_snapshot(offer_snapshot(row), language)
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any], language: str = "ru") -> Offer:
-        """The offer as `snapshot` recorded it (an idempotent replay shows the first result)."""
+        """The offer as `offer_snapshot` recorded it (an idempotent replay shows the first result)."""
         return cls(
             offer_id=str(data["id"]),
             programme=data["programme"],
@@ -105,26 +105,6 @@ class Offer(relay.Node):
             paid_at=_moment(data["paid_at"]),
             note=data["note"],
         )
-
-
-_SNAPSHOT_FIELDS = (
-    "id", "programme", "kind", "amount_tiyn", "period_start", "period_end", "monthly_amounts",
-    "state",
-    "created_at", "expires_at", "answered_at", "answer_channel", "paid_at", "note",
-)  # fmt: skip
-
-
-def snapshot(row: OfferRow) -> dict[str, Any]:
-    """The offer's visible fields as JSON-ready values (dates and times in ISO form)."""
-    data: dict[str, Any] = {}
-    for name in _SNAPSHOT_FIELDS:
-        value = getattr(row, name)
-        if isinstance(value, datetime):
-            value = as_utc(value).isoformat()
-        elif isinstance(value, date):
-            value = value.isoformat()
-        data[name] = value
-    return data
 
 
 def _day(value: str | None) -> date | None:

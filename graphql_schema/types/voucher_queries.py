@@ -8,7 +8,7 @@ refusal here is a GraphQL error with code FORBIDDEN (queries return data, not un
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import strawberry
@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
-from app.auth import Role
-from app.rate_limit import PRESCRIPTION_LOOKUPS
+from familymap.access import Role
+from familymap.clock import astana_today
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_reads
 from graphql_schema.context import Context
 from graphql_schema.errors import NOT_FOUND, ApiError, Forbidden
 from graphql_schema.permissions import require_principal, requires
-from graphql_schema.rate_limits import rate_limited
+from graphql_schema.rate_limits import PRESCRIPTION_LOOKUPS, rate_limited
 from graphql_schema.types.connections import NullableConnection
 from graphql_schema.types.vouchers import (
     ActView,
@@ -36,11 +36,9 @@ from graphql_schema.types.vouchers import (
     SchoolMeal,
     SchoolPupil,
 )
-from vouchers import acts, meals, medicines
-from vouchers.calendar import local_day, school_year
+from vouchers import acts, meals, medicines, pupils
 from vouchers.errors import NotYourChild, VoucherError
 from vouchers.fallback_report import PRESCRIPTION_MISS
-from vouchers.tables import MealVoucher
 
 
 @strawberry.type
@@ -52,39 +50,18 @@ class VoucherQueries:
     async def my_pupils(self, info: Info[Context, Any]) -> list[FamilyPupil]:
         iin = require_principal(info).subject
         async with info.context.session_factory() as session:
-            family_id = await session.scalar(select(Person.family_id).where(Person.iin == iin))
-            if family_id is None:
-                return []
-            pupils = list(
-                await session.scalars(
-                    select(Person)
-                    .where(
-                        Person.family_id == family_id,
-                        Person.role == "child",
-                        Person.school_grade.is_not(None),
-                    )
-                    .order_by(Person.birth_date)
-                )
+            found = await pupils.family_pupils(
+                session=session, parent_iin=iin, today=astana_today()
             )
-            vouchers = {}
-            year = school_year(local_day(datetime.now(UTC)))
-            if pupils and year is not None:
-                rows = await session.scalars(
-                    select(MealVoucher).where(
-                        MealVoucher.person_id.in_([p.id for p in pupils]),
-                        MealVoucher.school_year_start == year.start,
-                    )
-                )
-                vouchers = {row.person_id: row for row in rows}
         return [
             FamilyPupil(
-                child_id=strawberry.ID(str(p.id)),
-                first_name=p.first_name,
-                school_grade=p.school_grade,
-                school_code=p.school_id,
-                voucher=MealVoucherView.from_row(vouchers[p.id]) if p.id in vouchers else None,
+                child_id=strawberry.ID(str(pupil.child.id)),
+                first_name=pupil.child.first_name,
+                school_grade=pupil.child.school_grade,
+                school_code=pupil.child.school_id,
+                voucher=None if pupil.voucher is None else MealVoucherView.from_row(pupil.voucher),
             )
-            for p in pupils
+            for pupil in found
         ]
 
     @relay.connection(
@@ -175,7 +152,7 @@ class VoucherQueries:
         async with info.context.read_session_factory() as session:
             try:
                 views = await meals.meals_served_at(
-                    session=session, merchant_id=merchant, on=on or local_day(datetime.now(UTC))
+                    session=session, merchant_id=merchant, on=on or astana_today()
                 )
             except VoucherError as refused:
                 raise Forbidden(refused.message_id, values=refused.values) from None
@@ -198,7 +175,7 @@ class VoucherQueries:
         self, info: Info[Context, Any], external_id: str
     ) -> PrescriptionForPharmacy:
         merchant = uuid.UUID(require_principal(info).subject)
-        today = local_day(datetime.now(UTC))
+        today = astana_today()
         async with info.context.session_factory() as session, session.begin():
             try:
                 found, patient = await medicines.prescription_for_pharmacy(

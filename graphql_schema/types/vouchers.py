@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from familymap.clock import astana_today
 from familymap.tables import Person
 from graphql_schema.errors import refusal_text
 from graphql_schema.scalars import Tiyn
@@ -272,7 +273,9 @@ class DispensingRecord:
 
     @strawberry.field(description=DRUG_NAME)
     def drug_name(self, info: strawberry.Info) -> str | None:
-        return drug_name(drug_code=self.drug_code, language=info.context.language, on=date.today())
+        return drug_name(
+            drug_code=self.drug_code, language=info.context.language, on=astana_today()
+        )
 
 
 @strawberry.type(description="The medicine is dispensed (or was, under this idempotency key).")
@@ -305,7 +308,9 @@ class DispensingSeen:
 
     @strawberry.field(description=DRUG_NAME)
     def drug_name(self, info: strawberry.Info) -> str | None:
-        return drug_name(drug_code=self.drug_code, language=info.context.language, on=date.today())
+        return drug_name(
+            drug_code=self.drug_code, language=info.context.language, on=astana_today()
+        )
 
 
 @strawberry.type(description="The family's rating of a service event.")
@@ -550,4 +555,6 @@ class PrescriptionForPharmacy:
 
     @strawberry.field(description=DRUG_NAME)
     def drug_name(self, info: strawberry.Info) -> str | None:
-        return drug_name(drug_code=self.drug_code, language=info.context.language, on=date.today())
+        return drug_name(
+            drug_code=self.drug_code, language=info.context.language, on=astana_today()
+        )

@@ -14,7 +14,7 @@ notifications: a `relay.Node` type here, a batch loader in graphql_schema/loader
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
@@ -22,6 +22,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from familymap.clock import astana_today
 from familymap.engine.results import FamilyEvaluation
 from graphql_schema.context import Context
 from graphql_schema.errors import ApiError
@@ -55,11 +56,6 @@ class SpendingCategory(Enum):
     SCHOOL_MEALS = "SCHOOL_MEALS"
     MEDICINES = "MEDICINES"
     OTHER_IN_KIND = "OTHER_IN_KIND"
-
-
-def today() -> date:
-    """The evaluation date: today in UTC, the server's time."""
-    return datetime.now(UTC).date()
 
 
 @strawberry.type(description="A member of your family, as much as you may see of them.")
@@ -314,7 +310,9 @@ class CitizenWallet:
     async def _evaluation(self, info: Info[Context, Any]) -> FamilyEvaluation | None:
         if self.citizen_iin is None:
             return None
-        return await info.context.loaders["evaluation_by_iin"].load((self.citizen_iin, today()))
+        return await info.context.loaders["evaluation_by_iin"].load(
+            (self.citizen_iin, astana_today())
+        )
 
     @strawberry.field(description="The language of this answer's texts (kk, ru or en).")
     def language(self) -> Language:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import func, select
 
 from app.auth import Role
@@ -279,3 +280,28 @@ async def test_mutations_are_refused_over_get(client, source_token, session, par
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert await life_events(session) == 0
+
+
+async def test_today_is_kazakhstans_day_not_the_utc_date(gql, token_for, session, parents):
+    """At 01:00 in Astana (20:00 UTC the day before) a birth of today in Astana is not in the
+    future; one of the day after is (familymap.clock.astana_today)."""
+    astana_night = datetime.combine(TODAY, time(20, 0), tzinfo=UTC)
+    astana_day = TODAY + timedelta(days=1)
+    with time_machine.travel(astana_night, tick=True):
+        token = token_for(Role.SOURCE_SYSTEM, "gbdfl")
+        tomorrow = await gql(
+            RECORD_LIFE_EVENT,
+            birth(occurredOn=(astana_day + timedelta(days=1)).isoformat()),
+            token=token,
+        )
+        today = await gql(
+            RECORD_LIFE_EVENT,
+            birth(
+                occurredOn=astana_day.isoformat(),
+                child={**birth()["input"]["child"], "birthDate": astana_day.isoformat()},
+            ),
+            token=token,
+        )
+    assert tomorrow["data"]["recordLifeEvent"]["code"] == "FUTURE_DATE"
+    assert today["data"]["recordLifeEvent"]["__typename"] == "LifeEventRecorded", today
+    assert today["data"]["recordLifeEvent"]["occurredOn"] == astana_day.isoformat()

@@ -76,9 +76,13 @@ class Server:
         self.url = f"http://127.0.0.1:{port}/graphql"
 
     async def start(self) -> None:
+        # The server joins the test's timeline as it is now, not as it was when `env` was
+        # made: seeding takes a while, on a loaded machine longer than the tokens' 30 s of
+        # leeway, and a server whose clock lags refuses tokens minted since as not yet valid.
         self.process = await asyncio.create_subprocess_exec(
             SOCIALWALLET, "serve", "--port", str(self.port), "--no-background-jobs",
-            env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env=pinned_env(self.env), stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         async with httpx.AsyncClient() as client:
             for _ in range(200):

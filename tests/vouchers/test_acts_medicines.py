@@ -11,9 +11,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from typer.testing import CliRunner
 
+from app.qr_key import qr_signing_key
 from app.settings import Settings
 from familymap.parameters import DEFAULT_PATH, load_parameters
-from graphql_schema.mutations.vouchers import qr_signing_key
 from tests.vouchers.vouchers_builders import (
     NOW,
     SCHOOL_DAY,
