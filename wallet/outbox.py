@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -244,63 +244,133 @@ async def _claim(
     return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
-async def _record(
-    *,
-    session_factory: SessionFactory,
-    message: _Claimed,
-    outcome: str,
-    now: datetime,
-    gateway_message_id: str | None = None,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-    group: _GroupCommit | None = None,
-) -> None:
-    table = OutboxMessage
-    if outcome == "sent":
-        # Once the gateway took the message it is sent, even if our claim expired meanwhile
-        # and another relay holds it now (that one's duplicate is harmless, and its outcome
-        # no longer overwrites this one).
-        statement = (
-            update(table)
-            .where(table.id == message.id, table.status != "sent")
-            .values(
-                status="sent",
-                sent_at=now,
-                gateway_message_id=gateway_message_id or None,
-                claimed_until=None,
-                last_error=None,
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one claimed message, to be written with the others of its group."""
+
+    message: _Claimed
+    status: str  # sent, pending (a retry), failed or dead
+    gateway_message_id: str = ""
+    error: str = ""
+    retry_at: datetime | None = None
+
+
+# Outcomes are written with one UPDATE per kind for a whole group. On PostgreSQL the group
+# travels as arrays (two parameters whatever its size, one prepared statement); elsewhere
+# (SQLite, development and tests) as an executemany of the same conditions.
+#
+# Once the gateway took a message it is sent, even if our claim expired meanwhile and
+# another relay holds it now (that one's duplicate is harmless, and its outcome no longer
+# overwrites this one). A failure is recorded only by the claim that made it: `attempts`
+# counts claims, so it tells this claim from a later one after ours expired.
+_SENT_PG = text(
+    """
+    UPDATE outbox_messages AS m
+    SET status = 'sent', sent_at = :now, gateway_message_id = NULLIF(v.gateway_id, ''),
+        claimed_until = NULL, last_error = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:gateway_ids AS text[])) AS v(id, gateway_id)
+    WHERE m.id = v.id AND m.status <> 'sent'
+    """
+)
+_FAILED_PG = text(
+    """
+    UPDATE outbox_messages AS m
+    SET status = v.status, claimed_until = NULL, last_error = v.error,
+        next_attempt_at = COALESCE(v.retry_at, m.next_attempt_at)
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:attempts AS integer[]), CAST(:statuses AS text[]),
+        CAST(:errors AS text[]), CAST(:retry_ats AS timestamptz[])
+    ) AS v(id, attempts, status, error, retry_at)
+    WHERE m.id = v.id AND m.status = 'sending' AND m.attempts = v.attempts
+    """
+)
+_table = OutboxMessage.__table__
+_SENT_MANY = (
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"), _table.c.status != "sent")
+    .values(
+        status="sent",
+        sent_at=bindparam("b_now"),
+        gateway_message_id=bindparam("b_gateway_id"),
+        claimed_until=None,
+        last_error=None,
+    )
+)
+_FAILED_MANY = (
+    update(_table)
+    .where(
+        _table.c.id == bindparam("b_id"),
+        _table.c.status == "sending",
+        _table.c.attempts == bindparam("b_attempts"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        claimed_until=None,
+        last_error=bindparam("b_error"),
+        next_attempt_at=func.coalesce(bindparam("b_retry_at"), _table.c.next_attempt_at),
+    )
+)
+
+
+async def _write_outcomes(session: AsyncSession, outcomes: list[_Outcome], now: datetime) -> None:
+    """Record a group of outcomes: one UPDATE for those sent, one for the others."""
+    sent = [outcome for outcome in outcomes if outcome.status == "sent"]
+    failed = [outcome for outcome in outcomes if outcome.status != "sent"]
+    errors = [redact(outcome.error)[:MAX_ERROR_LENGTH] for outcome in failed]
+    if session.get_bind().dialect.name == "postgresql":
+        if sent:
+            await session.execute(
+                _SENT_PG,
+                {
+                    "now": now,
+                    "ids": [outcome.message.id for outcome in sent],
+                    "gateway_ids": [outcome.gateway_message_id for outcome in sent],
+                },
             )
-        )
-    else:
-        # A failure is recorded only by the claim that made it: `attempts` counts claims, so
-        # it tells this claim from a later one after ours expired.
-        values: dict[str, Any] = {
-            "status": outcome,
-            "claimed_until": None,
-            "last_error": redact(error or "")[:MAX_ERROR_LENGTH],
-        }
-        if retry_at is not None:
-            values["next_attempt_at"] = retry_at
-        statement = (
-            update(table)
-            .where(
-                table.id == message.id,
-                table.status == "sending",
-                table.attempts == message.attempts,
+        if failed:
+            await session.execute(
+                _FAILED_PG,
+                {
+                    "ids": [outcome.message.id for outcome in failed],
+                    "attempts": [outcome.message.attempts for outcome in failed],
+                    "statuses": [outcome.status for outcome in failed],
+                    "errors": errors,
+                    "retry_ats": [outcome.retry_at for outcome in failed],
+                },
             )
-            .values(**values)
-        )
-    statement = statement.execution_options(synchronize_session=False)
-    if group is not None:
-        await group.run(statement)
         return
-    async with session_factory() as session, session.begin():
-        await session.execute(statement)
+    if sent:
+        await session.execute(
+            _SENT_MANY,
+            [
+                {
+                    "b_id": outcome.message.id,
+                    "b_now": now,
+                    "b_gateway_id": outcome.gateway_message_id or None,
+                }
+                for outcome in sent
+            ],
+        )
+    if failed:
+        await session.execute(
+            _FAILED_MANY,
+            [
+                {
+                    "b_id": outcome.message.id,
+                    "b_attempts": outcome.message.attempts,
+                    "b_status": outcome.status,
+                    "b_error": error,
+                    "b_retry_at": outcome.retry_at,
+                }
+                for outcome, error in zip(failed, errors, strict=True)
+            ],
+        )
 
 
 class _GroupCommit:
     """Outcomes recorded in groups: while one group's transaction commits, the outcomes that
-    arrive meanwhile gather into the next, which then commits in one transaction.
+    arrive meanwhile gather into the next, which is then written (one UPDATE per kind of
+    outcome) and committed in one transaction.
 
     With many sends in flight, a transaction (and a WAL flush) per outcome was the relay's
     limit; a group is one commit. Under light load a group is one outcome and nothing
@@ -308,22 +378,22 @@ class _GroupCommit:
     group's error (the message is then sent again when its claim expires, as before).
     """
 
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(self, session_factory: SessionFactory, now: datetime) -> None:
         self._session_factory = session_factory
-        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
+        self._now = now
+        self._waiting: list[tuple[_Outcome, asyncio.Future[None]]] = []
         self._turn = asyncio.Lock()
 
-    async def run(self, statement: Any) -> None:
-        """Execute `statement` in the next group's transaction; return when it committed."""
+    async def run(self, outcome: _Outcome) -> None:
+        """Write `outcome` in the next group's transaction; return when it committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((statement, done))
+        self._waiting.append((outcome, done))
         async with self._turn:
             if not done.done():
                 group, self._waiting = self._waiting, []
                 try:
                     async with self._session_factory() as session, session.begin():
-                        for waiting_statement, _ in group:
-                            await session.execute(waiting_statement)
+                        await _write_outcomes(session, [item for item, _ in group], self._now)
                 except BaseException as exc:
                     for _, future in group:
                         if not future.done():
@@ -337,13 +407,12 @@ class _GroupCommit:
 
 async def _deliver(
     *,
-    session_factory: SessionFactory,
     gateway: SmsGateway,
     message: _Claimed,
     now: datetime,
     max_attempts: int,
     backoff: Backoff,
-    group: _GroupCommit | None = None,
+    group: _GroupCommit,
 ) -> str:
     try:
         gateway_id = await gateway.send(
@@ -361,15 +430,7 @@ async def _deliver(
             outcome, retry_at = "dead", None
         else:
             outcome, retry_at = "pending", now + backoff.delay(message.attempts)
-        await _record(
-            session_factory=session_factory,
-            message=message,
-            outcome=outcome,
-            now=now,
-            error=error,
-            retry_at=retry_at,
-            group=group,
-        )
+        await group.run(_Outcome(message, outcome, error=error, retry_at=retry_at))
         log.warning(
             "outbox.send_failed",
             outbox_id=message.id,
@@ -378,14 +439,7 @@ async def _deliver(
             error=redact(error),
         )
         return "retried" if outcome == "pending" else outcome
-    await _record(
-        session_factory=session_factory,
-        message=message,
-        outcome="sent",
-        now=now,
-        gateway_message_id=gateway_id,
-        group=group,
-    )
+    await group.run(_Outcome(message, "sent", gateway_message_id=gateway_id or ""))
     log.info("outbox.sent", outbox_id=message.id, attempt=message.attempts)
     return "sent"
 
@@ -422,12 +476,11 @@ async def relay_once(
     # a batch: at most ceil(batch_size / concurrency) gateway timeouts.
     limit = asyncio.Semaphore(concurrency)
     # Outcomes commit in groups (one transaction for those that arrive together).
-    group = _GroupCommit(session_factory)
+    group = _GroupCommit(session_factory, now)
 
     async def deliver(message: _Claimed) -> str:
         async with limit:
             return await _deliver(
-                session_factory=session_factory,
                 gateway=gateway,
                 message=message,
                 now=now,
