@@ -7,18 +7,22 @@ concurrent writers and commits its data, which it deletes again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import socket
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.wallet.http_stub import CLOSE, HANG, StubRequest, http_stub
 from wallet import outbox as outbox_module
 from wallet import sms as sms_module
+from wallet.http_client import HttpClient
 from wallet.ledger import open_account
 from wallet.outbox import (
     Backoff,
@@ -537,26 +541,31 @@ async def test_two_relays_racing_never_send_one_message_twice(engine):
 # --- Gateways -------------------------------------------------------------------------------
 
 
-def http_gateway(handler) -> HttpGateway:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return HttpGateway(url=GATEWAY_URL, token="secret-token", timeout=3.0, client=client)
+@contextlib.asynccontextmanager
+async def http_gateway(handler) -> AsyncIterator[HttpGateway]:
+    """An HttpGateway sending to a scripted server on a loopback port."""
+    async with http_stub(handler) as stub:
+        client = HttpClient()
+        try:
+            yield HttpGateway(url=stub.url(), token="secret-token", timeout=3.0, client=client)
+        finally:
+            await client.aclose()
 
 
 async def test_the_http_gateway_posts_from_1414_with_the_key_and_a_bearer_token():
-    requests: list[httpx.Request] = []
+    requests: list[StubRequest] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: StubRequest):
         requests.append(request)
-        return httpx.Response(202, json={"id": "abc-1"})
+        return 202, json.dumps({"id": "abc-1"})
 
-    gateway_id = await http_gateway(handler).send(
-        message_key="offer:1:consent", recipient=PHONE, body=BODY
-    )
+    async with http_gateway(handler) as gateway:
+        gateway_id = await gateway.send(message_key="offer:1:consent", recipient=PHONE, body=BODY)
     assert gateway_id == "abc-1"
     (request,) = requests
-    assert (request.method, str(request.url)) == ("POST", GATEWAY_URL)
+    assert (request.method, request.target) == ("POST", "/v1/messages")
     assert request.headers["authorization"] == "Bearer secret-token"
-    assert json.loads(request.content) == {
+    assert json.loads(request.body) == {
         "to": PHONE,
         "text": BODY,
         "sender": "1414",
@@ -567,35 +576,42 @@ async def test_the_http_gateway_posts_from_1414_with_the_key_and_a_bearer_token(
 @pytest.mark.parametrize(
     ("answer", "retryable"),
     [
-        (httpx.Response(503, text="busy"), True),
-        (httpx.Response(429, text="slow down"), True),
-        (httpx.Response(400, text=f"bad text {IIN} for {PHONE}"), False),
-        (httpx.Response(401, text="bad token"), False),
+        ((503, "busy"), True),
+        ((429, "slow down"), True),
+        ((400, f"bad text {IIN} for {PHONE}"), False),
+        ((401, "bad token"), False),
     ],
 )
 async def test_the_http_gateway_says_which_failures_to_retry(answer, retryable):
-    gateway = http_gateway(lambda request: answer)
-    with pytest.raises(GatewayError) as failed:
-        await gateway.send(message_key="k", recipient=PHONE, body=BODY)
+    async with http_gateway(lambda request: answer) as gateway:
+        with pytest.raises(GatewayError) as failed:
+            await gateway.send(message_key="k", recipient=PHONE, body=BODY)
     assert failed.value.retryable is retryable
     assert IIN not in str(failed.value) and PHONE not in str(failed.value)
 
 
-@pytest.mark.parametrize(
-    "error", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.ConnectTimeout("x")]
-)
-async def test_timeouts_and_network_errors_are_retryable(error):
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
-
-    with pytest.raises(GatewayError) as failed:
-        await http_gateway(handler).send(message_key="k", recipient=PHONE, body=BODY)
+@pytest.mark.parametrize("answer", ["hang", "close", "refused"])
+async def test_timeouts_and_network_errors_are_retryable(answer):
+    if answer == "refused":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        gateway = HttpGateway(url=f"http://127.0.0.1:{port}/sms", token="t", timeout=3.0)
+        with pytest.raises(GatewayError) as failed:
+            await gateway.send(message_key="k", recipient=PHONE, body=BODY)
+        await gateway.aclose()
+    else:
+        async with http_stub(lambda request: HANG if answer == "hang" else CLOSE) as stub:
+            gateway = HttpGateway(url=stub.url(), token="t", timeout=0.3)
+            with pytest.raises(GatewayError) as failed:
+                await gateway.send(message_key="k", recipient=PHONE, body=BODY)
+            await gateway.aclose()
     assert failed.value.retryable is True
 
 
 async def test_an_accepted_message_without_an_id_still_counts_as_sent():
-    gateway = http_gateway(lambda request: httpx.Response(200, text="OK"))
-    assert await gateway.send(message_key="k", recipient=PHONE, body=BODY) == ""
+    async with http_gateway(lambda request: (200, "OK")) as gateway:
+        assert await gateway.send(message_key="k", recipient=PHONE, body=BODY) == ""
 
 
 def test_gateways_are_chosen_by_settings():
