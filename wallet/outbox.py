@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ log = structlog.get_logger(__name__)
 _KZ_MOBILE = re.compile(r"\+7[0-9]{10}")
 MAX_KEY_LENGTH = 128
 MAX_ERROR_LENGTH = 500
+# Seconds of a claim kept back when deciding whether a send still fits in it: the outcome
+# has to be written, and another relay's clock may run a little ahead.
+_LEASE_MARGIN = 1.0
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -162,6 +166,8 @@ class RelaySummary:
     retried: int = 0
     failed: int = 0
     dead: int = 0
+    # Claimed, but given back unsent: the claim had too little time left for a send.
+    released: int = 0
 
     def __add__(self, other: RelaySummary) -> RelaySummary:
         return RelaySummary(
@@ -170,6 +176,7 @@ class RelaySummary:
             retried=self.retried + other.retried,
             failed=self.failed + other.failed,
             dead=self.dead + other.dead,
+            released=self.released + other.released,
         )
 
 
@@ -249,7 +256,9 @@ class _Outcome:
     """What became of one claimed message, to be written with the others of its group."""
 
     message: _Claimed
-    status: str  # sent, pending (a retry), failed or dead
+    # sent, pending (a retry), failed, dead, or released (given back unsent: the claim
+    # does not count as an attempt)
+    status: str
     gateway_message_id: str = ""
     error: str = ""
     retry_at: datetime | None = None
@@ -275,12 +284,14 @@ _SENT_PG = text(
 _FAILED_PG = text(
     """
     UPDATE outbox_messages AS m
-    SET status = v.status, claimed_until = NULL, last_error = v.error,
-        next_attempt_at = COALESCE(v.retry_at, m.next_attempt_at)
+    SET status = v.status, claimed_until = NULL, last_error = COALESCE(v.error, m.last_error),
+        next_attempt_at = COALESCE(v.retry_at, m.next_attempt_at),
+        attempts = m.attempts - v.given_back
     FROM unnest(
         CAST(:ids AS bigint[]), CAST(:attempts AS integer[]), CAST(:statuses AS text[]),
-        CAST(:errors AS text[]), CAST(:retry_ats AS timestamptz[])
-    ) AS v(id, attempts, status, error, retry_at)
+        CAST(:errors AS text[]), CAST(:retry_ats AS timestamptz[]),
+        CAST(:given_back AS integer[])
+    ) AS v(id, attempts, status, error, retry_at, given_back)
     WHERE m.id = v.id AND m.status = 'sending' AND m.attempts = v.attempts
     """
 )
@@ -306,8 +317,9 @@ _FAILED_MANY = (
     .values(
         status=bindparam("b_status"),
         claimed_until=None,
-        last_error=bindparam("b_error"),
+        last_error=func.coalesce(bindparam("b_error"), _table.c.last_error),
         next_attempt_at=func.coalesce(bindparam("b_retry_at"), _table.c.next_attempt_at),
+        attempts=_table.c.attempts - bindparam("b_given_back"),
     )
 )
 
@@ -316,7 +328,13 @@ async def _write_outcomes(session: AsyncSession, outcomes: list[_Outcome], now: 
     """Record a group of outcomes: one UPDATE for those sent, one for the others."""
     sent = [outcome for outcome in outcomes if outcome.status == "sent"]
     failed = [outcome for outcome in outcomes if outcome.status != "sent"]
-    errors = [redact(outcome.error)[:MAX_ERROR_LENGTH] for outcome in failed]
+    # A claim given back keeps the message's last error; it made no attempt.
+    errors = [
+        None if outcome.status == "released" else redact(outcome.error)[:MAX_ERROR_LENGTH]
+        for outcome in failed
+    ]
+    statuses = ["pending" if outcome.status == "released" else outcome.status for outcome in failed]
+    given_back = [int(outcome.status == "released") for outcome in failed]
     if session.get_bind().dialect.name == "postgresql":
         if sent:
             await session.execute(
@@ -333,9 +351,10 @@ async def _write_outcomes(session: AsyncSession, outcomes: list[_Outcome], now: 
                 {
                     "ids": [outcome.message.id for outcome in failed],
                     "attempts": [outcome.message.attempts for outcome in failed],
-                    "statuses": [outcome.status for outcome in failed],
+                    "statuses": statuses,
                     "errors": errors,
                     "retry_ats": [outcome.retry_at for outcome in failed],
+                    "given_back": given_back,
                 },
             )
         return
@@ -358,11 +377,14 @@ async def _write_outcomes(session: AsyncSession, outcomes: list[_Outcome], now: 
                 {
                     "b_id": outcome.message.id,
                     "b_attempts": outcome.message.attempts,
-                    "b_status": outcome.status,
+                    "b_status": status,
                     "b_error": error,
                     "b_retry_at": outcome.retry_at,
+                    "b_given_back": back,
                 }
-                for outcome, error in zip(failed, errors, strict=True)
+                for outcome, status, error, back in zip(
+                    failed, statuses, errors, given_back, strict=True
+                )
             ],
         )
 
@@ -405,43 +427,53 @@ class _GroupCommit:
         await done
 
 
-async def _deliver(
+async def _send(
     *,
     gateway: SmsGateway,
     message: _Claimed,
     now: datetime,
     max_attempts: int,
     backoff: Backoff,
-    group: _GroupCommit,
-) -> str:
+    within: float,
+) -> _Outcome:
+    """Send one message, giving up after `within` seconds (before its claim expires)."""
     try:
-        gateway_id = await gateway.send(
-            message_key=message.message_key, recipient=message.recipient, body=message.body
-        )
+        async with asyncio.timeout(within):
+            gateway_id = await gateway.send(
+                message_key=message.message_key, recipient=message.recipient, body=message.body
+            )
     except Exception as exc:
         # Anything but a GatewayError is a fault we did not foresee (a bug in a gateway, a
-        # network error it did not translate); it is treated as retryable so that a
-        # transient cause does not lose the message, and max_attempts bounds it.
+        # network error it did not translate, our own deadline); it is treated as retryable
+        # so that a transient cause does not lose the message, and max_attempts bounds it.
         retryable = exc.retryable if isinstance(exc, GatewayError) else True
         error = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
         if not retryable:
-            outcome, retry_at = "failed", None
-        elif message.attempts >= max_attempts:
-            outcome, retry_at = "dead", None
-        else:
-            outcome, retry_at = "pending", now + backoff.delay(message.attempts)
-        await group.run(_Outcome(message, outcome, error=error, retry_at=retry_at))
-        log.warning(
-            "outbox.send_failed",
-            outbox_id=message.id,
-            attempt=message.attempts,
-            outcome="retry" if outcome == "pending" else outcome,
-            error=redact(error),
-        )
-        return "retried" if outcome == "pending" else outcome
-    await group.run(_Outcome(message, "sent", gateway_message_id=gateway_id or ""))
-    log.info("outbox.sent", outbox_id=message.id, attempt=message.attempts)
-    return "sent"
+            return _Outcome(message, "failed", error=error)
+        if message.attempts >= max_attempts:
+            return _Outcome(message, "dead", error=error)
+        retry_at = now + backoff.delay(message.attempts)
+        return _Outcome(message, "pending", error=error, retry_at=retry_at)
+    return _Outcome(message, "sent", gateway_message_id=gateway_id or "")
+
+
+def _log_outcome(outcome: _Outcome) -> str:
+    """Log what became of a message; its name in RelaySummary."""
+    message = outcome.message
+    if outcome.status == "sent":
+        log.info("outbox.sent", outbox_id=message.id, attempt=message.attempts)
+        return "sent"
+    if outcome.status == "released":
+        log.info("outbox.claim_given_back", outbox_id=message.id)
+        return "released"
+    log.warning(
+        "outbox.send_failed",
+        outbox_id=message.id,
+        attempt=message.attempts,
+        outcome="retry" if outcome.status == "pending" else outcome.status,
+        error=redact(outcome.error),
+    )
+    return "retried" if outcome.status == "pending" else outcome.status
 
 
 async def relay_once(
@@ -461,6 +493,8 @@ async def relay_once(
         raise ValueError("batch_size, max_attempts and concurrency must be at least 1")
     now = _as_utc(now or utcnow())
     backoff = backoff or Backoff()
+    # The lease runs from the claim (before it is answered, to err on the short side).
+    claimed_at = time.monotonic()
     claimed = await _claim(
         session_factory=session_factory,
         channel=channel,
@@ -471,23 +505,35 @@ async def relay_once(
     summary = RelaySummary(claimed=len(claimed))
     if not claimed:
         return summary
-    # Sends run side by side (the gateway's latency dominates), each recording its own
-    # outcome in a short transaction as soon as it is known. The claim lease must outlast
-    # a batch: at most ceil(batch_size / concurrency) gateway timeouts.
+    # Sends run side by side (the gateway's latency dominates); a send frees its place as
+    # soon as the gateway answered, and its outcome is committed with the others that
+    # arrive together (one transaction and one UPDATE per kind for a group).
     limit = asyncio.Semaphore(concurrency)
-    # Outcomes commit in groups (one transaction for those that arrive together).
     group = _GroupCommit(session_factory, now)
+    # No send may outlive the claim, or another relay could take the message while it is
+    # still in flight and send it a second time at once. A send starts only if the claim
+    # has more left than the gateway's own timeout (its `timeout`, when it has one), and is
+    # cut off before the claim ends whatever the gateway does; a message whose turn comes
+    # too late is given back, due at once, for the next claim.
+    lease = claim_for.total_seconds()
+    budget = float(getattr(gateway, "timeout", 0.0) or 0.0)
 
     async def deliver(message: _Claimed) -> str:
         async with limit:
-            return await _deliver(
-                gateway=gateway,
-                message=message,
-                now=now,
-                max_attempts=max_attempts,
-                backoff=backoff,
-                group=group,
-            )
+            left = lease - (time.monotonic() - claimed_at) - _LEASE_MARGIN
+            if left <= budget:
+                outcome = _Outcome(message, "released")
+            else:
+                outcome = await _send(
+                    gateway=gateway,
+                    message=message,
+                    now=now,
+                    max_attempts=max_attempts,
+                    backoff=backoff,
+                    within=left,
+                )
+        await group.run(outcome)
+        return _log_outcome(outcome)
 
     # Every send finishes and records its outcome before an error (the database gone, say)
     # is passed on; a message whose outcome was lost is sent again when its claim expires.

@@ -469,6 +469,67 @@ async def test_outcomes_that_arrive_together_commit_in_one_transaction(session, 
     assert sessions.opened <= 1 + 16 // 2  # the claim, then groups of outcomes
 
 
+class TimedGateway(FakeGateway):
+    """A gateway that declares how long a send may take (as HttpGateway does)."""
+
+    def __init__(self, *, timeout: float, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.timeout = timeout
+
+
+async def test_a_send_that_would_not_fit_in_the_claim_is_given_back_unsent(
+    session, session_factory
+):
+    # Given four messages claimed for 3 s (1 s of it kept back), sent one at a time by a
+    # gateway that takes 1 s a send and may take up to 1.5 s
+    keys = [f"offer:{n}:consent" for n in range(4)]
+    for key in keys:
+        await queue(session, key)
+    gateway = TimedGateway(timeout=1.5, delay=1.0)
+    # When one batch runs
+    summary = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW, batch_size=4,
+        concurrency=1, claim_for=timedelta(seconds=3),
+    )  # fmt: skip
+    # Then only the sends that could finish within the claim went out; the others were
+    # given back, due at once, their claim not counted as an attempt
+    assert (summary.sent, summary.released) == (1, 3)
+    assert len(gateway.sent) == 1
+    rows = (
+        await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.message_key.in_(keys))
+            .order_by(OutboxMessage.id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    given_back = [row for row in rows if row.message_key != gateway.sent[0]["message_key"]]
+    assert {(row.status, row.attempts, row.claimed_until) for row in given_back} == {
+        ("pending", 0, None)
+    }
+    # and the next claim takes them
+    again = await relay_once(session_factory=session_factory, gateway=FakeGateway(), now=NOW)
+    assert again.sent == 3
+
+
+async def test_a_gateway_that_outlives_the_claim_is_cut_off_and_retried(session, session_factory):
+    # Given a gateway that hangs far longer than the claim lasts
+    message = await queue(session)
+    gateway = FakeGateway(delay=30)
+    # When a batch claims the message for 1.5 s
+    summary = await asyncio.wait_for(
+        relay_once(
+            session_factory=session_factory, gateway=gateway, now=NOW,
+            claim_for=timedelta(seconds=1.5),
+        ),
+        timeout=10,
+    )  # fmt: skip
+    # Then the send was abandoned before the claim ran out, and the message waits for a retry
+    assert summary.retried == 1
+    row = await reload(session, message.id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "TimeoutError")
+
+
 def test_lanes_cannot_exceed_the_concurrency():
     # Given more lanes than sends allowed in flight, Then the relay refuses to start
     with pytest.raises(ValueError):
