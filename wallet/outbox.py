@@ -511,12 +511,13 @@ async def relay_once(
     limit = asyncio.Semaphore(concurrency)
     group = _GroupCommit(session_factory, now)
     # No send may outlive the claim, or another relay could take the message while it is
-    # still in flight and send it a second time at once. A send starts only if the claim
-    # has more left than the gateway's own timeout (its `timeout`, when it has one), and is
-    # cut off before the claim ends whatever the gateway does; a message whose turn comes
-    # too late is given back, due at once, for the next claim.
+    # still in flight and send it a second time at once. Every send is cut off before the
+    # claim ends, whatever the gateway does; and one starts only if the claim has more left
+    # than the gateway's own timeout (its `timeout`, when it has one; at most half the
+    # lease, so that a lease shorter than the timeout still sends). A message whose turn
+    # comes too late is given back, due at once, for the next claim.
     lease = claim_for.total_seconds()
-    budget = float(getattr(gateway, "timeout", 0.0) or 0.0)
+    budget = min(float(getattr(gateway, "timeout", 0.0) or 0.0), lease / 2)
 
     async def deliver(message: _Claimed) -> str:
         async with limit:

@@ -512,6 +512,19 @@ async def test_a_send_that_would_not_fit_in_the_claim_is_given_back_unsent(
     assert again.sent == 3
 
 
+async def test_a_claim_shorter_than_the_gateways_timeout_still_sends(session, session_factory):
+    # Given a gateway that may take 10 s but answers at once, and claims of 3 s
+    for n in range(3):
+        await queue(session, f"offer:{n}:consent")
+    gateway = TimedGateway(timeout=10, delay=0)
+    # When a batch runs, Then every message is sent (cut off at the claim's end if need be)
+    summary = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW,
+        claim_for=timedelta(seconds=3),
+    )  # fmt: skip
+    assert (summary.sent, summary.released) == (3, 0)
+
+
 async def test_a_gateway_that_outlives_the_claim_is_cut_off_and_retried(session, session_factory):
     # Given a gateway that hangs far longer than the claim lasts
     message = await queue(session)
