@@ -48,7 +48,7 @@ console = Console(stderr=True)
 RELAYED = 100_000
 # The relay as the benchmark runs it: short leases and backoff, so that the killed relay's
 # claims and the gateway's failed answers come back within the run.
-RELAY_BATCH = 128
+RELAY_BATCH = 64
 RELAY_CONCURRENCY = 64
 RELAY_LANES = 8
 # A send never outlives its claim (relay_once gives back what would not fit), so the lease
