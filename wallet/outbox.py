@@ -6,12 +6,16 @@ consent commit together or not at all; the same `message_key` again returns the 
 already queued. `relay_once` claims a batch of due messages with one conditional UPDATE, sends
 each through a gateway outside any transaction, and records the outcome: `sent` with the
 gateway's id, a retry after an exponential backoff with jitter, `failed` when the gateway
-refuses the message for good, or `dead` when no attempts are left. `run_relay` repeats it
+refuses the message for good, or `dead` when no attempts are left. Outcomes that arrive
+together are committed together, one UPDATE per kind for the group. `run_relay` repeats it
 until told to stop (the CLI's `outbox run`, or a task inside the server), in one or more
-lanes of batches at once.
+lanes of batches at once; any number of relay processes may run, as claims never overlap.
 
+No send outlives its claim: a send starts only if the claim has time left for it and is cut
+off before the claim ends, and a message whose turn comes too late is given back unsent. So
+one message is never in flight twice at once, however slow the batch or the machine.
 Delivery is at least once: a relay that crashes after sending but before recording leaves
-its claim to expire, and the message is sent again. Duplicates are harmless, and the message
+its claim to expire, and the message is sent again. Such resends are harmless: the message
 key travels to the gateway as its idempotency key so that it can drop them.
 
 Expected failures are exceptions with a stable `code`:
