@@ -84,9 +84,7 @@ def _split(url: str) -> tuple[_Origin, str]:
     return _Origin(parts.scheme, parts.hostname, port), target
 
 
-def build_post(
-    *, origin_host: str, target: str, body: bytes, headers: Mapping[str, str]
-) -> bytes:
+def build_post(*, origin_host: str, target: str, body: bytes, headers: Mapping[str, str]) -> bytes:
     """The bytes of one `POST target` with a JSON body."""
     lines = [
         f"POST {target} HTTP/1.1",
@@ -288,11 +286,11 @@ class HttpClient:
         *,
         body: bytes,
         headers: Mapping[str, str] | None = None,
-        timeout: float,
+        request_timeout: float,
     ) -> Response:
         """POST `body` (JSON) to `url`; the answer, or HttpTimeout / HttpTransportError.
 
-        `timeout` bounds the whole exchange: waiting for a free connection, connecting,
+        `request_timeout` (seconds) bounds the whole exchange: waiting for a free connection, connecting,
         writing and reading the answer.
         """
         split = self._targets.get(url)
@@ -309,10 +307,10 @@ class HttpClient:
                 context = self._ssl_context or ssl.create_default_context()
             pool = self._pools[origin] = _Pool(origin, self._size, context)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(request_timeout):
                 return await pool.exchange(request)
         except TimeoutError as exc:
-            raise HttpTimeout(f"no answer within {timeout:g} s") from exc
+            raise HttpTimeout(f"no answer within {request_timeout:g} s") from exc
 
     async def aclose(self) -> None:
         """Close every idle connection (connections in use close when their exchange ends)."""

@@ -139,7 +139,7 @@ async def post_json(
             url,
             body=body,
             headers={"Authorization": f"Bearer {token}"},
-            timeout=request_timeout,
+            request_timeout=request_timeout,
         )
     except HttpTimeout as exc:
         raise GatewayError(f"timeout: {exc}", retryable=True) from exc

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from bench.sms_gateway import FakeGateway, _answer_for, start_gateway
 from familymap.orm import utcnow
+from wallet.http_client import HttpClient
 from wallet.outbox import Backoff, enqueue, run_relay
 from wallet.outbox_tables import OutboxMessage
-from wallet.http_client import HttpClient
 from wallet.sms import HttpGateway
 
 
