@@ -33,6 +33,8 @@ import httptools
 USER_AGENT = "socialwallet-relay/1"
 # Gateway answers are a few hundred bytes; anything much bigger is not an answer we read.
 MAX_RESPONSE_BYTES = 1 << 20
+# The status line and headers of an answer; llhttp itself sets no bound.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 class HttpClientError(Exception):
@@ -111,6 +113,7 @@ class _Connection(asyncio.Protocol):
         self._parser: httptools.HttpResponseParser | None = None
         self._body: list[bytes] = []
         self._size = 0
+        self._head_size = 0
         self._started = False  # a byte of the current answer arrived
         self._headers_done = False
         self._framed = False  # the answer says where its body ends (length or chunked)
@@ -127,6 +130,12 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self._started = True
+        if not self._headers_done:
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD_BYTES:
+                self._fail(ProtocolError("the answer's headers are larger than this client reads"))
+                self.close()
+                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -168,7 +177,7 @@ class _Connection(asyncio.Protocol):
         self.used = True
         self._answer = asyncio.get_running_loop().create_future()
         self._parser = httptools.HttpResponseParser(self)
-        self._body, self._size = [], 0
+        self._body, self._size, self._head_size = [], 0, 0
         self._started = self._headers_done = self._framed = False
         self.transport.write(request)
         try:

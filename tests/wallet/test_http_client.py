@@ -11,6 +11,7 @@ import pytest
 
 from tests.wallet.http_stub import CLOSE, HANG, http_stub
 from wallet.http_client import (
+    MAX_HEAD_BYTES,
     MAX_RESPONSE_BYTES,
     HttpClient,
     HttpTimeout,
@@ -152,6 +153,12 @@ async def test_what_is_not_http_or_too_big_is_refused():
         b"x" * (MAX_RESPONSE_BYTES + 1)
     )
     async with http_stub(lambda request: b"SSH-2.0-OpenSSH\r\n\r\n") as stub:
+        client = HttpClient()
+        with pytest.raises(ProtocolError):
+            await client.post(stub.url(), body=b"{}", request_timeout=5)
+        await client.aclose()
+    endless_head = b"HTTP/1.1 200 OK\r\n" + b"x-filler: " + b"y" * (MAX_HEAD_BYTES + 1)
+    async with http_stub(lambda request: endless_head) as stub:
         client = HttpClient()
         with pytest.raises(ProtocolError):
             await client.post(stub.url(), body=b"{}", request_timeout=5)
