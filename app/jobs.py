@@ -40,6 +40,15 @@ log = structlog.get_logger(__name__)
 
 # The advisory lock of each wallet job: (namespace, job). The namespace is "socialwallet jobs"
 # hashed once, so the keys meet no other lock (the migration's, the eligibility runs').
+# The SMS relay of one worker: 32 sends in flight in 4 lanes of batches of 64 (a batch
+# waits for its slowest answer while the other lanes go on). Its database use is short
+# (a claim a batch, a commit a group of outcomes): at most 5 connections at once. Each
+# worker runs one; more workers (or `socialwallet outbox run` processes) add relays whose
+# claims never overlap (docs/performance.md has the figures).
+SMS_RELAY_CONCURRENCY = 32
+SMS_RELAY_LANES = 4
+SMS_RELAY_BATCH = 64
+
 JOB_LOCK_NAMESPACE = 1_402_118_977
 JOB_LOCKS = {"offers": 1, "expiry": 2, "settlement": 3, "payments": 4}
 
@@ -154,6 +163,9 @@ async def background_jobs(
                 stop=stop,
                 interval=interval,
                 claim_for=claim_for,
+                batch_size=SMS_RELAY_BATCH,
+                concurrency=SMS_RELAY_CONCURRENCY,
+                lanes=SMS_RELAY_LANES,
             )
         ),
         asyncio.create_task(

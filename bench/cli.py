@@ -7,6 +7,7 @@ import typer
 from bench.eligibility import bench_eligibility
 from bench.offers import bench_offers
 from bench.redeem import bench_redeem
+from bench.relay import bench_relay
 from bench.screens import bench_screens
 from bench.wallet_cli import bench_wallet_command
 
@@ -19,3 +20,4 @@ bench_cli.command("wallet")(bench_wallet_command)
 bench_cli.command("redeem")(bench_redeem)
 bench_cli.command("offers")(bench_offers)
 bench_cli.command("screens")(bench_screens)
+bench_cli.command("relay")(bench_relay)

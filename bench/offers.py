@@ -4,9 +4,10 @@ Phases: generate N families and load them (a child process, not measured), run e
 (not measured: `bench eligibility` measures it), then the offer job (`issue_pending_offers`:
 offers, their SMS in the outbox, notices), measured; then the SMS relay (`run_relay` with
 `HttpGateway`) draining the first 100,000 messages of the outbox into a local fake gateway
-(bench/sms_gateway.py, a child process), measured. Midway through the relay the benchmark
-SIGKILLs the relay's process and starts another, which takes over the dead one's claims
-when they expire; the gateway counts what reached it twice.
+(bench/sms_gateway.py, a child process), measured, with `--relay-processes` relay processes
+at once. Midway through the relay the benchmark SIGKILLs one relay process and starts a
+standby in its place; the dead one's claims are taken again when they expire, and the
+gateway counts what reached it twice.
 """
 
 from __future__ import annotations
@@ -48,9 +49,14 @@ RELAYED = 100_000
 # The relay as the benchmark runs it: short leases and backoff, so that the killed relay's
 # claims and the gateway's failed answers come back within the run.
 RELAY_BATCH = 64
-RELAY_CONCURRENCY = 16
-RELAY_LANES = 4
-RELAY_CLAIM = timedelta(seconds=30)
+RELAY_CONCURRENCY = 64
+RELAY_LANES = 8
+# A send never outlives its claim (relay_once gives back what would not fit), so the lease
+# can be short: the killed relay's claims come back within 10 s.
+RELAY_CLAIM = timedelta(seconds=10)
+RELAY_SEND_TIMEOUT = 2.0
+# Relay processes running at once (a standby replaces the one killed).
+RELAY_PROCESSES = 2
 RELAY_BACKOFF_BASE = timedelta(seconds=0.2)
 RELAY_MAX_ATTEMPTS = 8
 # The share of the relayed messages the gateway has taken when the relay is killed.
@@ -66,17 +72,31 @@ def bench_offers(
     chunk_size: Annotated[
         int, typer.Option(min=100, help="Entitlement changes per transaction of the offer job.")
     ] = 5000,
+    relay_processes: Annotated[
+        int, typer.Option(min=1, max=16, help="Relay processes draining the outbox at once.")
+    ] = RELAY_PROCESSES,
 ) -> None:
     """Generate N families into an empty DATABASE_URL, run eligibility, then measure the
     offer job and the SMS relay (killed once midway) against a local fake gateway."""
     figures = run_offers_benchmark(
-        settings=Settings(), families=families, seed=seed, relayed=relayed, chunk_size=chunk_size
+        settings=Settings(),
+        families=families,
+        seed=seed,
+        relayed=relayed,
+        chunk_size=chunk_size,
+        relay_processes=relay_processes,
     )
     typer.echo(json.dumps(figures))
 
 
 def run_offers_benchmark(
-    *, settings: Settings, families: int, seed: int, relayed: int, chunk_size: int
+    *,
+    settings: Settings,
+    families: int,
+    seed: int,
+    relayed: int,
+    chunk_size: int,
+    relay_processes: int = RELAY_PROCESSES,
 ) -> dict[str, Any]:
     """The benchmark's phases on the database of `settings`; its figures."""
     on = date.today()
@@ -111,7 +131,7 @@ def run_offers_benchmark(
         f"({offers.changes:,} changes) in {offer_seconds:.1f} s"
     )
     peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    relay = _relay_phase(settings, relayed)
+    relay = _relay_phase(settings, relayed, relay_processes)
     console.print(
         f"relay: {relay['sent']:,} sent in {relay['seconds']:.1f} s, gateway {relay['gateway']}"
     )
@@ -131,6 +151,9 @@ def run_offers_benchmark(
         "sms_failed": relay["failed"],
         "relay_seconds": round(relay["seconds"], 3),
         "sms_sent_per_s": round(relay["sent"] / relay["seconds"]) if relay["seconds"] else 0,
+        "relay_processes": relay_processes,
+        "relay_cpu_ms_per_send": relay["relay_cpu_ms_per_send"],
+        "gateway_cpu_ms_per_send": relay["gateway_cpu_ms_per_send"],
         "relay_killed_after": relay["killed_after"],
         "resent_after_kill": relay["gateway"]["repeated"],
         "duplicates_at_gateway": relay["gateway"]["duplicates"],
@@ -175,8 +198,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _relay_phase(settings: Settings, relayed: int) -> dict[str, Any]:
-    """Relay the first `relayed` SMS of the outbox; kill the relay once midway."""
+def _relay_phase(
+    settings: Settings, relayed: int, processes: int = RELAY_PROCESSES
+) -> dict[str, Any]:
+    """Relay the first `relayed` SMS of the outbox with `processes` relay processes; kill
+    one of them once midway, and start a standby in its place."""
     asyncio.run(_only_the_first(settings, relayed))
     context = multiprocessing.get_context("spawn")
     port = _free_port()
@@ -185,9 +211,11 @@ def _relay_phase(settings: Settings, relayed: int) -> dict[str, Any]:
     gateway.start()
     gateway_ready.wait(30)
     url = f"http://127.0.0.1:{port}"
+    # The CPU of the relay processes (and the gateway's, taken out below), when they end.
+    cpu_before = _children_cpu()
     try:
         relays = []
-        for _ in range(2):
+        for _ in range(processes + 1):
             ready, go = context.Event(), context.Event()
             process = context.Process(
                 target=_relay_in_child, args=(settings, f"{url}/sms", ready, go), daemon=True
@@ -196,23 +224,27 @@ def _relay_phase(settings: Settings, relayed: int) -> dict[str, Any]:
             relays.append((process, ready, go))
         for _, ready, _ in relays:
             ready.wait(60)
-        first, second = relays
+        *running, standby = relays
         started = time.perf_counter()
-        first[2].set()
-        while _stats(url)["delivered"] < relayed * KILL_AT and first[0].is_alive():
+        for _, _, go in running:
+            go.set()
+        victim = running[0][0]
+        while _stats(url)["delivered"] < relayed * KILL_AT and victim.is_alive():
             time.sleep(0.05)
         killed_after = _stats(url)["delivered"]
         # Mid-batch: sends are in flight, some taken by the gateway and not yet recorded.
-        assert first[0].pid is not None  # started above
-        os.kill(first[0].pid, signal.SIGKILL)
-        first[0].join()
-        second[2].set()
-        second[0].join()
+        assert victim.pid is not None  # started above
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join()
+        standby[2].set()
+        for process, _, _ in [*running[1:], standby]:
+            process.join()
         seconds = time.perf_counter() - started
         stats = _stats(url)
     finally:
         gateway.kill()
         gateway.join()
+    relay_cpu = _children_cpu() - cpu_before - stats.get("cpu_ms", 0) / 1000
     sent, failed, lost = asyncio.run(_relay_outcome(settings))
     return {
         "relayed": relayed,
@@ -222,7 +254,15 @@ def _relay_phase(settings: Settings, relayed: int) -> dict[str, Any]:
         "seconds": seconds,
         "killed_after": killed_after,
         "gateway": stats,
+        "relay_cpu_ms_per_send": round(relay_cpu * 1000 / sent, 3) if sent else 0,
+        "gateway_cpu_ms_per_send": round(stats.get("cpu_ms", 0) / sent, 3) if sent else 0,
     }
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that ended (and were waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _stats(url: str) -> dict[str, int]:
@@ -282,37 +322,39 @@ def _relay_in_child(settings: Settings, url: str, ready: Any, go: Any) -> None:
     async def relay() -> None:
         engine = create_engine(settings)
         factory = create_session_factory(engine)
-        async with httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=RELAY_CONCURRENCY)
-        ) as client:
-            # The fake gateway checks no token.
-            gateway = HttpGateway(url=url, token="bench", client=client)  # noqa: S106
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-            ready.set()
-            await asyncio.get_running_loop().run_in_executor(None, go.wait)
-            stop = asyncio.Event()
+        # The fake gateway checks no token. Its slowest answer takes 0.25 s: a 2 s timeout
+        # leaves room, and lets a 10 s claim hold a send (see relay_once).
+        gateway = HttpGateway(
+            url=url, token="bench", timeout=RELAY_SEND_TIMEOUT,  # noqa: S106
+            max_connections=RELAY_CONCURRENCY,
+        )  # fmt: skip
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        ready.set()
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        stop = asyncio.Event()
 
-            async def watch() -> None:
-                while not stop.is_set():
-                    await asyncio.sleep(0.5)
-                    if not await _left(factory):
-                        stop.set()
+        async def watch() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.5)
+                if not await _left(factory):
+                    stop.set()
 
-            watcher = asyncio.create_task(watch())
-            await run_relay(
-                session_factory=factory,
-                gateway=gateway,
-                stop=stop,
-                interval=0.05,
-                batch_size=RELAY_BATCH,
-                concurrency=RELAY_CONCURRENCY,
-                claim_for=RELAY_CLAIM,
-                max_attempts=RELAY_MAX_ATTEMPTS,
-                lanes=RELAY_LANES,
-                backoff=Backoff(base=RELAY_BACKOFF_BASE, cap=timedelta(seconds=2)),
-            )
-            await watcher
+        watcher = asyncio.create_task(watch())
+        await run_relay(
+            session_factory=factory,
+            gateway=gateway,
+            stop=stop,
+            interval=0.05,
+            batch_size=RELAY_BATCH,
+            concurrency=RELAY_CONCURRENCY,
+            claim_for=RELAY_CLAIM,
+            max_attempts=RELAY_MAX_ATTEMPTS,
+            lanes=RELAY_LANES,
+            backoff=Backoff(base=RELAY_BACKOFF_BASE, cap=timedelta(seconds=2)),
+        )
+        await watcher
+        await gateway.aclose()
         await engine.dispose()
 
     asyncio.run(relay())

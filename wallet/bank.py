@@ -16,10 +16,10 @@ import json
 import uuid
 from typing import Any
 
-import httpx
 import structlog
 
 from familymap.iin import mask_iins_in_text
+from wallet.http_client import HttpClient
 from wallet.sms import post_json
 
 log = structlog.get_logger(__name__)
@@ -69,17 +69,12 @@ class HttpBank:
     reference comes back in a 2xx answer. Errors are classified as for SMS gateways."""
 
     def __init__(
-        self,
-        *,
-        url: str,
-        token: str,
-        timeout: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        self, *, url: str, token: str, timeout: float = 10.0, client: HttpClient | None = None
     ) -> None:
         self._url = url
         self._token = token
         self._timeout = timeout
-        self._client = client or httpx.AsyncClient()
+        self._client = client or HttpClient()
         self._owns_client = client is None
 
     async def aclose(self) -> None:

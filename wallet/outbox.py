@@ -6,12 +6,16 @@ consent commit together or not at all; the same `message_key` again returns the 
 already queued. `relay_once` claims a batch of due messages with one conditional UPDATE, sends
 each through a gateway outside any transaction, and records the outcome: `sent` with the
 gateway's id, a retry after an exponential backoff with jitter, `failed` when the gateway
-refuses the message for good, or `dead` when no attempts are left. `run_relay` repeats it
+refuses the message for good, or `dead` when no attempts are left. Outcomes that arrive
+together are committed together, one UPDATE per kind for the group. `run_relay` repeats it
 until told to stop (the CLI's `outbox run`, or a task inside the server), in one or more
-lanes of batches at once.
+lanes of batches at once; any number of relay processes may run, as claims never overlap.
 
+No send outlives its claim: a send starts only if the claim has time left for it and is cut
+off before the claim ends, and a message whose turn comes too late is given back unsent. So
+one message is never in flight twice at once, however slow the batch or the machine.
 Delivery is at least once: a relay that crashes after sending but before recording leaves
-its claim to expire, and the message is sent again. Duplicates are harmless, and the message
+its claim to expire, and the message is sent again. Such resends are harmless: the message
 key travels to the gateway as its idempotency key so that it can drop them.
 
 Expected failures are exceptions with a stable `code`:
@@ -27,14 +31,15 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,6 +54,9 @@ log = structlog.get_logger(__name__)
 _KZ_MOBILE = re.compile(r"\+7[0-9]{10}")
 MAX_KEY_LENGTH = 128
 MAX_ERROR_LENGTH = 500
+# Seconds of a claim kept back when deciding whether a send still fits in it: the outcome
+# has to be written, and another relay's clock may run a little ahead.
+_LEASE_MARGIN = 1.0
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -162,6 +170,8 @@ class RelaySummary:
     retried: int = 0
     failed: int = 0
     dead: int = 0
+    # Claimed, but given back unsent: the claim had too little time left for a send.
+    released: int = 0
 
     def __add__(self, other: RelaySummary) -> RelaySummary:
         return RelaySummary(
@@ -170,6 +180,7 @@ class RelaySummary:
             retried=self.retried + other.retried,
             failed=self.failed + other.failed,
             dead=self.dead + other.dead,
+            released=self.released + other.released,
         )
 
 
@@ -244,63 +255,148 @@ async def _claim(
     return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
-async def _record(
-    *,
-    session_factory: SessionFactory,
-    message: _Claimed,
-    outcome: str,
-    now: datetime,
-    gateway_message_id: str | None = None,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-    group: _GroupCommit | None = None,
-) -> None:
-    table = OutboxMessage
-    if outcome == "sent":
-        # Once the gateway took the message it is sent, even if our claim expired meanwhile
-        # and another relay holds it now (that one's duplicate is harmless, and its outcome
-        # no longer overwrites this one).
-        statement = (
-            update(table)
-            .where(table.id == message.id, table.status != "sent")
-            .values(
-                status="sent",
-                sent_at=now,
-                gateway_message_id=gateway_message_id or None,
-                claimed_until=None,
-                last_error=None,
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of one claimed message, to be written with the others of its group."""
+
+    message: _Claimed
+    # sent, pending (a retry), failed, dead, or released (given back unsent: the claim
+    # does not count as an attempt)
+    status: str
+    gateway_message_id: str = ""
+    error: str = ""
+    retry_at: datetime | None = None
+
+
+# Outcomes are written with one UPDATE per kind for a whole group. On PostgreSQL the group
+# travels as arrays (two parameters whatever its size, one prepared statement); elsewhere
+# (SQLite, development and tests) as an executemany of the same conditions.
+#
+# Once the gateway took a message it is sent, even if our claim expired meanwhile and
+# another relay holds it now (that one's duplicate is harmless, and its outcome no longer
+# overwrites this one). A failure is recorded only by the claim that made it: `attempts`
+# counts claims, so it tells this claim from a later one after ours expired.
+_SENT_PG = text(
+    """
+    UPDATE outbox_messages AS m
+    SET status = 'sent', sent_at = :now, gateway_message_id = NULLIF(v.gateway_id, ''),
+        claimed_until = NULL, last_error = NULL
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:gateway_ids AS text[])) AS v(id, gateway_id)
+    WHERE m.id = v.id AND m.status <> 'sent'
+    """
+)
+_FAILED_PG = text(
+    """
+    UPDATE outbox_messages AS m
+    SET status = v.status, claimed_until = NULL, last_error = COALESCE(v.error, m.last_error),
+        next_attempt_at = COALESCE(v.retry_at, m.next_attempt_at),
+        attempts = m.attempts - v.given_back
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:attempts AS integer[]), CAST(:statuses AS text[]),
+        CAST(:errors AS text[]), CAST(:retry_ats AS timestamptz[]),
+        CAST(:given_back AS integer[])
+    ) AS v(id, attempts, status, error, retry_at, given_back)
+    WHERE m.id = v.id AND m.status = 'sending' AND m.attempts = v.attempts
+    """
+)
+_table = cast(Table, OutboxMessage.__table__)  # a mapped class's table (typed as a FromClause)
+_SENT_MANY = (
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"), _table.c.status != "sent")
+    .values(
+        status="sent",
+        sent_at=bindparam("b_now"),
+        gateway_message_id=bindparam("b_gateway_id"),
+        claimed_until=None,
+        last_error=None,
+    )
+)
+_FAILED_MANY = (
+    update(_table)
+    .where(
+        _table.c.id == bindparam("b_id"),
+        _table.c.status == "sending",
+        _table.c.attempts == bindparam("b_attempts"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        claimed_until=None,
+        last_error=func.coalesce(bindparam("b_error"), _table.c.last_error),
+        next_attempt_at=func.coalesce(bindparam("b_retry_at"), _table.c.next_attempt_at),
+        attempts=_table.c.attempts - bindparam("b_given_back"),
+    )
+)
+
+
+async def _write_outcomes(session: AsyncSession, outcomes: list[_Outcome], now: datetime) -> None:
+    """Record a group of outcomes: one UPDATE for those sent, one for the others."""
+    sent = [outcome for outcome in outcomes if outcome.status == "sent"]
+    failed = [outcome for outcome in outcomes if outcome.status != "sent"]
+    # A claim given back keeps the message's last error; it made no attempt.
+    errors = [
+        None if outcome.status == "released" else redact(outcome.error)[:MAX_ERROR_LENGTH]
+        for outcome in failed
+    ]
+    statuses = ["pending" if outcome.status == "released" else outcome.status for outcome in failed]
+    given_back = [int(outcome.status == "released") for outcome in failed]
+    if session.get_bind().dialect.name == "postgresql":
+        if sent:
+            await session.execute(
+                _SENT_PG,
+                {
+                    "now": now,
+                    "ids": [outcome.message.id for outcome in sent],
+                    "gateway_ids": [outcome.gateway_message_id for outcome in sent],
+                },
             )
-        )
-    else:
-        # A failure is recorded only by the claim that made it: `attempts` counts claims, so
-        # it tells this claim from a later one after ours expired.
-        values: dict[str, Any] = {
-            "status": outcome,
-            "claimed_until": None,
-            "last_error": redact(error or "")[:MAX_ERROR_LENGTH],
-        }
-        if retry_at is not None:
-            values["next_attempt_at"] = retry_at
-        statement = (
-            update(table)
-            .where(
-                table.id == message.id,
-                table.status == "sending",
-                table.attempts == message.attempts,
+        if failed:
+            await session.execute(
+                _FAILED_PG,
+                {
+                    "ids": [outcome.message.id for outcome in failed],
+                    "attempts": [outcome.message.attempts for outcome in failed],
+                    "statuses": statuses,
+                    "errors": errors,
+                    "retry_ats": [outcome.retry_at for outcome in failed],
+                    "given_back": given_back,
+                },
             )
-            .values(**values)
-        )
-    statement = statement.execution_options(synchronize_session=False)
-    if group is not None:
-        await group.run(statement)
         return
-    async with session_factory() as session, session.begin():
-        await session.execute(statement)
+    if sent:
+        await session.execute(
+            _SENT_MANY,
+            [
+                {
+                    "b_id": outcome.message.id,
+                    "b_now": now,
+                    "b_gateway_id": outcome.gateway_message_id or None,
+                }
+                for outcome in sent
+            ],
+        )
+    if failed:
+        await session.execute(
+            _FAILED_MANY,
+            [
+                {
+                    "b_id": outcome.message.id,
+                    "b_attempts": outcome.message.attempts,
+                    "b_status": status,
+                    "b_error": error,
+                    "b_retry_at": outcome.retry_at,
+                    "b_given_back": back,
+                }
+                for outcome, status, error, back in zip(
+                    failed, statuses, errors, given_back, strict=True
+                )
+            ],
+        )
 
 
 class _GroupCommit:
     """Outcomes recorded in groups: while one group's transaction commits, the outcomes that
-    arrive meanwhile gather into the next, which then commits in one transaction.
+    arrive meanwhile gather into the next, which is then written (one UPDATE per kind of
+    outcome) and committed in one transaction.
 
     With many sends in flight, a transaction (and a WAL flush) per outcome was the relay's
     limit; a group is one commit. Under light load a group is one outcome and nothing
@@ -308,22 +404,22 @@ class _GroupCommit:
     group's error (the message is then sent again when its claim expires, as before).
     """
 
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(self, session_factory: SessionFactory, now: datetime) -> None:
         self._session_factory = session_factory
-        self._waiting: list[tuple[Any, asyncio.Future[None]]] = []
+        self._now = now
+        self._waiting: list[tuple[_Outcome, asyncio.Future[None]]] = []
         self._turn = asyncio.Lock()
 
-    async def run(self, statement: Any) -> None:
-        """Execute `statement` in the next group's transaction; return when it committed."""
+    async def run(self, outcome: _Outcome) -> None:
+        """Write `outcome` in the next group's transaction; return when it committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((statement, done))
+        self._waiting.append((outcome, done))
         async with self._turn:
             if not done.done():
                 group, self._waiting = self._waiting, []
                 try:
                     async with self._session_factory() as session, session.begin():
-                        for waiting_statement, _ in group:
-                            await session.execute(waiting_statement)
+                        await _write_outcomes(session, [item for item, _ in group], self._now)
                 except BaseException as exc:
                     for _, future in group:
                         if not future.done():
@@ -335,59 +431,53 @@ class _GroupCommit:
         await done
 
 
-async def _deliver(
+async def _send(
     *,
-    session_factory: SessionFactory,
     gateway: SmsGateway,
     message: _Claimed,
     now: datetime,
     max_attempts: int,
     backoff: Backoff,
-    group: _GroupCommit | None = None,
-) -> str:
+    within: float,
+) -> _Outcome:
+    """Send one message, giving up after `within` seconds (before its claim expires)."""
     try:
-        gateway_id = await gateway.send(
-            message_key=message.message_key, recipient=message.recipient, body=message.body
-        )
+        async with asyncio.timeout(within):
+            gateway_id = await gateway.send(
+                message_key=message.message_key, recipient=message.recipient, body=message.body
+            )
     except Exception as exc:
         # Anything but a GatewayError is a fault we did not foresee (a bug in a gateway, a
-        # network error it did not translate); it is treated as retryable so that a
-        # transient cause does not lose the message, and max_attempts bounds it.
+        # network error it did not translate, our own deadline); it is treated as retryable
+        # so that a transient cause does not lose the message, and max_attempts bounds it.
         retryable = exc.retryable if isinstance(exc, GatewayError) else True
         error = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
         if not retryable:
-            outcome, retry_at = "failed", None
-        elif message.attempts >= max_attempts:
-            outcome, retry_at = "dead", None
-        else:
-            outcome, retry_at = "pending", now + backoff.delay(message.attempts)
-        await _record(
-            session_factory=session_factory,
-            message=message,
-            outcome=outcome,
-            now=now,
-            error=error,
-            retry_at=retry_at,
-            group=group,
-        )
-        log.warning(
-            "outbox.send_failed",
-            outbox_id=message.id,
-            attempt=message.attempts,
-            outcome="retry" if outcome == "pending" else outcome,
-            error=redact(error),
-        )
-        return "retried" if outcome == "pending" else outcome
-    await _record(
-        session_factory=session_factory,
-        message=message,
-        outcome="sent",
-        now=now,
-        gateway_message_id=gateway_id,
-        group=group,
+            return _Outcome(message, "failed", error=error)
+        if message.attempts >= max_attempts:
+            return _Outcome(message, "dead", error=error)
+        retry_at = now + backoff.delay(message.attempts)
+        return _Outcome(message, "pending", error=error, retry_at=retry_at)
+    return _Outcome(message, "sent", gateway_message_id=gateway_id or "")
+
+
+def _log_outcome(outcome: _Outcome) -> str:
+    """Log what became of a message; its name in RelaySummary."""
+    message = outcome.message
+    if outcome.status == "sent":
+        log.info("outbox.sent", outbox_id=message.id, attempt=message.attempts)
+        return "sent"
+    if outcome.status == "released":
+        log.info("outbox.claim_given_back", outbox_id=message.id)
+        return "released"
+    log.warning(
+        "outbox.send_failed",
+        outbox_id=message.id,
+        attempt=message.attempts,
+        outcome="retry" if outcome.status == "pending" else outcome.status,
+        error=redact(outcome.error),
     )
-    log.info("outbox.sent", outbox_id=message.id, attempt=message.attempts)
-    return "sent"
+    return "retried" if outcome.status == "pending" else outcome.status
 
 
 async def relay_once(
@@ -407,6 +497,8 @@ async def relay_once(
         raise ValueError("batch_size, max_attempts and concurrency must be at least 1")
     now = _as_utc(now or utcnow())
     backoff = backoff or Backoff()
+    # The lease runs from the claim (before it is answered, to err on the short side).
+    claimed_at = time.monotonic()
     claimed = await _claim(
         session_factory=session_factory,
         channel=channel,
@@ -417,24 +509,36 @@ async def relay_once(
     summary = RelaySummary(claimed=len(claimed))
     if not claimed:
         return summary
-    # Sends run side by side (the gateway's latency dominates), each recording its own
-    # outcome in a short transaction as soon as it is known. The claim lease must outlast
-    # a batch: at most ceil(batch_size / concurrency) gateway timeouts.
+    # Sends run side by side (the gateway's latency dominates); a send frees its place as
+    # soon as the gateway answered, and its outcome is committed with the others that
+    # arrive together (one transaction and one UPDATE per kind for a group).
     limit = asyncio.Semaphore(concurrency)
-    # Outcomes commit in groups (one transaction for those that arrive together).
-    group = _GroupCommit(session_factory)
+    group = _GroupCommit(session_factory, now)
+    # No send may outlive the claim, or another relay could take the message while it is
+    # still in flight and send it a second time at once. Every send is cut off before the
+    # claim ends, whatever the gateway does; and one starts only if the claim has more left
+    # than the gateway's own timeout (its `timeout`, when it has one; at most half the
+    # lease, so that a lease shorter than the timeout still sends). A message whose turn
+    # comes too late is given back, due at once, for the next claim.
+    lease = claim_for.total_seconds()
+    budget = min(float(getattr(gateway, "timeout", 0.0) or 0.0), lease / 2)
 
     async def deliver(message: _Claimed) -> str:
         async with limit:
-            return await _deliver(
-                session_factory=session_factory,
-                gateway=gateway,
-                message=message,
-                now=now,
-                max_attempts=max_attempts,
-                backoff=backoff,
-                group=group,
-            )
+            left = lease - (time.monotonic() - claimed_at) - _LEASE_MARGIN
+            if left <= budget:
+                outcome = _Outcome(message, "released")
+            else:
+                outcome = await _send(
+                    gateway=gateway,
+                    message=message,
+                    now=now,
+                    max_attempts=max_attempts,
+                    backoff=backoff,
+                    within=left,
+                )
+        await group.run(outcome)
+        return _log_outcome(outcome)
 
     # Every send finishes and records its outcome before an error (the database gone, say)
     # is passed on; a message whose outcome was lost is sent again when its claim expires.

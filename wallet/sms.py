@@ -13,14 +13,15 @@ the log, `HttpGateway` posts it to a generic SMS gateway's JSON API.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any, Protocol
 
-import httpx
 import structlog
 
 from familymap.iin import mask_iins_in_text
+from wallet.http_client import HttpClient, HttpClientError, HttpTimeout
 
 SENDER = "1414"
 _PHONE = re.compile(r"\+7\d{10}")
@@ -72,7 +73,11 @@ class LogGateway:
 
 class HttpGateway:
     """A generic SMS gateway's JSON API: POST {to, text, sender, idempotency_key} with a
-    bearer token; a 2xx answer carries the gateway's message id."""
+    bearer token; a 2xx answer carries the gateway's message id.
+
+    Requests go over the lean keep-alive client (`wallet.http_client`): at most
+    `max_connections` at once to the gateway.
+    """
 
     def __init__(
         self,
@@ -80,14 +85,20 @@ class HttpGateway:
         url: str,
         token: str,
         timeout: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        client: HttpClient | None = None,
+        max_connections: int = 32,
     ) -> None:
         self._url = url
         self._token = token
         self._timeout = timeout
         # A client passed in (tests, a shared pool) is the caller's to close.
-        self._client = client or httpx.AsyncClient()
+        self._client = client or HttpClient(max_connections=max_connections)
         self._owns_client = client is None
+
+    @property
+    def timeout(self) -> float:
+        """The longest one send can take (the relay keeps a claim at least this long)."""
+        return self._timeout
 
     async def aclose(self) -> None:
         """Close the HTTP client if this gateway made it."""
@@ -110,7 +121,7 @@ class HttpGateway:
 
 
 async def post_json(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     url: str,
     *,
     token: str,
@@ -122,16 +133,20 @@ async def post_json(
     Shared by every outbound adapter (SMS, bank): timeouts, network errors, 5xx and 429 are
     retryable; any other 4xx is the request's own fault and is not.
     """
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     try:
         response = await client.post(
-            url, json=payload, headers={"authorization": f"Bearer {token}"}, timeout=request_timeout
+            url,
+            body=body,
+            headers={"Authorization": f"Bearer {token}"},
+            request_timeout=request_timeout,
         )
-    except httpx.TimeoutException as exc:
-        raise GatewayError(f"timeout: {type(exc).__name__}", retryable=True) from exc
-    except httpx.HTTPError as exc:
-        # Connection refused, DNS, a broken response: the message may not have arrived.
+    except HttpTimeout as exc:
+        raise GatewayError(f"timeout: {exc}", retryable=True) from exc
+    except HttpClientError as exc:
+        # Connection refused, a reset, a broken answer: the message may not have arrived.
         raise GatewayError(f"transport error: {type(exc).__name__}", retryable=True) from exc
-    status = response.status_code
+    status = response.status
     if status >= 500 or status == 429:
         raise GatewayError(f"gateway answered {status}", retryable=True)
     if status >= 400:
@@ -142,17 +157,17 @@ async def post_json(
         )
     if not 200 <= status < 300:
         raise GatewayError(f"unexpected gateway answer {status}", retryable=True)
-    return _message_id(response)
+    return _message_id(response.body)
 
 
-def _message_id(response: httpx.Response) -> str:
+def _message_id(body: bytes) -> str:
     """The gateway's id from a 2xx answer, or "" if it gave none.
 
     A 2xx means the gateway took the message. Raising here would resend an SMS that is
     already on its way, so an answer without an id still counts as sent.
     """
     try:
-        data: Any = response.json()
+        data: Any = json.loads(body)
     except ValueError:
         return ""
     if isinstance(data, dict):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import httpx
 from sqlalchemy import select
 
 from bench.sms_gateway import FakeGateway, _answer_for, start_gateway
 from familymap.orm import utcnow
+from wallet.http_client import HttpClient
 from wallet.outbox import Backoff, enqueue, run_relay
 from wallet.outbox_tables import OutboxMessage
 from wallet.sms import HttpGateway
@@ -70,7 +70,8 @@ async def test_the_relay_drains_the_outbox_into_the_gateway_over_http(session, s
             stop.set()
 
     # When the relay runs (HttpGateway, two lanes, short backoff) until all are answered
-    async with httpx.AsyncClient() as client:
+    client = HttpClient()
+    try:
         await asyncio.wait_for(
             run_relay(
                 session_factory=session_factory,
@@ -82,6 +83,8 @@ async def test_the_relay_drains_the_outbox_into_the_gateway_over_http(session, s
             ),
             timeout=60,
         )  # fmt: skip
+    finally:
+        await client.aclose()
     server.close()
     # Then every message was delivered once or refused, and the outbox agrees
     stats = gateway.stats()

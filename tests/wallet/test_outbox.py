@@ -7,18 +7,22 @@ concurrent writers and commits its data, which it deletes again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import socket
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.wallet.http_stub import CLOSE, HANG, StubRequest, http_stub
 from wallet import outbox as outbox_module
 from wallet import sms as sms_module
+from wallet.http_client import HttpClient
 from wallet.ledger import open_account
 from wallet.outbox import (
     Backoff,
@@ -465,6 +469,80 @@ async def test_outcomes_that_arrive_together_commit_in_one_transaction(session, 
     assert sessions.opened <= 1 + 16 // 2  # the claim, then groups of outcomes
 
 
+class TimedGateway(FakeGateway):
+    """A gateway that declares how long a send may take (as HttpGateway does)."""
+
+    def __init__(self, *, timeout: float, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.timeout = timeout
+
+
+async def test_a_send_that_would_not_fit_in_the_claim_is_given_back_unsent(
+    session, session_factory
+):
+    # Given four messages claimed for 3 s (1 s of it kept back), sent one at a time by a
+    # gateway that takes 1 s a send and may take up to 1.5 s
+    keys = [f"offer:{n}:consent" for n in range(4)]
+    for key in keys:
+        await queue(session, key)
+    gateway = TimedGateway(timeout=1.5, delay=1.0)
+    # When one batch runs
+    summary = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW, batch_size=4,
+        concurrency=1, claim_for=timedelta(seconds=3),
+    )  # fmt: skip
+    # Then only the sends that could finish within the claim went out; the others were
+    # given back, due at once, their claim not counted as an attempt
+    assert (summary.sent, summary.released) == (1, 3)
+    assert len(gateway.sent) == 1
+    rows = (
+        await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.message_key.in_(keys))
+            .order_by(OutboxMessage.id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    given_back = [row for row in rows if row.message_key != gateway.sent[0]["message_key"]]
+    assert {(row.status, row.attempts, row.claimed_until) for row in given_back} == {
+        ("pending", 0, None)
+    }
+    # and the next claim takes them
+    again = await relay_once(session_factory=session_factory, gateway=FakeGateway(), now=NOW)
+    assert again.sent == 3
+
+
+async def test_a_claim_shorter_than_the_gateways_timeout_still_sends(session, session_factory):
+    # Given a gateway that may take 10 s but answers at once, and claims of 3 s
+    for n in range(3):
+        await queue(session, f"offer:{n}:consent")
+    gateway = TimedGateway(timeout=10, delay=0)
+    # When a batch runs, Then every message is sent (cut off at the claim's end if need be)
+    summary = await relay_once(
+        session_factory=session_factory, gateway=gateway, now=NOW,
+        claim_for=timedelta(seconds=3),
+    )  # fmt: skip
+    assert (summary.sent, summary.released) == (3, 0)
+
+
+async def test_a_gateway_that_outlives_the_claim_is_cut_off_and_retried(session, session_factory):
+    # Given a gateway that hangs far longer than the claim lasts
+    message = await queue(session)
+    gateway = FakeGateway(delay=30)
+    # When a batch claims the message for 1.5 s
+    summary = await asyncio.wait_for(
+        relay_once(
+            session_factory=session_factory, gateway=gateway, now=NOW,
+            claim_for=timedelta(seconds=1.5),
+        ),
+        timeout=10,
+    )  # fmt: skip
+    # Then the send was abandoned before the claim ran out, and the message waits for a retry
+    assert summary.retried == 1
+    row = await reload(session, message.id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "TimeoutError")
+
+
 def test_lanes_cannot_exceed_the_concurrency():
     # Given more lanes than sends allowed in flight, Then the relay refuses to start
     with pytest.raises(ValueError):
@@ -537,26 +615,31 @@ async def test_two_relays_racing_never_send_one_message_twice(engine):
 # --- Gateways -------------------------------------------------------------------------------
 
 
-def http_gateway(handler) -> HttpGateway:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return HttpGateway(url=GATEWAY_URL, token="secret-token", timeout=3.0, client=client)
+@contextlib.asynccontextmanager
+async def http_gateway(handler) -> AsyncIterator[HttpGateway]:
+    """An HttpGateway sending to a scripted server on a loopback port."""
+    async with http_stub(handler) as stub:
+        client = HttpClient()
+        try:
+            yield HttpGateway(url=stub.url(), token="secret-token", timeout=3.0, client=client)
+        finally:
+            await client.aclose()
 
 
 async def test_the_http_gateway_posts_from_1414_with_the_key_and_a_bearer_token():
-    requests: list[httpx.Request] = []
+    requests: list[StubRequest] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: StubRequest):
         requests.append(request)
-        return httpx.Response(202, json={"id": "abc-1"})
+        return 202, json.dumps({"id": "abc-1"})
 
-    gateway_id = await http_gateway(handler).send(
-        message_key="offer:1:consent", recipient=PHONE, body=BODY
-    )
+    async with http_gateway(handler) as gateway:
+        gateway_id = await gateway.send(message_key="offer:1:consent", recipient=PHONE, body=BODY)
     assert gateway_id == "abc-1"
     (request,) = requests
-    assert (request.method, str(request.url)) == ("POST", GATEWAY_URL)
+    assert (request.method, request.target) == ("POST", "/v1/messages")
     assert request.headers["authorization"] == "Bearer secret-token"
-    assert json.loads(request.content) == {
+    assert json.loads(request.body) == {
         "to": PHONE,
         "text": BODY,
         "sender": "1414",
@@ -567,35 +650,42 @@ async def test_the_http_gateway_posts_from_1414_with_the_key_and_a_bearer_token(
 @pytest.mark.parametrize(
     ("answer", "retryable"),
     [
-        (httpx.Response(503, text="busy"), True),
-        (httpx.Response(429, text="slow down"), True),
-        (httpx.Response(400, text=f"bad text {IIN} for {PHONE}"), False),
-        (httpx.Response(401, text="bad token"), False),
+        ((503, "busy"), True),
+        ((429, "slow down"), True),
+        ((400, f"bad text {IIN} for {PHONE}"), False),
+        ((401, "bad token"), False),
     ],
 )
 async def test_the_http_gateway_says_which_failures_to_retry(answer, retryable):
-    gateway = http_gateway(lambda request: answer)
-    with pytest.raises(GatewayError) as failed:
-        await gateway.send(message_key="k", recipient=PHONE, body=BODY)
+    async with http_gateway(lambda request: answer) as gateway:
+        with pytest.raises(GatewayError) as failed:
+            await gateway.send(message_key="k", recipient=PHONE, body=BODY)
     assert failed.value.retryable is retryable
     assert IIN not in str(failed.value) and PHONE not in str(failed.value)
 
 
-@pytest.mark.parametrize(
-    "error", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.ConnectTimeout("x")]
-)
-async def test_timeouts_and_network_errors_are_retryable(error):
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
-
-    with pytest.raises(GatewayError) as failed:
-        await http_gateway(handler).send(message_key="k", recipient=PHONE, body=BODY)
+@pytest.mark.parametrize("answer", ["hang", "close", "refused"])
+async def test_timeouts_and_network_errors_are_retryable(answer):
+    if answer == "refused":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        gateway = HttpGateway(url=f"http://127.0.0.1:{port}/sms", token="t", timeout=3.0)
+        with pytest.raises(GatewayError) as failed:
+            await gateway.send(message_key="k", recipient=PHONE, body=BODY)
+        await gateway.aclose()
+    else:
+        async with http_stub(lambda request: HANG if answer == "hang" else CLOSE) as stub:
+            gateway = HttpGateway(url=stub.url(), token="t", timeout=0.3)
+            with pytest.raises(GatewayError) as failed:
+                await gateway.send(message_key="k", recipient=PHONE, body=BODY)
+            await gateway.aclose()
     assert failed.value.retryable is True
 
 
 async def test_an_accepted_message_without_an_id_still_counts_as_sent():
-    gateway = http_gateway(lambda request: httpx.Response(200, text="OK"))
-    assert await gateway.send(message_key="k", recipient=PHONE, body=BODY) == ""
+    async with http_gateway(lambda request: (200, "OK")) as gateway:
+        assert await gateway.send(message_key="k", recipient=PHONE, body=BODY) == ""
 
 
 def test_gateways_are_chosen_by_settings():
