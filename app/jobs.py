@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.settings import Settings
 from familymap.orm import utcnow
 from wallet.bank import bank_from_settings
+from wallet.months import kazakhstan_day
 from wallet.offers import IssueSummary, expire_offers, issue_pending_offers
 from wallet.outbox import run_relay
 from wallet.payments import order_due_payments, settle_payments
@@ -105,7 +106,7 @@ async def run_wallet_jobs(
     async with job_lock(session_factory=session_factory, job="payments") as mine:
         if mine:
             async with session_factory() as session, session.begin():
-                ordered = await order_due_payments(session=session, today=now.date())
+                ordered = await order_due_payments(session=session, today=kazakhstan_day(now))
                 summary.ordered = ordered.ordered
         else:
             summary.skipped.append("payments")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from familymap.amounts import AsOf, amounts_as_of
 
 BENEFIT = "benefit"
+# Kazakhstan keeps one time, UTC+5, all year. A benefit's days and months are Kazakhstan's: a
+# month falls due at midnight in Astana, not five hours later at midnight UTC.
+KAZAKHSTAN = timezone(timedelta(hours=5), "Asia/Almaty")
+
+
+def kazakhstan_day(moment: datetime) -> date:
+    """The day it is in Kazakhstan at `moment` (a naive moment is taken as UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(KAZAKHSTAN).date()
 
 
 def month_of(day: date) -> date:
