@@ -158,6 +158,7 @@ class BenefitModel:
     others: list[OtherOffer] = field(default_factory=list)
     references: dict[str, str] = field(default_factory=dict)  # bank reference -> outcome
     replies: dict[str, tuple[str, bool]] = field(default_factory=dict)  # message id -> outcome
+    quarters_offered: set[date] = field(default_factory=set)  # later quarters' ASP offered
 
     @property
     def today(self) -> date:
@@ -307,9 +308,16 @@ class BenefitModel:
     # --- life events
 
     def birth(self, born: date) -> None:
-        """A child born on `born` (reported today) joins the family; the newborn's benefits are
-        offered to the same phone at once."""
+        """A child born on `born` (reported today) joins the family, which is decided again
+        today: the newborn's benefits are offered to the same phone at once, and so is the
+        ASP of a quarter after the offered one (the offered quarter is not offered twice)."""
         self.family.born.append(born)
-        for programme in BIRTH_OFFERS:
+        programmes = list(BIRTH_OFFERS)
+        start = quarter(self.today)[0]
+        later_quarter = start > min(self.months) and start not in self.quarters_offered
+        if later_quarter and asp_amount(self.family, self.today) > 0:
+            self.quarters_offered.add(start)
+            programmes.append("ASP")
+        for programme in programmes:
             self.others.append(OtherOffer(programme, self.now + timedelta(days=OFFER_DAYS)))
             self.sms.append(f"offer sms {programme}")
