@@ -285,9 +285,7 @@ class BenefitModel:
             self.transfers.append(("returned", payment.month, payment.amount))
             if self.phone:
                 self.sms.append(f"returned {payment.month:%Y-%m}")
-            if self.state == "paid" and not any(
-                p.state == "paid" for p in self.payments.values()
-            ):
+            if self.state == "paid" and not any(p.state == "paid" for p in self.payments.values()):
                 self.state = "assigned"
         return outcome
 

@@ -206,7 +206,7 @@ def camt053(account: str, lines: list[Line], keys: dict[date, str], booked_on: d
             if line.direction == "credit" else ""
         )  # fmt: skip
         entries.append(
-            f"<Ntry><Amt Ccy=\"KZT\">{line.amount // 100}.{line.amount % 100:02d}</Amt>"
+            f'<Ntry><Amt Ccy="KZT">{line.amount // 100}.{line.amount % 100:02d}</Amt>'
             f"<CdtDbtInd>{'CRDT' if line.direction == 'credit' else 'DBIT'}</CdtDbtInd>"
             f"<Sts>BOOK</Sts><BookgDt><Dt>{booked_on.isoformat()}</Dt></BookgDt>"
             f"<AcctSvcrRef>{line.reference}</AcctSvcrRef><NtryDtls><TxDtls>"

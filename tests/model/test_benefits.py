@@ -196,7 +196,9 @@ def benefit_machine(db: Database) -> type[RuleBasedStateMachine]:
             kind = data.draw(st.sampled_from(("paid", "returned", "wrong amount")), label="kind")
             amount = self.model.payments[month].amount if month else 100_000
             return Line(
-                self.fresh("ref"), "credit" if kind == "returned" else "debit", month,
+                self.fresh("ref"),
+                "credit" if kind == "returned" else "debit",
+                month,
                 amount + (100 if kind == "wrong amount" else 0),
             )
 

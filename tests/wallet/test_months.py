@@ -276,4 +276,3 @@ async def test_a_consent_just_after_midnight_in_astana_is_decided_on_that_day(se
         (NOVEMBER, THREE_MEMBERS),
         (DECEMBER, FOUR_MEMBERS),
     ]
-
