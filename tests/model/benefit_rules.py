@@ -116,7 +116,7 @@ def month_ended(month: date, today: date) -> bool:
 class Payment:
     month: date
     amount: int
-    state: str  # ordered | sent | paid | returned
+    state: str  # ordered | sent | paid | returned | failed
 
 
 @dataclass
@@ -256,13 +256,20 @@ class BenefitModel:
                 self.payments[month] = Payment(month, amount, "ordered")
                 self.transfers.append(("payment", month, amount))
 
-    def daily_jobs(self, *, bank_takes_orders: bool) -> None:
+    def daily_jobs(self, *, bank: str | None) -> None:
+        """The jobs at the moment: expiry, then the months due; then, if the bank's relay ran,
+        every order is `sent` (the bank's API took it) or `failed` (it refused it for good:
+        the payment's transfer is reversed, the money is back in the programme's budget)."""
         self.expire()
         self._order_due()
-        if bank_takes_orders:
-            for payment in self.payments.values():
-                if payment.state == "ordered":
-                    payment.state = "sent"
+        if bank is None:
+            return
+        for payment in self.payments.values():
+            if payment.state != "ordered":
+                continue
+            payment.state = "sent" if bank == "takes" else "failed"
+            if payment.state == "failed":
+                self.transfers.append(("returned", payment.month, payment.amount))
 
     # --- the bank's statement
 

@@ -36,6 +36,7 @@ from wallet.outbox import relay_once
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import settle_payments
 from wallet.reconcile import reconcile_statement
+from wallet.sms import GatewayError
 from wallet.statements import parse_statement
 from wallet.tables import LedgerTransfer
 
@@ -141,13 +142,15 @@ class Drive:
             )
         return outcome.outcome, outcome.replayed
 
-    async def daily_jobs(self, *, now: datetime, bank_takes_orders: bool) -> None:
+    async def daily_jobs(self, *, now: datetime, bank: str | None) -> None:
         """One pass of the wallet's jobs at `now`; then, if drawn, the bank's relay sends the
-        orders and the settlement job sees the bank's API took them."""
+        orders (the bank's API takes them, or refuses them for good) and the settlement job
+        sees what the bank's API said."""
         await run_wallet_jobs(session_factory=self.sessions(), offer_days=OFFER_DAYS, now=now)
-        if bank_takes_orders:
+        if bank is not None:
+            gateway = LogBank() if bank == "takes" else RefusingBank()
             await relay_once(
-                session_factory=self.sessions(), gateway=LogBank(), channel="bank", now=now,
+                session_factory=self.sessions(), gateway=gateway, channel="bank", now=now,
                 batch_size=1000,
             )  # fmt: skip
             async with self.sessions()() as session, session.begin():
@@ -193,6 +196,13 @@ class Drive:
                 await session.rollback()
                 return refused.code
         return "drawn"
+
+
+class RefusingBank:
+    """A bank whose API refuses every order for good (a closed account, say)."""
+
+    async def send(self, *, message_key: str, recipient: str, body: str) -> str:
+        raise GatewayError("the account is closed", retryable=False)
 
 
 def camt053(account: str, lines: list[Line], keys: dict[date, str], booked_on: date) -> bytes:

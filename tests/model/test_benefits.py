@@ -103,11 +103,14 @@ def benefit_machine(db: Database) -> type[RuleBasedStateMachine]:
             """Time moves on; the wallet's daily jobs run then, or not (a quiet day)."""
             later = [moment for moment in MOMENTS if moment > self.now]
             self.model.now = data.draw(st.sampled_from(later[:4]), label="now")
-            jobs = data.draw(st.sampled_from(("jobs", "jobs and bank", "none")), label="jobs")
+            jobs = data.draw(
+                st.sampled_from(("jobs", "jobs, the bank takes", "none", "jobs, the bank refuses")),
+                label="jobs",
+            )
             if jobs != "none":
-                bank = jobs == "jobs and bank"
-                db.run(self.drive.daily_jobs(now=self.now, bank_takes_orders=bank))
-                self.model.daily_jobs(bank_takes_orders=bank)
+                bank = jobs.removeprefix("jobs, the bank ") if "bank" in jobs else None
+                db.run(self.drive.daily_jobs(now=self.now, bank=bank))
+                self.model.daily_jobs(bank=bank)
 
         # --- answers
 

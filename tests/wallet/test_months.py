@@ -276,3 +276,21 @@ async def test_a_consent_just_after_midnight_in_astana_is_decided_on_that_day(se
         (NOVEMBER, THREE_MEMBERS),
         (DECEMBER, FOUR_MEMBERS),
     ]
+
+
+async def test_a_month_the_daily_job_missed_is_ordered_after_the_period_ended(session):
+    # Given the ASP accepted in November: October and November ordered
+    family, mother, offer = await offered_asp(session)
+    await answer_offer(
+        session=session, offer_id=offer.id, recipient_person_id=mother.id, accept=True,
+        channel="app", now=OFFERED_AT,
+    )  # fmt: skip
+    # When the daily job did not run in December, and runs again on 4 January
+    await order_due_payments(session=session, today=date(2027, 1, 4))
+    # Then December, owed, is ordered all the same (once: the next run orders nothing)
+    again = await order_due_payments(session=session, today=date(2027, 1, 5))
+    months = await session.scalars(
+        select(Payment.for_month).where(Payment.family_id == family.id).order_by(Payment.for_month)
+    )
+    assert list(months) == [OCTOBER, NOVEMBER, DECEMBER]
+    assert again.ordered == 0 and again.assignments == 0
