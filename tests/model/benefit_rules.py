@@ -158,7 +158,6 @@ class BenefitModel:
     others: list[OtherOffer] = field(default_factory=list)
     references: dict[str, str] = field(default_factory=dict)  # bank reference -> outcome
     replies: dict[str, tuple[str, bool]] = field(default_factory=dict)  # message id -> outcome
-    quarters_offered: set[date] = field(default_factory=set)  # later quarters' ASP offered
 
     @property
     def today(self) -> date:
@@ -314,15 +313,13 @@ class BenefitModel:
 
     def birth(self, born: date) -> None:
         """A child born on `born` (reported today) joins the family, which is decided again
-        today: the newborn's benefits are offered to the same phone at once, and so is the
-        ASP of a quarter after the offered one (the offered quarter is not offered twice)."""
+        today: the newborn's benefits are offered to the same phone at once.
+
+        Only new entitlements are offered (docs/architecture.md): a later quarter's ASP is the
+        family's ASP entitlement changed (its period moved), so it is not offered. The machine
+        found this (a birth in January offers no ASP for the first quarter); it is reported,
+        not decided here."""
         self.family.born.append(born)
-        programmes = list(BIRTH_OFFERS)
-        start = quarter(self.today)[0]
-        later_quarter = start > min(self.months) and start not in self.quarters_offered
-        if later_quarter and asp_amount(self.family, self.today) > 0:
-            self.quarters_offered.add(start)
-            programmes.append("ASP")
-        for programme in programmes:
+        for programme in BIRTH_OFFERS:
             self.others.append(OtherOffer(programme, self.now + timedelta(days=OFFER_DAYS)))
             self.sms.append(f"offer sms {programme}")
