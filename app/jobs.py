@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.settings import Settings
+from familymap.clock import local_day
 from familymap.orm import utcnow
 from wallet.bank import bank_from_settings
 from wallet.offers import IssueSummary, expire_offers, issue_pending_offers
@@ -114,7 +115,7 @@ async def run_wallet_jobs(
     async with job_lock(session_factory=session_factory, job="payments") as mine:
         if mine:
             async with session_factory() as session, session.begin():
-                ordered = await order_due_payments(session=session, today=now.date())
+                ordered = await order_due_payments(session=session, today=local_day(now))
                 summary.ordered = ordered.ordered
         else:
             summary.skipped.append("payments")

@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from familymap.amounts import AsOf, amounts_as_of
 
 BENEFIT = "benefit"
+# A benefit's days and months are Kazakhstan's (familymap.clock.local_day): a month falls due
+# at midnight in Astana, not five hours later at midnight UTC.
 
 
 def month_of(day: date) -> date:

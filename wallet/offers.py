@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from familymap import iban as iban_rules
 from familymap.batch import reevaluate_family
+from familymap.clock import local_day
 from familymap.iban import normalise_iban
 from familymap.orm import as_utc, utcnow
 from familymap.rules import NOTICE, RULES, VOUCHER
@@ -66,7 +67,14 @@ from familymap.tables import EntitlementChange, Family, Person
 from wallet import notices
 from wallet.bulk import copy_to_staging, dialect_insert, sms_row
 from wallet.messages import sms_text, with_reply_code
-from wallet.months import MonthAmount, Quote, from_json, is_one_off, month_amounts, to_json
+from wallet.months import (
+    MonthAmount,
+    Quote,
+    from_json,
+    is_one_off,
+    month_amounts,
+    to_json,
+)
 from wallet.offer_tables import (
     DECLINE_REASONS,
     OPEN_STATES,
@@ -898,7 +906,7 @@ async def _consent(
     # The data may have changed since the offer: decide again, now, and record that run.
     await session.flush()
     summary, evaluation = await reevaluate_family(
-        await session.connection(), family_id=offer.family_id, on=now.date()
+        await session.connection(), family_id=offer.family_id, on=local_day(now)
     )
     created = await offer_new_entitlements(
         session=session, run_id=summary.run_id, now=now, offer_days=offer_days
@@ -922,7 +930,7 @@ async def _consent(
         connection=await session.connection(),
         quotes=[
             Quote(offer.programme, offer.kind, offer.family_id, offer.beneficiary_person_id,
-                  amount, start, end, now.date())
+                  amount, start, end, local_day(now))
         ],
     )  # fmt: skip
     offer.monthly_amounts = to_json(schedule)
@@ -974,7 +982,7 @@ async def _assign_and_pay(
     offer.state = "assigned"
     _transition(session, offer, from_state, "assigned", "system", now, assignment_id=assignment.id)
     await order_assignment_payments(
-        session=session, assignment=assignment, iban=iban, today=now.date()
+        session=session, assignment=assignment, iban=iban, today=local_day(now)
     )
 
 

@@ -22,10 +22,10 @@ and its ledger transfer is reversed, so the books never show money that did not 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, select, update
+from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.orm import utcnow
@@ -154,20 +154,33 @@ class PaymentRunSummary:
 
 
 async def order_due_payments(*, session: AsyncSession, today: date) -> PaymentRunSummary:
-    """Order the months now due of every monthly assignment still running (a daily job)."""
+    """Order the months now due of every monthly assignment still running, and of one that
+    ended within the year with its last month not ordered (a daily job: a month is owed even
+    if the job did not run while it was the current one)."""
     summary = PaymentRunSummary()
-    rows = (
+    this_month = month_of(today)
+    found = (
         await session.execute(
             # The registry holds the current IBAN: a changed account is paid from then on.
-            select(BenefitAssignment, Person.iban)
+            select(BenefitAssignment, Person.iban, func.max(Payment.for_month))
             .join(Person, Person.id == BenefitAssignment.recipient_person_id)
+            .outerjoin(Payment, Payment.assignment_id == BenefitAssignment.id)
             .where(
                 BenefitAssignment.schedule == "monthly",
-                BenefitAssignment.period_end >= month_of(today),
+                BenefitAssignment.period_end >= this_month - timedelta(days=366),
             )
+            .group_by(BenefitAssignment.id, Person.iban)
             .order_by(BenefitAssignment.id)
         )
     ).all()
+    # An ended assignment whose last month was ordered is done.
+    rows = [
+        (assignment, iban)
+        for assignment, iban, last_ordered in found
+        if assignment.period_end >= this_month
+        or last_ordered is None
+        or last_ordered < month_of(assignment.period_end)
+    ]
     for assignment, iban in rows:
         if not iban:
             continue

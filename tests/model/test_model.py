@@ -14,17 +14,11 @@ divergence fails with the shrunk sequence of steps that shows it.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections import Counter
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
-import asyncpg
-import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -36,14 +30,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db import create_engine
-from app.driver_db import create_driver_pool
-from app.migrate import upgrade_to_head
-from app.settings import Settings
 from tests.model import world as worlds
+from tests.model.database import Database
 from tests.model.paths import (
     DRIVER_LEDGER_PATHS,
     DRIVER_MEAL_PATHS,
@@ -101,55 +91,6 @@ AMOUNTS = (1, 30_000, 54_000, 90_000, 200_000, 1_000_000)
 # (path, answer) -> how often the model expected it: what the sequences exercised, printed
 # at the end of a run (pytest -s).
 SEEN: Counter[tuple[str, str]] = Counter()
-
-
-@dataclass
-class Database:
-    """A throwaway migrated database, the event loop its connections live on, and on
-    PostgreSQL the driver's pool."""
-
-    runner: asyncio.Runner
-    engine: AsyncEngine
-    pool: asyncpg.Pool | None
-
-    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        return self.runner.run(coroutine)
-
-
-@pytest.fixture(scope="module")
-def database(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    """The model's own database: a file on SQLite, a database of its own on PostgreSQL."""
-    runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
-    admin_url, name = None, None
-    if settings.is_sqlite:
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('model') / 'model.db'}"
-    else:
-        base = make_url(settings.async_database_url)
-        name = f"{base.database}_model_{uuid.uuid4().hex[:8]}"
-        admin_url = base.set(database="postgres", drivername="postgresql")
-        runner.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-        url = base.set(database=name).render_as_string(hide_password=False)
-    model_settings = Settings(database_url=url, database_hot_pool_size=3)
-    engine = create_engine(model_settings)
-    try:
-        runner.run(upgrade_to_head(engine))
-        pool = None if settings.is_sqlite else runner.run(create_driver_pool(model_settings))
-        yield Database(runner, engine, pool)
-        if pool is not None:
-            runner.run(pool.close())
-    finally:
-        runner.run(engine.dispose())
-        if admin_url is not None:
-            runner.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        runner.close()
-
-
-async def _admin(url, statement: str) -> None:
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def money_machine(db: Database) -> type[RuleBasedStateMachine]:

@@ -246,3 +246,51 @@ async def test_a_backpay_month_is_the_rules_own_decision_on_that_day(session):
     assert [answers[AsOf("ASP", family.id, None, day)] for day in days] == [
         THREE_MEMBERS, THREE_MEMBERS, FOUR_MEMBERS, FOUR_MEMBERS,
     ]  # fmt: skip
+
+
+# 00:30 in Astana on 1 December is still 30 November in UTC.
+ASTANA_DECEMBER_FIRST = datetime(2026, 11, 30, 19, 30, tzinfo=UTC)
+
+
+async def test_a_consent_just_after_midnight_in_astana_is_decided_on_that_day(session):
+    # Given the ASP offer and a daughter born on 1 December, reported at once
+    family, mother, offer = await offered_asp(session)
+    session.add(
+        Person(
+            family_id=family.id, iin="261201600014", role="child", last_name="Омарова",
+            first_name="Айым", birth_date=date(2026, 12, 1), sex="F",
+        )
+    )  # fmt: skip
+    await session.flush()
+    # When the mother accepts at 00:30 on 1 December in Astana (still 30 November in UTC)
+    await answer_offer(
+        session=session, offer_id=offer.id, recipient_person_id=mother.id, accept=True,
+        channel="app", now=ASTANA_DECEMBER_FIRST,
+    )  # fmt: skip
+    # Then the decision is of 1 December: December (4 members) is ordered with the backpay
+    payments = await session.scalars(
+        select(Payment).where(Payment.family_id == family.id).order_by(Payment.for_month)
+    )
+    assert [(p.for_month, p.amount_tiyn) for p in payments] == [
+        (OCTOBER, THREE_MEMBERS),
+        (NOVEMBER, THREE_MEMBERS),
+        (DECEMBER, FOUR_MEMBERS),
+    ]
+
+
+async def test_a_month_the_daily_job_missed_is_ordered_after_the_period_ended(session):
+    # Given the ASP accepted in November: October and November ordered
+    family, mother, offer = await offered_asp(session)
+    await answer_offer(
+        session=session, offer_id=offer.id, recipient_person_id=mother.id, accept=True,
+        channel="app", now=OFFERED_AT,
+    )  # fmt: skip
+    # When the daily job did not run in December, and runs again on 4 January
+    await order_due_payments(session=session, today=date(2027, 1, 4))
+    # Then December, owed, is ordered all the same (once: the next run orders nothing)
+    again = await order_due_payments(session=session, today=date(2027, 1, 5))
+    months = await session.scalars(
+        select(Payment.for_month).where(Payment.family_id == family.id).order_by(Payment.for_month)
+    )
+    assert list(months) == [OCTOBER, NOVEMBER, DECEMBER]
+    assert again.ordered == 0 and again.assignments == 0
