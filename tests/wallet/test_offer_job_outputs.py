@@ -1,0 +1,159 @@
+"""The offer job writes what it wrote before it was made faster (issue 18).
+
+A small synthetic registry is evaluated and the batch job (`issue_pending_offers`) makes its
+offers, their SMS and the notices. The rows it writes are reduced to a digest with the
+database's ids made relative (sequences differ between databases and runs) and the random
+reply codes taken out of the texts; the digest was captured from the code before the offer
+job's fast paths (commit ac8c9e3), on SQLite and PostgreSQL alike, so any change in a text, a
+month, an amount, a key or a count fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from familymap.batch import run_batch
+from familymap.registry_load import load_synthetic_registry
+from familymap.tables import EntitlementChange, Family, Person
+from tests.clock import PINNED_NOW, PINNED_TODAY
+from wallet.offer_tables import Notification, Offer, OfferTransition, WalletCursor
+from wallet.offers import IssueSummary, issue_pending_offers, offer_key
+from wallet.outbox_tables import OutboxMessage
+
+FAMILIES = 400
+SEED = 18
+# Captured from the offer job before its fast paths (see the module's docstring).
+CAPTURED_BEFORE_FAST_PATHS = "bfddcce237a29bcb6815968e4f1b1c0de38ca9287949198ddefd9061d405fffe"
+
+
+async def _registry(connection) -> None:
+    await load_synthetic_registry(connection, families=FAMILIES, seed=SEED, as_of=PINNED_TODAY)
+    await run_batch(connection, on=PINNED_TODAY)
+
+
+async def _written(session) -> tuple[dict, str]:
+    """What the job wrote, ids relative to the registry's first, codes masked; its digest."""
+    first_family = await session.scalar(select(func.min(Family.id)))
+    first_person = await session.scalar(select(func.min(Person.id)))
+    first_change = await session.scalar(select(func.min(EntitlementChange.id)))
+
+    def person(value):
+        return None if value is None else value - first_person
+
+    messages = {m.id: m for m in await session.scalars(select(OutboxMessage))}
+    offers = (await session.scalars(select(Offer).order_by(Offer.id))).all()
+    notices = (await session.scalars(select(Notification).order_by(Notification.id))).all()
+    by_key = {m.message_key: m for m in messages.values()}
+    transitions = Counter(
+        (row.offer_id, row.from_state, row.to_state, row.channel)
+        for row in await session.scalars(select(OfferTransition))
+    )
+    codes = Counter((o.phone, o.reply_code) for o in offers if o.reply_code is not None)
+
+    def sms(offer):
+        if offer.sms_message_id is None:
+            return None
+        message = messages[offer.sms_message_id]
+        return (
+            message.message_key == f"offer:{offer.offer_key}:sms",
+            message.channel,
+            message.recipient,
+            message.body.replace(f" {offer.reply_code} ", " <code> "),
+            message.status,
+            message.attempts,
+        )
+
+    written = {
+        # In the order they were made (ids ascending), as the rows the job wrote.
+        "offers": [
+            (
+                offer_key(o.programme, o.family_id - first_family,
+                          person(o.beneficiary_person_id), o.period_start),
+                o.offer_key == offer_key(o.programme, o.family_id, o.beneficiary_person_id,
+                                         o.period_start),
+                person(o.recipient_person_id), o.kind, o.region, o.amount_tiyn,
+                o.period_start, o.period_end, json.dumps(o.monthly_amounts, sort_keys=True), o.state, o.phone,
+                o.reply_code is not None and len(o.reply_code) == 4 and o.reply_code.isdigit(),
+                o.language, o.source_change_id - first_change, o.expires_at - o.created_at,
+                sms(o),
+                transitions[(o.id, None, "offered", "system")],
+            )
+            for o in offers
+        ],  # fmt: skip
+        "notices": [
+            (
+                n.fact_key.split(":")[0], person(n.person_id), n.about_date,
+                n.family_id - first_family, n.language, n.body, n.sms_queued,
+                None if (m := by_key.get(f"notice:{n.id}")) is None
+                else (m.channel, m.recipient, m.body, m.status),
+            )
+            for n in notices
+        ],  # fmt: skip
+        "messages": len(messages),
+        "transitions": sum(transitions.values()),
+        # No phone was given one code twice.
+        "codes_unique": all(n == 1 for n in codes.values()),
+    }
+    return written, hashlib.sha256(repr(written).encode()).hexdigest()
+
+
+def _counts(summary: IssueSummary) -> tuple[int, ...]:
+    return (
+        summary.changes,
+        summary.offers,
+        summary.notifications,
+        summary.already,
+        summary.no_recipient,
+    )
+
+
+async def test_the_offer_job_writes_what_the_code_before_its_fast_paths_wrote(
+    connection, session, session_factory
+):
+    # Given a registry of 400 families evaluated, no offers made yet
+    await _registry(connection)
+    # When the batch job makes their offers in chunks (COPY on PostgreSQL)
+    summary = await issue_pending_offers(
+        session_factory=session_factory, now=PINNED_NOW, chunk_size=700
+    )
+    written, digest = await _written(session)
+    # Then it made the offers, SMS and notices the code before made, row for row
+    assert _counts(summary) == (661, 627, 34, 0, 0)
+    assert len(written["offers"]) == 627 and len(written["notices"]) == 34
+    assert written["codes_unique"]
+    # (the registry has backpay months, priced as of their own last day, and one-offs)
+    assert any('"as_of": "2026-10-31"' in offer[8] for offer in written["offers"])
+    assert any(offer[6] == offer[7] for offer in written["offers"])
+    assert digest == CAPTURED_BEFORE_FAST_PATHS
+
+
+async def test_concurrent_jobs_and_a_rerun_make_each_offer_once(
+    connection, session, session_factory
+):
+    # Given the same registry evaluated
+    await _registry(connection)
+    # When two jobs run at the same time, and a third from the start after they finish
+    first, second = await asyncio.gather(
+        issue_pending_offers(session_factory=session_factory, now=PINNED_NOW, chunk_size=300),
+        issue_pending_offers(session_factory=session_factory, now=PINNED_NOW, chunk_size=500),
+    )
+    async with session_factory() as cursor_session, cursor_session.begin():
+        cursor = await cursor_session.get(WalletCursor, "offers")
+        cursor.position = 0
+    again = await issue_pending_offers(
+        session_factory=session_factory, now=PINNED_NOW + timedelta(hours=1), chunk_size=700
+    )
+    written, digest = await _written(session)
+    # Then between them the jobs made every offer and notice once, the rows the job makes
+    # alone; the rerun found them all made
+    assert first.offers + second.offers == 627
+    assert first.notifications + second.notifications == 34
+    assert (again.offers, again.notifications, again.already) == (0, 0, 627 + 34)
+    assert written["codes_unique"]
+    assert digest == CAPTURED_BEFORE_FAST_PATHS
