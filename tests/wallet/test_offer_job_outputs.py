@@ -22,6 +22,7 @@ from familymap.batch import run_batch
 from familymap.registry_load import load_synthetic_registry
 from familymap.tables import EntitlementChange, Family, Person
 from tests.clock import PINNED_NOW, PINNED_TODAY
+from wallet import reply_codes
 from wallet.offer_tables import Notification, Offer, OfferTransition, WalletCursor
 from wallet.offers import IssueSummary, issue_pending_offers, offer_key
 from wallet.outbox_tables import OutboxMessage
@@ -73,28 +74,47 @@ async def _written(session) -> tuple[dict, str]:
         # In the order they were made (ids ascending), as the rows the job wrote.
         "offers": [
             (
-                offer_key(o.programme, o.family_id - first_family,
-                          person(o.beneficiary_person_id), o.period_start),
-                o.offer_key == offer_key(o.programme, o.family_id, o.beneficiary_person_id,
-                                         o.period_start),
-                person(o.recipient_person_id), o.kind, o.region, o.amount_tiyn,
-                o.period_start, o.period_end, json.dumps(o.monthly_amounts, sort_keys=True), o.state, o.phone,
+                offer_key(
+                    o.programme,
+                    o.family_id - first_family,
+                    person(o.beneficiary_person_id),
+                    o.period_start,
+                ),
+                o.offer_key
+                == offer_key(o.programme, o.family_id, o.beneficiary_person_id, o.period_start),
+                person(o.recipient_person_id),
+                o.kind,
+                o.region,
+                o.amount_tiyn,
+                o.period_start,
+                o.period_end,
+                json.dumps(o.monthly_amounts, sort_keys=True),
+                o.state,
+                o.phone,
                 o.reply_code is not None and len(o.reply_code) == 4 and o.reply_code.isdigit(),
-                o.language, o.source_change_id - first_change, o.expires_at - o.created_at,
+                o.language,
+                o.source_change_id - first_change,
+                o.expires_at - o.created_at,
                 sms(o),
                 transitions[(o.id, None, "offered", "system")],
             )
             for o in offers
-        ],  # fmt: skip
+        ],
         "notices": [
             (
-                n.fact_key.split(":")[0], person(n.person_id), n.about_date,
-                n.family_id - first_family, n.language, n.body, n.sms_queued,
-                None if (m := by_key.get(f"notice:{n.id}")) is None
+                n.fact_key.split(":")[0],
+                person(n.person_id),
+                n.about_date,
+                n.family_id - first_family,
+                n.language,
+                n.body,
+                n.sms_queued,
+                None
+                if (m := by_key.get(f"notice:{n.id}")) is None
                 else (m.channel, m.recipient, m.body, m.status),
             )
             for n in notices
-        ],  # fmt: skip
+        ],
         "messages": len(messages),
         "transitions": sum(transitions.values()),
         # No phone was given one code twice.
@@ -157,3 +177,21 @@ async def test_concurrent_jobs_and_a_rerun_make_each_offer_once(
     assert (again.offers, again.notifications, again.already) == (0, 0, 627 + 34)
     assert written["codes_unique"]
     assert digest == CAPTURED_BEFORE_FAST_PATHS
+
+
+def test_codes_drawn_in_bulk_throw_away_the_uneven_top_of_each_two_bytes(monkeypatch):
+    # Given the system's random source giving 65,535 (in the uneven top: 65,536 is not a
+    # multiple of 9,000), then 63,005 (as well), then 5, then 9,004
+    given = bytes([0xFF, 0xFF, 0xF6, 0x1D, 0x00, 0x05, 0x23, 0x2C])
+    monkeypatch.setattr(reply_codes.secrets, "token_bytes", lambda n: given + bytes(n - 8))
+    draw = reply_codes.ReplyCodeDraw()
+    # When codes are drawn, then the top values are skipped and the others taken modulo 9,000
+    assert reply_codes.new_reply_code(taken=(), draw=draw) == "1005"
+    assert reply_codes.new_reply_code(taken=(), draw=draw) == "1004"
+    # and the zeros that follow give 1000
+    assert reply_codes.new_reply_code(taken={"1004", "1005"}, draw=draw) == "1000"
+
+
+def test_codes_drawn_in_bulk_find_the_one_code_left():
+    taken = {str(code) for code in range(1000, 10_000)} - {"5930"}
+    assert reply_codes.new_reply_code(taken=taken, draw=reply_codes.ReplyCodeDraw()) == "5930"
