@@ -288,17 +288,15 @@ async def _members_and_regions(
     if not family_ids:
         return members, regions
     # Plain rows of the columns needed, not ORM objects: after a national run a chunk reads
-    # thousands of families, and mapping every member would cost more than the inserts.
+    # thousands of families, and mapping every member would cost more than the inserts. The
+    # family's region comes with each member (a family without members is offered nothing).
     for person in await connection.execute(
-        select(*(getattr(Person, name) for name in MEMBER_COLUMNS)).where(
-            among(connection, Person.family_id, family_ids)
-        )
+        select(*(getattr(Person, name) for name in MEMBER_COLUMNS), Family.region)
+        .join(Family, Family.id == Person.family_id)
+        .where(among(connection, Person.family_id, family_ids))
     ):
         members.setdefault(person.family_id, []).append(person)
-    for family_id, region in await connection.execute(
-        select(Family.id, Family.region).where(among(connection, Family.id, family_ids))
-    ):
-        regions[family_id] = region
+        regions[person.family_id] = person.region
     return members, regions
 
 
