@@ -13,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 
+import pytest
+from babel.numbers import format_currency
 from sqlalchemy import func, select
 
 from familymap.batch import run_batch
+from familymap.i18n import LOCALES, money
 from familymap.registry_load import load_synthetic_registry
 from familymap.tables import EntitlementChange, Family, Person
 from tests.clock import PINNED_NOW, PINNED_TODAY
@@ -195,3 +200,16 @@ def test_codes_drawn_in_bulk_throw_away_the_uneven_top_of_each_two_bytes(monkeyp
 def test_codes_drawn_in_bulk_find_the_one_code_left():
     taken = {str(code) for code in range(1000, 10_000)} - {"5930"}
     assert reply_codes.new_reply_code(taken=taken, draw=reply_codes.ReplyCodeDraw()) == "5930"
+
+
+@pytest.mark.parametrize("language", ["kk", "ru", "en"])
+def test_tenge_are_written_as_babel_writes_them(language):
+    # Given amounts small and large, round and not, and a random spread of campaign amounts
+    rng = random.Random(18)
+    amounts = [0, 1, 5, 10, 99, 100, 101, 999, 1000, 99_999, 100_000, 123_456, 1_000_000]
+    amounts += [10**k - 1 for k in range(1, 16)] + [10**k for k in range(1, 16)]
+    amounts += [rng.randrange(0, 10 ** rng.randrange(1, 13)) for _ in range(5000)]
+    # When the formatter writes them, then each is Babel's text to the character
+    for tiyn in [*amounts, -1, -123_456]:
+        expected = format_currency(Decimal(tiyn) / 100, "KZT", locale=LOCALES[language])
+        assert money(tiyn, language) == expected
