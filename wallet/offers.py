@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import (
@@ -209,9 +209,11 @@ CHANGE_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedOffer:
-    """An offer decided: its key, the change it answers, whom it asks and the SMS's phone."""
+class PlannedOffer(NamedTuple):
+    """An offer decided: its key, the change it answers, whom it asks and the SMS's phone.
+
+    (A named tuple: a campaign plans one per offer, and a frozen dataclass costs a Python
+    call per field to build.)"""
 
     key: str
     change: Any
@@ -243,6 +245,9 @@ def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today
     offers: dict[str, PlannedOffer] = {}
     facts: dict[str, notices.PlannedNotice] = {}
     recipients: dict[tuple[int, int | None], Any] = {}
+    # A recipient is asked several times (a child's benefits, the family's): each phone is
+    # checked once.
+    phones: dict[str | None, str | None] = {}
     for change in changes:
         if not _offered(change):
             continue
@@ -273,7 +278,9 @@ def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today
             )
             continue
         key = offer_key(change.programme, change.family_id, change.person_id, change.period_start)
-        offers[key] = PlannedOffer(key, change, recipient, _sendable(recipient.phone))
+        if recipient.phone not in phones:
+            phones[recipient.phone] = _sendable(recipient.phone)
+        offers[key] = PlannedOffer(key, change, recipient, phones[recipient.phone])
     plan.offers = list(offers.values())
     plan.notices = list(facts.values())
     return plan
