@@ -142,7 +142,7 @@ def _money(tiyn: int, lang: str) -> str:
 
 # 1 234 567,89 as Babel writes it: what comes before, the group and decimal separators, and
 # what comes after (e.g. "", NBSP, ",", NBSP + "₸" in Russian; "KZT", ",", ".", "" in English).
-_PROBE = re.compile(r"(\D*)1(\D)234\2567(\D)89(\D*)")
+_PROBE = re.compile(r"(\D*)1(?P<group>\D)234(?P=group)567(\D)89(\D*)")
 
 
 @lru_cache(maxsize=8)

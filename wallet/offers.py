@@ -32,7 +32,9 @@ Expected refusals carry a stable code:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import gc
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -297,11 +299,13 @@ async def _members_and_regions(
     # Plain rows of the columns needed, not ORM objects: after a national run a chunk reads
     # thousands of families, and mapping every member would cost more than the inserts. The
     # family's region comes with each member (a family without members is offered nothing).
-    for person in await connection.execute(
+    # Fetched whole: iterating the result row by row costs four times the CPU.
+    read = await connection.execute(
         select(*(getattr(Person, name) for name in MEMBER_COLUMNS), Family.region)
         .join(Family, Family.id == Person.family_id)
         .where(among(connection, Person.family_id, family_ids))
-    ):
+    )
+    for person in read.all():
         members.setdefault(person.family_id, []).append(person)
         regions[person.family_id] = person.region
     return members, regions
@@ -681,6 +685,56 @@ async def offer_new_entitlements(
 
 
 async def issue_pending_offers(
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    now: datetime | None = None,
+    offer_days: int = DEFAULT_OFFER_DAYS,
+    chunk_size: int = 5000,
+    on_chunk: Callable[[IssueSummary], None] | None = None,
+    copy: bool = True,
+) -> IssueSummary:
+    """Read entitlement changes past the job's cursor, a chunk per transaction, and make
+    their offers (see `_issue_pending_offers`), with Python's cyclic garbage collector
+    deferred (`_fewer_collections`)."""
+    with _fewer_collections():
+        return await _issue_pending_offers(
+            session_factory=session_factory, now=now, offer_days=offer_days,
+            chunk_size=chunk_size, on_chunk=on_chunk, copy=copy,
+        )  # fmt: skip
+
+
+# Jobs running in this process, and the collector's thresholds before the first began.
+_deferring = 0
+_saved_threshold: list[int] = []
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Python's cyclic collector runs less often, and skips what existed before the job.
+
+    A chunk allocates hundreds of thousands of small containers (rows, tuples, dicts) that
+    reference counting frees; the collector, run every 700 of them, walked them and (in full
+    collections) every module's objects too: it cost as much CPU as reading the members
+    (measured: 0.15 s of CPU to read 16,000 members, 0.08 s with this). Frozen objects are not
+    walked; the threshold is raised while any job runs and put back after the last one.
+    """
+    global _deferring
+    if _deferring == 0:
+        gc.freeze()
+        _saved_threshold[:] = gc.get_threshold()
+        gc.set_threshold(max(_saved_threshold[0], 100_000), *_saved_threshold[1:])
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if _deferring == 0:
+            gc.set_threshold(*_saved_threshold)
+            gc.unfreeze()
+
+
+
+async def _issue_pending_offers(
     *,
     session_factory: async_sessionmaker[AsyncSession],
     now: datetime | None = None,

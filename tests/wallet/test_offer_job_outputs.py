@@ -23,7 +23,7 @@ from babel.numbers import format_currency
 from sqlalchemy import func, select
 
 from familymap.batch import run_batch
-from familymap.i18n import LOCALES, money
+from familymap.i18n import LOCALES, _money_form, money
 from familymap.registry_load import load_synthetic_registry
 from familymap.tables import EntitlementChange, Family, Person
 from tests.clock import PINNED_NOW, PINNED_TODAY
@@ -209,7 +209,9 @@ def test_tenge_are_written_as_babel_writes_them(language):
     amounts = [0, 1, 5, 10, 99, 100, 101, 999, 1000, 99_999, 100_000, 123_456, 1_000_000]
     amounts += [10**k - 1 for k in range(1, 16)] + [10**k for k in range(1, 16)]
     amounts += [rng.randrange(0, 10 ** rng.randrange(1, 13)) for _ in range(5000)]
-    # When the formatter writes them, then each is Babel's text to the character
+    # When the formatter writes them from the locale's form read from Babel
+    assert _money_form(language) is not None
+    # then each is Babel's text to the character
     for tiyn in [*amounts, -1, -123_456]:
         expected = format_currency(Decimal(tiyn) / 100, "KZT", locale=LOCALES[language])
         assert money(tiyn, language) == expected
