@@ -733,7 +733,6 @@ def _fewer_collections() -> Iterator[None]:
             gc.unfreeze()
 
 
-
 async def _issue_pending_offers(
     *,
     session_factory: async_sessionmaker[AsyncSession],
