@@ -21,6 +21,7 @@ import signal
 import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from bench import proc_cpu
 from bench.eligibility import _load_in_child
 from bench.sms_gateway import serve_gateway
 from familymap.batch import run_batch
@@ -125,7 +127,8 @@ def run_offers_benchmark(
         )
 
     asyncio.run(prepare())
-    offers, offer_seconds = asyncio.run(_offer_job(settings, chunk_size))
+    run = asyncio.run(_offer_job(settings, chunk_size))
+    offers, offer_seconds = run.summary, run.seconds
     console.print(
         f"offer job: {offers.offers:,} offers, {offers.notifications:,} notices "
         f"({offers.changes:,} changes) in {offer_seconds:.1f} s"
@@ -146,6 +149,7 @@ def run_offers_benchmark(
         "offer_seconds": round(offer_seconds, 3),
         "offers_per_s": round(offers.offers / offer_seconds) if offer_seconds else 0,
         "changes_per_s": round(offers.changes / offer_seconds) if offer_seconds else 0,
+        "offer_cpu_us_per_offer": run.cpu_us_per_offer(),
         "sms_relayed": relay["relayed"],
         "sms_sent": relay["sent"],
         "sms_failed": relay["failed"],
@@ -162,9 +166,30 @@ def run_offers_benchmark(
     }
 
 
-async def _offer_job(settings: Settings, chunk_size: int) -> tuple[IssueSummary, float]:
+@dataclass
+class OfferJobRun:
+    """The offer job's outcome, wall time and CPU: this process's and its PostgreSQL
+    backends' (None where /proc is missing). On a shared machine the wall time depends on
+    the others' load; the CPU an offer costs much less."""
+
+    summary: IssueSummary
+    seconds: float
+    job_cpu_s: float
+    database_cpu_s: float | None
+
+    def cpu_us_per_offer(self) -> dict[str, float | None]:
+        offers = max(self.summary.offers, 1)
+        database = self.database_cpu_s
+        return {
+            "job": round(self.job_cpu_s / offers * 1e6, 1),
+            "database": None if database is None else round(database / offers * 1e6, 1),
+        }
+
+
+async def _offer_job(settings: Settings, chunk_size: int) -> OfferJobRun:
     engine = create_engine(settings)
     try:
+        cpu_before = time.process_time()
         started = time.perf_counter()
         summary = await issue_pending_offers(
             session_factory=create_session_factory(engine),
@@ -172,9 +197,25 @@ async def _offer_job(settings: Settings, chunk_size: int) -> tuple[IssueSummary,
             offer_days=settings.offer_days,
             chunk_size=chunk_size,
         )
-        return summary, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        job_cpu = time.process_time() - cpu_before
+        return OfferJobRun(summary, seconds, job_cpu, await _backends_cpu(engine))
     finally:
         await engine.dispose()
+
+
+async def _backends_cpu(engine: Any) -> float | None:
+    """CPU seconds of the backends serving this database (the job's pooled connections,
+    opened for it, so counted whole), read before the pool closes them."""
+    if not proc_cpu.available() or engine.dialect.name != "postgresql":
+        return None
+    async with engine.connect() as connection:
+        pids = (
+            await connection.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+        ).all()
+    return proc_cpu.used_since({}, proc_cpu.snapshot(pids))
 
 
 def _prepare_in_child(settings: Settings, families: int, seed: int, on: date) -> tuple[int, int]:

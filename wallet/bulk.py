@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import any_, literal
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +30,14 @@ def dialect_insert(connection: AsyncConnection, table: Any) -> Any:
     """
     dialect = connection.dialect.name
     return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def among(connection: AsyncConnection, column: Any, values: Sequence[Any]) -> Any:
+    """`column` among `values`: one array parameter on PostgreSQL (thousands of bound values
+    would be compiled, sent and planned one by one), an IN list elsewhere."""
+    if connection.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def sms_row(*, message_key: str, phone: str, body: str, now: datetime) -> dict[str, Any]:

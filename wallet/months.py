@@ -15,10 +15,11 @@ and each payment names its month and pays that month's amount (wallet.payments).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,15 +47,24 @@ def last_day(month: date) -> date:
 
 def months_between(start: date, end: date) -> list[date]:
     """The first days of the months from `start`'s to `end`'s, both included."""
-    months, month = [], month_of(start)
-    while month <= month_of(end):
+    return list(_months_of(start, end))
+
+
+# A campaign quotes hundreds of thousands of periods, but few distinct ones (a benefit's
+# periods start on a handful of days): each period's months are counted once.
+@lru_cache(maxsize=8192)
+def _months_of(start: date, end: date) -> tuple[date, ...]:
+    months, month, last = [], month_of(start), month_of(end)
+    while month <= last:
         months.append(month)
         month = next_month(month)
-    return months
+    return tuple(months)
 
 
-@dataclass(frozen=True, slots=True)
-class MonthAmount:
+# Plain named tuples rather than frozen dataclasses: a campaign makes a quote per offer and
+# a dozen months per quote, and a frozen dataclass costs a Python call per field to build and
+# to hash; a tuple costs neither.
+class MonthAmount(NamedTuple):
     """One month of a benefit: what it pays and the day the family was taken as of."""
 
     month: date
@@ -77,8 +87,7 @@ class MonthAmount:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
+class Quote(NamedTuple):
     """A benefit as decided on `decided_on`: its amount then and its period."""
 
     programme: str
@@ -116,23 +125,42 @@ async def month_amounts(
             schedules.append([MonthAmount(month_of(quote.start), quote.amount_tiyn, quote.start)])
             continue
         schedule = []
-        for month in months_between(quote.start, quote.end):
-            if month < month_of(quote.decided_on):
-                day = _as_of(month, quote)
-                amount = earlier[AsOf(quote.programme, quote.family_id, quote.person_id, day)]
-                schedule.append(MonthAmount(month, amount, day))
-            else:
-                schedule.append(MonthAmount(month, quote.amount_tiyn, quote.decided_on))
+        for month in _backpay_months(quote):
+            day = _as_of(month, quote)
+            amount = earlier[AsOf(quote.programme, quote.family_id, quote.person_id, day)]
+            schedule.append(MonthAmount(month, amount, day))
+        # The months from the decision's on are paid at the amount decided: the same for
+        # every quote of that period, amount and day, so built once.
+        schedule.extend(_decided_months(quote.start, quote.end, quote.decided_on,
+                                        quote.amount_tiyn))  # fmt: skip
         schedules.append(schedule)
     return schedules
 
 
-def _backpay_months(quote: Quote) -> list[date]:
+def _backpay_months(quote: Quote) -> tuple[date, ...]:
+    """The months of the quote's period that ended before the month it was decided in."""
     if quote.kind != BENEFIT or quote.start is None or quote.end is None:
-        return []
+        return ()
     if is_one_off(quote.start, quote.end):
-        return []
-    return [m for m in months_between(quote.start, quote.end) if m < month_of(quote.decided_on)]
+        return ()
+    return _months_before(quote.start, quote.end, month_of(quote.decided_on))
+
+
+@lru_cache(maxsize=8192)
+def _months_before(start: date, end: date, decided_month: date) -> tuple[date, ...]:
+    return tuple(m for m in _months_of(start, end) if m < decided_month)
+
+
+@lru_cache(maxsize=16384)
+def _decided_months(
+    start: date, end: date, decided_on: date, amount_tiyn: int
+) -> tuple[MonthAmount, ...]:
+    decided_month = month_of(decided_on)
+    return tuple(
+        MonthAmount(month, amount_tiyn, decided_on)
+        for month in _months_of(start, end)
+        if month >= decided_month
+    )
 
 
 def _as_of(month: date, quote: Quote) -> date:
@@ -143,6 +171,13 @@ def _as_of(month: date, quote: Quote) -> date:
 def to_json(schedule: Sequence[MonthAmount]) -> list[dict[str, Any]]:
     """A schedule as stored on offers and assignments."""
     return [m.to_json() for m in schedule]
+
+
+@lru_cache(maxsize=16384)
+def schedule_json(schedule: tuple[MonthAmount, ...]) -> str:
+    """A schedule as the JSON text stored on offers (what `to_json` gives, serialised): a
+    campaign's schedules repeat (one period, one amount), so each is written once."""
+    return json.dumps(to_json(schedule))
 
 
 def from_json(data: Sequence[dict[str, Any]] | None) -> list[MonthAmount]:
