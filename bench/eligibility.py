@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import func, select
 
-from app.cli_eligibility import report_run
+from app.cli.eligibility import report_run
 from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings

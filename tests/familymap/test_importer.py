@@ -19,7 +19,7 @@ import typer
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from app.cli_import import import_command
+from app.cli.imports import import_command
 from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings

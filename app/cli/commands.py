@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from app.auth import Role, TokenRejected, build_dev_issuer
-from app.cli_settings import load_settings, settings_problems
+from app.cli.settings import load_settings, settings_problems
 from app.db import create_engine, create_session_factory
 from app.http_protocol import BoundedHttpToolsProtocol
 from app.logging import configure_logging, log_config
@@ -227,16 +227,16 @@ def _print_dev_banner(settings: Settings, *, host: str, port: int) -> None:
 
 
 def _register_subcommands() -> None:
-    from app.cli_audit import audit_cli
-    from app.cli_bank import bank_cli
-    from app.cli_eligibility import eligibility_cli, generate
-    from app.cli_import import import_command
-    from app.cli_ledger import ledger_cli
-    from app.cli_offers import jobs_cli, offers_cli
-    from app.cli_operations import operations_cli
-    from app.cli_outbox import outbox_cli
-    from app.cli_report import report_cli
-    from app.cli_vouchers import vouchers_cli
+    from app.cli.audit import audit_cli
+    from app.cli.bank import bank_cli
+    from app.cli.eligibility import eligibility_cli, generate
+    from app.cli.imports import import_command
+    from app.cli.ledger import ledger_cli
+    from app.cli.offers import jobs_cli, offers_cli
+    from app.cli.operations import operations_cli
+    from app.cli.outbox import outbox_cli
+    from app.cli.report import report_cli
+    from app.cli.vouchers import vouchers_cli
 
     cli.command()(generate)
     cli.command("import")(import_command)

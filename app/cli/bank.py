@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_settings import load_settings
+from app.cli.settings import load_settings
 from app.db import create_engine, create_session_factory
 from app.settings import Settings
 from familymap.orm import utcnow

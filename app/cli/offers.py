@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from app.cli_settings import load_settings
+from app.cli.settings import load_settings
 from app.db import create_engine, create_session_factory
 from app.jobs import JobsSummary, run_wallet_jobs
 from app.logging import configure_logging

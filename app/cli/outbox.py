@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_settings import load_settings
+from app.cli.settings import load_settings
 from app.db import create_engine, create_session_factory
 from app.logging import configure_logging
 from app.settings import Settings
