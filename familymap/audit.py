@@ -239,18 +239,16 @@ ADVANCE_HEAD_CTE = (
     "audit_head AS (UPDATE audit_chain_head SET seq = seq + 1 WHERE id = :audit_chain "
     "RETURNING seq, hash)"
 )
-LINK_CTES = (
-    "audit_appended AS (\n"
-    + insert_from_parameters(_TABLE, prefix="audit_").replace("{", "{{").replace("}", "}}")
-    + """
-    WHERE {guard}
+LINK_CTES = f"""
+audit_appended AS (
+    {insert_from_parameters(_TABLE, prefix="audit_")}
+    WHERE {{guard}}
     RETURNING id
 ),
 audit_linked AS (
-    UPDATE audit_chain_head SET hash = :audit_hash WHERE id = :audit_chain AND {guard}
+    UPDATE audit_chain_head SET hash = :audit_hash WHERE id = :audit_chain AND {{guard}}
     RETURNING id
-)"""
-)
+)"""  # noqa: S608 (built from the table's definition, no input)
 _LOCK_HEAD = "SELECT seq, hash FROM audit_chain_head WHERE id = $1 FOR UPDATE"
 # Records after a head the transaction holds: one statement puts them in and moves the head
 # past them ($1, $2: the head's new seq and hash, $3 the chain; then an array per column).

@@ -7,9 +7,7 @@ INSUFFICIENT_FUNDS) rolls it back and is returned as `VoucherRefused { code mess
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +22,7 @@ from app.auth import Principal, Role
 from app.metrics import REDEMPTIONS
 from app.rate_limit import QR_TOKENS
 from app.settings import Settings
+from familymap.audit import Caller
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
 from graphql_schema.context import Context
@@ -65,10 +64,9 @@ from graphql_schema.types.vouchers import (
     RegisterMerchantResult,
     VoucherRefused,
 )
-from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
+from vouchers import acts, feedback, meal_service, meals, medicines, merchants
 from vouchers.calendar import local_day
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
-from vouchers.meal_groups import GroupItem
 from vouchers.qr import load_or_create_key
 from wallet.ledger import LedgerError
 
@@ -90,18 +88,8 @@ def qr_signing_key(settings: Settings) -> bytes:
     return _dev_qr_key(settings.dev_qr_key_path)
 
 
-# What a mutation's audit record says it changed, and about whom: (what, person id or None);
-# or, for a change touching several families (a meal batch), a record per family.
-AuditOf = Callable[[Any], "tuple[str, int | None] | list[FamilyNote]"]
-
-
-@dataclass(frozen=True, slots=True)
-class FamilyNote:
-    """One audit record of a change to a family's data: about one member, or the family."""
-
-    what: str
-    family_id: int
-    person_id: int | None
+# What a mutation's audit record says it changed, and about whom: (what, person id or None).
+AuditOf = Callable[[Any], "tuple[str, int | None]"]
 
 
 async def run_refusable(
@@ -114,21 +102,11 @@ async def run_refusable(
     try:
         async with info.context.session_factory() as session, session.begin():
             result = await work(session)
-            audited = audit_of(result)
-            if isinstance(audited, tuple):
-                what, person_id = audited
-                await _audit_change(info, session, what=what, person_id=person_id)
-            for note in audited if isinstance(audited, list) else ():
-                await _audit_change(
-                    info, session, what=note.what, person_id=note.person_id,
-                    family_id=note.family_id,
-                )  # fmt: skip
+            what, person_id = audit_of(result)
+            await _audit_change(info, session, what=what, person_id=person_id)
             return result
     except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(
-            code=VoucherRefusalCode(refused.code),
-            message=refusal_text(refused, info.context.language),
-        )
+        return _refused(info, refused)
 
 
 async def _audit_change(
@@ -137,11 +115,9 @@ async def _audit_change(
     *,
     what: str,
     person_id: int | None,
-    family_id: int | None = None,
 ) -> None:
-    """One audit record of a state change, about the person it concerned if any (else about
-    the family `family_id`, if any)."""
-    iin = None
+    """One audit record of a state change, about the person it concerned if any."""
+    iin, family_id = None, None
     if person_id is not None:
         row = (
             await session.execute(
@@ -162,40 +138,24 @@ async def _audit_change(
     )
 
 
-async def _redeem_meal_on_driver(
-    info: Info[Context, Any], school: uuid.UUID, input: RedeemMealInput, key: bytes
-) -> RedeemMealResult:
-    """redeemMeal on PostgreSQL: served in a group with the other requests in flight
-    (vouchers/meal_groups.py), or alone on the hot path (vouchers/meal_hotpath.py), its audit
-    record in the same transaction either way."""
-    now = datetime.now(UTC)
-    request = _meal_request(input, now)
-    caller = audit_caller(info, role=min(require_principal(info).roles))
-    try:
-        if info.context.meal_coalescer is not None:
-            redeemed = await info.context.meal_coalescer.redeem(
-                GroupItem(merchant_id=school, request=request, now=now, caller=caller)
-            )
-        else:
-            async with info.context.driver_transactions() as connection:
-                redeemed = await meal_hotpath.redeem_meal_on_driver(
-                    connection=connection, merchant_id=school, request=request, qr_key=key,
-                    now=now, caller=caller,
-                )  # fmt: skip
-    except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(
-            code=VoucherRefusalCode(refused.code),
-            message=refusal_text(refused, info.context.language),
-        )
-    result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
-    _count_served(result)
-    return result
+def _meal_paths(info: Info[Context, Any]) -> meal_service.MealPaths:
+    """The ways this server can serve a meal (the driver's exist on PostgreSQL only)."""
+    context = info.context
+    return meal_service.MealPaths(
+        sessions=context.session_factory,
+        driver=context.driver_transactions,
+        coalescer=context.meal_coalescer,
+    )
 
 
-def _count_served(result: object) -> None:
-    # Counted once committed; a replay served nothing new.
-    if isinstance(result, MealRedeemed) and not result.replayed:
-        REDEMPTIONS.labels(purpose=meals.PURPOSE).inc()
+def _caller(info: Info[Context, Any]) -> Caller:
+    return audit_caller(info, role=min(require_principal(info).roles))
+
+
+def _refused(info: Info[Context, Any], refused: VoucherError | LedgerError) -> VoucherRefused:
+    return VoucherRefused(
+        code=VoucherRefusalCode(refused.code), message=refusal_text(refused, info.context.language)
+    )
 
 
 def merchant_of(principal: Principal) -> uuid.UUID:
@@ -305,31 +265,17 @@ class VoucherMutations:
         self, info: Info[Context, Any], input: RedeemMealInput
     ) -> RedeemMealResult:
         school = merchant_of(require_principal(info))
-        key = qr_signing_key(info.context.settings)
-        if info.context.driver_transactions is not None:
-            return await _redeem_meal_on_driver(info, school, input, key)
-
-        async def work(session: AsyncSession) -> MealRedeemed:
-            now = datetime.now(UTC)
-            result = await meals.redeem_meal(
-                session=session,
-                merchant_id=school,
-                request=_meal_request(input, now),
-                qr_key=key,
-                now=now,
-            )
-            return MealRedeemed(meal=MealView.from_row(result.redemption), replayed=result.replayed)
-
-        result = await run_refusable(
-            info,
-            work,
-            lambda r: (
-                meals.served_text(int(r.meal.id), replayed=r.replayed),
-                int(r.meal.child_id),
-            ),
-        )
-        _count_served(result)
-        return result
+        now = datetime.now(UTC)
+        try:
+            redeemed = await meal_service.redeem_meal(
+                paths=_meal_paths(info), merchant_id=school, request=_meal_request(input, now),
+                qr_key=qr_signing_key(info.context.settings), now=now, caller=_caller(info),
+            )  # fmt: skip
+        except (VoucherError, LedgerError) as refused:
+            return _refused(info, refused)
+        if not redeemed.replayed:
+            REDEMPTIONS.labels(purpose=meals.PURPOSE).inc()  # counted once committed
+        return MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
 
     @strawberry.mutation(
         description=(
@@ -342,28 +288,23 @@ class VoucherMutations:
         self, info: Info[Context, Any], items: list[RedeemMealInput]
     ) -> MealBatchOutcome:
         school = merchant_of(require_principal(info))
-        key = qr_signing_key(info.context.settings)
-
-        async def work(session: AsyncSession) -> MealBatchResult:
+        now = datetime.now(UTC)
+        try:
             if len(items) > MAX_BATCH:
                 raise InvalidInput("refusal.batch_size", count=MAX_BATCH)
-            now = datetime.now(UTC)
-            requests = [_meal_request(item, now) for item in items]
-            results = await meals.redeem_meals_batch(
-                session=session, merchant_id=school, requests=requests, qr_key=key, now=now
-            )
-            redeemed.extend(result.redeemed for result in results if result.redeemed)
-            views = [MealBatchItem.from_result(result, info.context.language) for result in results]
-            served = sum(view.ok for view in views)
-            return MealBatchResult(items=views, served=served, refused=len(views) - served)
-
-        redeemed: list[meals.Redeemed] = []
-        # One record per family the batch served, so that each family sees it in its trail.
-        result = await run_refusable(info, work, lambda r: _batch_notes(r, redeemed))
-        if isinstance(result, MealBatchResult):
-            fresh = sum(item.ok and not item.replayed for item in result.items)
-            REDEMPTIONS.labels(purpose=meals.PURPOSE).inc(fresh)
-        return result
+            results = await meal_service.redeem_meals_batch(
+                paths=_meal_paths(info), merchant_id=school,
+                requests=[_meal_request(item, now) for item in items],
+                qr_key=qr_signing_key(info.context.settings), now=now, caller=_caller(info),
+            )  # fmt: skip
+        except (VoucherError, LedgerError) as refused:
+            return _refused(info, refused)
+        views = [MealBatchItem.from_result(result, info.context.language) for result in results]
+        served = sum(view.ok for view in views)
+        REDEMPTIONS.labels(purpose=meals.PURPOSE).inc(
+            sum(view.ok and not view.replayed for view in views)
+        )
+        return MealBatchResult(items=views, served=served, refused=len(views) - served)
 
     @strawberry.mutation(
         description=(
@@ -555,27 +496,6 @@ class VoucherMutations:
             return InvoiceView.from_row(invoice)
 
         return await run_refusable(info, work, lambda r: (f"invoice {r.id} paid", None))
-
-
-def _batch_notes(
-    result: MealBatchResult, redeemed: list[meals.Redeemed]
-) -> tuple[str, None] | list[FamilyNote]:
-    """A batch's audit records: one per family it served (about the child, when the batch
-    served one child of that family), or one about no one when it served none."""
-    if not redeemed:
-        return (f"meal batch: {result.served} served, {result.refused} refused", None)
-    by_family: dict[int, list[meals.Redeemed]] = defaultdict(list)
-    for meal in redeemed:
-        by_family[meal.redemption.family_id].append(meal)
-    notes = []
-    for family_id, served in sorted(by_family.items()):
-        replays = sum(meal.replayed for meal in served)
-        children = {meal.redemption.person_id for meal in served}
-        ids = ", ".join(str(meal.redemption.id) for meal in served)
-        what = f"meal batch: {len(served) - replays} served, {replays} replayed (meals {ids})"
-        only = next(iter(children)) if len(children) == 1 else None
-        notes.append(FamilyNote(what=what[:200], family_id=family_id, person_id=only))
-    return notes
 
 
 def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:
