@@ -37,13 +37,14 @@ import asyncpg
 import structlog
 
 from familymap.audit import Caller, Entry, append_after, lock_head, pick_chain
-from familymap.driver_sql import DriverTransactions
+from familymap.driver_sql import DriverTransactions, insert_from_arrays
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
 from vouchers.errors import VoucherError
 from vouchers.meal_hotpath import claimed_child, redeem_meal_on_driver, school_from
 from vouchers.meals import (
+    MEAL_COLUMNS,
     ChildVoucher,
     MealRequest,
     Redeemed,
@@ -92,18 +93,8 @@ FROM persons p
 LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = ANY($2::date[])
 WHERE p.id = ANY($1::bigint[])
 """
-_COLUMNS = (
-    "id", "idempotency_key", "voucher_id", "family_id", "person_id", "merchant_id",
-    "service_date", "meal_type", "price_tiyn", "method", "qr_nonce", "transfer_id", "claimed_on",
-    "created_at",
-)  # fmt: skip
-_INSERT = """
-INSERT INTO meal_redemptions (id, idempotency_key, voucher_id, family_id, person_id,
-                              merchant_id, service_date, meal_type, price_tiyn, method,
-                              qr_nonce, transfer_id, claimed_on, created_at)
-SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::uuid[], $7::date[], $8::varchar[], $9::bigint[], $10::varchar[],
-                     $11::varchar[], $12::varchar[], $13::date[], $14::timestamptz[])
+_INSERT = f"""
+{insert_from_arrays(MealRedemption.__table__, columns=MEAL_COLUMNS)}
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -190,7 +181,7 @@ async def redeem_meals_together(
     inserted = {
         row["id"]
         for row in await connection.fetch(
-            _INSERT, *([getattr(meal, column) for meal in rows] for column in _COLUMNS)
+            _INSERT, *([getattr(meal, column) for meal in rows] for column in MEAL_COLUMNS)
         )
     }
     # A meal whose row a request outside the group took first is decided alone.

@@ -39,12 +39,13 @@ from familymap.audit import (
     link_values,
     pick_chain,
 )
-from familymap.driver_sql import driver_statement
+from familymap.driver_sql import driver_statement, insert_from_parameters
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
 from vouchers.errors import NotFound, QrInvalid, VoucherError, WrongCategory
 from vouchers.meals import (
+    MEAL_COLUMNS,
     PURPOSE,
     ChildVoucher,
     MealRequest,
@@ -87,16 +88,13 @@ FROM persons p
 LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = $2
 WHERE p.id = $1
 """
+MEALS = MealRedemption.__table__
 # The meal, its payment and its audit record in one statement: the payment and the record
-# only if the meal went in (a refusal or a replay inserts nothing).
+# only if the meal went in (a refusal or a replay inserts nothing). Every column list and
+# type comes from the tables' definitions.
 _SERVE = driver_statement(f"""
 WITH meal AS (
-    INSERT INTO meal_redemptions (id, idempotency_key, voucher_id, family_id, person_id,
-                                  merchant_id, service_date, meal_type, price_tiyn, method,
-                                  qr_nonce, transfer_id, claimed_on, created_at)
-    VALUES (:id, :idempotency_key, :voucher_id, :family_id, :person_id, :merchant_id,
-            :service_date, :meal_type, :price_tiyn, :method, :qr_nonce, :transfer_id,
-            :claimed_on, :created_at)
+    {insert_from_parameters(MEALS, prefix="", columns=MEAL_COLUMNS)}
     ON CONFLICT DO NOTHING
     RETURNING id
 ),

@@ -60,9 +60,19 @@ from vouchers.errors import (
 from vouchers.merchants import get_merchant
 from vouchers.qr import DEFAULT_TTL, QrClaims, check_unexpired, sign_qr, verify_qr
 from vouchers.tables import MEAL_TYPES, MealRedemption, MealVoucher, Merchant
-from wallet.ledger import LedgerError, NewTransfer, open_account, post_new_transfers, transfer
+from wallet.ledger import (
+    LedgerError,
+    NewTransfer,
+    Reason,
+    open_account,
+    post_new_transfers,
+    transfer,
+)
 
 PURPOSE = "school_meals"
+# A meal's row, as the table defines it: `validate_meal_request` fills every column but the
+# id and the time of the insert, and every path's INSERT is built from this list.
+MEAL_COLUMNS = tuple(c.name for c in MealRedemption.__table__.c)
 PROGRAMME = "SCHOOL_MEALS"
 PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
 PARENT_ROLES = ("head", "spouse")
@@ -146,7 +156,7 @@ async def issue_meal_voucher(
         debit=PROGRAMME_ACCOUNT,
         credit=wallet_code(child.id),
         amount=voucher.amount_tiyn,
-        reason="VOUCHER_FUNDING",
+        reason=Reason.VOUCHER_FUNDING,
         metadata={"meal_voucher_id": voucher.id},
     )
     return voucher, True
@@ -474,7 +484,7 @@ def meal_payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
         debit=wallet_code(redemption.person_id),
         credit=school.account_code,
         amount=redemption.price_tiyn,
-        reason="MEAL_SERVED",
+        reason=Reason.MEAL_SERVED,
         family_id=redemption.family_id,
         person_id=redemption.person_id,
     )
