@@ -43,7 +43,7 @@ from familymap.driver_sql import driver_statement, insert_from_parameters
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
-from vouchers.errors import NotFound, QrInvalid, VoucherError, WrongCategory
+from vouchers.errors import QrInvalid, VoucherError
 from vouchers.meals import (
     MEAL_COLUMNS,
     PURPOSE,
@@ -56,6 +56,7 @@ from vouchers.meals import (
     served_text,
     validate_meal_request,
 )
+from vouchers.merchants import checked_merchant, merchant_key
 from vouchers.qr import verify_qr
 from vouchers.tables import MealRedemption, Merchant
 from wallet.ledger import TransferIdReused
@@ -122,10 +123,7 @@ async def redeem_meal_on_driver(
 ) -> Redeemed:
     """`vouchers.meals.redeem_meal` and its audit record (by `caller`) in the connection's
     transaction: two statements when the meal is served."""
-    try:
-        school_key = merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
-    except ValueError as exc:
-        raise NotFound("refusal.no_such_merchant") from exc
+    school_key = merchant_key(merchant_id)
     child_id = claimed_child(request, qr_key)
     year = school_year(request.served_on, parameters=parameters)
     year_start = year.start if year is not None else None
@@ -208,18 +206,15 @@ def claimed_child(request: MealRequest, qr_key: bytes) -> int | None:
 
 
 def school_from(found: asyncpg.Record) -> Merchant:
-    """The school as `get_merchant` would give it, or its refusal."""
-    if found["merchant_id"] is None:
-        raise NotFound("refusal.no_such_merchant")
-    if found["category"] != PURPOSE:
-        raise WrongCategory(
-            "refusal.wrong_category", merchant_category=found["category"], category=PURPOSE
+    """The school as `get_merchant` would give it, or its refusal (the same check)."""
+    school = None
+    if found["merchant_id"] is not None:
+        school = Merchant(
+            id=found["merchant_id"],
+            external_code=found["external_code"],
+            name=found["name"],
+            category=found["category"],
+            region=found["region"],
+            created_at=found["created_at"],
         )
-    return Merchant(
-        id=found["merchant_id"],
-        external_code=found["external_code"],
-        name=found["name"],
-        category=found["category"],
-        region=found["region"],
-        created_at=found["created_at"],
-    )
+    return checked_merchant(school, category=PURPOSE)
