@@ -36,7 +36,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from familymap.audit import Caller, Entry, append_after, lock_head, pick_chain
+from familymap.audit import Caller, append_after, lock_head, pick_chain
 from familymap.driver_sql import DriverTransactions, insert_from_arrays
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
@@ -49,7 +49,7 @@ from vouchers.meals import (
     MealRequest,
     Redeemed,
     meal_payment,
-    served_text,
+    served_entry,
     validate_meal_request,
 )
 from vouchers.tables import MealRedemption, Merchant
@@ -195,12 +195,10 @@ async def redeem_meals_together(
         chain=chain,
         head=head,
         entries=[
-            Entry(
-                caller=items[position].caller,
-                subject_iin=persons[meal.person_id]["iin"],
-                family_id=meal.family_id,
-                action="write",
-                what=served_text(meal.id),
+            served_entry(
+                items[position].caller,
+                Redeemed(meal, replayed=False),
+                {meal.person_id: persons[meal.person_id]["iin"]},
             )
             for position, meal, _ in served
         ],

@@ -34,7 +34,6 @@ from familymap.audit import (
     LINK_CTES,
     AuditChainMissing,
     Caller,
-    Entry,
     append_after,
     link_values,
     pick_chain,
@@ -53,7 +52,7 @@ from vouchers.meals import (
     meal_payment,
     refusal_for_taken_keys,
     replay_of,
-    served_text,
+    served_entry,
     validate_meal_request,
 )
 from vouchers.merchants import checked_merchant, merchant_key
@@ -136,6 +135,7 @@ async def redeem_meal_on_driver(
     if found["audit_seq"] is None:
         raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
     school = school_from(found)
+    iins = {} if found["person_id"] is None else {found["person_id"]: found["iin"]}
     children: dict[int, ChildVoucher] = {}
     if found["person_id"] is not None and year_start is not None:
         children[found["person_id"]] = ChildVoucher(
@@ -158,8 +158,7 @@ async def redeem_meal_on_driver(
         redemption = MealRedemption(**values)
         payment = meal_payment(school, redemption)
         record = link_values(
-            entry=Entry(caller, found["iin"], redemption.family_id, "write",
-                        served_text(redemption.id)),
+            entry=served_entry(caller, Redeemed(redemption, replayed=False), iins),
             chain=chain, seq=found["audit_seq"], prev_hash=found["audit_prev_hash"],
         )  # fmt: skip
         arguments = values | transfer_values(payment) | record
@@ -181,14 +180,12 @@ async def redeem_meal_on_driver(
         )
         if replay is None:
             raise
-        first_meal = replay.redemption
-        same_child = first_meal.person_id == found["person_id"]
-        # The read moved the head to audit_seq: the record goes in that place.
+        # The read moved the head to audit_seq: the record goes in that place (about the
+        # child only if the first meal was this request's child's).
         await append_after(
             connection=connection, chain=chain,
             head=(found["audit_seq"] - 1, found["audit_prev_hash"]),
-            entries=[Entry(caller, found["iin"] if same_child else None, first_meal.family_id,
-                           "write", served_text(first_meal.id, replayed=True))],
+            entries=[served_entry(caller, replay, iins)],
         )  # fmt: skip
         return replay
     check_posted(payment, served)

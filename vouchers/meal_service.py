@@ -11,9 +11,10 @@ answers and refusal codes on each (the reference model in tests/model holds them
 `redeem_meals_batch` serves a canteen's offline batch (`vouchers.meals.redeem_meals_batch`).
 
 Each runs in one transaction of its own with its audit records, written last in it. What a
-served meal's record says is decided here (`served_entry`, `batch_entries`) for every path,
-and every record is filled, hashed and chained by `familymap.audit.link_rows`: on the ORM
-paths through `familymap.audit.append`, on the driver's paths inside their own statements.
+served meal's record says is decided once for every path (`vouchers.meals.served_entry`; a
+batch's, `batch_entries`), and every record is filled, hashed and chained by
+`familymap.audit.link_rows`: on the ORM paths through `familymap.audit.append`, on the
+driver's paths inside their own statements.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from familymap.tables import Person
 from vouchers import meals
 from vouchers.meal_groups import GroupItem
 from vouchers.meal_hotpath import redeem_meal_on_driver
-from vouchers.meals import BatchItemResult, MealRequest, Redeemed, served_text
+from vouchers.meals import BatchItemResult, MealRequest, Redeemed, served_entry
 
 if TYPE_CHECKING:
     from vouchers.meal_groups import MealCoalescer
@@ -104,18 +105,6 @@ async def redeem_meals_batch(
         iins = await _iins(session, sorted({meal.redemption.person_id for meal in redeemed}))
         await append(session=session, entries=batch_entries(caller, results, iins))
         return results
-
-
-def served_entry(caller: Caller, redeemed: Redeemed, iins: dict[int, str]) -> Entry:
-    """The audit record of one meal served (or replayed), about the child."""
-    meal = redeemed.redemption
-    return Entry(
-        caller=caller,
-        subject_iin=iins.get(meal.person_id),
-        family_id=meal.family_id,
-        action="write",
-        what=served_text(meal.id, replayed=redeemed.replayed),
-    )
 
 
 def batch_entries(

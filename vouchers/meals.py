@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.audit import Caller, Entry
 from familymap.i18n import Term
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
@@ -475,6 +476,19 @@ async def _refusal_or_replay(
 def served_text(meal_id: int, *, replayed: bool = False) -> str:
     """What a redemption's audit record says it changed."""
     return f"meal {meal_id} served" + (" (replay)" if replayed else "")
+
+
+def served_entry(caller: Caller, redeemed: Redeemed, iins: dict[int, str]) -> Entry:
+    """The audit record of one meal served (or replayed), about the child (`iins`: the IINs
+    of the children known, by person id): the same record on every path."""
+    meal = redeemed.redemption
+    return Entry(
+        caller=caller,
+        subject_iin=iins.get(meal.person_id),
+        family_id=meal.family_id,
+        action="write",
+        what=served_text(meal.id, replayed=redeemed.replayed),
+    )
 
 
 def meal_payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
