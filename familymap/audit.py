@@ -4,8 +4,9 @@
     └── AuditChainMissing       AUDIT_CHAIN_MISSING: the chain head row is not there
 
 Every read of personal data about someone other than the caller, and every state change,
-calls `record_access` (or, on a hot path holding a bare asyncpg connection, `append_after`)
-inside its own transaction, so the record commits (or rolls back) with what it records. Call
+calls `append` (`record_access` for one record; on a hot path holding a bare asyncpg
+connection, `append_after` or `LINK_CTES`) inside its own transaction. Every writer fills and
+hashes its rows with `link_rows`, and the SQL is built from the table's definition, so the record commits (or rolls back) with what it records. Call
 it last in the transaction: appending locks its chain's head until the transaction ends, so
 the next append to that chain waits that long.
 
@@ -24,15 +25,16 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.audit_tables import AuditChainHead, AuditRecord
+from familymap.driver_sql import insert_columns, insert_from_arrays, insert_from_parameters
 from familymap.orm import utcnow
 
 if TYPE_CHECKING:
@@ -67,29 +69,30 @@ def _utc_text(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def record_hash(record: AuditRecord, *, key: bytes) -> str:
-    """The HMAC of a record's content chained to its predecessor's hash."""
-    return _chained_hash(
-        key,
-        record.prev_hash,
-        [
-            record.seq,
-            _utc_text(record.recorded_at),
-            record.actor,
-            record.role,
-            record.subject_hash,
-            record.family_id,
-            record.action,
-            record.what,
-            record.operation,
-            record.request_id,
-        ],
-    )
+# What a record's hash covers, besides its predecessor's hash: every column but the chain's
+# bookkeeping (id, chain, prev_hash, hash). `record_hash` (the check) and `link_rows` (every
+# writer) both read this one list.
+HASHED_COLUMNS = (
+    "seq", "recorded_at", "actor", "role", "subject_hash", "family_id", "action", "what",
+    "operation", "request_id",
+)  # fmt: skip
+_TABLE = cast(Table, AuditRecord.__table__)  # a mapped class's table, typed as a FromClause
+# The columns every writer fills, as the table defines them.
+RECORD_COLUMNS = insert_columns(_TABLE)
 
 
-def _chained_hash(key: bytes, prev_hash: str, content: list[Any]) -> str:
+def _content_hash(key: bytes, prev_hash: str, value_of: Callable[[str], object]) -> str:
+    content = [
+        _utc_text(value_of(name)) if name == "recorded_at" else value_of(name)  # type: ignore[arg-type]
+        for name in HASHED_COLUMNS
+    ]
     text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hmac.new(key, f"{prev_hash}|{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def record_hash(record: AuditRecord, *, key: bytes) -> str:
+    """The HMAC of a record's content chained to its predecessor's hash."""
+    return _content_hash(key, record.prev_hash, lambda name: getattr(record, name))
 
 
 def pick_chain() -> int:
@@ -98,63 +101,9 @@ def pick_chain() -> int:
     return random.randint(1, CHAINS)  # noqa: S311
 
 
-async def record_access(
-    *,
-    session: AsyncSession,
-    key: bytes,
-    actor: str,
-    role: str,
-    subject_iin: str | None,
-    family_id: int | None,
-    action: str,
-    what: str,
-    operation: str,
-    request_id: str | None,
-) -> AuditRecord:
-    """Append one audit record to a chain, in the caller's transaction."""
-    if action not in ACTIONS:
-        raise ValueError(f"action must be one of {ACTIONS}")
-    # One chain per session (a request's transaction): it keeps the chain it picked first.
-    chain = session.info.setdefault(_CHAIN_OF_SESSION, pick_chain())
-    # Move the head first: the UPDATE takes the head's row lock (PostgreSQL) or the write
-    # lock (SQLite) until this transaction ends, so no two appends read the same head.
-    head = (
-        await session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.id == chain)
-            .values(seq=AuditChainHead.seq + 1)
-            .returning(AuditChainHead.seq, AuditChainHead.hash)
-        )
-    ).one_or_none()
-    if head is None:
-        raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
-    seq, prev_hash = head
-    record = AuditRecord(
-        chain=chain,
-        seq=seq,
-        recorded_at=utcnow(),
-        actor=subject_hash(iin=actor, key=key) if role in IIN_ROLES else actor,
-        role=role,
-        subject_hash=subject_hash(iin=subject_iin, key=key) if subject_iin else None,
-        family_id=family_id,
-        action=action,
-        what=what[:200],
-        operation=operation[:100],
-        request_id=request_id,
-        prev_hash=prev_hash,
-    )
-    record.hash = record_hash(record, key=key)
-    session.add(record)
-    await session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == chain).values(hash=record.hash)
-    )
-    await session.flush()
-    return record
-
-
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who acts, as the trail records them, for appends on a driver connection."""
+    """Who acts, as the trail records them."""
 
     key: bytes
     actor: str
@@ -174,77 +123,139 @@ class Entry:
     what: str
 
 
-def link_values(*, entry: Entry, chain: int, seq: int, prev_hash: str) -> dict[str, object]:
-    """The columns of `entry`'s record, linking at (chain, seq) after `prev_hash`, by name
-    (`audit_*`, the names `LINK_CTES` uses)."""
-    caller, action, what = entry.caller, entry.action, entry.what
-    subject_iin, family_id = entry.subject_iin, entry.family_id
-    if action not in ACTIONS:
-        raise ValueError(f"action must be one of {ACTIONS}")
+def link_rows(
+    *, entries: Sequence[Entry], chain: int, head: tuple[int, str]
+) -> list[dict[str, object]]:
+    """The `audit_records` rows of `entries`, in order, linked after `head` (the chain's
+    last seq and hash), by column name: the one place a record is filled and hashed."""
+    seq, prev_hash = head
     recorded_at = utcnow()
-    key = caller.key
-    actor = subject_hash(iin=caller.actor, key=key) if caller.role in IIN_ROLES else caller.actor
-    subject = subject_hash(iin=subject_iin, key=key) if subject_iin else None
-    what, operation = what[:200], caller.operation[:100]
-    content = [seq, _utc_text(recorded_at), actor, caller.role, subject, family_id, action, what,
-               operation, caller.request_id]  # fmt: skip
-    return {
-        "audit_chain": chain, "audit_seq": seq, "audit_recorded_at": recorded_at,
-        "audit_actor": actor, "audit_role": caller.role, "audit_subject_hash": subject,
-        "audit_family_id": family_id, "audit_action": action, "audit_what": what,
-        "audit_operation": operation, "audit_request_id": caller.request_id,
-        "audit_prev_hash": prev_hash, "audit_hash": _chained_hash(key, prev_hash, content),
-    }  # fmt: skip
+    rows = []
+    for entry in entries:
+        caller = entry.caller
+        if entry.action not in ACTIONS:
+            raise ValueError(f"action must be one of {ACTIONS}")
+        key = caller.key
+        seq += 1
+        row: dict[str, object] = {
+            "chain": chain,
+            "seq": seq,
+            "recorded_at": recorded_at,
+            "actor": subject_hash(iin=caller.actor, key=key)
+            if caller.role in IIN_ROLES
+            else caller.actor,
+            "role": caller.role,
+            "subject_hash": subject_hash(iin=entry.subject_iin, key=key)
+            if entry.subject_iin
+            else None,
+            "family_id": entry.family_id,
+            "action": entry.action,
+            "what": entry.what[:200],
+            "operation": caller.operation[:100],
+            "request_id": caller.request_id,
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = prev_hash = _content_hash(key, prev_hash, row.__getitem__)
+        rows.append(row)
+    return rows
+
+
+_PROBE = Caller(b"", "", "", "", None)
+# A column added to the table must be filled here too, or every writer would miss it.
+assert tuple(link_rows(entries=[Entry(_PROBE, None, None, "read", "")], chain=1,
+                       head=(0, GENESIS_HASH))[0]) == RECORD_COLUMNS  # fmt: skip
+
+
+async def append(*, session: AsyncSession, entries: Sequence[Entry]) -> list[dict[str, object]]:
+    """Append `entries`, in order, to one chain in the session's transaction: the one audit
+    writer of the ORM paths, three statements however many records. Call it last in the
+    transaction: the chain's head stays locked until the transaction ends."""
+    if not entries:
+        return []
+    # One chain per session (a request's transaction): it keeps the chain it picked first.
+    chain = session.info.setdefault(_CHAIN_OF_SESSION, pick_chain())
+    # Move the head first: the UPDATE takes the head's row lock (PostgreSQL) or the write
+    # lock (SQLite) until this transaction ends, so no two appends read the same head.
+    head = (
+        await session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.id == chain)
+            .values(seq=AuditChainHead.seq + len(entries))
+            .returning(AuditChainHead.seq, AuditChainHead.hash)
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    if head is None:
+        raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
+    rows = link_rows(entries=entries, chain=chain, head=(head.seq - len(entries), head.hash))
+    await session.execute(insert(_TABLE), rows)
+    await session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == chain)
+        .values(hash=rows[-1]["hash"])
+        .execution_options(synchronize_session=False)
+    )
+    return rows
+
+
+async def record_access(
+    *,
+    session: AsyncSession,
+    key: bytes,
+    actor: str,
+    role: str,
+    subject_iin: str | None,
+    family_id: int | None,
+    action: str,
+    what: str,
+    operation: str,
+    request_id: str | None,
+) -> AuditRecord:
+    """Append one audit record to a chain, in the caller's transaction (`append`)."""
+    caller = Caller(key=key, actor=actor, role=role, operation=operation, request_id=request_id)
+    (row,) = await append(
+        session=session,
+        entries=[Entry(caller, subject_iin, family_id, action, what)],
+    )
+    return AuditRecord(**row)
+
+
+def link_values(*, entry: Entry, chain: int, seq: int, prev_hash: str) -> dict[str, object]:
+    """`entry`'s record linking at (chain, seq) after `prev_hash`, as the parameters of
+    `LINK_CTES` (`audit_<column>`)."""
+    (row,) = link_rows(entries=[entry], chain=chain, head=(seq - 1, prev_hash))
+    return {f"audit_{name}": value for name, value in row.items()}
 
 
 # Appends on a bare asyncpg connection (PostgreSQL), for hot paths that skip the ORM: its
-# unit of work costs more than the redemption it records. First the head moves or is locked
-# (and stays locked until the transaction ends); then the records go in and the head takes
-# the last one's hash. A hot path may move the head inside a statement of its own
-# (`ADVANCE_HEAD_CTE`) and put the record in with `LINK_CTES` inside another, under a guard
-# of its own ({guard}: SQL that is true when the record is to be written); or lock the head
-# (`lock_head`) and append after it (`append_after`).
+# unit of work costs more than the redemption it records. The rows are `link_rows`', the
+# statements built from the table. First the head moves or is locked (and stays locked until
+# the transaction ends); then the records go in and the head takes the last one's hash. A hot
+# path may move the head inside a statement of its own (`ADVANCE_HEAD_CTE`) and put the
+# record in with `LINK_CTES` inside another, under a guard of its own ({guard}: SQL that is
+# true when the record is to be written); or lock the head (`lock_head`) and append after it
+# (`append_after`).
 ADVANCE_HEAD_CTE = (
     "audit_head AS (UPDATE audit_chain_head SET seq = seq + 1 WHERE id = :audit_chain "
     "RETURNING seq, hash)"
 )
-LINK_CTES = """
+LINK_CTES = f"""
 audit_appended AS (
-    INSERT INTO audit_records (chain, seq, recorded_at, actor, role, subject_hash, family_id,
-                               action, what, operation, request_id, prev_hash, hash)
-    SELECT :audit_chain, :audit_seq, :audit_recorded_at, :audit_actor, :audit_role,
-           :audit_subject_hash, CAST(:audit_family_id AS bigint), :audit_action, :audit_what,
-           :audit_operation, :audit_request_id, :audit_prev_hash, :audit_hash
-    WHERE {guard}
+    {insert_from_parameters(_TABLE, prefix="audit_")}
+    WHERE {{guard}}
     RETURNING id
 ),
 audit_linked AS (
-    UPDATE audit_chain_head SET hash = :audit_hash WHERE id = :audit_chain AND {guard}
+    UPDATE audit_chain_head SET hash = :audit_hash WHERE id = :audit_chain AND {{guard}}
     RETURNING id
-)"""
-# Records after a head the transaction holds (locked, or moved by ADVANCE_HEAD_CTE): one
-# statement puts them in and moves the head past them.
+)"""  # noqa: S608 (built from the table's definition, no input)
 _LOCK_HEAD = "SELECT seq, hash FROM audit_chain_head WHERE id = $1 FOR UPDATE"
-_APPEND_MANY = """
-WITH appended AS (
-    INSERT INTO audit_records (chain, seq, recorded_at, actor, role, subject_hash, family_id,
-                               action, what, operation, request_id, prev_hash, hash)
-    SELECT $1, seq, recorded_at, actor, role, subject_hash, family_id, action, what,
-           operation, request_id, prev_hash, hash
-    FROM unnest($2::bigint[], $3::timestamptz[], $4::varchar[], $5::varchar[], $6::varchar[],
-                $7::bigint[], $8::varchar[], $9::varchar[], $10::varchar[], $11::varchar[],
-                $12::varchar[], $13::varchar[])
-         AS r(seq, recorded_at, actor, role, subject_hash, family_id, action, what, operation,
-              request_id, prev_hash, hash)
-    RETURNING id
-)
-UPDATE audit_chain_head SET seq = $14, hash = $15 WHERE id = $1
-"""
-_COLUMNS = (
-    "audit_seq", "audit_recorded_at", "audit_actor", "audit_role", "audit_subject_hash",
-    "audit_family_id", "audit_action", "audit_what", "audit_operation", "audit_request_id",
-    "audit_prev_hash", "audit_hash",
-)  # fmt: skip
+# Records after a head the transaction holds: one statement puts them in and moves the head
+# past them ($1, $2: the head's new seq and hash, $3 the chain; then an array per column).
+_APPEND_MANY = f"""
+WITH appended AS ({insert_from_arrays(_TABLE, first=4)} RETURNING id)
+UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = $3
+"""  # noqa: S608 (built from the table's definition, no input)
 
 
 async def lock_head(*, connection: asyncpg.Connection, chain: int) -> tuple[int, str]:
@@ -260,22 +271,18 @@ async def append_after(
     connection: asyncpg.Connection,
     chain: int,
     head: tuple[int, str],
-    entries: list[Entry],
+    entries: Sequence[Entry],
 ) -> None:
     """Append `entries`, in order, after `head` (seq, hash) of `chain`, which this transaction
     holds, in one statement."""
     if not entries:
         return
-    seq, prev_hash = head
-    links = []
-    for entry in entries:
-        seq += 1
-        link = link_values(entry=entry, chain=chain, seq=seq, prev_hash=prev_hash)
-        links.append(link)
-        prev_hash = str(link["audit_hash"])
+    rows = link_rows(entries=entries, chain=chain, head=head)
+    last = rows[-1]
     await connection.execute(
-        _APPEND_MANY, chain, *([link[c] for link in links] for c in _COLUMNS), seq, prev_hash
-    )
+        _APPEND_MANY, last["seq"], last["hash"], chain,
+        *([row[name] for row in rows] for name in RECORD_COLUMNS),
+    )  # fmt: skip
 
 
 async def records_for_subject(

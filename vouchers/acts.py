@@ -43,7 +43,7 @@ from vouchers.errors import (
 )
 from vouchers.merchants import get_merchant
 from vouchers.tables import Dispensing, Feedback, Invoice, MealRedemption, MerchantAct
-from wallet.ledger import open_account, transfer
+from wallet.ledger import Reason, open_account, transfer
 
 SETTLEMENT = "settlement:merchants"
 COMPLAINT_MAX_RATING = 2
@@ -343,7 +343,7 @@ async def pay_invoice(*, session: AsyncSession, invoice_id: int) -> Invoice:
         debit=f"merchant:{invoice.merchant_id}",
         credit=SETTLEMENT,
         amount=invoice.amount_tiyn,
-        reason="INVOICE_PAID",
+        reason=Reason.INVOICE_PAID,
         metadata={"invoice_id": invoice.id, "act_id": invoice.act_id},
     )
     await session.execute(

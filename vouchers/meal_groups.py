@@ -31,24 +31,26 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import structlog
+from sqlalchemy import Table
 
-from familymap.audit import Caller, Entry, append_after, lock_head, pick_chain
-from familymap.driver_sql import DriverTransactions
+from familymap.audit import Caller, append_after, lock_head, pick_chain
+from familymap.driver_sql import DriverTransactions, insert_from_arrays
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
 from vouchers.errors import VoucherError
 from vouchers.meal_hotpath import claimed_child, redeem_meal_on_driver, school_from
 from vouchers.meals import (
+    MEAL_COLUMNS,
     ChildVoucher,
     MealRequest,
     Redeemed,
     meal_payment,
-    served_text,
+    served_entry,
     validate_meal_request,
 )
 from vouchers.tables import MealRedemption, Merchant
@@ -92,18 +94,8 @@ FROM persons p
 LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = ANY($2::date[])
 WHERE p.id = ANY($1::bigint[])
 """
-_COLUMNS = (
-    "id", "idempotency_key", "voucher_id", "family_id", "person_id", "merchant_id",
-    "service_date", "meal_type", "price_tiyn", "method", "qr_nonce", "transfer_id", "claimed_on",
-    "created_at",
-)  # fmt: skip
-_INSERT = """
-INSERT INTO meal_redemptions (id, idempotency_key, voucher_id, family_id, person_id,
-                              merchant_id, service_date, meal_type, price_tiyn, method,
-                              qr_nonce, transfer_id, claimed_on, created_at)
-SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::uuid[], $7::date[], $8::varchar[], $9::bigint[], $10::varchar[],
-                     $11::varchar[], $12::varchar[], $13::date[], $14::timestamptz[])
+_INSERT = f"""
+{insert_from_arrays(cast(Table, MealRedemption.__table__), columns=MEAL_COLUMNS)}
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -190,7 +182,7 @@ async def redeem_meals_together(
     inserted = {
         row["id"]
         for row in await connection.fetch(
-            _INSERT, *([getattr(meal, column) for meal in rows] for column in _COLUMNS)
+            _INSERT, *([getattr(meal, column) for meal in rows] for column in MEAL_COLUMNS)
         )
     }
     # A meal whose row a request outside the group took first is decided alone.
@@ -204,12 +196,10 @@ async def redeem_meals_together(
         chain=chain,
         head=head,
         entries=[
-            Entry(
-                caller=items[position].caller,
-                subject_iin=persons[meal.person_id]["iin"],
-                family_id=meal.family_id,
-                action="write",
-                what=served_text(meal.id),
+            served_entry(
+                items[position].caller,
+                Redeemed(meal, replayed=False),
+                {meal.person_id: persons[meal.person_id]["iin"]},
             )
             for position, meal, _ in served
         ],

@@ -34,17 +34,17 @@ from familymap.audit import (
     LINK_CTES,
     AuditChainMissing,
     Caller,
-    Entry,
     append_after,
     link_values,
     pick_chain,
 )
-from familymap.driver_sql import driver_statement
+from familymap.driver_sql import driver_statement, insert_from_parameters
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
 from vouchers.calendar import school_year
-from vouchers.errors import NotFound, QrInvalid, VoucherError, WrongCategory
+from vouchers.errors import QrInvalid, VoucherError
 from vouchers.meals import (
+    MEAL_COLUMNS,
     PURPOSE,
     ChildVoucher,
     MealRequest,
@@ -52,9 +52,10 @@ from vouchers.meals import (
     meal_payment,
     refusal_for_taken_keys,
     replay_of,
-    served_text,
+    served_entry,
     validate_meal_request,
 )
+from vouchers.merchants import checked_merchant, merchant_key
 from vouchers.qr import verify_qr
 from vouchers.tables import MealRedemption, Merchant
 from wallet.ledger import TransferIdReused
@@ -87,16 +88,13 @@ FROM persons p
 LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = $2
 WHERE p.id = $1
 """
+MEALS = MealRedemption.__table__
 # The meal, its payment and its audit record in one statement: the payment and the record
-# only if the meal went in (a refusal or a replay inserts nothing).
+# only if the meal went in (a refusal or a replay inserts nothing). Every column list and
+# type comes from the tables' definitions.
 _SERVE = driver_statement(f"""
 WITH meal AS (
-    INSERT INTO meal_redemptions (id, idempotency_key, voucher_id, family_id, person_id,
-                                  merchant_id, service_date, meal_type, price_tiyn, method,
-                                  qr_nonce, transfer_id, claimed_on, created_at)
-    VALUES (:id, :idempotency_key, :voucher_id, :family_id, :person_id, :merchant_id,
-            :service_date, :meal_type, :price_tiyn, :method, :qr_nonce, :transfer_id,
-            :claimed_on, :created_at)
+    {insert_from_parameters(MEALS, prefix="", columns=MEAL_COLUMNS)}
     ON CONFLICT DO NOTHING
     RETURNING id
 ),
@@ -124,10 +122,7 @@ async def redeem_meal_on_driver(
 ) -> Redeemed:
     """`vouchers.meals.redeem_meal` and its audit record (by `caller`) in the connection's
     transaction: two statements when the meal is served."""
-    try:
-        school_key = merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
-    except ValueError as exc:
-        raise NotFound("refusal.no_such_merchant") from exc
+    school_key = merchant_key(merchant_id)
     child_id = claimed_child(request, qr_key)
     year = school_year(request.served_on, parameters=parameters)
     year_start = year.start if year is not None else None
@@ -140,6 +135,7 @@ async def redeem_meal_on_driver(
     if found["audit_seq"] is None:
         raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
     school = school_from(found)
+    iins = {} if found["person_id"] is None else {found["person_id"]: found["iin"]}
     children: dict[int, ChildVoucher] = {}
     if found["person_id"] is not None and year_start is not None:
         children[found["person_id"]] = ChildVoucher(
@@ -162,8 +158,7 @@ async def redeem_meal_on_driver(
         redemption = MealRedemption(**values)
         payment = meal_payment(school, redemption)
         record = link_values(
-            entry=Entry(caller, found["iin"], redemption.family_id, "write",
-                        served_text(redemption.id)),
+            entry=served_entry(caller, Redeemed(redemption, replayed=False), iins),
             chain=chain, seq=found["audit_seq"], prev_hash=found["audit_prev_hash"],
         )  # fmt: skip
         arguments = values | transfer_values(payment) | record
@@ -185,14 +180,12 @@ async def redeem_meal_on_driver(
         )
         if replay is None:
             raise
-        first_meal = replay.redemption
-        same_child = first_meal.person_id == found["person_id"]
-        # The read moved the head to audit_seq: the record goes in that place.
+        # The read moved the head to audit_seq: the record goes in that place (about the
+        # child only if the first meal was this request's child's).
         await append_after(
             connection=connection, chain=chain,
             head=(found["audit_seq"] - 1, found["audit_prev_hash"]),
-            entries=[Entry(caller, found["iin"] if same_child else None, first_meal.family_id,
-                           "write", served_text(first_meal.id, replayed=True))],
+            entries=[served_entry(caller, replay, iins)],
         )  # fmt: skip
         return replay
     check_posted(payment, served)
@@ -210,18 +203,15 @@ def claimed_child(request: MealRequest, qr_key: bytes) -> int | None:
 
 
 def school_from(found: asyncpg.Record) -> Merchant:
-    """The school as `get_merchant` would give it, or its refusal."""
-    if found["merchant_id"] is None:
-        raise NotFound("refusal.no_such_merchant")
-    if found["category"] != PURPOSE:
-        raise WrongCategory(
-            "refusal.wrong_category", merchant_category=found["category"], category=PURPOSE
+    """The school as `get_merchant` would give it, or its refusal (the same check)."""
+    school = None
+    if found["merchant_id"] is not None:
+        school = Merchant(
+            id=found["merchant_id"],
+            external_code=found["external_code"],
+            name=found["name"],
+            category=found["category"],
+            region=found["region"],
+            created_at=found["created_at"],
         )
-    return Merchant(
-        id=found["merchant_id"],
-        external_code=found["external_code"],
-        name=found["name"],
-        category=found["category"],
-        region=found["region"],
-        created_at=found["created_at"],
-    )
+    return checked_merchant(school, category=PURPOSE)

@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from familymap.audit import Caller, Entry
 from familymap.i18n import Term
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
@@ -60,9 +61,19 @@ from vouchers.errors import (
 from vouchers.merchants import get_merchant
 from vouchers.qr import DEFAULT_TTL, QrClaims, check_unexpired, sign_qr, verify_qr
 from vouchers.tables import MEAL_TYPES, MealRedemption, MealVoucher, Merchant
-from wallet.ledger import LedgerError, NewTransfer, open_account, post_new_transfers, transfer
+from wallet.ledger import (
+    LedgerError,
+    NewTransfer,
+    Reason,
+    open_account,
+    post_new_transfers,
+    transfer,
+)
 
 PURPOSE = "school_meals"
+# A meal's row, as the table defines it: `validate_meal_request` fills every column but the
+# id and the time of the insert, and every path's INSERT is built from this list.
+MEAL_COLUMNS = tuple(c.name for c in MealRedemption.__table__.c)
 PROGRAMME = "SCHOOL_MEALS"
 PROGRAMME_ACCOUNT = f"programme:{PROGRAMME}"
 PARENT_ROLES = ("head", "spouse")
@@ -146,7 +157,7 @@ async def issue_meal_voucher(
         debit=PROGRAMME_ACCOUNT,
         credit=wallet_code(child.id),
         amount=voucher.amount_tiyn,
-        reason="VOUCHER_FUNDING",
+        reason=Reason.VOUCHER_FUNDING,
         metadata={"meal_voucher_id": voucher.id},
     )
     return voucher, True
@@ -467,6 +478,19 @@ def served_text(meal_id: int, *, replayed: bool = False) -> str:
     return f"meal {meal_id} served" + (" (replay)" if replayed else "")
 
 
+def served_entry(caller: Caller, redeemed: Redeemed, iins: dict[int, str]) -> Entry:
+    """The audit record of one meal served (or replayed), about the child (`iins`: the IINs
+    of the children known, by person id): the same record on every path."""
+    meal = redeemed.redemption
+    return Entry(
+        caller=caller,
+        subject_iin=iins.get(meal.person_id),
+        family_id=meal.family_id,
+        action="write",
+        what=served_text(meal.id, replayed=redeemed.replayed),
+    )
+
+
 def meal_payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
     """The ledger transfer that pays the school for the meal."""
     return NewTransfer(
@@ -474,7 +498,7 @@ def meal_payment(school: Merchant, redemption: MealRedemption) -> NewTransfer:
         debit=wallet_code(redemption.person_id),
         credit=school.account_code,
         amount=redemption.price_tiyn,
-        reason="MEAL_SERVED",
+        reason=Reason.MEAL_SERVED,
         family_id=redemption.family_id,
         person_id=redemption.person_id,
     )

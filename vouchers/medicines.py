@@ -49,7 +49,7 @@ from vouchers.tables import (
     Merchant,
     Prescription,
 )
-from wallet.ledger import InsufficientFunds, balance, open_account, transfer
+from wallet.ledger import InsufficientFunds, Reason, balance, open_account, transfer
 
 PURPOSE = "medicines"
 PROGRAMME = "MEDICINES"
@@ -119,7 +119,7 @@ async def issue_medicine_voucher(
         debit=PROGRAMME_ACCOUNT,
         credit=wallet_code(person_id),
         amount=voucher.amount_tiyn,
-        reason="VOUCHER_FUNDING",
+        reason=Reason.VOUCHER_FUNDING,
         metadata={"medicine_voucher_id": voucher.id},
     )
     return voucher, True
@@ -293,7 +293,7 @@ async def dispense(
             debit=wallet_code(prescription.person_id),
             credit=f"merchant:{pharmacy.id}",
             amount=amount,
-            reason="MEDICINE_DISPENSED",
+            reason=Reason.MEDICINE_DISPENSED,
             family_id=prescription.family_id,
             person_id=prescription.person_id,
             metadata={"dispensing_id": row.id},

@@ -72,11 +72,21 @@ async def get_merchant(
     *, session: AsyncSession, merchant_id: uuid.UUID | str, category: str | None = None
 ) -> Merchant:
     """The merchant with this id, of `category` if given (WRONG_CATEGORY otherwise)."""
+    merchant = await session.get(Merchant, merchant_key(merchant_id))
+    return checked_merchant(merchant, category=category)
+
+
+def merchant_key(merchant_id: uuid.UUID | str) -> uuid.UUID:
+    """A merchant id as a UUID; NOT_FOUND for anything that is not one."""
     try:
-        key = merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
+        return merchant_id if isinstance(merchant_id, uuid.UUID) else uuid.UUID(merchant_id)
     except ValueError as exc:
         raise NotFound("refusal.no_such_merchant") from exc
-    merchant = await session.get(Merchant, key)
+
+
+def checked_merchant(merchant: Merchant | None, *, category: str | None) -> Merchant:
+    """The merchant check of every path (the ORM's and the driver's): NOT_FOUND without one,
+    WRONG_CATEGORY if it is not of `category` (when given)."""
     if merchant is None:
         raise NotFound("refusal.no_such_merchant")
     if category is not None and merchant.category != category:

@@ -27,10 +27,14 @@ Expected failures are exceptions with a stable `code`:
         ├── PurposeMismatch    PURPOSE_MISMATCH     the right kinds, but another purpose
         └── ReasonNotAllowed   REASON_NOT_ALLOWED   not a reason value moves for along this flow
 
-One order of refusals holds on every path (`transfer`, `post_new_transfers`, and the driver's
-statements in `wallet.ledger_driver`): the amount, the accounts, then the transfer id (a used
-id is a replay or TRANSFER_ID_REUSED, whatever the money), then the flow and its reason
-(`check_flow`), and last the money (`floor_condition`, the one overdraft rule, as SQL).
+One posting primitive, `post_transfers`, posts new transfers on every path: the ORM
+(`post_new_transfers`, SQLite and PostgreSQL) and the driver (`wallet.ledger_driver`), each
+through a `LedgerStore` that only does the I/O. The hot path's single statement and the
+idempotent `transfer` and `reverse` refuse through the same checks. One order of refusals
+holds everywhere: the amount (`check_amount`), the accounts (`check_ends`), then the
+transfer id (a used id is a replay or TRANSFER_ID_REUSED, whatever the money), then the flow
+and its reason (`check_flow`: `Reason`s, as `FLOWS` allows them), and last the money
+(`floor_condition`, the one overdraft rule, as SQL; `check_moved`, its refusal).
 """
 
 from __future__ import annotations
@@ -410,7 +414,7 @@ async def transfer(
     debit: str | int,
     credit: str | int,
     amount: int,
-    reason: str,
+    reason: Reason | str,
     metadata: dict[str, Any] | None = None,
     family_id: int | None = None,
     person_id: int | None = None,
@@ -422,14 +426,13 @@ async def transfer(
     check_amount(amount)
     debit_account = await get_account(session=session, account=debit)
     credit_account = await get_account(session=session, account=credit)
-    if debit_account.id == credit_account.id:
-        raise SameAccount(f"{debit_account.code} cannot pay itself")
+    check_ends(debit_account, credit_account)
     row = LedgerTransfer(
         transfer_id=transfer_id,
         debit_account_id=debit_account.id,
         credit_account_id=credit_account.id,
         amount=amount,
-        reason=reason,
+        reason=str(reason),
         reverses_transfer_id=None,
         details=dict(metadata or {}),
         family_id=family_id,
@@ -533,22 +536,9 @@ async def _post(
             # before it has touched a balance.
             session.add(row)
             await session.flush()
-            # Lock and update the two accounts in primary-key order: two opposite transfers
-            # between the same accounts would otherwise each hold one row and wait for the
-            # other's, a deadlock.
-            totals: dict[int, tuple[int, int]] = {}
-            for account in sorted((debit, credit), key=lambda a: a.id):
-                posted = await _post_to_account(
-                    session=session,
-                    account_id=account.id,
-                    debit=row.amount if account is debit else 0,
-                    credit=row.amount if account is credit else 0,
-                )
-                if posted is None:
-                    raise InsufficientFunds(
-                        f"{debit.code} cannot pay {row.amount} tiyn ({row.transfer_id!r})"
-                    )
-                totals[account.id] = posted
+            moves = account_moves([(debit.id, credit.id, row.amount)])
+            totals = await SessionLedger(session).move_totals(moves)
+            check_moved(len(totals), moves, f"{debit.code} cannot pay {row.amount} tiyn")
     except IntegrityError:
         # Lost a race on the transfer id or on the reversal: report it as the winner left it.
         if (replayed := await _replay(session=session, row=row)) is not None:
@@ -565,69 +555,77 @@ async def _post(
     return row
 
 
-async def _post_to_account(
-    *, session: AsyncSession, account_id: int, debit: int, credit: int
-) -> tuple[int, int] | None:
-    """Add to the account's posted totals unless that would overdraw it; the new totals.
-
-    One conditional UPDATE reads and writes the balance under the row's lock, so two
-    concurrent debits cannot both spend the same tiyn, on PostgreSQL as on SQLite (where
-    SELECT ... FOR UPDATE is silently ignored). The CHECK constraint is the last defence.
-    """
-    accounts = _ACCOUNTS
-    result = await session.execute(
-        update(LedgerAccount)
-        .where(
-            LedgerAccount.id == account_id,
-            floor_condition(accounts, debit=debit, credit=credit),
-        )
-        .values(
-            debits_posted=LedgerAccount.debits_posted + debit,
-            credits_posted=LedgerAccount.credits_posted + credit,
-        )
-        .returning(LedgerAccount.debits_posted, LedgerAccount.credits_posted)
-        .execution_options(synchronize_session=False)
-    )
-    totals = result.first()
-    return None if totals is None else (totals.debits_posted, totals.credits_posted)
-
-
-# --- Many fresh transfers at once -----------------------------------------------------------
+# --- The posting primitive -----------------------------------------------------------------
+#
+# Every path that posts new transfers runs `post_transfers`: the ORM (`post_new_transfers`,
+# SQLite and PostgreSQL) and the driver (`wallet.ledger_driver`, PostgreSQL: a group's
+# payments), each through a `LedgerStore` that does the I/O and decides nothing. The hot
+# path's single statement (`wallet.ledger_driver.TRANSFER_CTES`) does the same I/O inside
+# one statement and then refuses through the same checks (`check_ends`, `check_flow`,
+# `check_moved`); `transfer` and `reverse` (idempotent, with replays) use them too.
 
 
 @dataclass(frozen=True, slots=True)
 class NewTransfer:
-    """A transfer for `post_new_transfers`: accounts by code, an id never used before."""
+    """A transfer to post: accounts by code, an id never used before."""
 
     transfer_id: str
     debit: str
     credit: str
     amount: int
-    reason: str
+    reason: Reason | str
     family_id: int | None = None
     person_id: int | None = None
     metadata: dict[str, Any] | None = None
 
 
-# The tables as Core tables (declarative classes type __table__ as a plain FromClause).
+class AccountEnd(FlowEnd, Protocol):
+    """What posting reads of an account: its id, and what `check_flow` reads."""
+
+    id: int
+
+
+# An account's (id, debit, credit): what a post adds to its totals.
+Move = tuple[int, int, int]
+
+
+class LedgerStore(Protocol):
+    """The I/O of `post_transfers`, on an ORM session or a driver connection. No rule lives
+    here: the store locks, inserts and moves; `post_transfers` decides."""
+
+    async def lock_accounts(self, codes: list[str]) -> dict[str, AccountEnd]:
+        """The accounts with these codes, locked in primary-key order until the transaction
+        ends (the order every path locks in, so no two deadlock); a missing one is absent."""
+        ...
+
+    async def insert_transfers(self, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows (`transfer_row`); TransferIdReused if an id is taken."""
+        ...
+
+    async def move_totals(self, moves: list[Move]) -> dict[int, tuple[int, int]]:
+        """Add each move to its account's totals where `floor_condition` allows it; the new
+        (debits, credits) of the accounts that moved."""
+        ...
+
+
+# The mapped classes' tables (SQLAlchemy types `__table__` as a FromClause).
 _TRANSFERS = cast(Table, LedgerTransfer.__table__)
 _ACCOUNTS = cast(Table, LedgerAccount.__table__)
-
 # The columns of a transfer row, as the table defines them (the id is the database's).
-TRANSFER_COLUMNS = tuple(c.name for c in LedgerTransfer.__table__.c if c.name != "id")
+TRANSFER_COLUMNS = tuple(c.name for c in _TRANSFERS.c if c.name != "id")
 
 
 def transfer_row(
     item: NewTransfer, debit_id: int, credit_id: int, stamp: datetime
 ) -> dict[str, Any]:
     """The `ledger_transfers` row of a new transfer, by column name: the one place a
-    transfer's columns are filled, for the ORM's INSERT and the driver's statements."""
+    transfer's columns are filled, for every path's INSERT."""
     return {
         "transfer_id": item.transfer_id,
         "debit_account_id": debit_id,
         "credit_account_id": credit_id,
         "amount": item.amount,
-        "reason": item.reason,
+        "reason": str(item.reason),
         "reverses_transfer_id": None,
         "family_id": item.family_id,
         "person_id": item.person_id,
@@ -640,92 +638,159 @@ def transfer_row(
 assert tuple(transfer_row(NewTransfer("", "", "", 1, ""), 0, 0, utcnow())) == TRANSFER_COLUMNS
 
 
-async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransfer]) -> None:
-    """Post transfers whose ids are fresh by construction, all or nothing, in a few statements.
+def check_ends(
+    debit: AccountEnd | None,
+    credit: AccountEnd | None,
+    *,
+    debit_code: str | int = "?",
+    credit_code: str | int = "?",
+) -> None:
+    """The accounts' refusals, in the ledger's order: an unknown debit, then credit, then
+    one account on both sides."""
+    if debit is None:
+        raise UnknownAccount(f"no ledger account {debit_code!r}")
+    if credit is None:
+        raise UnknownAccount(f"no ledger account {credit_code!r}")
+    if debit.id == credit.id:
+        raise SameAccount(f"{debit.code} cannot pay itself")
+
+
+def account_moves(transfers: list[tuple[int, int, int]]) -> list[Move]:
+    """What (debit id, credit id, amount) transfers add to each account, in primary-key order
+    (the order accounts are updated in, on every path)."""
+    debits: dict[int, int] = {}
+    credits: dict[int, int] = {}
+    for debit, credit, amount in transfers:
+        debits[debit] = debits.get(debit, 0) + amount
+        credits[credit] = credits.get(credit, 0) + amount
+    return [(i, debits.get(i, 0), credits.get(i, 0)) for i in sorted(debits.keys() | credits)]
+
+
+def check_moved(moved: int, moves: list[Move], what: str) -> None:
+    """INSUFFICIENT_FUNDS unless all `moves` were made (`moved` accounts moved): the refusal
+    of the overdraft rule (`floor_condition`, which the UPDATE applied), on every path."""
+    if moved != len(moves):
+        raise InsufficientFunds(what)
+
+
+async def post_transfers(store: LedgerStore, transfers: list[NewTransfer]) -> None:
+    """THE posting primitive: post transfers whose ids are fresh by construction, all or
+    nothing, in three statements whatever their number.
 
     For callers that have just inserted, in the same transaction, a row unique per transfer
     id (a meal unique per child, day and meal type): no replay look-up is needed, and a reused
-    id fails on the unique index (TRANSFER_ID_REUSED). The accounts are read and locked in one
-    statement in primary-key order (the order `transfer` locks in, so the two cannot
-    deadlock), the rows go in in one INSERT (before the flows are checked, so that a used id
-    is refused as such whatever else is wrong: the ledger's order), and the totals move by
-    one conditional UPDATE per account under `floor_condition` (PostgreSQL: one UPDATE ...
-    FROM VALUES for all). Any refusal may come after a write: the caller's transaction (or
+    id is TRANSFER_ID_REUSED. The ledger's order of refusals: the amounts, the accounts
+    (read and locked in one statement, in primary-key order), the ids (the rows go in before
+    the flows are checked, so a used id is refused as such whatever else is wrong), the flows
+    and their reasons, the money (one conditional UPDATE per account under
+    `floor_condition`). Any refusal may come after a write: the caller's transaction (or
     savepoint) must be rolled back, as after any ledger refusal.
     """
     if not transfers:
         return
     for item in transfers:
         check_amount(item.amount)
-    codes = sorted({code for item in transfers for code in (item.debit, item.credit)})
-    accounts = {
-        account.code: account
-        for account in await session.scalars(
+    accounts = await store.lock_accounts(
+        sorted({code for item in transfers for code in (item.debit, item.credit)})
+    )
+    for item in transfers:
+        check_ends(
+            accounts.get(item.debit), accounts.get(item.credit),
+            debit_code=item.debit, credit_code=item.credit,
+        )  # fmt: skip
+    stamp = utcnow()
+    await store.insert_transfers(
+        [
+            transfer_row(item, accounts[item.debit].id, accounts[item.credit].id, stamp)
+            for item in transfers
+        ]
+    )
+    for item in transfers:
+        check_flow(accounts[item.debit], accounts[item.credit], item.reason)
+    moves = account_moves(
+        [(accounts[i.debit].id, accounts[i.credit].id, i.amount) for i in transfers]
+    )
+    moved = await store.move_totals(moves)
+    check_moved(len(moved), moves, "a debit of the batch would overdraw its account")
+
+
+class SessionLedger:
+    """`LedgerStore` on an ORM session (SQLite and PostgreSQL)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lock_accounts(self, codes: list[str]) -> dict[str, AccountEnd]:
+        rows = await self._session.scalars(
             select(LedgerAccount)
             .where(LedgerAccount.code.in_(codes))
             .order_by(LedgerAccount.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-    }
-    if missing := [code for code in codes if code not in accounts]:
-        raise UnknownAccount(f"no ledger account {missing[0]!r}")
-    for item in transfers:
-        if accounts[item.debit].id == accounts[item.credit].id:
-            raise SameAccount(f"{item.debit} cannot pay itself")
-    stamp = utcnow()
-    rows = [
-        transfer_row(item, accounts[item.debit].id, accounts[item.credit].id, stamp)
-        for item in transfers
-    ]
-    try:
-        # The rows first: a used transfer id is refused as such, whatever the flow or money.
-        await session.execute(insert(_TRANSFERS), rows)
-    except IntegrityError as exc:
-        raise TransferIdReused("a transfer id of the batch was used before") from exc
-    debits: dict[int, int] = {}
-    credits: dict[int, int] = {}
-    for item in transfers:
-        debit, credit = accounts[item.debit], accounts[item.credit]
-        check_flow(debit, credit, item.reason)
-        debits[debit.id] = debits.get(debit.id, 0) + item.amount
-        credits[credit.id] = credits.get(credit.id, 0) + item.amount
-    ids = sorted(set(debits) | set(credits))
-    moves = [(i, debits.get(i, 0), credits.get(i, 0)) for i in ids]
-    # A statement carrying VALUES is compiled anew each time; for the usual one or two
-    # accounts the cached per-account UPDATE is cheaper than that.
-    if len(moves) > 2 and session.get_bind().dialect.name == "postgresql":
-        moved = await _post_totals_at_once(session, moves)
-    else:
-        moved = 0
-        for account_id, debit_amount, credit_amount in moves:
-            posted = await _post_to_account(
-                session=session, account_id=account_id, debit=debit_amount, credit=credit_amount
+        return {account.code: account for account in rows}
+
+    async def insert_transfers(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            await self._session.execute(insert(_TRANSFERS), rows)
+        except IntegrityError as exc:
+            raise TransferIdReused("a transfer id of the batch was used before") from exc
+
+    async def move_totals(self, moves: list[Move]) -> dict[int, tuple[int, int]]:
+        # A statement carrying VALUES is compiled anew each time; for the usual one or two
+        # accounts the cached per-account UPDATE is cheaper than that.
+        if len(moves) > 2 and self._session.get_bind().dialect.name == "postgresql":
+            return await self._move_at_once(moves)
+        moved = {}
+        for account_id, debit, credit in moves:
+            totals = await self._move_one(account_id, debit, credit)
+            if totals is not None:
+                moved[account_id] = totals
+        return moved
+
+    async def _move_one(self, account_id: int, debit: int, credit: int) -> tuple[int, int] | None:
+        # One conditional UPDATE reads and writes the balance under the row's lock, so two
+        # concurrent debits cannot both spend the same tiyn, on PostgreSQL as on SQLite
+        # (where SELECT ... FOR UPDATE is silently ignored).
+        result = await self._session.execute(
+            update(LedgerAccount)
+            .where(
+                LedgerAccount.id == account_id,
+                floor_condition(LedgerAccount.__table__, debit=debit, credit=credit),
             )
-            moved += posted is not None
-    if moved != len(moves):
-        raise InsufficientFunds("a debit of the batch would overdraw its account")
+            .values(
+                debits_posted=LedgerAccount.debits_posted + debit,
+                credits_posted=LedgerAccount.credits_posted + credit,
+            )
+            .returning(LedgerAccount.debits_posted, LedgerAccount.credits_posted)
+            .execution_options(synchronize_session=False)
+        )
+        totals = result.first()
+        return None if totals is None else (totals.debits_posted, totals.credits_posted)
+
+    async def _move_at_once(self, moves: list[Move]) -> dict[int, tuple[int, int]]:
+        moving = values(
+            column("account_id", BigInteger),
+            column("debit", BigInteger),
+            column("credit", BigInteger),
+            name="moving",
+        ).data(moves)
+        accounts = _ACCOUNTS
+        result = await self._session.execute(
+            accounts.update()
+            .where(
+                accounts.c.id == moving.c.account_id,
+                floor_condition(accounts, debit=moving.c.debit, credit=moving.c.credit),
+            )
+            .values(
+                debits_posted=accounts.c.debits_posted + moving.c.debit,
+                credits_posted=accounts.c.credits_posted + moving.c.credit,
+            )
+            .returning(accounts.c.id, accounts.c.debits_posted, accounts.c.credits_posted)
+        )
+        return {row.id: (row.debits_posted, row.credits_posted) for row in result}
 
 
-async def _post_totals_at_once(session: AsyncSession, moves: list[tuple[int, int, int]]) -> int:
-    """One conditional UPDATE for every (account id, debit, credit); how many accounts moved."""
-    moving = values(
-        column("account_id", BigInteger),
-        column("debit", BigInteger),
-        column("credit", BigInteger),
-        name="moving",
-    ).data(moves)
-    accounts = _ACCOUNTS
-    result = await session.execute(
-        accounts.update()
-        .where(
-            accounts.c.id == moving.c.account_id,
-            floor_condition(accounts, debit=moving.c.debit, credit=moving.c.credit),
-        )
-        .values(
-            debits_posted=accounts.c.debits_posted + moving.c.debit,
-            credits_posted=accounts.c.credits_posted + moving.c.credit,
-        )
-        .returning(accounts.c.id)
-    )
-    return len(result.all())
+async def post_new_transfers(*, session: AsyncSession, transfers: list[NewTransfer]) -> None:
+    """`post_transfers` on the session's transaction."""
+    await post_transfers(SessionLedger(session), transfers)

@@ -1,62 +1,53 @@
-"""`post_new_transfers` for one transfer, as SQL a hot path runs on asyncpg (PostgreSQL).
+"""The ledger's posting on a bare asyncpg connection (PostgreSQL), for the hot paths.
 
-The redemption hot path does its whole transaction on the driver's connection in few
-statements: through the ORM, a transfer's statements cost about a millisecond of Python,
-more than the database spends on them. The rules are the ledger's own (`wallet.ledger`):
+Through the ORM a transfer's statements cost about a millisecond of Python, more than the
+database spends on them. Nothing here decides anything: the rules are the ledger's own
+(`wallet.ledger`), and the SQL is built from the tables' definitions.
 
-- the two accounts are locked in primary-key order (`ORDER BY id FOR UPDATE`), the order
-  `transfer` and `post_new_transfers` lock in, so none of them deadlocks with another;
-- the refusals come in the ledger's one order: the accounts, a used transfer id, the flow and
-  its reason (`check_flow`), the money;
-- a wallet is not overdrawn: the UPDATE moves its totals only under the ledger's overdraft
-  rule (`wallet.ledger.floor_condition`, rendered into these statements), and the transfer
-  row goes in only when both accounts moved;
-- the transfer row's columns and their types are read from the table's definition
-  (`wallet.ledger.TRANSFER_COLUMNS`, `transfer_row`), not written out again.
-
-`TRANSFER_CTES` are common table expressions for a hot path's own statement, under a guard of
-its own ({guard}: SQL that is true when the transfer is to be posted); `TRANSFER_RESULT`
-selects what they did, and `check_posted` turns that into the ledger's refusal, if any. A
-refusal raises after the statement wrote its part: the caller's transaction must roll back,
-as it must after any ledger refusal. `post_new_transfer` is the same as a statement alone.
-
-`post_new_transfers_on_driver` posts many transfers (a group of redemptions) in three
-statements, every rule checked before anything is written.
+- `DriverLedger` is the `LedgerStore` of `wallet.ledger.post_transfers` on a connection:
+  `post_new_transfers_on_driver` posts many transfers (a group of redemptions) through the
+  one posting primitive, in three statements.
+- `TRANSFER_CTES` does the same I/O for one transfer inside a hot path's own statement,
+  under a guard of its own ({guard}: SQL that is true when the transfer is to be posted):
+  the two accounts locked in primary-key order, the totals moved under the overdraft rule
+  (`floor_condition`, rendered into the statement), the row inserted (`transfer_row`'s
+  columns, typed from the table) only when both accounts moved. `TRANSFER_RESULT` selects
+  what they did, and `check_posted` refuses through the ledger's own checks (`check_ends`,
+  `check_flow`, `check_moved`), in its order. A refusal raises after the statement wrote
+  its part: the caller's transaction must roll back, as after any ledger refusal.
+  `post_new_transfer` is the same as a statement alone.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import literal_column
+from sqlalchemy import Table, literal_column
 from sqlalchemy.dialects import postgresql
 
-from familymap.driver_sql import driver_statement
+from familymap.driver_sql import driver_statement, insert_from_arrays, insert_from_parameters
 from familymap.orm import utcnow
 from wallet.ledger import (
     TRANSFER_COLUMNS,
-    InsufficientFunds,
+    AccountEnd,
+    Move,
     NewTransfer,
-    SameAccount,
     TransferIdReused,
-    UnknownAccount,
+    account_moves,
     check_amount,
+    check_ends,
     check_flow,
+    check_moved,
     floor_condition,
+    post_transfers,
     transfer_row,
 )
 from wallet.tables import LedgerAccount, LedgerTransfer
 
-_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialects are unannotated
-# Each column's type, without a length: a cast to VARCHAR(n) would cut a longer value short
-# where the column itself refuses it.
-_TYPES = {
-    c.name: re.sub(r"\(\d+\)", "", c.type.compile(dialect=_DIALECT))
-    for c in LedgerTransfer.__table__.c
-}
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy: no annotations
+_TRANSFERS = cast(Table, LedgerTransfer.__table__)  # typed as a FromClause
 
 
 def _floor(account: str, *, debit: str, credit: str) -> str:
@@ -72,12 +63,12 @@ def _floor(account: str, *, debit: str, credit: str) -> str:
 _DEBITED = "CASE WHEN account.code = :ledger_debit THEN CAST(:ledger_amount AS bigint) ELSE 0 END"
 _CREDITED = "CASE WHEN account.code = :ledger_credit THEN CAST(:ledger_amount AS bigint) ELSE 0 END"
 # The inserted row: the two accounts as locked, every other column a parameter of its type.
-_ROW = {
-    name: {"debit_account_id": "debit.id", "credit_account_id": "credit.id"}.get(
-        name, f"CAST(:ledger_{name} AS {_TYPES[name]})"
-    )
-    for name in TRANSFER_COLUMNS
-}
+_INSERT_ONE = insert_from_parameters(
+    _TRANSFERS,
+    prefix="ledger_",
+    columns=TRANSFER_COLUMNS,
+    sources={"debit_account_id": "debit.id", "credit_account_id": "credit.id"},
+)
 
 TRANSFER_CTES = f"""
 ledger_locked AS (
@@ -97,8 +88,7 @@ ledger_moved AS (
     RETURNING account.id
 ),
 ledger_posted AS (
-    INSERT INTO ledger_transfers ({", ".join(_ROW)})
-    SELECT {", ".join(_ROW.values())}
+    {_INSERT_ONE}
     FROM ledger_locked AS debit, ledger_locked AS credit
     WHERE debit.code = :ledger_debit AND credit.code = :ledger_credit AND debit.id <> credit.id
       AND (SELECT count(*) FROM ledger_moved) = 2
@@ -139,32 +129,36 @@ def transfer_values(transfer: NewTransfer) -> dict[str, Any]:
 
 
 class _End:
-    """An account as `check_flow` reads it, from the result's columns."""
+    """An account as the ledger's checks read it, from a statement's columns."""
 
-    __slots__ = ("code", "kind", "purpose")
+    __slots__ = ("code", "id", "kind", "purpose")
 
-    def __init__(self, code: str, kind: str, purpose: str | None) -> None:
-        self.code, self.kind, self.purpose = code, kind, purpose
+    def __init__(self, id: int, code: str, kind: str, purpose: str | None) -> None:
+        self.id, self.code, self.kind, self.purpose = id, code, kind, purpose
 
 
 def check_posted(transfer: NewTransfer, result: asyncpg.Record) -> None:
     """Raise the ledger's refusal, in its order, if the CTEs did not post `transfer` as the
-    rules allow."""
-    if result["ledger_debit_id"] is None:
-        raise UnknownAccount(f"no ledger account {transfer.debit!r}")
-    if result["ledger_credit_id"] is None:
-        raise UnknownAccount(f"no ledger account {transfer.credit!r}")
-    if result["ledger_debit_id"] == result["ledger_credit_id"]:
-        raise SameAccount(f"{transfer.debit} cannot pay itself")
+    rules allow: the same checks `post_transfers` makes."""
+    debit, credit = (
+        None
+        if result[f"ledger_{side}_id"] is None
+        else _End(
+            result[f"ledger_{side}_id"],
+            code,
+            result[f"ledger_{side}_kind"],
+            result[f"ledger_{side}_purpose"],
+        )
+        for side, code in (("debit", transfer.debit), ("credit", transfer.credit))
+    )
+    check_ends(debit, credit, debit_code=transfer.debit, credit_code=transfer.credit)
+    assert debit is not None and credit is not None
     if result["ledger_id_taken"]:
         raise TransferIdReused(f"transfer id {transfer.transfer_id!r} was used before")
-    check_flow(
-        _End(transfer.debit, result["ledger_debit_kind"], result["ledger_debit_purpose"]),
-        _End(transfer.credit, result["ledger_credit_kind"], result["ledger_credit_purpose"]),
-        transfer.reason,
-    )
-    if not result["ledger_posted"]:
-        raise InsufficientFunds(f"{transfer.debit} holds less than {transfer.amount} tiyn")
+    check_flow(debit, credit, transfer.reason)
+    moves = account_moves([(debit.id, credit.id, transfer.amount)])
+    moved = result["ledger_moved"] if result["ledger_posted"] else 0
+    check_moved(moved, moves, f"{transfer.debit} holds less than {transfer.amount} tiyn")
 
 
 async def post_new_transfer(*, connection: asyncpg.Connection, transfer: NewTransfer) -> None:
@@ -177,11 +171,11 @@ async def post_new_transfer(*, connection: asyncpg.Connection, transfer: NewTran
     check_posted(transfer, result)
 
 
-# --- many transfers at once (a group of redemptions) --------------------------------------
+# --- many transfers at once: the posting primitive's store on a connection -----------------
 
 _LOCK_ACCOUNTS = """
-SELECT id, code, kind, purpose, may_go_negative, debits_posted, credits_posted
-FROM ledger_accounts WHERE code = ANY($1::varchar[]) ORDER BY id FOR UPDATE
+SELECT id, code, kind, purpose FROM ledger_accounts
+WHERE code = ANY($1::varchar[]) ORDER BY id FOR UPDATE
 """
 _MOVE_TOTALS = f"""
 UPDATE ledger_accounts AS account
@@ -189,61 +183,38 @@ SET debits_posted = account.debits_posted + moving.debit,
     credits_posted = account.credits_posted + moving.credit
 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS moving(id, debit, credit)
 WHERE account.id = moving.id AND {_floor("account", debit="moving.debit", credit="moving.credit")}
-RETURNING account.id
+RETURNING account.id, account.debits_posted, account.credits_posted
 """  # noqa: S608 (constant fragments, no input)
-_INSERT_TRANSFERS = f"""
-INSERT INTO ledger_transfers ({", ".join(TRANSFER_COLUMNS)})
-SELECT * FROM unnest({
-    ", ".join(f"${n}::{_TYPES[name]}[]" for n, name in enumerate(TRANSFER_COLUMNS, start=1))
-})
-"""  # noqa: S608 (constant fragments, no input)
+_INSERT_TRANSFERS = insert_from_arrays(_TRANSFERS, columns=TRANSFER_COLUMNS)
+
+
+class DriverLedger:
+    """`wallet.ledger.LedgerStore` on an asyncpg connection, in its transaction."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def lock_accounts(self, codes: list[str]) -> dict[str, AccountEnd]:
+        rows = await self._connection.fetch(_LOCK_ACCOUNTS, codes)
+        return {row["code"]: _End(*row) for row in rows}
+
+    async def insert_transfers(self, rows: list[dict[str, Any]]) -> None:
+        columns = [[row[name] for row in rows] for name in TRANSFER_COLUMNS]
+        metadata = TRANSFER_COLUMNS.index("metadata")
+        columns[metadata] = [json.dumps(value) for value in columns[metadata]]
+        try:
+            await self._connection.execute(_INSERT_TRANSFERS, *columns)
+        except asyncpg.UniqueViolationError as exc:
+            raise TransferIdReused("a transfer id of the batch was used before") from exc
+
+    async def move_totals(self, moves: list[Move]) -> dict[int, tuple[int, int]]:
+        ids, debits, credits = (list(column) for column in zip(*moves, strict=True))
+        rows = await self._connection.fetch(_MOVE_TOTALS, ids, debits, credits)
+        return {row["id"]: (row["debits_posted"], row["credits_posted"]) for row in rows}
 
 
 async def post_new_transfers_on_driver(
     *, connection: asyncpg.Connection, transfers: list[NewTransfer]
 ) -> None:
-    """`wallet.ledger.post_new_transfers` in three statements on an asyncpg connection, with
-    its order of refusals: the accounts locked in primary-key order, then the rows (a used id
-    fails on its unique index), the flows, and the totals moved under the overdraft rule.
-    A refusal may come after a write: the caller's transaction must roll back."""
-    if not transfers:
-        return
-    for item in transfers:
-        check_amount(item.amount)
-    codes = sorted({code for item in transfers for code in (item.debit, item.credit)})
-    accounts = {row["code"]: row for row in await connection.fetch(_LOCK_ACCOUNTS, codes)}
-    if missing := [code for code in codes if code not in accounts]:
-        raise UnknownAccount(f"no ledger account {missing[0]!r}")
-    for item in transfers:
-        if accounts[item.debit]["id"] == accounts[item.credit]["id"]:
-            raise SameAccount(f"{item.debit} cannot pay itself")
-    stamp = utcnow()
-    rows = [
-        transfer_row(item, accounts[item.debit]["id"], accounts[item.credit]["id"], stamp)
-        for item in transfers
-    ]
-    for row in rows:
-        row["metadata"] = json.dumps(row["metadata"])
-    try:
-        await connection.execute(
-            _INSERT_TRANSFERS, *([row[name] for row in rows] for name in TRANSFER_COLUMNS)
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise TransferIdReused("a transfer id of the batch was used before") from exc
-    debits: dict[int, int] = {}
-    credits: dict[int, int] = {}
-    for item in transfers:
-        debit, credit = accounts[item.debit], accounts[item.credit]
-        check_flow(
-            _End(item.debit, debit["kind"], debit["purpose"]),
-            _End(item.credit, credit["kind"], credit["purpose"]),
-            item.reason,
-        )
-        debits[debit["id"]] = debits.get(debit["id"], 0) + item.amount
-        credits[credit["id"]] = credits.get(credit["id"], 0) + item.amount
-    ids = sorted(set(debits) | set(credits))
-    moved = await connection.fetch(
-        _MOVE_TOTALS, ids, [debits.get(i, 0) for i in ids], [credits.get(i, 0) for i in ids]
-    )
-    if len(moved) != len(ids):
-        raise InsufficientFunds("a debit of the batch would overdraw its account")
+    """`wallet.ledger.post_transfers` on an asyncpg connection, in its transaction."""
+    await post_transfers(DriverLedger(connection), transfers)

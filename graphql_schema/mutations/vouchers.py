@@ -7,9 +7,7 @@ INSUFFICIENT_FUNDS) rolls it back and is returned as `VoucherRefused { code mess
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from familymap.access import MERCHANT_ROLES, Principal, Role
+from familymap.audit import Caller
 from familymap.clock import astana_today, utc_now
 from familymap.tables import Person
 from graphql_schema.audit import audit, audit_caller
@@ -61,10 +60,9 @@ from graphql_schema.types.vouchers import (
     RegisterMerchantResult,
     VoucherRefused,
 )
-from vouchers import acts, feedback, meal_hotpath, meals, medicines, merchants
+from vouchers import acts, feedback, meal_service, meals, medicines, merchants
 from vouchers.calendar import local_day
 from vouchers.errors import Forbidden, InvalidInput, VoucherError
-from vouchers.meal_groups import GroupItem
 from wallet.ledger import LedgerError
 
 T = TypeVar("T")
@@ -73,18 +71,8 @@ MAX_BATCH = 1000
 ACT_DRAWERS = frozenset({Role.SCHOOL, Role.PHARMACY, Role.OPERATOR})
 
 
-# What a mutation's audit record says it changed, and about whom: (what, person id or None);
-# or, for a change touching several families (a meal batch), a record per family.
-AuditOf = Callable[[Any], "tuple[str, int | None] | list[FamilyNote]"]
-
-
-@dataclass(frozen=True, slots=True)
-class FamilyNote:
-    """One audit record of a change to a family's data: about one member, or the family."""
-
-    what: str
-    family_id: int
-    person_id: int | None
+# What a mutation's audit record says it changed, and about whom: (what, person id or None).
+AuditOf = Callable[[Any], "tuple[str, int | None]"]
 
 
 async def run_refusable(
@@ -100,21 +88,11 @@ async def run_refusable(
     try:
         async with info.context.session_factory() as session, session.begin():
             result = await work(session)
-            audited = audit_of(result)
-            if isinstance(audited, tuple):
-                what, person_id = audited
-                await _audit_change(info, session, role=role, what=what, person_id=person_id)
-            for note in audited if isinstance(audited, list) else ():
-                await _audit_change(
-                    info, session, role=role, what=note.what, person_id=note.person_id,
-                    family_id=note.family_id,
-                )  # fmt: skip
+            what, person_id = audit_of(result)
+            await _audit_change(info, session, role=role, what=what, person_id=person_id)
             return result
     except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(
-            code=VoucherRefusalCode(refused.code),
-            message=refusal_text(refused, info.context.language),
-        )
+        return _refused(info, refused)
 
 
 async def _audit_change(
@@ -124,11 +102,9 @@ async def _audit_change(
     role: Role,
     what: str,
     person_id: int | None,
-    family_id: int | None = None,
 ) -> None:
-    """One audit record of a state change, about the person it concerned if any (else about
-    the family `family_id`, if any)."""
-    iin = None
+    """One audit record of a state change, about the person it concerned if any."""
+    iin, family_id = None, None
     if person_id is not None:
         row = (
             await session.execute(
@@ -148,40 +124,25 @@ async def _audit_change(
     )
 
 
-async def _redeem_meal_on_driver(
-    info: Info[Context, Any], school: uuid.UUID, input: RedeemMealInput, key: bytes
-) -> RedeemMealResult:
-    """redeemMeal on PostgreSQL: served in a group with the other requests in flight
-    (vouchers/meal_groups.py), or alone on the hot path (vouchers/meal_hotpath.py), its audit
-    record in the same transaction either way."""
-    now = utc_now()
-    request = _meal_request(input, now)
-    caller = audit_caller(info, role=Role.SCHOOL)
-    try:
-        if info.context.meal_coalescer is not None:
-            redeemed = await info.context.meal_coalescer.redeem(
-                GroupItem(merchant_id=school, request=request, now=now, caller=caller)
-            )
-        else:
-            async with info.context.driver_transactions() as connection:
-                redeemed = await meal_hotpath.redeem_meal_on_driver(
-                    connection=connection, merchant_id=school, request=request, qr_key=key,
-                    now=now, caller=caller,
-                )  # fmt: skip
-    except (VoucherError, LedgerError) as refused:
-        return VoucherRefused(
-            code=VoucherRefusalCode(refused.code),
-            message=refusal_text(refused, info.context.language),
-        )
-    result = MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
-    _count_served(info, result)
-    return result
+def _meal_paths(info: Info[Context, Any]) -> meal_service.MealPaths:
+    """The ways this server can serve a meal (the driver's exist on PostgreSQL only)."""
+    context = info.context
+    return meal_service.MealPaths(
+        sessions=context.session_factory,
+        driver=context.driver_transactions,
+        coalescer=context.meal_coalescer,
+    )
 
 
-def _count_served(info: Info[Context, Any], result: object) -> None:
-    # Counted once committed; a replay served nothing new.
-    if isinstance(result, MealRedeemed) and not result.replayed:
-        info.context.count_redemptions(meals.PURPOSE, 1)
+def _caller(info: Info[Context, Any]) -> Caller:
+    """Who serves a meal, for its audit record: a school's staff."""
+    return audit_caller(info, role=Role.SCHOOL)
+
+
+def _refused(info: Info[Context, Any], refused: VoucherError | LedgerError) -> VoucherRefused:
+    return VoucherRefused(
+        code=VoucherRefusalCode(refused.code), message=refusal_text(refused, info.context.language)
+    )
 
 
 def merchant_of(principal: Principal) -> uuid.UUID:
@@ -294,32 +255,17 @@ class VoucherMutations:
         self, info: Info[Context, Any], input: RedeemMealInput
     ) -> RedeemMealResult:
         school = merchant_of(require_principal(info))
-        key = info.context.qr_key()
-        if info.context.driver_transactions is not None:
-            return await _redeem_meal_on_driver(info, school, input, key)
-
-        async def work(session: AsyncSession) -> MealRedeemed:
-            now = utc_now()
-            result = await meals.redeem_meal(
-                session=session,
-                merchant_id=school,
-                request=_meal_request(input, now),
-                qr_key=key,
-                now=now,
-            )
-            return MealRedeemed(meal=MealView.from_row(result.redemption), replayed=result.replayed)
-
-        result = await run_refusable(
-            info,
-            Role.SCHOOL,
-            work,
-            lambda r: (
-                meals.served_text(int(r.meal.id), replayed=r.replayed),
-                int(r.meal.child_id),
-            ),
-        )
-        _count_served(info, result)
-        return result
+        now = utc_now()
+        try:
+            redeemed = await meal_service.redeem_meal(
+                paths=_meal_paths(info), merchant_id=school, request=_meal_request(input, now),
+                qr_key=info.context.qr_key(), now=now, caller=_caller(info),
+            )  # fmt: skip
+        except (VoucherError, LedgerError) as refused:
+            return _refused(info, refused)
+        if not redeemed.replayed:
+            info.context.count_redemptions(meals.PURPOSE, 1)  # counted once committed
+        return MealRedeemed(meal=MealView.from_row(redeemed.redemption), replayed=redeemed.replayed)
 
     @strawberry.mutation(
         description=(
@@ -332,28 +278,23 @@ class VoucherMutations:
         self, info: Info[Context, Any], items: list[RedeemMealInput]
     ) -> MealBatchOutcome:
         school = merchant_of(require_principal(info))
-        key = info.context.qr_key()
-
-        async def work(session: AsyncSession) -> MealBatchResult:
+        now = utc_now()
+        try:
             if len(items) > MAX_BATCH:
                 raise InvalidInput("refusal.batch_size", count=MAX_BATCH)
-            now = utc_now()
-            requests = [_meal_request(item, now) for item in items]
-            results = await meals.redeem_meals_batch(
-                session=session, merchant_id=school, requests=requests, qr_key=key, now=now
-            )
-            redeemed.extend(result.redeemed for result in results if result.redeemed)
-            views = [MealBatchItem.from_result(result, info.context.language) for result in results]
-            served = sum(view.ok for view in views)
-            return MealBatchResult(items=views, served=served, refused=len(views) - served)
-
-        redeemed: list[meals.Redeemed] = []
-        # One record per family the batch served, so that each family sees it in its trail.
-        result = await run_refusable(info, Role.SCHOOL, work, lambda r: _batch_notes(r, redeemed))
-        if isinstance(result, MealBatchResult):
-            fresh = sum(item.ok and not item.replayed for item in result.items)
-            info.context.count_redemptions(meals.PURPOSE, fresh)
-        return result
+            results = await meal_service.redeem_meals_batch(
+                paths=_meal_paths(info), merchant_id=school,
+                requests=[_meal_request(item, now) for item in items],
+                qr_key=info.context.qr_key(), now=now, caller=_caller(info),
+            )  # fmt: skip
+        except (VoucherError, LedgerError) as refused:
+            return _refused(info, refused)
+        views = [MealBatchItem.from_result(result, info.context.language) for result in results]
+        served = sum(view.ok for view in views)
+        info.context.count_redemptions(
+            meals.PURPOSE, sum(view.ok and not view.replayed for view in views)
+        )
+        return MealBatchResult(items=views, served=served, refused=len(views) - served)
 
     @strawberry.mutation(
         description=(
@@ -565,27 +506,6 @@ class VoucherMutations:
         return await run_refusable(
             info, Role.OPERATOR, work, lambda r: (f"invoice {r.id} paid", None)
         )
-
-
-def _batch_notes(
-    result: MealBatchResult, redeemed: list[meals.Redeemed]
-) -> tuple[str, None] | list[FamilyNote]:
-    """A batch's audit records: one per family it served (about the child, when the batch
-    served one child of that family), or one about no one when it served none."""
-    if not redeemed:
-        return (f"meal batch: {result.served} served, {result.refused} refused", None)
-    by_family: dict[int, list[meals.Redeemed]] = defaultdict(list)
-    for meal in redeemed:
-        by_family[meal.redemption.family_id].append(meal)
-    notes = []
-    for family_id, served in sorted(by_family.items()):
-        replays = sum(meal.replayed for meal in served)
-        children = {meal.redemption.person_id for meal in served}
-        ids = ", ".join(str(meal.redemption.id) for meal in served)
-        what = f"meal batch: {len(served) - replays} served, {replays} replayed (meals {ids})"
-        only = next(iter(children)) if len(children) == 1 else None
-        notes.append(FamilyNote(what=what[:200], family_id=family_id, person_id=only))
-    return notes
 
 
 def _meal_request(item: RedeemMealInput, now: datetime) -> meals.MealRequest:

@@ -22,7 +22,7 @@ from tests.vouchers.vouchers_builders import (
     family_with_pupil,
     school,
 )
-from vouchers import meals
+from vouchers import meal_groups, meals
 from vouchers.errors import AlreadyRedeemed, NotEnrolled, QrReplayed
 from vouchers.meal_groups import ALONE, GroupItem, MealCoalescer, redeem_meals_together
 from vouchers.meals import MealRequest, Redeemed
@@ -194,3 +194,33 @@ async def test_the_coalescer_answers_each_request_as_one_at_a_time_would(connect
                  "AND request_id LIKE 'req-%'")
         )  # fmt: skip
         assert written == 5  # four meals and the replay
+
+
+async def test_good_requests_arriving_together_are_served_by_their_group(connection, monkeypatch):
+    # Given a school with six pupils, a coalescer on the test's transaction, and a count of
+    # the requests that run alone on the hot path
+    factory = SerialisedSessionFactory(connection)
+    async with factory() as session, session.begin():
+        canteen = await school(session, code="coal-2")
+        pupils = await pupils_at(session, canteen, 6)
+    alone: list[str] = []
+    hot_path = meal_groups.redeem_meal_on_driver
+
+    async def counted(**arguments):
+        alone.append(arguments["request"].idempotency_key)
+        return await hot_path(**arguments)
+
+    monkeypatch.setattr(meal_groups, "redeem_meal_on_driver", counted)
+    coalescer = MealCoalescer(transactions=session_transactions(factory), qr_key=lambda: QR_KEY)
+    requests = [
+        MealRequest(f"t-{n}", "lunch", SCHOOL_DAY, child_person_id=pupil.id)
+        for n, pupil in enumerate(pupils)
+    ]
+    # When they arrive at once
+    served = await asyncio.gather(
+        *(coalescer.redeem(item(canteen, request, n)) for n, request in enumerate(requests))
+    )
+    # Then every one is served, and by a group: none was handed back (a group that failed,
+    # whatever the reason, would hand them all back and the answers alone would hide it)
+    assert [meal.replayed for meal in served] == [False] * 6
+    assert alone == []
