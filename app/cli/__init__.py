@@ -1,9 +1,6 @@
-"""The `socialwallet` command line: one module per command group (`commands` composes them).
+"""The `socialwallet` command line: one module per command group, composed by
+`app.cli.commands` (`socialwallet = app.cli.commands:main`, pyproject.toml).
 
-`socialwallet = app.cli:main` (pyproject.toml) runs `main`; tests drive `cli` with typer's
-runner.
+Nothing is imported here: a command group's module (say `app.cli.eligibility`, which the
+benchmarks use) must be importable without composing the whole CLI, whose plugins import it.
 """
-
-from app.cli.commands import cli, main
-
-__all__ = ["cli", "main"]

@@ -155,7 +155,7 @@ def test_a_prescription_csv_with_full_width_digits_is_refused_line_by_line(tmp_p
     # given the demo registry, and a CSV whose second prescription counts in full width
     from typer.testing import CliRunner
 
-    from app.cli import cli
+    from app.cli.commands import cli
 
     runner = CliRunner()
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/rx.db")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from app.auth import Role
-from app.cli import cli
+from app.cli.commands import cli
 from app.db import create_engine, create_session_factory
 from app.migrate import upgrade_to_head
 from app.settings import Settings

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from app.asgi import create_app
 from app.auth import Role
-from app.cli import cli
+from app.cli.commands import cli
 from app.db import create_engine, create_session_factory
 from app.migrate import upgrade_to_head
 from app.settings import Settings

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.auth import Role
-from app.cli import cli
+from app.cli.commands import cli
 from app.settings import Settings
 from app.web_client import OPERATIONS_DIR as CLIENT_OPERATIONS_DIR
 from graphql_schema.schema import build_schema

@@ -10,7 +10,7 @@ import httpx
 from typer.testing import CliRunner
 
 from app.asgi import create_app
-from app.cli import cli
+from app.cli.commands import cli
 from app.settings import Settings
 
 

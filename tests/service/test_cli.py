@@ -8,7 +8,7 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
+from app.cli.commands import cli
 
 # Production secrets are 32 random bytes (app/settings.py refuses weaker ones in prod).
 PROD_AUDIT_KEY = "9c1f4e7a2d5b8c0e3f6a9d2c5b8e1f4a7d0c3b6e9f2a5d8c1b4e7f0a3d6c9b2e"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
+from app.cli.commands import cli
 from app.settings import Settings
 from tests.clock import pinned_env
 
@@ -100,7 +100,14 @@ def test_the_installed_command_refuses_without_a_traceback(tmp_path):
     env.pop("BANK_GATEWAY", None)
     # When the relay is started through the console script's entry point
     result = subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main()", "outbox", "run", "--once"],
+        [
+            sys.executable,
+            "-c",
+            "from app.cli.commands import main; main()",
+            "outbox",
+            "run",
+            "--once",
+        ],
         env=env,
         capture_output=True,
         text=True,

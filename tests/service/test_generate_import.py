@@ -8,7 +8,7 @@ from collections import Counter
 
 from typer.testing import CliRunner
 
-from app.cli import cli
+from app.cli.commands import cli
 
 runner = CliRunner()
 

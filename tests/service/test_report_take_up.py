@@ -8,7 +8,7 @@ import csv
 
 from typer.testing import CliRunner
 
-from app.cli import cli
+from app.cli.commands import cli
 from app.db import create_engine, create_session_factory
 from app.settings import Settings
 from tests.wallet.funnel_history import EXPECTED, build_history

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
 from app.cli import commands as cli_module
+from app.cli.commands import cli
 
 SOCIALWALLET = Path(sys.executable).with_name("socialwallet")
 runner = CliRunner()

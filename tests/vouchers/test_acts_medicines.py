@@ -139,7 +139,7 @@ def test_the_qr_key_is_required_in_prod(tmp_path):
 
 
 def test_merchants_import_from_csv(tmp_path, monkeypatch, settings):
-    from app.cli import cli
+    from app.cli.commands import cli
 
     # Given a file with a good row and a bad one, and a database of our own
     database = tmp_path / "import.db"

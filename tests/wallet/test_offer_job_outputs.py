@@ -28,6 +28,7 @@ from familymap.i18n import money, money_by_babel
 from familymap.registry_load import load_synthetic_registry
 from familymap.tables import EntitlementChange, Family, Person
 from tests.clock import PINNED_NOW, PINNED_TODAY
+from tests.wallet.sms_codes import mask_reply_code
 from wallet import reply_codes
 from wallet.offer_tables import Notification, Offer, OfferTransition, WalletCursor
 from wallet.offers import IssueSummary, _fewer_collections, issue_pending_offers, offer_key
@@ -71,11 +72,7 @@ async def _written(session) -> tuple[dict, str]:
             message.message_key == f"offer:{offer.offer_key}:sms",
             message.channel,
             message.recipient,
-            # The code in its two slots ("reply 1 4821 (agree) or 2 4821 (decline)"):
-            # a code may also read like a number of the text (1414).
-            message.body.replace(f"1 {offer.reply_code} (", "1 <code> (").replace(
-                f"2 {offer.reply_code} (", "2 <code> ("
-            ),
+            mask_reply_code(message.body, offer.reply_code),
             message.status,
             message.attempts,
         )

@@ -24,6 +24,7 @@ from tests.wallet.offer_builders import (
     later,
     newborn_household,
 )
+from tests.wallet.sms_codes import mask_reply_code
 from wallet import ledger
 from wallet.bank import LogBank
 from wallet.offer_tables import (
@@ -791,7 +792,7 @@ async def _made_for(session, family_ids: list[int]) -> dict[str, list[tuple]]:
     )
 
     def without_code(offer: Offer, body: str) -> str:
-        return body.replace(f" {offer.reply_code} ", " <code> ")
+        return mask_reply_code(body, offer.reply_code)
 
     return {
         "offers": sorted(
