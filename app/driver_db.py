@@ -25,7 +25,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.settings import Settings
-from familymap.driver_sql import DriverTransactions
+from familymap.driver_sql import DriverTransactions, driver_in_transaction
 
 
 def is_postgres(settings: Settings) -> bool:
@@ -85,8 +85,6 @@ def session_transactions(session_factory: Any) -> DriverTransactions:
     @asynccontextmanager
     async def transaction() -> AsyncIterator[asyncpg.Connection]:
         async with session_factory() as session, session.begin():
-            connection = await session.connection()
-            raw = await connection.get_raw_connection()
-            yield raw.driver_connection
+            yield await driver_in_transaction(await session.connection())
 
     return transaction

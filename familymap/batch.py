@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger
 
 from familymap import pgcopy
+from familymap.driver_sql import driver_in_transaction
 from familymap.engine.evaluate import evaluate_population, explain_population_family
 from familymap.engine.results import FamilyEvaluation, PopulationResult
 from familymap.parameters import ParameterSet, default_parameters
@@ -480,13 +481,12 @@ async def bulk_insert(connection: AsyncConnection, table: Any, frame: pl.DataFra
     if frame.height == 0:
         return
     if connection.dialect.name == "postgresql":
-        raw = await connection.get_raw_connection()
-        assert raw.driver_connection is not None  # an open connection's asyncpg connection
+        driver = await driver_in_transaction(connection)
         # Binary when every column has a binary form here (the entitlement rows): the server
         # parses no text. Otherwise CSV (the registry's lists and timestamps).
         rows = pgcopy.binary_copy_frame(table, frame)
         if rows is not None:
-            await raw.driver_connection.copy_to_table(
+            await driver.copy_to_table(
                 table.name, source=io.BytesIO(rows), columns=frame.columns, format="binary"
             )
             return
@@ -503,9 +503,7 @@ async def bulk_insert(connection: AsyncConnection, table: Any, frame: pl.DataFra
         buffer = io.BytesIO()
         frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
         buffer.seek(0)
-        await raw.driver_connection.copy_to_table(
-            table.name, source=buffer, columns=frame.columns, format="csv"
-        )
+        await driver.copy_to_table(table.name, source=buffer, columns=frame.columns, format="csv")
         return
     await connection.execute(insert(table), frame.to_dicts())
 

@@ -19,6 +19,7 @@ import asyncpg
 from sqlalchemy import Table, text
 from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 # A way to run a transaction on a driver connection: `async with transactions() as conn:`
 # (app/driver_db.py makes them; the hot paths take them).
@@ -90,3 +91,19 @@ def insert_from_arrays(
     arrays = ", ".join(f"${n}::{types[name]}[]" for n, name in enumerate(names, start=first))
     # From the table's definition, no input.
     return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"  # noqa: S608
+
+
+async def driver_in_transaction(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `connection`, inside `connection`'s transaction.
+
+    SQLAlchemy's asyncpg adapter opens the server's transaction lazily, at the first statement
+    that goes through SQLAlchemy: a statement sent straight to the driver before any did (a
+    COPY, say) ran outside it, committed at once, and outlived a rollback (a test's rows stayed
+    in the database this way). One cheap statement through SQLAlchemy opens it first.
+    """
+    raw = await connection.get_raw_connection()
+    assert raw.driver_connection is not None  # an open connection's asyncpg connection
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        await connection.execute(text("SELECT 1"))
+    return driver

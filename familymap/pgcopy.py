@@ -22,7 +22,7 @@ Each row is laid out at its widest and a byte mask keeps its real bytes, in orde
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -31,6 +31,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger, Integer, Text, UserDefinedType
+
+from familymap.driver_sql import driver_in_transaction
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
@@ -152,17 +154,17 @@ def _initial_lookup(values: tuple[Any, ...]) -> np.ndarray:
     return lookup
 
 
-async def copy_out(connection: AsyncConnection, statement: Any, *, copy_format: str) -> bytes:
+async def copy_out(
+    connection: AsyncConnection, statement: Any, *, copy_format: Literal["text", "csv", "binary"]
+) -> bytes:
     """The whole output of `COPY (statement) TO STDOUT` in the given format."""
     sql = str(statement.compile(connection.sync_connection, compile_kwargs={"literal_binds": True}))
-    raw = await connection.get_raw_connection()
+    driver = await driver_in_transaction(connection)
     chunks: list[bytes] = []  # joined once at the end: a growing buffer copies itself again
 
     async def write(data: bytes) -> None:  # asyncpg wants a coroutine function here
         chunks.append(data)
 
-    driver = raw.driver_connection
-    assert driver is not None  # an open connection's asyncpg connection
     await driver.copy_from_query(sql, output=write, format=copy_format)
     return b"".join(chunks)
 

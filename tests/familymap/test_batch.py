@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     MetaData,
     Table,
+    delete,
     event,
     func,
     insert,
@@ -576,6 +577,27 @@ async def test_binary_copy_writes_the_rows_as_given(connection):
         )
     )
     assert [tuple(row) for row in stored] == changes.rows()
+
+
+@pytest.mark.postgres_only
+async def test_a_copy_first_in_a_transaction_is_rolled_back_with_it(engine):
+    # Given a transaction whose first statement is the COPY (nothing went through SQLAlchemy
+    # before it: the adapter had not opened the server's transaction yet)
+    changes = _rows_of_every_shape().drop("beneficiary_key")
+    marked = changes.with_columns(pl.lit(-4242).alias("run_id"))
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        await bulk_insert(connection, EntitlementChange.__table__, marked)
+        # When it is rolled back
+        await transaction.rollback()
+    # Then the rows are gone with it (they were committed at once, outside it, before)
+    async with engine.connect() as connection:
+        left = await connection.scalar(
+            select(func.count()).where(EntitlementChange.run_id == -4242)
+        )
+        await connection.execute(delete(EntitlementChange).where(EntitlementChange.run_id == -4242))
+        await connection.commit()
+    assert left == 0
 
 
 @pytest.mark.postgres_only
