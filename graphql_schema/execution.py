@@ -22,7 +22,6 @@ from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObject
 from graphql.type.definition import is_leaf_type
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-
 _LEAF = "_plain_leaf_type"
 _UNKNOWN = object()
 
