@@ -23,6 +23,7 @@ from familymap.tables import Person
 from graphql_schema.audit import AuditQueries, audit
 from graphql_schema.context import Context, RoutedReads
 from graphql_schema.errors import is_expected, translate_errors
+from graphql_schema.execution import PlainFieldsExecutionContext
 from graphql_schema.extensions import MaskUnexpected
 from graphql_schema.limits import limit_extensions
 from graphql_schema.mutations import Mutation
@@ -114,5 +115,6 @@ def build_schema(settings: SchemaSettings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=extensions,
+        execution_context_class=PlainFieldsExecutionContext,
         config=StrawberryConfig(disable_field_suggestions=settings.is_prod, scalar_map=SCALAR_MAP),
     )

@@ -63,7 +63,8 @@ def format_value(value: Any, fmt: Any, language: str) -> str:
 
 # The same few values recur on every page (today's date, thresholds, small counts, yes/no),
 # and Babel's formatting costs tens of microseconds a call: a bounded cache serves them.
-@lru_cache(maxsize=65_536)
+# Typed, since 1 == True: a bool reads "yes" and an int "1", whichever came first.
+@lru_cache(maxsize=65_536, typed=True)
 def _format_cached(value: Any, fmt: Any, lang: str) -> str:
     return _format(value, fmt, lang)
 
@@ -93,7 +94,7 @@ def operator_words(op: str, fmt: Any, language: str) -> str:
     return text(OPERATORS, op, language)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=65_536, typed=True)
 def _reason_text(
     programme: str, condition_id: str, value: Any, op: str, threshold: Any, passed: bool,
     fmt: Any, lang: str,

@@ -31,7 +31,8 @@ from functools import cache
 from typing import Any
 
 from familymap.engine import evaluate_family
-from familymap.engine.results import Decision, FamilyEvaluation
+from familymap.engine.results import ConditionResult, Decision, FamilyEvaluation
+from familymap.i18n import language_of
 from familymap.iin import mask_iin
 from familymap.rules import RULES
 from familymap.situation import Family as FamilyFacts
@@ -271,30 +272,55 @@ def _condition_formats() -> dict[tuple[str, str], Any]:
 
 def reasons(*, decision: Decision, language: str) -> list[Reason]:
     """The conditions of a decision in plain language, values formatted for `language`."""
-    formats = _condition_formats()
-    shown = []
-    for c in decision.conditions:
-        fmt = formats.get((decision.programme, c.id))
-        shown.append(
-            Reason(
-                condition=c.id,
-                label=texts.condition_label(decision.programme, c.id, language),
-                value=texts.format_value(c.value, fmt, language),
-                threshold=texts.format_value(c.threshold, fmt, language),
-                passed=c.passed,
-                text=texts.reason_text(
-                    programme=decision.programme,
-                    condition_id=c.id,
-                    value=c.value,
-                    op=c.op,
-                    threshold=c.threshold,
-                    passed=c.passed,
-                    fmt=fmt,
-                    language=language,
-                ),
-            )
-        )
-    return shown
+    lang = language_of(language)
+    programme = decision.programme
+    return [_reason(programme, c, lang) for c in decision.conditions]
+
+
+# A screen of 50 entitlements shows ~160 conditions, and across families the same few recur
+# (the same rule, condition, values and language: today's date, a threshold, yes/no), so each
+# is rendered once and kept: a Reason is immutable and shared by every answer that shows it.
+# The key carries the values' types, since 1 == True and a bool reads "yes", an int "1".
+_REASONS: dict[tuple[Any, ...], Reason] = {}
+_REASONS_KEPT = 65_536  # then the cache starts again, so it stays bounded
+
+
+def _reason(programme: str, c: ConditionResult, lang: str) -> Reason:
+    value, threshold = c.value, c.threshold
+    if isinstance(value, tuple | list) or isinstance(threshold, tuple | list):
+        return _render_reason(programme, c, lang)  # element types would escape the key
+    key = (programme, c.id, c.op, c.passed, type(value), value, type(threshold), threshold, lang)
+    try:
+        found = _REASONS.get(key)
+    except TypeError:  # an unhashable value: render it without the cache
+        return _render_reason(programme, c, lang)
+    if found is None:
+        found = _render_reason(programme, c, lang)
+        if len(_REASONS) >= _REASONS_KEPT:
+            _REASONS.clear()
+        _REASONS[key] = found
+    return found
+
+
+def _render_reason(programme: str, c: ConditionResult, lang: str) -> Reason:
+    fmt = _condition_formats().get((programme, c.id))
+    return Reason(
+        condition=c.id,
+        label=texts.condition_label(programme, c.id, lang),
+        value=texts.format_value(c.value, fmt, lang),
+        threshold=texts.format_value(c.threshold, fmt, lang),
+        passed=c.passed,
+        text=texts.reason_text(
+            programme=programme,
+            condition_id=c.id,
+            value=c.value,
+            op=c.op,
+            threshold=c.threshold,
+            passed=c.passed,
+            fmt=fmt,
+            language=lang,
+        ),
+    )
 
 
 OfferKey = tuple[int | None, str]

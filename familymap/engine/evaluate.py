@@ -82,11 +82,13 @@ def explain_rule(ctx: Context, rule: type[Rule]) -> list[tuple[ConditionResult, 
         return explained
     n = ctx.pop.n_families if rule.unit == FAMILY else ctx.pop.n_persons
     per_condition = []
+    new = _new_condition
     for cond in rule.conditions:
         value, threshold, passed = cond.fn(ctx, ALL)
+        cid, label, op = cond.id, cond.label, cond.op
         per_condition.append(
             [
-                ConditionResult(cond.id, cond.label, v, cond.op, t, ok)
+                new(ConditionResult, (cid, label, v, op, t, ok))
                 for v, t, ok in zip(
                     _column(value, n, cond.fmt),
                     _column(threshold, n, cond.fmt),
@@ -241,8 +243,9 @@ def explain_population_family(
 
 _FAMILY_UNIT = (None,)
 # NamedTuple's generated __new__ is Python code; the C tuple constructor takes the same fields
-# in order and is several times faster, which shows with ~50 decisions per family.
-_new_decision = tuple.__new__
+# in order and is several times faster, which shows with ~50 decisions per family and the
+# ~160 conditions a screen of entitlements explains.
+_new_decision = _new_condition = tuple.__new__
 
 
 def _evaluate_chunk(

@@ -124,11 +124,12 @@ class Entitlement(relay.Node):
     period_start: date | None
     period_end: date | None
     reference: str = strawberry.field(description="The legal basis.")
-    entitlement: strawberry.Private[view.EntitlementView]
-
-    @strawberry.field(description="Every condition with its values and verdict.")
-    def reasons(self) -> list[Reason]:
-        return self.entitlement.reasons  # type: ignore[return-value]
+    # A plain field holding the domain's Reason dataclasses (rendered once per condition and
+    # language, see view.reasons), not a resolver: graphql-core reads their attributes, and
+    # no resolver with its Info object runs per entitlement.
+    reasons: list[Reason] = strawberry.field(
+        description="Every condition with its values and verdict."
+    )
 
     @classmethod
     def from_view(cls, item: view.EntitlementView) -> Entitlement:
@@ -144,7 +145,7 @@ class Entitlement(relay.Node):
             period_start=item.period_start,
             period_end=item.period_end,
             reference=item.reference,
-            entitlement=item,
+            reasons=item.reasons,  # type: ignore[arg-type]
         )
 
 

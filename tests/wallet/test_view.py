@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 
+from familymap.engine.results import ConditionResult
 from familymap.tables import Family, Person
 from wallet.view import (
     EntitlementStatus,
@@ -13,6 +15,7 @@ from wallet.view import (
     entitlement_statuses,
     evaluate,
     fully_visible_ids,
+    reasons,
     visibility,
     visible_members,
 )
@@ -110,3 +113,19 @@ def test_only_the_visible_members_programmes_are_listed_with_family_ones():
     (reason,) = large.reasons
     assert (reason.value, reason.threshold, reason.passed) == ("2", "4", False)
     assert large.reference.startswith("Social Code")
+
+
+def test_a_reason_is_rendered_once_and_an_int_is_not_taken_for_a_bool():
+    # given a condition seen with the value 1 and, elsewhere, with True (1 == True in Python)
+    as_int = ConditionResult("children", "", 1, ">=", 4, False)
+    as_bool = ConditionResult("children", "", True, ">=", 4, False)
+    decision = SimpleNamespace(programme="LARGE_FAMILY", conditions=[as_int, as_bool])
+
+    # when the decision's reasons are rendered twice
+    first = reasons(decision=decision, language="en")
+    again = reasons(decision=decision, language="en")
+
+    # then each value reads as its own type, and the second rendering reuses the first's
+    assert [r.value for r in first] == ["1", "yes"]
+    assert "1" in first[0].text and "yes" in first[1].text
+    assert all(a is b for a, b in zip(first, again, strict=True))
