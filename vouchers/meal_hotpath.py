@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import cast
 
 import asyncpg
+from sqlalchemy import Table
 
 from familymap.audit import (
     ADVANCE_HEAD_CTE,
@@ -88,7 +90,7 @@ FROM persons p
 LEFT JOIN meal_vouchers v ON v.person_id = p.id AND v.school_year_start = $2
 WHERE p.id = $1
 """
-MEALS = MealRedemption.__table__
+MEALS = cast(Table, MealRedemption.__table__)  # a mapped class's table, typed as a FromClause
 # The meal, its payment and its audit record in one statement: the payment and the record
 # only if the meal went in (a refusal or a replay inserts nothing). Every column list and
 # type comes from the tables' definitions.
@@ -132,6 +134,7 @@ async def redeem_meal_on_driver(
         *_LOOKUP.args({"audit_chain": chain, "merchant_id": school_key, "child_id": child_id,
                        "year_start": year_start}),
     )  # fmt: skip
+    assert found is not None  # a SELECT of scalar subqueries answers one row
     if found["audit_seq"] is None:
         raise AuditChainMissing(f"audit chain {chain} has no head (run the migrations)")
     school = school_from(found)
@@ -147,7 +150,9 @@ async def redeem_meal_on_driver(
         if (person_id, start) == (child_id, year_start):
             return None  # the read above found no such person
         row = await connection.fetchrow(_CHILD, person_id, start)
-        return None if row is None else ChildVoucher(*row, year_start=start)
+        if row is None:
+            return None
+        return ChildVoucher(row[0], row[1], row[2], row[3], year_start=start)
 
     try:
         values = await validate_meal_request(
@@ -166,10 +171,13 @@ async def redeem_meal_on_driver(
             served = await connection.fetchrow(_SERVE.sql, *_SERVE.args(arguments))
         except asyncpg.UniqueViolationError as exc:
             raise TransferIdReused(f"transfer id {payment.transfer_id!r} was used before") from exc
+        assert served is not None  # the statement ends in a SELECT of one row
         if not served["served"]:
-            key_taken, nonce_taken = await connection.fetchrow(
+            taken = await connection.fetchrow(
                 _TAKEN, school.id, values["idempotency_key"], values["qr_nonce"]
             )
+            assert taken is not None  # a SELECT of two EXISTS answers one row
+            key_taken, nonce_taken = taken
             raise refusal_for_taken_keys(values, key_taken=key_taken, nonce_taken=nonce_taken)
     except VoucherError:
         # As on the portable path: a replay of a request that succeeded returns its first

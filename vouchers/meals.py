@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +33,7 @@ from familymap.audit import Caller, Entry
 from familymap.i18n import Term
 from familymap.orm import utcnow
 from familymap.parameters import ParameterSet
+from familymap.school_calendar import SchoolYear
 from familymap.tables import Entitlement, Family, Person
 from vouchers.calendar import (
     claim_window,
@@ -203,7 +205,7 @@ async def own_child(
     return parent, child
 
 
-def _school_year_or_refuse(on: date, parameters: ParameterSet | None):
+def _school_year_or_refuse(on: date, parameters: ParameterSet | None) -> SchoolYear:
     year = school_year(on, parameters=parameters)
     if year is None:
         raise NotASchoolDay("refusal.no_school_calendar", day=on)
@@ -405,7 +407,7 @@ async def _batch_at_once(
     done: dict[str, MealRedemption],
 ) -> list[BatchItemResult]:
     results: list[BatchItemResult | None] = [None] * len(requests)
-    fresh: dict[str, tuple[int, dict]] = {}  # idempotency key -> (position, row)
+    fresh: dict[str, tuple[int, dict[str, Any]]] = {}  # idempotency key -> (position, row)
     repeats: list[int] = []  # positions repeating a key seen earlier in this batch
     for position, request in enumerate(requests):
         key = request.idempotency_key
@@ -433,12 +435,11 @@ async def _batch_at_once(
             results[position] = BatchItemResult(key, redeemed=Redeemed(inserted[key], False))
         else:
             # Lost to a meal recorded before (or concurrently): say which, or replay it.
-            refused = await _why_not_inserted(session, row)
-            results[position] = await _refusal_or_replay(
-                session, school, requests[position], qr_key, refused
-            )
-            if results[position].redeemed is not None:
-                done[key] = results[position].redeemed.redemption
+            why = await _why_not_inserted(session, row)
+            result = await _refusal_or_replay(session, school, requests[position], qr_key, why)
+            results[position] = result
+            if result.redeemed is not None:
+                done[key] = result.redeemed.redemption
     for position in repeats:
         request = requests[position]
         try:
@@ -517,7 +518,7 @@ async def validate_meal_request(
     parameters: ParameterSet | None,
     children: dict[int, ChildVoucher],
     load_child: ChildLoader | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The redemption row the request asks for, or the VoucherError refusing it.
 
     A child not in `children` (for the request's school year) is read by `load_child`, by
@@ -590,12 +591,12 @@ def check_claim_window(served_on: date, *, today: date, parameters: ParameterSet
         raise ClaimWindowClosed("refusal.claim_window_closed", day=served_on, window=window)
 
 
-def _insert_statement(session: AsyncSession):
+def _insert_statement(session: AsyncSession) -> Callable[[Any], Any]:
     dialect = session.get_bind().dialect.name
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-async def _insert_or_nothing(session: AsyncSession, row: dict) -> MealRedemption | None:
+async def _insert_or_nothing(session: AsyncSession, row: dict[str, Any]) -> MealRedemption | None:
     """Insert the redemption unless one of its unique keys is taken; the row, or None.
 
     ON CONFLICT DO NOTHING makes a lost race an answer, not an exception: on PostgreSQL the
@@ -606,7 +607,7 @@ async def _insert_or_nothing(session: AsyncSession, row: dict) -> MealRedemption
 
 
 async def _insert_many_or_nothing(
-    session: AsyncSession, rows: list[dict]
+    session: AsyncSession, rows: list[dict[str, Any]]
 ) -> dict[str, MealRedemption]:
     """Insert the rows, skipping any whose unique keys are taken; the rows inserted, by
     idempotency key.
@@ -628,7 +629,7 @@ async def _insert_many_or_nothing(
     return {row.idempotency_key: row for row in inserted}
 
 
-async def _why_not_inserted(session: AsyncSession, row: dict) -> VoucherError:
+async def _why_not_inserted(session: AsyncSession, row: dict[str, Any]) -> VoucherError:
     """The refusal for a redemption whose insert found one of its unique keys taken."""
     by_key = await session.scalar(
         select(MealRedemption.id).where(
@@ -646,7 +647,9 @@ async def _why_not_inserted(session: AsyncSession, row: dict) -> VoucherError:
     )
 
 
-def refusal_for_taken_keys(row: dict, *, key_taken: bool, nonce_taken: bool) -> VoucherError:
+def refusal_for_taken_keys(
+    row: dict[str, Any], *, key_taken: bool, nonce_taken: bool
+) -> VoucherError:
     """Which of a redemption's unique keys was taken, as the refusal to give."""
     if key_taken:
         # The caller's replay check reports it (same content) or refuses it (other content).
