@@ -21,51 +21,17 @@ import httpx
 import pytest
 
 from tests.clock import pinned_env
+from tests.live_server import free_port, serving
 
 SOCIALWALLET = str(Path(sys.executable).parent / "socialwallet")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[SimpleNamespace]:
     """`socialwallet serve` on a SQLite file of its own: its base URL and its log file."""
     work = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = pinned_env({
-        **os.environ,
-        "ENVIRONMENT": "dev",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'serve.db'}",
-        "DEV_JWT_KEY_PATH": str(work / "dev-jwt-key.pem"),
-        "LOG_LEVEL": "WARNING",
-    })  # fmt: skip
-    subprocess.run([SOCIALWALLET, "migrate"], env=env, check=True, capture_output=True, timeout=120)  # noqa: S603
-    log = (work / "server.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [SOCIALWALLET, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-background-jobs"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/livez", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {(work / 'server.log').read_text()}")
-            time.sleep(0.2)
+    with serving(work) as (url, _env):
         yield SimpleNamespace(url=url, log=work / "server.log")
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
 
 
 def _raw_request(url: str, head: bytes, body: bytes = b"", *, timeout: float = 10) -> bytes:
@@ -142,7 +108,7 @@ def test_weak_production_secrets_stop_the_server_with_a_message(tmp_path, weak, 
     })  # fmt: skip
     # when the server is started
     result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [SOCIALWALLET, "serve", "--port", str(_free_port()), "--no-background-jobs"],
+        [SOCIALWALLET, "serve", "--port", str(free_port()), "--no-background-jobs"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     # then it refuses to start, naming the setting, without a traceback
