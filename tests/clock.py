@@ -39,6 +39,9 @@ def pinned_env(env: dict[str, str]) -> dict[str, str]:
     as not yet valid.
     """
     path = [str(_SITECUSTOMIZE_DIR), *filter(None, [env.get("PYTHONPATH")])]
+    # The pin's own mechanism, not a test's expectation: `datetime.now` here is the pinned
+    # timeline (time-machine runs in this process), and the machine's clock only anchors it,
+    # so a child can tell how far the timeline has moved when it starts.
     return {
         **env,
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)),
@@ -47,7 +50,8 @@ def pinned_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def _real_time() -> float:
-    """The machine's clock, whatever time-machine has done to `time.time`."""
+    """The machine's clock, whatever time-machine has done to `time.time`: the anchor of the
+    pinned timeline (never what a test expects; tests read PINNED_NOW or the pinned clock)."""
     if time_machine.escape_hatch.is_travelling():
         return time_machine.escape_hatch.time.time()
     return time.time()

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import create_engine
 from app.driver_db import create_driver_pool
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from wallet.verify import verify_ledger
 
 
 @dataclass
@@ -68,3 +73,34 @@ async def _admin(url, statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def ledger_problems(db: Database) -> list[Any]:
+    """`socialwallet ledger verify`'s findings on the database (none: the books are sound)."""
+
+    async def verify() -> list[Any]:
+        async with AsyncSession(db.engine) as session:
+            return list(await verify_ledger(session=session))
+
+    return db.run(verify())
+
+
+def run_machine(machine: type[RuleBasedStateMachine], *, examples: int, steps: int) -> None:
+    """Drive `machine` through `examples` random sequences of up to `steps` steps; any
+    divergence fails with its shrunk sequence (no example database: runs stay independent)."""
+    run_state_machine_as_test(
+        machine,
+        settings=hypothesis_settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+
+
+def print_seen(seen: Counter[tuple[str, str]], *, width: int) -> None:
+    """What the sequences exercised, by path and outcome (shown with pytest -s)."""
+    for (path, outcome), count in sorted(seen.items()):
+        print(f"{path:>{width}} {outcome:<24} {count}")

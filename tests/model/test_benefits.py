@@ -21,8 +21,6 @@ import os
 from collections import Counter
 from datetime import UTC, date, datetime
 
-from hypothesis import HealthCheck
-from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -30,9 +28,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.model.benefit_rules import (
     DECLINE_REASONS,
@@ -45,9 +41,8 @@ from tests.model.benefit_rules import (
     schedule,
 )
 from tests.model.benefit_world import BORN, INCOME, Drive, build_family, observe
-from tests.model.database import Database
+from tests.model.database import Database, ledger_problems, print_seen, run_machine
 from tests.model.rules import local_day
-from wallet.verify import verify_ledger
 
 EXAMPLES = int(os.environ.get("SOCIALWALLET_MODEL_EXAMPLES", "15"))
 STEPS = int(os.environ.get("SOCIALWALLET_MODEL_STEPS", "12"))
@@ -235,14 +230,9 @@ def benefit_machine(db: Database) -> type[RuleBasedStateMachine]:
 
         @invariant()
         def ledger_verify_is_clean(self) -> None:
-            assert db.run(_verify(db)) == []
+            assert ledger_problems(db) == []
 
     return BenefitMachine
-
-
-async def _verify(db: Database):
-    async with AsyncSession(db.engine) as session:
-        return await verify_ledger(session=session)
 
 
 def test_benefits_agree_with_the_reference_model(database: Database) -> None:
@@ -250,18 +240,8 @@ def test_benefits_agree_with_the_reference_model(database: Database) -> None:
     machine = benefit_machine(database)
     # When hypothesis drives random sequences of answers, births, days and statements
     # Then no sequence makes the offer, the payments, the ledger or the SMS differ from the model
-    run_state_machine_as_test(
-        machine,
-        settings=hypothesis_settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
-    for (path, outcome), count in sorted(SEEN.items()):
-        print(f"{path:>10} {outcome:<24} {count}")
+    run_machine(machine, examples=EXAMPLES, steps=STEPS)
+    print_seen(SEEN, width=10)
 
 
 def test_the_benefit_model_pays_each_month_at_the_family_then() -> None:

@@ -19,8 +19,6 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from hypothesis import HealthCheck
-from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -28,12 +26,10 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tests.model import world as worlds
-from tests.model.database import Database
+from tests.model.database import Database, ledger_problems, print_seen, run_machine
 from tests.model.paths import (
     DRIVER_LEDGER_PATHS,
     DRIVER_MEAL_PATHS,
@@ -55,7 +51,6 @@ from tests.model.rules import (
     local_day,
     meal_transfer_id,
 )
-from wallet.verify import verify_ledger
 
 EXAMPLES = int(os.environ.get("SOCIALWALLET_MODEL_EXAMPLES", "25"))
 STEPS = int(os.environ.get("SOCIALWALLET_MODEL_STEPS", "15"))
@@ -369,7 +364,7 @@ def money_machine(db: Database) -> type[RuleBasedStateMachine]:
 
         @invariant()
         def ledger_verify_is_clean(self) -> None:
-            assert db.run(_verify(db.engine)) == []
+            assert ledger_problems(db) == []
 
     return MoneyMachine
 
@@ -381,28 +376,13 @@ def _outcome(answer) -> str:
     return "replayed" if answer.replayed else "done"
 
 
-async def _verify(engine: AsyncEngine):
-    async with AsyncSession(engine) as session:
-        return await verify_ledger(session=session)
-
-
 def test_every_path_agrees_with_the_reference_model(database: Database) -> None:
     # Given the paths this database has, and the model
     machine = money_machine(database)
     # When hypothesis drives random sequences through them, checking after every step
     # Then no sequence makes any path's answers, balances or meals differ from the model's
-    run_state_machine_as_test(
-        machine,
-        settings=hypothesis_settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
-    for (path, outcome), count in sorted(SEEN.items()):
-        print(f"{path:>18} {outcome:<24} {count}")
+    run_machine(machine, examples=EXAMPLES, steps=STEPS)
+    print_seen(SEEN, width=18)
 
 
 def test_the_model_refuses_what_the_rules_refuse() -> None:
