@@ -372,7 +372,7 @@ class Diff:
 
 _CHANGE_COLUMNS = [
     "family_id", "person_id", "programme", "change", "previous_amount_tiyn", "amount_tiyn",
-    "period_start", "period_end",
+    "period_start", "period_end", "previous_period_end",
 ]  # fmt: skip
 
 
@@ -437,7 +437,9 @@ async def _apply_diff(
             diff.new.with_columns(
                 pl.lit(None, pl.Int64).alias("previous_amount_tiyn"), pl.lit("new").alias("change")
             ),
-            diff.changed.with_columns(pl.lit("changed").alias("change")),
+            diff.changed.with_columns(
+                pl.lit("changed").alias("change"), pl.col("previous_end").alias("previous_period_end")
+            ),
             diff.ended.with_columns(
                 pl.col("amount_tiyn").alias("previous_amount_tiyn"),
                 pl.lit(None, pl.Int64).alias("amount_tiyn"),

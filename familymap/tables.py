@@ -215,8 +215,8 @@ class Entitlement(Base):
 class EntitlementChange(Base):
     """The diff of a run against the entitlements before it: new, changed or ended.
 
-    The offer flow reads the 'new' rows in id order, so an offer follows every new
-    entitlement exactly once. When it happened is the run's `finished_at`.
+    The offer flow reads the rows it offers (wallet.offered: new ones, and the next period of
+    a renewed programme) in id order, so an offer follows each exactly once. When it happened is the run's `finished_at`.
     """
 
     __tablename__ = "entitlement_changes"
@@ -235,6 +235,9 @@ class EntitlementChange(Base):
     amount_tiyn: Mapped[int | None] = mapped_column(BigInteger)
     period_start: Mapped[date | None] = mapped_column(Date)
     period_end: Mapped[date | None] = mapped_column(Date)
+    # A changed entitlement's period end before the change: whether its new period starts
+    # after the old one ended (a renewal, wallet.offered) or is the same period recomputed.
+    previous_period_end: Mapped[date | None] = mapped_column(Date)
 
 
 class Decision(Base):

@@ -49,7 +49,7 @@ REFUSALS = (OfferError, IdempotencyError, NotInRegistry)
 
 _SNAPSHOT_FIELDS = (
     "id", "programme", "kind", "amount_tiyn", "period_start", "period_end", "monthly_amounts",
-    "state",
+    "state", "renewal",
     "created_at", "expires_at", "answered_at", "answer_channel", "paid_at", "note",
 )  # fmt: skip
 

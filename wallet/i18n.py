@@ -11,6 +11,8 @@ keeps the wallet's names for it.
 
 from __future__ import annotations
 
+from datetime import date
+
 from familymap.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -27,6 +29,7 @@ __all__ = [
     "language_of",
     "negotiate",
     "programme_title",
+    "renewal_for",
     "translate",
 ]
 
@@ -37,3 +40,9 @@ def programme_title(programme: str, language: str) -> str:
     """The programme's name in `language` (its code if the catalogue lacks it)."""
     message_id = f"programme.{programme}"
     return translate(message_id, language) if has_message(message_id) else programme
+
+
+def renewal_for(start: date, end: date, language: str) -> str:
+    """What the app says of a renewal: the next period it is for ("Renewal for 1 January –
+    31 March 2027"), dates in the reader's locale."""
+    return translate("offer.renewal_for", language, start=start, end=end)

@@ -26,6 +26,9 @@ REPLY_CODE_SLOT = "{code}"
 # its answers, the answers to replies that changed nothing, and the notices.
 TEMPLATES = (
     "offer",
+    # The next period of an entitlement the family had (wallet.offered): it says it is a
+    # renewal and names the period.
+    "renewal",
     "assigned",
     "voucher_assigned",
     "needs_bank_account",
@@ -123,9 +126,12 @@ def sms_text(
     until: date | None = None,
     about: date | None = None,
     months: tuple[tuple[date, int], ...] = (),
+    start: date | None = None,
+    end: date | None = None,
 ) -> str:
     """The text of an SMS from 1414 in the person's language; `months` ((first day, tiyn),
-    in order) says what a monthly benefit pays for which month."""
+    in order) says what a monthly benefit pays for which month; `start` and `end` are the
+    period a renewal names."""
     lang = sms_language(language)
     return translate(
         f"sms.{template}",
@@ -135,6 +141,8 @@ def sms_text(
         money=money_text(amount_tiyn, months, lang),
         until=_date(until, lang),
         about=_date(about, lang),
+        start=_date(start, lang),
+        end=_date(end, lang),
         # Kept as a slot: each offer's code differs, and a text that held it could not be
         # remembered; with_reply_code fills it.
         code=REPLY_CODE_SLOT,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -108,6 +109,9 @@ class Offer(Base):
     reply_code: Mapped[str | None] = mapped_column(String(8))
     language: Mapped[str] = mapped_column(String(2))
     source_change_id: Mapped[int | None] = mapped_column(BigId)
+    # The next period of an entitlement offered before (wallet.offered): its SMS and the app
+    # say so.
+    renewal: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The offer's SMS in the outbox, whose delivery status the funnel reports.
     sms_message_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("outbox_messages.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

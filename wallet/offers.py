@@ -1,10 +1,11 @@
-"""Proactive offers: made when the family map finds a new entitlement, answered by SMS or in
-the app, and on consent re-checked, assigned and paid.
+"""Proactive offers: made when the family map finds a new entitlement, or the next period of a
+renewed one, answered by SMS or in the app, and on consent re-checked, assigned and paid.
 
-An offer is made for each 'new' row of `entitlement_changes` of a benefit or voucher
+An offer is made for each row of `entitlement_changes` that wallet.offered names (a 'new'
+entitlement; a renewed programme's next period, a *renewal*) of a benefit or voucher
 programme, once per programme, family, beneficiary and period start (`offer_key`), with its
-SMS from 1414 queued in the same transaction. A 'new' notice programme becomes a
-notification instead (wallet.notices). On consent the family is evaluated again at that
+SMS from 1414 queued in the same transaction. A notice programme becomes a notification
+instead (wallet.notices). On consent the family is evaluated again at that
 moment, because its data may have changed since the offer; the programme is then assigned
 with the amount and period decided now, and the payments due ordered (wallet.payments). Each
 month of a benefit pays the amount of the family as it was in that month (wallet.months): the
@@ -46,10 +47,8 @@ from sqlalchemy import (
     DateTime,
     Table,
     Update,
-    and_,
     bindparam,
     insert,
-    or_,
     select,
     text,
     update,
@@ -75,6 +74,7 @@ from wallet.months import (
     schedule_json,
     to_json,
 )
+from wallet.offered import RENEWED, is_renewal, offered, offered_clause
 from wallet.offer_tables import (
     DECLINE_REASONS,
     OPEN_STATES,
@@ -211,7 +211,7 @@ class IssueSummary:
 # What the offer flow reads of each entitlement change (plain rows, not ORM objects).
 CHANGE_COLUMNS = (
     "id", "family_id", "person_id", "programme", "change", "amount_tiyn", "period_start",
-    "period_end",
+    "period_end", "previous_period_end",
 )  # fmt: skip
 
 
@@ -236,15 +236,6 @@ class Plan:
     no_recipient: int = 0
 
 
-def _offered(change: Any) -> bool:
-    """A new entitlement of a known programme, or a changed one of a notice sent again."""
-    if change.programme not in KIND_OF:
-        return False
-    return change.change == "new" or (
-        change.change == "changed" and change.programme in notices.ON_CHANGE
-    )
-
-
 def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today: date) -> Plan:
     """Decide the offers and notices for `changes`, given each family's members (pure)."""
     plan = Plan()
@@ -255,7 +246,7 @@ def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today
     # checked once.
     phones: dict[str | None, str | None] = {}
     for change in changes:
-        if not _offered(change):
+        if not offered(change):
             continue
         family = members.get(change.family_id, [])
         if KIND_OF[change.programme] == NOTICE:
@@ -340,7 +331,7 @@ async def prepare_changes(
     previous chunk, being written meanwhile), which this chunk's codes must not repeat.
     """
     prepared = Prepared(changes=changes)
-    family_ids = sorted({c.family_id for c in changes if _offered(c)})
+    family_ids = sorted({c.family_id for c in changes if offered(c)})
     if not family_ids:
         return prepared
     connection = await session.connection()
@@ -430,16 +421,20 @@ def offer_sms(
     start: date | None,
     end: date | None,
     code: str,
+    renewal: bool = False,
 ) -> str:
-    """The offer's SMS: the programme, what it pays (per month), the deadline, the code."""
+    """The offer's SMS: the programme, what it pays (per month), the deadline, the code; a
+    renewal says so and names its period."""
     return with_reply_code(
         sms_text(
-            "offer",
+            "renewal" if renewal else "offer",
             language=language,
             programme=programme,
             amount_tiyn=amount_tiyn,
             until=until,
             months=sms_months(schedule, start, end),
+            start=start if renewal else None,
+            end=end if renewal else None,
         ),
         code,
     )
@@ -504,6 +499,7 @@ async def _offer_rows(
                 "reply_code": code,
                 "language": r.language,
                 "source_change_id": c.id,
+                "renewal": is_renewal(c),
                 "created_at": now,
                 "expires_at": expires,
                 "message_key": None if code is None else offer_message_key(planned.key),
@@ -518,6 +514,7 @@ async def _offer_rows(
                     start=c.period_start,
                     end=c.period_end,
                     code=code,
+                    renewal=is_renewal(c),
                 ),
             }
         )
@@ -587,7 +584,8 @@ async def _insert_offers(
 OFFER_COLUMNS = (
     "offer_key", "family_id", "beneficiary_person_id", "recipient_person_id", "programme",
     "kind", "region", "amount_tiyn", "period_start", "period_end", "state",
-    "phone", "reply_code", "language", "source_change_id", "created_at", "expires_at",
+    "phone", "reply_code", "language", "source_change_id", "renewal", "created_at",
+    "expires_at",
 )  # fmt: skip
 # The staging table of the COPY path: the offer columns that vary, and the SMS.
 _STAGE = {
@@ -595,7 +593,8 @@ _STAGE = {
     "beneficiary_person_id": "bigint", "recipient_person_id": "bigint", "programme": "text",
     "kind": "text", "region": "text", "amount_tiyn": "bigint", "period_start": "date",
     "period_end": "date", "monthly_amounts": "text", "phone": "text", "reply_code": "text",
-    "language": "text", "source_change_id": "bigint", "message_key": "text", "body": "text",
+    "language": "text", "source_change_id": "bigint", "renewal": "boolean",
+    "message_key": "text", "body": "text",
 }  # fmt: skip
 # One statement: the SMS, the offers naming them, and each offer's first transition. A row
 # that exists already (a rerun, a concurrent job) is skipped, as on the insert path; an offer
@@ -612,11 +611,11 @@ WITH sms AS (
     INSERT INTO offers (offer_key, family_id, beneficiary_person_id, recipient_person_id,
                         programme, kind, region, amount_tiyn, period_start, period_end,
                         monthly_amounts, state, phone, reply_code, language, source_change_id,
-                        created_at, expires_at, sms_message_id)
+                        renewal, created_at, expires_at, sms_message_id)
     SELECT s.offer_key, s.family_id, s.beneficiary_person_id, s.recipient_person_id,
            s.programme, s.kind, s.region, s.amount_tiyn, s.period_start, s.period_end,
            s.monthly_amounts::jsonb, 'offered', s.phone, s.reply_code, s.language,
-           s.source_change_id, :now, :expires, sms.id
+           s.source_change_id, s.renewal, :now, :expires, sms.id
     FROM offer_stage s LEFT JOIN sms ON sms.message_key = s.message_key ORDER BY s.ord
     ON CONFLICT (offer_key) DO NOTHING
     RETURNING id
@@ -645,7 +644,7 @@ async def _copy_offers(
              row["recipient_person_id"], row["programme"], row["kind"], row["region"],
              row["amount_tiyn"], row["period_start"], row["period_end"],
              schedule_json(row["schedule"]), row["phone"], row["reply_code"], row["language"],
-             row["source_change_id"], row["message_key"], row["body"])
+             row["source_change_id"], row["renewal"], row["message_key"], row["body"])
             for i, row in enumerate(rows)
         ],
         analyze=("ord", "message_key"),
@@ -663,22 +662,16 @@ async def _copy_offers(
     return int(made or 0)
 
 
-# The changes the offer flow acts on: new entitlements, and the changes of those notices
-# that are sent again when their date changes.
-_OFFERED_CHANGES = or_(
-    EntitlementChange.change == "new",
-    and_(
-        EntitlementChange.change == "changed",
-        EntitlementChange.programme.in_(sorted(notices.ON_CHANGE)),
-    ),
-)
+# The changes the offer flow acts on (wallet.offered, the same rule `offered` applies).
+_OFFERED_CHANGES = offered_clause()
 _CHANGES = select(*(getattr(EntitlementChange, name) for name in CHANGE_COLUMNS))
 
 
 async def offer_new_entitlements(
     *, session: AsyncSession, run_id: int, now: datetime, offer_days: int = DEFAULT_OFFER_DAYS
 ) -> IssueSummary:
-    """Offers for the new entitlements of one run, in the caller's transaction."""
+    """Offers (and renewals) for the entitlement changes of one run, in the caller's
+    transaction."""
     changes = (
         await session.execute(
             _CHANGES.where(EntitlementChange.run_id == run_id, _OFFERED_CHANGES).order_by(
@@ -981,6 +974,11 @@ async def _consent(
         _transition(session, offer, "accepted", "withdrawn", "system", now, failed=failed)
         return Answer(offer=offer, message_template="withdrawn", created=created)
     amount, start, end = decision.amount_tiyn, decision.period_start, decision.period_end
+    if _continued_past(offer, start):
+        # Consent to a period that has ended while the entitlement went on into the next one:
+        # what was offered is assigned (each month priced as of that month), and the next
+        # period is its renewal's, so no month is assigned twice.
+        amount, start, end = offer.amount_tiyn, offer.period_start, offer.period_end
     offer.amount_tiyn = amount
     # Each month at the family as it was in that month: a backpay month is priced as of
     # its own last day, not at today's amount (wallet.months).
@@ -1026,6 +1024,17 @@ async def _consent(
         session=session, offer=offer, assignment=assignment, iban=recipient.iban, now=now
     )
     return Answer(offer=offer, message_template="assigned", created=created)
+
+
+def _continued_past(offer: Offer, decided_start: date | None) -> bool:
+    """Whether a renewed programme's decision at consent is for a later period than the
+    offer's (the offer's own period is over; the next one is offered as a renewal)."""
+    return (
+        offer.programme in RENEWED
+        and offer.period_end is not None
+        and decided_start is not None
+        and decided_start > offer.period_end
+    )
 
 
 async def _assign_and_pay(

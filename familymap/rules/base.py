@@ -22,7 +22,8 @@ expression.
 Each rule has: a plain-language docstring, `reference` (legal basis), a stable `code`, `kind`
 (benefit / voucher / notice), `unit` (person / family), `version`, its conditions in
 declaration order (cheapest and most selective first, it is also the vectorised order), and
-`award(ctx, rows) -> Award` for the eligible rows.
+`award(ctx, rows) -> Award` for the eligible rows; `renewed` says whether a continuing
+entitlement's next period is offered again (docs/money.md, "Renewals").
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ class Rule:
     version: ClassVar[str]
     reference: ClassVar[str]
     conditions: ClassVar[tuple[Condition, ...]]
+    # Whether the entitlement's next period (it continues after its period ended: the next
+    # quarter, the next school year) is offered again, with consent, as a renewal. False for
+    # a programme whose period only moves within one award (monthly payments to a natural
+    # end) or that is consented to once.
+    renewed: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -454,6 +454,8 @@ class TargetedSocialAssistance(Rule):
     code = "ASP"
     title = "Targeted social assistance"
     kind, unit, version = BENEFIT, FAMILY, "2025.1"
+    # Assigned a quarter at a time: a family still entitled next quarter is asked again.
+    renewed = True
     reference = f"{SOCIAL_CODE}: targeted social assistance"
 
     @condition(

@@ -45,6 +45,8 @@ class SchoolMeals(Rule):
     code = "SCHOOL_MEALS"
     title = "School meals voucher"
     kind, unit, version = VOUCHER, PERSON, "2026.1"
+    # A voucher is for one school year: the next year's is asked for again.
+    renewed = True
     reference = (
         "Law of the RK 'On education' (free and subsidised meals for pupils); "
         "Social Wallet school meals pilot; grade split is our model"

@@ -13,7 +13,7 @@ from graphql_schema.scalars import Tiyn
 from graphql_schema.types.refusal_codes import OfferRefusalCode
 from wallet.consent_service import offer_snapshot
 from wallet.funnel import FunnelRow, as_record
-from wallet.i18n import programme_title
+from wallet.i18n import programme_title, renewal_for
 from wallet.offer_tables import Notification as NotificationRow
 from wallet.offer_tables import Offer as OfferRow
 
@@ -65,6 +65,15 @@ class Offer(relay.Node):
             "its month."
         )
     )
+    renewal: bool = strawberry.field(
+        description=(
+            "The next period of an entitlement the family had (ASP's next quarter, the next "
+            "school year's meals), offered again with consent."
+        )
+    )
+    renewal_for: str | None = strawberry.field(
+        description="For a renewal, the period it is for in the caller's language; else null."
+    )
     state: OfferState
     created_at: datetime
     expires_at: datetime
@@ -97,6 +106,9 @@ class Offer(relay.Node):
                 )
                 for m in data.get("monthly_amounts", [])
             ],
+            # Results remembered before renewals were kept are not renewals.
+            renewal=bool(data.get("renewal", False)),
+            renewal_for=_renewal_for(data, language),
             state=OfferState(data["state"]),
             created_at=_moment(data["created_at"]),
             expires_at=_moment(data["expires_at"]),
@@ -105,6 +117,13 @@ class Offer(relay.Node):
             paid_at=_moment(data["paid_at"]),
             note=data["note"],
         )
+
+
+def _renewal_for(data: dict[str, Any], language: str) -> str | None:
+    start, end = _day(data["period_start"]), _day(data["period_end"])
+    if not data.get("renewal") or start is None or end is None:
+        return None
+    return renewal_for(start, end, language)
 
 
 def _day(value: str | None) -> date | None:
