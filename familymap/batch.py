@@ -438,7 +438,8 @@ async def _apply_diff(
                 pl.lit(None, pl.Int64).alias("previous_amount_tiyn"), pl.lit("new").alias("change")
             ),
             diff.changed.with_columns(
-                pl.lit("changed").alias("change"), pl.col("previous_end").alias("previous_period_end")
+                pl.lit("changed").alias("change"),
+                pl.col("previous_end").alias("previous_period_end"),
             ),
             diff.ended.with_columns(
                 pl.col("amount_tiyn").alias("previous_amount_tiyn"),

@@ -81,11 +81,7 @@ def offered_clause() -> ColumnElement[bool]:
             and_(
                 table.change == rule.change,
                 table.programme.in_(sorted(rule.programmes)),
-                *(
-                    (table.period_start > table.previous_period_end,)
-                    if rule.new_period
-                    else ()
-                ),
+                *((table.period_start > table.previous_period_end,) if rule.new_period else ()),
             )
             for rule in OFFERED
         )

@@ -74,7 +74,6 @@ from wallet.months import (
     schedule_json,
     to_json,
 )
-from wallet.offered import RENEWED, is_renewal, offered, offered_clause
 from wallet.offer_tables import (
     DECLINE_REASONS,
     OPEN_STATES,
@@ -83,6 +82,7 @@ from wallet.offer_tables import (
     OfferTransition,
     WalletCursor,
 )
+from wallet.offered import RENEWED, is_renewal, offered, offered_clause
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import order_assignment_payments

@@ -1,7 +1,8 @@
 """A registry family that the family map finds newly eligible, for the offer flow's tests.
 
 A couple with a daughter born ten days ago: the birth benefit (one-off) and the childcare
-benefit (monthly) are new entitlements of the child, offered to the father (the head).
+benefit (monthly) are new entitlements of the child, offered to the father (the head). And a
+poor family entitled to ASP quarter after quarter (`asp_family`), for renewals.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.batch import reevaluate_family
+from familymap.iin import complete_iin
 from familymap.orm import utcnow
 from familymap.tables import Family, Person
 
@@ -22,6 +24,7 @@ FATHER_PHONE = "+77011234567"
 MOTHER_PHONE = "+77017654321"
 # A valid Kazakh IBAN (ISO 13616 check digits 86).
 IBAN = "KZ86125KZT5004100100"
+ASP_PHONE = "+77015550101"
 
 
 @dataclass
@@ -65,6 +68,46 @@ async def newborn_household(
     session.add_all([father, mother, child])
     await session.flush()
     return Household(family, father, mother, child)
+
+
+@dataclass
+class AspHousehold:
+    family: Family
+    mother: Person
+
+
+def iin(first_eleven: str) -> str:
+    """A valid IIN from its first eleven digits (the next serial if these cannot be one)."""
+    serial = int(first_eleven)
+    while (made := complete_iin(f"{serial:011d}")) is None:
+        serial += 1
+    return made
+
+
+async def asp_family(session) -> AspHousehold:
+    """A mother earning 60,000 tenge (phone, IBAN), her husband registered unemployed and
+    their son: entitled to ASP in both quarters."""
+    family = Family(region="shymkent", housing_owned=False, area_m2=40, rooms=2)
+    session.add(family)
+    await session.flush()
+    mother = Person(
+        family_id=family.id, iin=iin("90010140001"), role="head", last_name="Renewal",
+        first_name="Saule", birth_date=date(1990, 1, 1), sex="F", phone=ASP_PHONE, iban=IBAN,
+        employment="employed", monthly_income_tiyn=6_000_000, contribution_months=24,
+        language="ru",
+    )  # fmt: skip
+    father = Person(
+        family_id=family.id, iin=iin("88020230001"), role="spouse", last_name="Renewal",
+        first_name="Erlan", birth_date=date(1988, 2, 2), sex="M", employment="unemployed",
+        registered_unemployed=True, language="ru",
+    )  # fmt: skip
+    son = Person(
+        family_id=family.id, iin=iin("18030350001"), role="child", last_name="Renewal",
+        first_name="Nurlan", birth_date=date(2018, 3, 3), sex="M",
+    )  # fmt: skip
+    session.add_all([mother, father, son])
+    await session.flush()
+    return AspHousehold(family, mother)
 
 
 async def evaluate(session: AsyncSession, household: Household, on: date | None = None) -> int:

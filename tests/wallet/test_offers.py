@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
+from familymap.batch import reevaluate_family
 from familymap.iin import complete_iin
 from familymap.orm import utcnow
 from familymap.tables import EntitlementChange, Person
@@ -20,6 +21,7 @@ from tests.clock import PINNED_TODAY
 from tests.wallet.offer_builders import (
     FATHER_PHONE,
     IBAN,
+    asp_family,
     evaluate,
     later,
     newborn_household,
@@ -737,8 +739,9 @@ def _iins(n: int) -> tuple[str, str, str]:
 
 async def _families_for_both_paths(session) -> list[int]:
     """Households evaluated (their changes recorded, no offers yet): a Russian and a Kazakh
-    speaker, a father turning 63 (a notice), one without phones, and one whose registry
-    phones are malformed (offers and notices in the app only)."""
+    speaker, a father turning 63 (a notice), one without phones, one whose registry
+    phones are malformed (offers and notices in the app only), and a family entitled to ASP
+    decided in this quarter and the next (its quarter, and the next one's renewal)."""
     kinds = [
         {"language": "ru"},
         {"language": "kk"},
@@ -760,6 +763,10 @@ async def _families_for_both_paths(session) -> list[int]:
             await session.flush()
         await evaluate(session, household)
         families.append(household.family.id)
+    poor = await asp_family(session)
+    for on in (PINNED_TODAY, date(2027, 1, 4)):
+        await reevaluate_family(await session.connection(), family_id=poor.family.id, on=on)
+    families.append(poor.family.id)
     return families
 
 
@@ -812,6 +819,7 @@ async def _made_for(session, family_ids: list[int]) -> dict[str, list[tuple]]:
                 o.phone,
                 o.language,
                 o.source_change_id,
+                o.renewal,
                 o.reply_code is not None,
                 o.expires_at,
                 None
@@ -869,8 +877,9 @@ async def test_the_batch_job_and_the_one_family_path_make_the_same_offers_sms_an
     await session.commit()
     await issue_pending_offers(session_factory=session_factory, now=now, chunk_size=3)
     by_batch = await _made_for(session, family_ids)
-    # Then both made the same offers, SMS and notices
+    # Then both made the same offers, SMS and notices (a renewal among them)
     assert by_events["offers"] and by_events["notices"]
+    assert any(o[15] is True for o in by_events["offers"])
     assert by_batch == by_events
     # and the rules held: no SMS to the malformed phones, the notices' SMS to the valid ones
     phones = {o[12] for o in by_batch["offers"]}
