@@ -8,6 +8,9 @@ not from the code. Every rule is in this module, each in one place:
 
 - `asp_amount` what targeted social assistance pays a family on a day (the family as it was
   that day, the parameters in force that day), `quarter` its period;
+- `BenefitModel.decided_again` the family decided again (a birth, the national run): a
+  quarter after the one offered, still entitled, is offered as a renewal (docs/money.md,
+  "Renewals": ASP is renewed; the next period starts after the previous one ended);
 - `BenefitModel.offer` the quote (`schedule`: each month at the family as it was in it);
 - `BenefitModel.answer` consent and decline in the app (a decline can become consent until the
   deadline; consent is final), `BenefitModel.reply` the same by SMS (which offer a reply is
@@ -34,6 +37,8 @@ BARE_REPLY_MEMORY = timedelta(days=30)  # a closed offer still counts as asked t
 DECLINE_REASONS = ("NOT_NEEDED", "WRONG_DATA", "DO_NOT_TRUST_SMS", "OTHER")
 # A birth brings the newborn's own benefits, offered to the same phone.
 BIRTH_OFFERS = ("BIRTH_BENEFIT", "CHILDCARE_TO_1_5")
+# The states of an offer whose assignment pays.
+ASSIGNED = ("assigned", "paid")
 
 # --- months and the law's amounts ------------------------------------------------------------
 
@@ -121,11 +126,18 @@ class Payment:
 
 @dataclass
 class OtherOffer:
-    """An offer to the same phone that the sequence never answers (a newborn's)."""
+    """Another offer to the same phone: a newborn's (never answered by the sequence), or the
+    renewal of ASP for a later quarter (answered by a reply without a code, when it is the
+    one question asked lately)."""
 
     programme: str
     expires_at: datetime
     state: str = "offered"
+    renewal: bool = False
+    months: dict[date, int] = field(default_factory=dict)  # a renewal's, as decided
+
+    def open(self, now: datetime) -> bool:
+        return self.state == "offered" and now < self.expires_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +170,8 @@ class BenefitModel:
     others: list[OtherOffer] = field(default_factory=list)
     references: dict[str, str] = field(default_factory=dict)  # bank reference -> outcome
     replies: dict[str, tuple[str, bool]] = field(default_factory=dict)  # message id -> outcome
+    # The quarters decided for the family (the entitlement's periods), latest last.
+    quarters: list[tuple[date, date]] = field(default_factory=list)
 
     @property
     def today(self) -> date:
@@ -171,6 +185,7 @@ class BenefitModel:
         self.months = schedule(self.family, self.today)
         self.expires_at = self.now + timedelta(days=OFFER_DAYS)
         self.sms.append("offer sms ASP")
+        self.quarters.append(quarter(self.today))
 
     def open(self) -> bool:
         return self.state == "offered" and self.now < self.expires_at
@@ -216,7 +231,7 @@ class BenefitModel:
         words = text.split()
         accept = words[0] == "1"
         named = words[1] if len(words) > 1 else None
-        others_open = [o for o in self.others if o.state == "offered" and self.now < o.expires_at]
+        others_open = [o for o in self.others if o.open(self.now)]
         any_open = self.open() or bool(others_open)
         if named is None and not any_open:
             return "no_open_offer", True
@@ -232,7 +247,9 @@ class BenefitModel:
             # The one question the phone was asked lately; open, since something is.
             if self.open():
                 return self.answer(accept=accept), False
-            raise AssertionError("the sequence never answers another offer")
+            [renewal] = others_open
+            assert renewal.renewal, "the sequence answers no newborn's offer"
+            return self.answer_renewal(renewal, accept=accept), False
         return "ambiguous", True
 
     # --- time and the daily jobs
@@ -246,14 +263,16 @@ class BenefitModel:
                 other.state = "expired"
 
     def _order_due(self) -> None:
-        """Every month of the assignment due by today (from its first day), once, at its own
-        amount; a month that pays nothing is not ordered."""
-        if not self.assigned:
-            return
-        for month, amount in self.months.items():
-            if month <= month_of(self.today) and month not in self.payments and amount > 0:
-                self.payments[month] = Payment(month, amount, "ordered")
-                self.transfers.append(("payment", month, amount))
+        """Every month of each assignment (the quarter's, an accepted renewal's) due by today
+        (from its first day), once, at its own amount; a month that pays nothing is not
+        ordered. The assignments' periods do not overlap, so a month is in one of them."""
+        assigned = [self.months] if self.assigned else []
+        assigned += [o.months for o in self.others if o.renewal and o.state in ASSIGNED]
+        for schedule_ in assigned:
+            for month, amount in schedule_.items():
+                if month <= month_of(self.today) and month not in self.payments and amount > 0:
+                    self.payments[month] = Payment(month, amount, "ordered")
+                    self.transfers.append(("payment", month, amount))
 
     def daily_jobs(self, *, bank: str | None) -> None:
         """The jobs at the moment: expiry, then the months due; then, if the bank's relay ran,
@@ -282,17 +301,23 @@ class BenefitModel:
         outcome = self._decide(line)
         self.references[line.reference] = outcome
         payment = self.payments.get(line.month) if line.month else None
+        # The offer whose assignment the payment is of: the quarter's, or a renewal's.
+        offer: BenefitModel | OtherOffer = self
+        for other in self.others:
+            if other.renewal and other.state in ASSIGNED and line.month in other.months:
+                offer = other
+        own = [p for p in self.payments.values() if p.month in offer.months]
         if outcome == "paid":
             payment.state = "paid"
-            if self.state == "assigned":
-                self.state = "paid"
+            if offer.state == "assigned":
+                offer.state = "paid"
         elif outcome == "returned":
             payment.state = "returned"
             self.transfers.append(("returned", payment.month, payment.amount))
             if self.phone:
                 self.sms.append(f"returned {payment.month:%Y-%m}")
-            if self.state == "paid" and not any(p.state == "paid" for p in self.payments.values()):
-                self.state = "assigned"
+            if offer.state == "paid" and not any(p.state == "paid" for p in own):
+                offer.state = "assigned"
         return outcome
 
     def _decide(self, line: Line) -> str:
@@ -313,13 +338,45 @@ class BenefitModel:
 
     def birth(self, born: date) -> None:
         """A child born on `born` (reported today) joins the family, which is decided again
-        today: the newborn's benefits are offered to the same phone at once.
-
-        Only new entitlements are offered (docs/architecture.md): a later quarter's ASP is the
-        family's ASP entitlement changed (its period moved), so it is not offered. The machine
-        found this (a birth in January offers no ASP for the first quarter); it is reported,
-        not decided here."""
+        today: the newborn's benefits are offered to the same phone at once, and so is ASP's
+        next quarter if today is in it (`decided_again`)."""
         self.family.born.append(born)
         for programme in BIRTH_OFFERS:
             self.others.append(OtherOffer(programme, self.now + timedelta(days=OFFER_DAYS)))
             self.sms.append(f"offer sms {programme}")
+        self.decided_again()
+
+    def decided_again(self) -> None:
+        """The family map decides the family today (a life event, the national run). ASP is
+        renewed (docs/money.md, "Renewals"): when today's quarter starts after the quarter
+        decided last ended and the family is still entitled, that quarter is offered, with
+        consent, to the same phone, quoted month by month. The same quarter decided again
+        (another amount) offers nothing; a quarter is offered once."""
+        start, end = quarter(self.today)
+        if start <= self.quarters[-1][1] or asp_amount(self.family, self.today) == 0:
+            return
+        self.quarters.append((start, end))
+        renewal = OtherOffer(
+            "ASP", self.now + timedelta(days=OFFER_DAYS), renewal=True,
+            months=schedule(self.family, self.today),
+        )  # fmt: skip
+        self.others.append(renewal)
+        self.sms.append("offer sms ASP")
+
+    def answer_renewal(self, renewal: OtherOffer, *, accept: bool) -> str:
+        """A renewal answered (open, before its deadline): declined, or on consent decided
+        again today (withdrawn if no longer entitled) and assigned, its months due ordered.
+        A declined renewal leaves the quarter's assignment to end with its quarter."""
+        if not accept:
+            renewal.state = "declined"
+            self.sms.append("ASP renewal declined")
+            return renewal.state
+        if asp_amount(self.family, self.today) == 0:
+            renewal.state = "withdrawn"
+            self.sms.append("ASP renewal withdrawn")
+            return renewal.state
+        renewal.months = schedule(self.family, self.today)
+        renewal.state = "assigned"
+        self._order_due()
+        self.sms.append("ASP renewal assigned")
+        return renewal.state

@@ -31,7 +31,12 @@ from wallet.bank import LogBank
 from wallet.inbound import InboundReply, handle_reply
 from wallet.offer_tables import Offer
 from wallet.offer_tables import Payment as PaymentRow
-from wallet.offers import OfferError, answer_offer, offer_new_entitlements
+from wallet.offers import (
+    OfferError,
+    answer_offer,
+    issue_pending_offers,
+    offer_new_entitlements,
+)
 from wallet.outbox import relay_once
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import settle_payments
@@ -176,6 +181,16 @@ class Drive:
                 return refused.code
         return "recorded"
 
+    async def national_run(self, *, now: datetime) -> None:
+        """The family map's run reaching the family on Astana's day (as the national batch
+        run does), then the offer job over the changes past its cursor (COPY on
+        PostgreSQL)."""
+        async with self.sessions()() as session, session.begin():
+            await reevaluate_family(
+                await session.connection(), family_id=self.world.family_id, on=local_day(now)
+            )
+        await issue_pending_offers(session_factory=self.sessions(), now=now, offer_days=OFFER_DAYS)
+
     async def statement(self, lines: list[Line], *, months: dict[date, str], now: datetime):
         """A camt.053 statement of the payout account with `lines`, imported as
         `socialwallet bank reconcile` does (one transaction); each line's outcome."""
@@ -262,6 +277,8 @@ async def observe(engine: AsyncEngine, world: BenefitWorld) -> Seen:
             )
         ).all()
         by_month = {p.for_month: Payment(p.for_month, p.amount_tiyn, p.state) for p in payments}
+        # The quarter's assignment and a renewal's never share a month.
+        assert len(by_month) == len(payments), "a month paid by two assignments"
         month_of_payment = {p.id: p.for_month for p in payments}
         month_of_transfer = {p.transfer_id: p.for_month for p in payments}
         transfers = []
@@ -274,19 +291,20 @@ async def observe(engine: AsyncEngine, world: BenefitWorld) -> Seen:
                 transfers.append((kind, month_of_transfer[original], row.amount))
             else:
                 transfers.append((f"{kind} {row.reason}", date.min, row.amount))
-        others = sorted(
-            (o.programme, o.state)
-            for o in await session.scalars(
+        other_offers = (
+            await session.scalars(
                 select(Offer).where(Offer.family_id == world.family_id, Offer.id != world.offer_id)
             )
-        )
+        ).all()
+        others = sorted((o.programme, o.state) for o in other_offers)
+        renewals = {o.id for o in other_offers if o.renewal}
         messages = await session.scalars(
             select(OutboxMessage.message_key).where(
                 OutboxMessage.channel == "sms",
                 or_(OutboxMessage.recipient == world.phone),
             )
         )
-        sms = sorted(_sms_label(key, world, month_of_payment) for key in messages)
+        sms = sorted(_sms_label(key, world, month_of_payment, renewals) for key in messages)
     return Seen(
         offer.state, offer.decline_reason,
         {date.fromisoformat(m["month"]): m["amount_tiyn"] for m in offer.monthly_amounts or []},
@@ -295,10 +313,17 @@ async def observe(engine: AsyncEngine, world: BenefitWorld) -> Seen:
     )  # fmt: skip
 
 
-def _sms_label(key: str, world: BenefitWorld, month_of_payment: dict[int, date]) -> str:
+def _sms_label(
+    key: str, world: BenefitWorld, month_of_payment: dict[int, date], renewals: set[int]
+) -> str:
     """An SMS's key in the model's words: whose offer or payment, what about."""
     if match := re.fullmatch(r"offer:(\d+):(\w+)", key):
-        who = "ASP" if int(match[1]) == world.offer_id else f"offer {match[1]}"
+        offer_id = int(match[1])
+        who = (
+            "ASP" if offer_id == world.offer_id
+            else "ASP renewal" if offer_id in renewals
+            else f"offer {match[1]}"
+        )  # fmt: skip
         return f"{who} {match[2]}"
     if match := re.fullmatch(r"offer:([A-Z0-9_]+):.*:sms", key):
         return f"offer sms {match[1]}"

@@ -5,7 +5,9 @@ ASP; then time moves (with or without the daily jobs: expiry, the months that fe
 bank's API taking the orders), the mother accepts or declines in the app (with or without a
 reason; again; after a decline; after the deadline) or by SMS (with the offer's code, another
 code, none; a repeated delivery), children are born (today, before the offer, reported late; a
-day not yet come), the bank's statement arrives (paid, returned, a wrong amount, a reference no
+day not yet come), the family map's national run reaches the family (in January: the first
+quarter's ASP offered as a renewal, answered by a reply without a code), the bank's statement
+arrives (paid, returned, a wrong amount, a reference no
 payment has, paid twice, a statement imported again), and a school draws acts (last month, this
 month). After every step the offer's state, decline reason and months, the payments (month,
 amount, state), the family's ledger transfers, its other offers, the SMS to the phone and every
@@ -166,6 +168,13 @@ def benefit_machine(db: Database) -> type[RuleBasedStateMachine]:
             SEEN["birth", expected] += 1
             assert answered == expected, f"the birth was {answered}, the model {expected}"
 
+        @rule()
+        def national_run(self) -> None:
+            """The family map's run reaches the family (the national run, each quarter) and
+            the offer job offers what it found: in the next quarter, ASP's renewal."""
+            db.run(self.drive.national_run(now=self.now))
+            self.model.decided_again()
+
         # --- the bank
 
         @rule(data=st.data())
@@ -289,3 +298,41 @@ def test_a_declined_offer_can_be_accepted_until_its_deadline_only(database: Data
     seen = database.run(observe(database.engine, world))
     assert (seen.state, seen.decline_reason) == (model.state, model.decline_reason)
     assert seen.state == "declined" and seen.payments == {} == model.payments
+
+
+def test_a_continuing_asp_is_renewed_on_the_quarters_turn(database: Database) -> None:
+    # Given the fourth quarter's ASP accepted in the app and its months paid to December
+    world = database.run(build_family(database.engine, OFFERED_AT))
+    drive = Drive(database.engine, world)
+    model = BenefitModel(Family(list(BORN), INCOME), world.phone, OFFERED_AT)
+    model.offer()
+
+    def agree() -> None:
+        seen = database.run(observe(database.engine, world))
+        assert (seen.state, seen.payments) == (model.state, model.payments)
+        assert seen.sms == sorted(model.sms)
+        assert seen.others == sorted((o.programme, o.state) for o in model.others)
+        assert seen.transfers == sorted(model.transfers)
+        assert ledger_problems(database) == []
+
+    assert database.run(drive.answer(accept=True, reason=None, now=OFFERED_AT)) == "assigned"
+    assert model.answer(accept=True) == "assigned"
+    # When January comes (the jobs run), and the national run reaches the family
+    model.now = MOMENTS[7]  # 4 January
+    database.run(drive.daily_jobs(now=model.now, bank="takes"))
+    model.daily_jobs(bank="takes")
+    database.run(drive.national_run(now=model.now))
+    model.decided_again()
+    # Then the first quarter is offered as a renewal, once, and nothing of it is paid yet
+    agree()
+    assert [(o.programme, o.renewal, o.state) for o in model.others] == [("ASP", True, "offered")]
+    assert max(model.payments) == date(2026, 12, 1)
+    database.run(drive.national_run(now=model.now))
+    agree()
+    # When the mother consents by a reply without a code (the one question asked lately)
+    model.now = MOMENTS[8]  # 20 January
+    answered = database.run(drive.reply(message_id="renew-1", text="1", now=model.now))
+    assert answered == model.reply("renew-1", "1", world.reply_code) == ("assigned", False)
+    # Then January is paid by the renewal's assignment, each month once
+    agree()
+    assert sorted(model.payments) == [date(2026, m, 1) for m in (10, 11, 12)] + [date(2027, 1, 1)]
