@@ -140,8 +140,10 @@ def benefit_machine(db: Database) -> type[RuleBasedStateMachine]:
                 )  # fmt: skip
                 text = answer if code is None else f"{answer} {code}"
             answered = db.run(self.drive.reply(message_id=message_id, text=text, now=self.now))
+            renewals = [o.state for o in self.model.others if o.renewal]
             expected = self.model.reply(message_id, text, self.world.reply_code)
-            SEEN["sms", expected[0]] += 1
+            changed = renewals != [o.state for o in self.model.others if o.renewal]
+            SEEN["sms to the renewal" if changed else "sms", expected[0]] += 1
             assert answered == expected, f"the SMS was {answered}, the model {expected}"
 
         # --- life events
@@ -173,7 +175,9 @@ def benefit_machine(db: Database) -> type[RuleBasedStateMachine]:
             """The family map's run reaches the family (the national run, each quarter) and
             the offer job offers what it found: in the next quarter, ASP's renewal."""
             db.run(self.drive.national_run(now=self.now))
+            offers = len(self.model.others)
             self.model.decided_again()
+            SEEN["national run", "renewal" if len(self.model.others) > offers else "none"] += 1
 
         # --- the bank
 

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, insert, select
 from familymap.batch import reevaluate_family
 from familymap.rules import RULES_BY_CODE
 from familymap.tables import EntitlementChange
+from graphql_schema.types.offers import Offer as ApiOffer
 from tests.wallet.offer_builders import ASP_PHONE, asp_family, evaluate, newborn_household
 from wallet.offer_tables import BenefitAssignment, Offer, Payment, WalletCursor
 from wallet.offered import OFFERED, RENEWED, offered, offered_clause
@@ -146,7 +147,15 @@ async def test_a_family_still_entitled_next_quarter_is_offered_the_renewal(sessi
     # and its SMS from 1414 says it is a renewal, for which period, and how to consent
     sms = await session.get(OutboxMessage, winter.sms_message_id)
     assert sms.recipient == ASP_PHONE
-    assert "продление на 01.01.2027–31.03.2027" in sms.body
+    assert sms.body.startswith("1414: Продление: ") and "на 01.01.2027–31.03.2027" in sms.body
+    # and the app says the same, in the reader's language
+    assert ApiOffer.from_row(winter, "ru").renewal_for == (
+        "Продление на 1 января 2027\u202fг. – 31 марта 2027\u202fг."
+    )
+    assert ApiOffer.from_row(winter, "en").renewal_for == (
+        "Renewal for January 1, 2027 – March 31, 2027"
+    )
+    assert ApiOffer.from_row(autumn, "ru").renewal_for is None
     assert f"1 {winter.reply_code} (согласен)" in sms.body and "http" not in sms.body
 
 
