@@ -135,6 +135,7 @@ class OtherOffer:
     state: str = "offered"
     renewal: bool = False
     months: dict[date, int] = field(default_factory=dict)  # a renewal's, as decided
+    quarter: date | None = None  # a renewal's first day
 
     def open(self, now: datetime) -> bool:
         return self.state == "offered" and now < self.expires_at
@@ -217,17 +218,20 @@ class BenefitModel:
         self.sms.append("ASP assigned")
         return self.state
 
-    def reply(self, message_id: str, text: str, code: str) -> tuple[str, bool]:
-        """An SMS reply from the phone: (the outcome, replayed). `code` is the ASP offer's."""
+    def reply(
+        self, message_id: str, text: str, code: str, renewal_codes: dict[str, date] | None = None
+    ) -> tuple[str, bool]:
+        """An SMS reply from the phone: (the outcome, replayed). `code` is the ASP offer's,
+        `renewal_codes` each renewal's code and the first day of its quarter."""
         if message_id in self.replies:
             return self.replies[message_id][0], True
-        outcome, answer_sms = self._reply(text, code)
+        outcome, answer_sms = self._reply(text, code, renewal_codes or {})
         self.replies[message_id] = (outcome, False)
         if answer_sms:
             self.sms.append(f"answer {message_id}")
         return outcome, False
 
-    def _reply(self, text: str, code: str) -> tuple[str, bool]:
+    def _reply(self, text: str, code: str, renewal_codes: dict[str, date]) -> tuple[str, bool]:
         words = text.split()
         accept = words[0] == "1"
         named = words[1] if len(words) > 1 else None
@@ -236,6 +240,11 @@ class BenefitModel:
         if named is None and not any_open:
             return "no_open_offer", True
         if named is not None:
+            if named in renewal_codes:
+                [renewal] = [o for o in self.others if o.quarter == renewal_codes[named]]
+                if not renewal.open(self.now):
+                    return "closed_offer", True
+                return self.answer_renewal(renewal, accept=accept), False
             if named == code:
                 if not self.open():
                     return "closed_offer", True
@@ -358,7 +367,7 @@ class BenefitModel:
         self.quarters.append((start, end))
         renewal = OtherOffer(
             "ASP", self.now + timedelta(days=OFFER_DAYS), renewal=True,
-            months=schedule(self.family, self.today),
+            months=schedule(self.family, self.today), quarter=start,
         )  # fmt: skip
         self.others.append(renewal)
         self.sms.append("offer sms ASP")

@@ -191,6 +191,16 @@ class Drive:
             )
         await issue_pending_offers(session_factory=self.sessions(), now=now, offer_days=OFFER_DAYS)
 
+    async def renewal_codes(self) -> dict[str, date]:
+        """Each renewal offered to the family: its reply code and its period's first day."""
+        async with self.sessions()() as session:
+            rows = await session.execute(
+                select(Offer.reply_code, Offer.period_start).where(
+                    Offer.family_id == self.world.family_id, Offer.renewal.is_(True)
+                )
+            )
+            return {code: start for code, start in rows}
+
     async def statement(self, lines: list[Line], *, months: dict[date, str], now: datetime):
         """A camt.053 statement of the payout account with `lines`, imported as
         `socialwallet bank reconcile` does (one transaction); each line's outcome."""

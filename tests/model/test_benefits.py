@@ -133,15 +133,19 @@ def benefit_machine(db: Database) -> type[RuleBasedStateMachine]:
             else:
                 message_id = self.fresh("sms")
                 answer = data.draw(st.sampled_from(("1", "2")), label="answer")
+                renewal_codes = db.run(self.drive.renewal_codes())
                 code = data.draw(
                     st.sampled_from((self.world.reply_code, None, "9999" if
-                                     self.world.reply_code != "9999" else "9998")),
+                                     self.world.reply_code != "9999" else "9998",
+                                     *sorted(renewal_codes))),
                     label="code",
                 )  # fmt: skip
                 text = answer if code is None else f"{answer} {code}"
             answered = db.run(self.drive.reply(message_id=message_id, text=text, now=self.now))
             renewals = [o.state for o in self.model.others if o.renewal]
-            expected = self.model.reply(message_id, text, self.world.reply_code)
+            expected = self.model.reply(
+                message_id, text, self.world.reply_code, db.run(self.drive.renewal_codes())
+            )
             changed = renewals != [o.state for o in self.model.others if o.renewal]
             SEEN["sms to the renewal" if changed else "sms", expected[0]] += 1
             assert answered == expected, f"the SMS was {answered}, the model {expected}"
