@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from familymap.batch import reevaluate_family
+from familymap.batch import reevaluate_family, run_batch
+from familymap.registry_load import load_synthetic_registry
 from familymap.rules import RULES_BY_CODE
 from familymap.tables import EntitlementChange
 from graphql_schema.types.offers import Offer as ApiOffer
@@ -290,3 +291,43 @@ async def test_consent_to_last_quarters_offer_after_the_turn_assigns_that_quarte
         (date(2026, 10, 1), *Q4), (date(2026, 11, 1), *Q4), (date(2026, 12, 1), *Q4),
         (date(2027, 1, 1), *Q1), (date(2027, 2, 1), *Q1),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("copy", [True, False])
+async def test_the_national_run_of_the_next_quarter_renews_asp_and_offers_nothing_else_again(
+    connection, session, session_factory, copy
+):
+    # Given a registry of 400 families decided in November and offered (the batch job)
+    await load_synthetic_registry(connection, families=400, seed=13, as_of=NOVEMBER.date())
+    await run_batch(connection, on=NOVEMBER.date())
+    await issue_pending_offers(session_factory=session_factory, now=NOVEMBER, copy=copy)
+    before = set(await session.scalars(select(Offer.id)))
+    asked_in_november = set(
+        await session.scalars(select(Offer.family_id).where(Offer.programme == "ASP"))
+    )
+    # When the national run decides everyone again on 4 January and the job offers (COPY on
+    # PostgreSQL, or INSERT)
+    await run_batch(connection, on=local(JANUARY))
+    january = (
+        await session.scalars(select(EntitlementChange).where(EntitlementChange.run_id == (
+            select(func.max(EntitlementChange.run_id)).scalar_subquery())))
+    ).all()  # fmt: skip
+    await issue_pending_offers(session_factory=session_factory, now=JANUARY, copy=copy)
+    made = (await session.scalars(select(Offer).where(Offer.id.not_in(before)))).all()
+    # Then each family still on ASP is asked for the first quarter, as a renewal; new
+    # entitlements are offered as before; nothing else changed (amounts, monthly benefits'
+    # months) is offered again
+    continuing = {
+        c.family_id for c in january
+        if c.programme == "ASP" and c.change == "changed" and c.period_start == Q1[0]
+        and c.previous_period_end == Q4[1]
+    }  # fmt: skip
+    assert continuing, "the registry has families on ASP in both quarters"
+    renewals = [o for o in made if o.renewal]
+    # (a family whose quarter nobody could be asked for, minors only, is not asked now either)
+    assert sorted(o.family_id for o in renewals) == sorted(continuing & asked_in_november)
+    assert len(renewals) >= 20
+    assert {(o.programme, o.period_start, o.period_end) for o in renewals} == {("ASP", *Q1)}
+    new = {c.id for c in january if c.change == "new" and offered(c)}
+    assert {o.source_change_id for o in made if not o.renewal} <= new
+    assert any(c.change == "changed" and c.programme != "ASP" for c in january)
