@@ -480,6 +480,7 @@ async def _offer_rows(
     rows = []
     for planned, schedule in zip(fresh, schedules, strict=True):
         c, r, code = planned.change, planned.recipient, codes.get(planned.key)
+        renewal = is_renewal(c)
         rows.append(
             {
                 "offer_key": planned.key,
@@ -499,7 +500,7 @@ async def _offer_rows(
                 "reply_code": code,
                 "language": r.language,
                 "source_change_id": c.id,
-                "renewal": is_renewal(c),
+                "renewal": renewal,
                 "created_at": now,
                 "expires_at": expires,
                 "message_key": None if code is None else offer_message_key(planned.key),
@@ -514,7 +515,7 @@ async def _offer_rows(
                     start=c.period_start,
                     end=c.period_end,
                     code=code,
-                    renewal=is_renewal(c),
+                    renewal=renewal,
                 ),
             }
         )
