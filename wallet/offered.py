@@ -29,22 +29,22 @@ from familymap.rules import RULES
 from familymap.tables import EntitlementChange
 from wallet import notices
 
-KNOWN = frozenset(rule.code for rule in RULES)
 RENEWED = frozenset(rule.code for rule in RULES if rule.renewed)
 
 
 @dataclass(frozen=True, slots=True)
 class Offered:
-    """Changes of this kind, of these programmes, are offered; `new_period`: only when the
-    period starts after the previous period's end (a renewal)."""
+    """Changes of this kind, of these programmes (None: of every programme; the diff writes
+    only the rules' codes), are offered; `new_period`: only when the period starts after the
+    previous period's end (a renewal)."""
 
     change: str
-    programmes: frozenset[str]
+    programmes: frozenset[str] | None
     new_period: bool = False
 
 
 OFFERED = (
-    Offered("new", KNOWN),
+    Offered("new", None),
     Offered("changed", frozenset(notices.ON_CHANGE)),
     Offered("changed", RENEWED, new_period=True),
 )
@@ -58,27 +58,33 @@ def _starts_after_previous(change: Any) -> bool:
     )
 
 
-def _by_change_and_programme() -> dict[tuple[str, str], bool]:
-    """`OFFERED` as a lookup: (change, programme) -> whether only a new period is offered.
-    (The offer job asks for every change of a national run, millions: one dictionary look-up
-    costs a seventh of walking the list.) A pair two lines name is offered if either line
-    offers it."""
-    lookup: dict[tuple[str, str], bool] = {}
+def _lookups() -> tuple[dict[tuple[str, str], bool], dict[str, bool]]:
+    """`OFFERED` as look-ups, (change, programme) and change (of every programme) -> whether
+    only a new period is offered. (The offer job asks for every change of a national run,
+    millions: a dictionary look-up costs a sixth of walking the list.) A change two lines
+    name is offered if either line offers it."""
+    by_programme: dict[tuple[str, str], bool] = {}
+    by_change: dict[str, bool] = {}
     for rule in OFFERED:
+        if rule.programmes is None:
+            by_change[rule.change] = by_change.get(rule.change, True) and rule.new_period
+            continue
         for programme in rule.programmes:
             key = (rule.change, programme)
-            lookup[key] = lookup.get(key, True) and rule.new_period
-    return lookup
+            by_programme[key] = by_programme.get(key, True) and rule.new_period
+    return by_programme, by_change
 
 
-_NEEDS_NEW_PERIOD = _by_change_and_programme()
+_BY_PROGRAMME, _BY_CHANGE = _lookups()
 
 
 def offered(change: Any) -> bool:
     """Whether the offer flow acts on this change (a row with CHANGE_COLUMNS' fields)."""
-    needs_new_period = _NEEDS_NEW_PERIOD.get((change.change, change.programme))
-    if needs_new_period is None:
+    named = _BY_PROGRAMME.get((change.change, change.programme))
+    every = _BY_CHANGE.get(change.change)
+    if named is None and every is None:
         return False
+    needs_new_period = every if named is None else named if every is None else named and every
     return not needs_new_period or _starts_after_previous(change)
 
 
@@ -89,14 +95,14 @@ def is_renewal(change: Any) -> bool:
 
 def offered_clause() -> ColumnElement[bool]:
     """`offered` as SQL over `entitlement_changes`."""
+    return or_(*(_line_clause(rule) for rule in OFFERED))
+
+
+def _line_clause(rule: Offered) -> ColumnElement[bool]:
     table = EntitlementChange
-    return or_(
-        *(
-            and_(
-                table.change == rule.change,
-                table.programme.in_(sorted(rule.programmes)),
-                *((table.period_start > table.previous_period_end,) if rule.new_period else ()),
-            )
-            for rule in OFFERED
-        )
-    )
+    conditions = [table.change == rule.change]
+    if rule.programmes is not None:
+        conditions.append(table.programme.in_(sorted(rule.programmes)))
+    if rule.new_period:
+        conditions.append(table.period_start > table.previous_period_end)
+    return and_(*conditions)
