@@ -133,6 +133,9 @@ def sms_text(
     in order) says what a monthly benefit pays for which month; `start` and `end` are the
     period a renewal names."""
     lang = sms_language(language)
+    # Only a renewal's text has a period: each value given costs the formatter microseconds,
+    # and a national run writes hundreds of thousands of texts.
+    period = {} if start is None else {"start": _date(start, lang), "end": _date(end, lang)}
     return translate(
         f"sms.{template}",
         lang,
@@ -141,8 +144,7 @@ def sms_text(
         money=money_text(amount_tiyn, months, lang),
         until=_date(until, lang),
         about=_date(about, lang),
-        start=_date(start, lang),
-        end=_date(end, lang),
+        **period,
         # Kept as a slot: each offer's code differs, and a text that held it could not be
         # remembered; with_reply_code fills it.
         code=REPLY_CODE_SLOT,
