@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import signal
-from datetime import date, timedelta
+from datetime import timedelta
 from importlib.metadata import entry_points
 from typing import Annotated
 
@@ -21,6 +21,7 @@ from app.http_protocol import BoundedHttpToolsProtocol
 from app.logging import configure_logging, log_config
 from app.migrate import upgrade_to_head
 from app.settings import Settings
+from familymap.clock import astana_today
 
 cli = typer.Typer(
     name="socialwallet",
@@ -73,7 +74,7 @@ def seed_demo_command(
                         return None
                     console.print("[red]The registry is not empty; demo data not loaded.[/red]")
                     raise typer.Exit(1)
-                return await seed_demo(session, today=date.today())
+                return await seed_demo(session, today=astana_today())
         finally:
             await engine.dispose()
 

@@ -16,6 +16,7 @@ from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
 from familymap.batch import RunSummary, run_batch
+from familymap.clock import astana_today
 from familymap.generator import write_import_files
 from familymap.registry_load import load_synthetic_registry
 
@@ -125,7 +126,7 @@ def report_run(title: str, summary: RunSummary) -> None:
 
 def _parse_date(value: str | None) -> date:
     if value is None:
-        return date.today()
+        return astana_today()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
