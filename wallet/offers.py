@@ -345,7 +345,7 @@ async def prepare_changes(
         return prepared
     connection = await session.connection()
     members, regions = await _members_and_regions(connection, family_ids)
-    prepared.plan = plan_changes(changes=changes, members=members, today=now.date())
+    prepared.plan = plan_changes(changes=changes, members=members, today=local_day(now))
     existing = await _existing_keys(connection, [p.key for p in prepared.plan.offers])
     fresh = [p for p in prepared.plan.offers if p.key not in existing]
     if fresh:
@@ -457,7 +457,8 @@ async def _offer_rows(
     """The rows of the offers not made yet: each offer's columns, with its SMS's key and text
     (`message_key`, `body`; None for an offer without an SMS); and the codes drawn, by phone."""
     expires = now + timedelta(days=offer_days)
-    today, until = now.date(), expires.date()
+    # The citizen's days: the quote's "today" and the deadline the SMS names are Kazakhstan's.
+    today, until = local_day(now), local_day(expires)
     # Each offer's SMS carries a code no other offer to its phone has, so that a reply
     # answers the offer it names and no other (wallet.reply_codes, docs/consent.md).
     taken = await codes_by_phone(session=session, phones=(p.phone for p in fresh if p.phone))
@@ -1059,7 +1060,7 @@ async def _confirm_by_sms(*, session: AsyncSession, offer: Offer, template: str)
                 language=offer.language,
                 programme=offer.programme,
                 amount_tiyn=offer.amount_tiyn,
-                until=as_utc(offer.expires_at).date(),
+                until=local_day(as_utc(offer.expires_at)),
                 months=sms_months(
                     from_json(offer.monthly_amounts), offer.period_start, offer.period_end
                 ),
