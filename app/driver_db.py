@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -74,7 +74,8 @@ def pool_transactions(pool: asyncpg.Pool) -> DriverTransactions:
     @asynccontextmanager
     async def transaction() -> AsyncIterator[asyncpg.Connection]:
         async with pool.acquire() as connection, connection.transaction():
-            yield connection
+            # The pool lends a proxy that forwards every call to its connection.
+            yield cast(asyncpg.Connection, connection)
 
     return transaction
 
