@@ -45,6 +45,7 @@ from sqlalchemy import (
     CursorResult,
     DateTime,
     Table,
+    Text,
     Update,
     and_,
     bindparam,
@@ -54,6 +55,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from familymap import iban as iban_rules
@@ -642,14 +644,19 @@ _STAGE = {
     "ord": "integer", "offer_key": "text", "family_id": "bigint",
     "beneficiary_person_id": "bigint", "recipient_person_id": "bigint", "programme": "text",
     "kind": "text", "region": "text", "amount_tiyn": "bigint", "period_start": "date",
-    "period_end": "date", "monthly_amounts": "text", "phone": "text", "reply_code": "text",
+    "period_end": "date", "schedule_no": "integer", "phone": "text", "reply_code": "text",
     "language": "text", "source_change_id": "bigint", "message_key": "text", "body": "text",
 }  # fmt: skip
 # One statement: the SMS, the offers naming them, and each offer's first transition. A row
 # that exists already (a rerun, a concurrent job) is skipped, as on the insert path; an offer
-# whose SMS was there already is made without naming it, as there.
+# whose SMS was there already is made without naming it, as there. A chunk's schedules
+# repeat (one period, one amount): each distinct one travels and is parsed as JSON once
+# (`:schedules`), and the offers name theirs by number.
 _MOVE_STAGED_OFFERS = """
-WITH sms AS (
+WITH schedules AS (
+    SELECT no::integer AS no, monthly_amounts
+    FROM unnest(CAST(:schedules AS jsonb[])) WITH ORDINALITY AS listed(monthly_amounts, no)
+), sms AS (
     INSERT INTO outbox_messages (message_key, channel, recipient, body, payload, status,
                                  attempts, next_attempt_at, created_at)
     SELECT message_key, 'sms', phone, body, '{}'::jsonb, 'pending', 0, :now, :now
@@ -663,9 +670,11 @@ WITH sms AS (
                         created_at, expires_at, sms_message_id)
     SELECT s.offer_key, s.family_id, s.beneficiary_person_id, s.recipient_person_id,
            s.programme, s.kind, s.region, s.amount_tiyn, s.period_start, s.period_end,
-           s.monthly_amounts::jsonb, 'offered', s.phone, s.reply_code, s.language,
+           schedules.monthly_amounts, 'offered', s.phone, s.reply_code, s.language,
            s.source_change_id, :now, :expires, sms.id
-    FROM offer_stage s LEFT JOIN sms ON sms.message_key = s.message_key ORDER BY s.ord
+    FROM offer_stage s JOIN schedules ON schedules.no = s.schedule_no
+         LEFT JOIN sms ON sms.message_key = s.message_key
+    ORDER BY s.ord
     ON CONFLICT (offer_key) DO NOTHING
     RETURNING id
 ), history AS (
@@ -684,6 +693,10 @@ async def _copy_offers(
     if not rows:
         return 0
     expires = rows[0]["expires_at"]
+    # Each distinct schedule numbered from 1 (SQL's ordinality), in the order first met.
+    numbers: dict[tuple[MonthAmount, ...], int] = {}
+    for row in rows:
+        numbers.setdefault(row["schedule"], len(numbers) + 1)
     await copy_to_staging(
         connection,
         "offer_stage",
@@ -692,11 +705,11 @@ async def _copy_offers(
             (i, row["offer_key"], row["family_id"], row["beneficiary_person_id"],
              row["recipient_person_id"], row["programme"], row["kind"], row["region"],
              row["amount_tiyn"], row["period_start"], row["period_end"],
-             schedule_json(row["schedule"]), row["phone"], row["reply_code"], row["language"],
+             numbers[row["schedule"]], row["phone"], row["reply_code"], row["language"],
              row["source_change_id"], row["message_key"], row["body"])
             for i, row in enumerate(rows)
         ],
-        analyze=("ord", "message_key"),
+        analyze=("ord", "message_key", "schedule_no"),
     )  # fmt: skip
     # The statement sorts the chunk by its order twice: in memory, not in temporary files.
     await connection.execute(text("SET LOCAL work_mem = '64MB'"))
@@ -704,8 +717,9 @@ async def _copy_offers(
         text(_MOVE_STAGED_OFFERS).bindparams(
             bindparam("now", type_=DateTime(timezone=True)),
             bindparam("expires", type_=DateTime(timezone=True)),
+            bindparam("schedules", type_=ARRAY(Text)),
         ),
-        {"now": now, "expires": expires},
+        {"now": now, "expires": expires, "schedules": [schedule_json(s) for s in numbers]},
     )
     await connection.execute(text("DROP TABLE offer_stage"))
     return int(made or 0)
