@@ -80,6 +80,18 @@ def pool_transactions(pool: asyncpg.Pool) -> DriverTransactions:
     return transaction
 
 
+def pool_connections(pool: asyncpg.Pool) -> DriverTransactions:
+    """Each a connection of `pool` outside any transaction: every statement commits alone
+    (the outbox relay's claims and outcomes are a statement each)."""
+
+    @asynccontextmanager
+    async def connection() -> AsyncIterator[asyncpg.Connection]:
+        async with pool.acquire() as acquired:
+            yield acquired
+
+    return connection
+
+
 def session_transactions(session_factory: Any) -> DriverTransactions:
     """Each transaction inside a session of `session_factory` (committed with it)."""
 

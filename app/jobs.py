@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.driver_db import create_driver_pool, is_postgres
+from app.driver_db import create_driver_pool, is_postgres, pool_connections
 from app.settings import Settings
 from familymap.clock import local_day
 from familymap.orm import utcnow
@@ -141,7 +141,7 @@ async def outbox_store(
         return
     pool = await create_driver_pool(settings, max_size=connections)
     try:
-        yield DriverOutbox(pool.acquire)
+        yield DriverOutbox(pool_connections(pool))
     finally:
         await pool.close()
 

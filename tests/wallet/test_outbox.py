@@ -20,7 +20,7 @@ import uvloop
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.driver_db import create_driver_pool, session_transactions
+from app.driver_db import create_driver_pool, pool_connections, session_transactions
 from tests.wallet.http_stub import CLOSE, HANG, StubRequest, http_stub
 from wallet import outbox as outbox_module
 from wallet import sms as sms_module
@@ -572,7 +572,7 @@ async def test_two_relays_racing_never_send_one_message_twice(engine, settings, 
     # slow gateway, so that their claims overlap
     factory = async_sessionmaker(engine, expire_on_commit=False)
     pool = await create_driver_pool(settings, max_size=4)
-    store = SessionOutbox(factory) if driver == "session" else DriverOutbox(pool.acquire)
+    store = SessionOutbox(factory) if driver == "session" else DriverOutbox(pool_connections(pool))
     keys = [f"race:{n}" for n in range(60)]
     async with factory() as session, session.begin():
         for key in keys:
