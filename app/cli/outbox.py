@@ -20,7 +20,6 @@ from app.logging import configure_logging
 from app.settings import Settings
 from wallet.bank import HttpBank, bank_from_settings
 from wallet.outbox import RelaySummary, relay_once, run_relay
-from wallet.outbox_store import OutboxStore
 from wallet.sms import HttpGateway, SmsGateway, gateway_from_settings
 
 console = Console(stderr=True)
@@ -106,60 +105,39 @@ async def _run(
     session_factory = create_session_factory(engine)
     try:
         async with outbox_store(settings, session_factory) as store:
-            return await _relay(
-                store,
-                gateway,
-                channel=channel,
-                once=once,
+            if once:
+                return await relay_once(
+                    store=store,
+                    gateway=gateway,
+                    batch_size=batch_size,
+                    max_attempts=max_attempts,
+                    channel=channel,
+                )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            # Ctrl-C or SIGTERM lets the batch in hand finish and record its outcomes; a
+            # claim cut short would only be sent again after its lease expires.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, stop.set)
+            console.print("Relaying the outbox; Ctrl-C stops.")
+            return await run_relay(
+                store=store,
+                gateway=gateway,
+                stop=stop,
+                interval=interval,
                 batch_size=batch_size,
                 max_attempts=max_attempts,
-                interval=interval,
+                channel=channel,
+                on_batch=lambda batch: console.print(
+                    f"batch: {batch.claimed} claimed, {batch.sent} sent, "
+                    f"{batch.retried} to retry, {batch.failed} failed, {batch.dead} dead"
+                ),
             )
     finally:
         if isinstance(gateway, HttpGateway | HttpBank):
             await gateway.aclose()
         await engine.dispose()
-
-
-async def _relay(
-    store: OutboxStore,
-    gateway: SmsGateway,
-    *,
-    channel: str,
-    once: bool,
-    batch_size: int,
-    max_attempts: int,
-    interval: float,
-) -> RelaySummary:
-    if once:
-        return await relay_once(
-            store=store,
-            gateway=gateway,
-            batch_size=batch_size,
-            max_attempts=max_attempts,
-            channel=channel,
-        )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # Ctrl-C or SIGTERM lets the batch in hand finish and record its outcomes; a claim
-    # cut short would only be sent again after its lease expires.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    console.print("Relaying the outbox; Ctrl-C stops.")
-    return await run_relay(
-        store=store,
-        gateway=gateway,
-        stop=stop,
-        interval=interval,
-        batch_size=batch_size,
-        max_attempts=max_attempts,
-        channel=channel,
-        on_batch=lambda batch: console.print(
-            f"batch: {batch.claimed} claimed, {batch.sent} sent, {batch.retried} to retry, "
-            f"{batch.failed} failed, {batch.dead} dead"
-        ),
-    )
 
 
 def _print_summary(summary: RelaySummary) -> None:
