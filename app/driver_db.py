@@ -88,7 +88,7 @@ def pool_connections(pool: asyncpg.Pool) -> DriverTransactions:
     @asynccontextmanager
     async def connection() -> AsyncIterator[asyncpg.Connection]:
         async with pool.acquire() as acquired:
-            yield acquired
+            yield cast(asyncpg.Connection, acquired)  # the pool's proxy forwards every call
 
     return connection
 
