@@ -125,7 +125,7 @@ async def read_fields(
         decoded = await _read_fields_binary(connection, fields, where)
     else:
         decoded = await _read_fields_rows(connection, fields, where)
-    return _sorted(decoded, order_by)
+    return sort_columns(decoded, order_by)
 
 
 async def _read_fields_rows(
@@ -190,7 +190,7 @@ def _from_python(values: list[Any], field: Field) -> np.ndarray:
     return np.array([v or 0 for v in values], dtype=dtype)
 
 
-def _sorted(columns: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
+def sort_columns(columns: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
     """The columns ordered by the composite key; untouched if they already are."""
     in_order = np.ones(max(len(columns[keys[0]]) - 1, 0), dtype=bool)
     tied = np.ones_like(in_order)
@@ -233,19 +233,40 @@ async def family_id_bounds(connection: AsyncConnection) -> tuple[int, int] | Non
     return None if low is None else (int(low), int(high))
 
 
+RegistryColumns = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # persons, families
+
+
 async def read_registry_slice(
     connection: AsyncConnection, *, families: FamilySelection
 ) -> RegistrySlice | None:
     """The selected families that have persons, as engine columns."""
+    return registry_slice(await read_registry_columns(connection, families=families))
+
+
+async def read_registry_columns(
+    connection: AsyncConnection, *, families: FamilySelection
+) -> RegistryColumns:
+    """The selected families' persons (ordered by family and id) and families, as read.
+
+    The families are not read when no person is (a family without persons is not evaluated).
+    """
     persons = await read_fields(
         connection, PERSON_FIELDS, families.where(Person.family_id), ["family_id", "person_id"]
     )
     if len(persons["family_id"]) == 0:
-        return None
-    families_columns = await read_fields(
+        return persons, {f.name: np.empty(0, _ENGINE_TYPES[f.kind]) for f in FAMILY_FIELDS}
+    family_columns = await read_fields(
         connection, FAMILY_FIELDS, families.where(Family.id), ["family_id"]
     )
-    return slice_from_columns(persons=persons, families=families_columns)
+    return persons, family_columns
+
+
+def registry_slice(columns: RegistryColumns) -> RegistrySlice | None:
+    """Engine columns of registry columns (left as they are), None when there are no persons."""
+    persons, families = columns
+    if len(persons["family_id"]) == 0:
+        return None
+    return slice_from_columns(persons=dict(persons), families=dict(families))
 
 
 def slice_from_columns(

@@ -179,6 +179,9 @@ class EligibilityRun(Base):
     ended_count: Mapped[int] = mapped_column(BigInteger, default=0)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # The files of the registry a batch run read and the entitlements it left, kept on the
+    # worker's disk (familymap/registry_snapshot.py); None when it kept none.
+    registry_snapshot: Mapped[str | None] = mapped_column(String(64))
 
 
 class Entitlement(Base):
