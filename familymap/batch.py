@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
+import operator
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -52,7 +54,6 @@ from familymap.store import (
     read_registry_columns,
     read_registry_slice,
     registry_slice,
-    sort_columns,
 )
 from familymap.tables import (
     Decision,
@@ -356,8 +357,8 @@ async def _read_patched(
         fresh_families = await read_fields(
             reader, FAMILY_FIELDS, again.where(Family.id), ["family_id"]
         )
-        persons = _patched(persons, fresh_persons, changed, ["family_id", "person_id"])
-        families = _patched(families, fresh_families, changed, ["family_id"])
+        persons = _patched(persons, fresh_persons, changed)
+        families = _patched(families, fresh_families, changed)
     return _RangeRead(
         selection, (persons, families), None, kept_rows=kept_rows, changed=changed,
         previous=previous,
@@ -365,13 +366,16 @@ async def _read_patched(
 
 
 def _patched(
-    kept: dict[str, np.ndarray], fresh: dict[str, np.ndarray], changed: np.ndarray, keys: list[str]
+    kept: dict[str, np.ndarray], fresh: dict[str, np.ndarray], changed: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """The kept rows of the families that did not change, and the changed ones as read."""
+    """The kept rows of the families that did not change, and the changed ones as read.
+
+    Each side is ordered (persons by family and id) and a family's rows all come from one side: a stable sort
+    on the family id alone orders the whole (a merge, where a sort on every key costs more)."""
     stays = ~np.isin(kept["family_id"], changed)
-    return sort_columns(
-        {name: np.concatenate([kept[name][stays], fresh[name]]) for name in kept}, keys
-    )
+    family = np.concatenate([kept["family_id"][stays], fresh["family_id"]])
+    order = np.argsort(family, kind="stable")
+    return {name: np.concatenate([kept[name][stays], fresh[name]])[order] for name in kept}
 
 
 async def _keep(files: SnapshotFiles, read: _RangeRead) -> None:
@@ -542,7 +546,8 @@ async def _apply_kept_diff(
     """The diff against the kept rows: entitlements are read only of the families whose new
     rows differ from the kept ones, or that were logged (written by anyone but a batch run).
     The others' current rows are the kept ones. Returns whether the kept rows are the new."""
-    if len(changed) == 0 and _same_rows(kept, new):
+    # The same facts give the same rows in the same order: equal as they are, most often.
+    if len(changed) == 0 and (kept.equals(new) or _same_rows(kept, new)):
         summary.eligible += new.height
         return True
     suspects = np.union1d(changed, _differing_families(kept, new))
@@ -557,13 +562,28 @@ async def _apply_kept_diff(
 
 
 def _differing_families(kept: pl.DataFrame, new: pl.DataFrame) -> np.ndarray:
-    """Families with a row in one frame and not the same in the other."""
-    left, right = kept.select(_COMPARED), new.select(_COMPARED)
-    only = [
-        a.join(b, on=_COMPARED, how="anti", nulls_equal=True)["family_id"].to_numpy()
-        for a, b in ((left, right), (right, left))
-    ]
-    return np.union1d(*only)
+    """Families with a row in one frame and not the same in the other.
+
+    Families with as many rows on both sides, sorted by the (unique) key, line up row for
+    row: compared column by column, a quarter of what joins on every column cost."""
+    side = np.concatenate([np.ones(kept.height, np.int64), -np.ones(new.height, np.int64)])
+    counts = (
+        pl.concat([kept.select("family_id"), new.select("family_id")])
+        .with_columns(side=side)
+        .group_by("family_id")
+        .agg(pl.col("side").sum())
+    )
+    uneven = counts.filter(pl.col("side") != 0)["family_id"]
+    left, right = (
+        frame.select(_COMPARED)
+        .filter(~pl.col("family_id").is_in(uneven.implode()))
+        .sort(ENTITLEMENT_KEY)
+        for frame in (kept, new)
+    )
+    differs = functools.reduce(
+        operator.or_, (left[name].ne_missing(right[name]) for name in _COMPARED)
+    )
+    return np.union1d(uneven.to_numpy(), left.filter(differs)["family_id"].to_numpy())
 
 
 async def _entitlements_of(connection: AsyncConnection, family_ids: np.ndarray) -> pl.DataFrame:

@@ -34,9 +34,13 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from familymap.engine.dates import NO_DATE
+from familymap.rules import RULE_CODES
 from familymap.tables import EligibilityRun
 
-_FORMAT = 1
+_FORMAT = 2
+# A programme travels as its rule's position (1-based); a run's rows name current rules only.
+_POSITIONS = {code: position for position, code in enumerate(RULE_CODES, start=1)}
+_CODES = {position: code for code, position in _POSITIONS.items()}
 _MANIFEST = "manifest-{token}.json"
 
 
@@ -215,7 +219,9 @@ def _entitlement_columns(frame: pl.DataFrame) -> dict[str, np.ndarray]:
         "family_id": frame["family_id"].to_numpy(),
         "person_id": frame["person_id"].fill_null(0).to_numpy(),
         "beneficiary_key": frame["beneficiary_key"].to_numpy(),
-        "programme": frame["programme"].to_numpy().astype(str),
+        "programme": frame["programme"]
+        .replace_strict(_POSITIONS, return_dtype=pl.Int16)
+        .to_numpy(),
         "amount_tiyn": frame["amount_tiyn"].to_numpy(),
         **days,
     }
@@ -227,7 +233,9 @@ def _entitlements_from_columns(columns: dict[str, np.ndarray]) -> pl.DataFrame:
             "family_id": columns["family_id"],
             "person_id": pl.Series(columns["person_id"]).replace(0, None),
             "beneficiary_key": columns["beneficiary_key"],
-            "programme": pl.Series(columns["programme"].tolist(), dtype=pl.String),
+            "programme": pl.Series(columns["programme"]).replace_strict(
+                _CODES, return_dtype=pl.String
+            ),
             "amount_tiyn": columns["amount_tiyn"],
             "period_start": pl.Series(columns["period_start"]).replace(NO_DATE, None).cast(pl.Date),
             "period_end": pl.Series(columns["period_end"]).replace(NO_DATE, None).cast(pl.Date),

@@ -125,7 +125,7 @@ async def read_fields(
         decoded = await _read_fields_binary(connection, fields, where)
     else:
         decoded = await _read_fields_rows(connection, fields, where)
-    return sort_columns(decoded, order_by)
+    return _sorted(decoded, order_by)
 
 
 async def _read_fields_rows(
@@ -190,7 +190,7 @@ def _from_python(values: list[Any], field: Field) -> np.ndarray:
     return np.array([v or 0 for v in values], dtype=dtype)
 
 
-def sort_columns(columns: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
+def _sorted(columns: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
     """The columns ordered by the composite key; untouched if they already are."""
     in_order = np.ones(max(len(columns[keys[0]]) - 1, 0), dtype=bool)
     tied = np.ones_like(in_order)

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select, text, update
 
-from familymap.batch import _COMPARED, run_batch
+from familymap.batch import _COMPARED, _differing_families, run_batch
 from familymap.events import record_life_event
 from familymap.importer import import_directory
 from familymap.registry_load import load_synthetic_registry
@@ -188,3 +188,36 @@ async def test_files_the_database_did_not_record_are_not_used(connection, tmp_pa
     full = await run_batch(connection, on=ON, range_families=10, snapshot_directory=kept)
     assert full.families_read == 30 and _counts(full) == (0, 0, 0)
     assert not files[0].exists()
+
+
+def test_differing_families_are_those_whose_rows_differ_in_any_way():
+    # Given kept rows, and new rows in another order where a few families differ: an amount,
+    # a period end gone, a row gone, a row more, another programme, another person
+    rows = pl.DataFrame(
+        {
+            "family_id": [1, 1, 2, 3, 4, 5, 6, 7, 8],
+            "person_id": [10, None, 20, 30, None, 50, 60, 70, 80],
+            "beneficiary_key": [10, 0, 20, 30, 0, 50, 60, 70, 80],
+            "programme": ["ASP", "HOUSING", "ASP", "ASP", "ASP", "ASP", "ASP", "ASP", "ASP"],
+            "amount_tiyn": [100, 200, 300, 400, 500, 600, 700, 800, 900],
+            "period_start": [date(2025, 1, 1)] * 9,
+            "period_end": [date(2025, 12, 31)] * 9,
+        }
+    )
+    new = pl.concat(
+        [
+            rows.filter(pl.col("family_id").is_in([1, 7])),  # unchanged
+            rows.filter(pl.col("family_id") == 2).with_columns(amount_tiyn=pl.lit(301, pl.Int64)),
+            rows.filter(pl.col("family_id") == 3).with_columns(period_end=pl.lit(None, pl.Date)),
+            # family 4's row gone; family 5 gains a row
+            rows.filter(pl.col("family_id") == 5),
+            rows.filter(pl.col("family_id") == 5).with_columns(programme=pl.lit("HOUSING")),
+            rows.filter(pl.col("family_id") == 6).with_columns(programme=pl.lit("HOUSING")),
+            rows.filter(pl.col("family_id") == 8).with_columns(
+                person_id=pl.lit(81, pl.Int64), beneficiary_key=pl.lit(81, pl.Int64)
+            ),
+        ]
+    ).reverse()
+    # Then exactly the families that differ are found, and none when nothing differs
+    assert _differing_families(rows, new).tolist() == [2, 3, 4, 5, 6, 8]
+    assert _differing_families(rows, rows.reverse()).tolist() == []
