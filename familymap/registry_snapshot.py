@@ -76,8 +76,9 @@ async def consume_change_log(connection: AsyncConnection, log: ChangeLog) -> Non
     Rows of this transaction itself are its own writes, which its reads saw too."""
     await connection.execute(
         text(
-            "DELETE FROM registry_changes WHERE xid = pg_current_xact_id_if_assigned()"
-            " OR pg_visible_in_snapshot(xid, CAST(CAST(:seen AS text) AS pg_snapshot))"
+            "DELETE FROM registry_changes"
+            " WHERE xid = (pg_current_xact_id_if_assigned()::text)::bigint"
+            " OR pg_visible_in_snapshot(xid::text::xid8, CAST(CAST(:seen AS text) AS pg_snapshot))"
         ),
         {"seen": log.snapshot},
     )

@@ -116,14 +116,21 @@ def _triggers() -> list[str]:
 def upgrade() -> None:
     with op.batch_alter_table("eligibility_runs") as batch:
         batch.add_column(sa.Column("registry_snapshot", sa.String(length=64), nullable=True))
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    # No key, no index: rows are only appended, and a run reads and deletes them all.
-    op.execute(
-        "CREATE TABLE registry_changes ("
-        " family_id bigint,"
-        " xid xid8 NOT NULL DEFAULT pg_current_xact_id())"
+    postgres = op.get_bind().dialect.name == "postgresql"
+    # No key, no index: rows are only appended, and a run reads and deletes them all. The
+    # table exists on SQLite too (the models are one schema), where nothing fills it.
+    op.create_table(
+        "registry_changes",
+        sa.Column("family_id", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "xid",
+            sa.BigInteger(),
+            nullable=False,
+            server_default=sa.text("(pg_current_xact_id()::text)::bigint") if postgres else None,
+        ),
     )
+    if not postgres:
+        return
     for statement in (*_FUNCTIONS, *_triggers()):
         op.execute(statement)
 
@@ -140,6 +147,6 @@ def downgrade() -> None:
             "registry_changes_everything",
         ):
             op.execute(f"DROP FUNCTION {function}()")
-        op.execute("DROP TABLE registry_changes")
+    op.drop_table("registry_changes")
     with op.batch_alter_table("eligibility_runs") as batch:
         batch.drop_column("registry_snapshot")
