@@ -29,39 +29,29 @@ depends_on: str | Sequence[str] | None = None
 # Set (transaction-local) by a batch run while it writes entitlements it also keeps on disk.
 _WRITER_SETTING = "socialwallet.eligibility_batch_writing"
 
+
+def _statement_function(name: str, family: str) -> str:
+    """The families of the rows a statement inserted, deleted or updated (both sides of an
+    update: a person may move to another family); `family` is the rows' family id column."""
+    return f"""
+    CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO registry_changes (family_id) SELECT DISTINCT {family} FROM new_rows;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO registry_changes (family_id) SELECT DISTINCT {family} FROM old_rows;
+        ELSE
+            INSERT INTO registry_changes (family_id)
+                SELECT {family} FROM new_rows UNION SELECT {family} FROM old_rows;
+        END IF;
+        RETURN NULL;
+    END $$
+    """
+
+
 _FUNCTIONS = (
-    # persons: the families of the rows a statement inserted, deleted or updated (both sides:
-    # an update may move a person to another family).
-    """
-    CREATE FUNCTION registry_changes_from_persons() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'INSERT' THEN
-            INSERT INTO registry_changes (family_id)
-                SELECT DISTINCT family_id FROM new_rows;
-        ELSIF TG_OP = 'DELETE' THEN
-            INSERT INTO registry_changes (family_id)
-                SELECT DISTINCT family_id FROM old_rows;
-        ELSE
-            INSERT INTO registry_changes (family_id)
-                SELECT family_id FROM new_rows UNION SELECT family_id FROM old_rows;
-        END IF;
-        RETURN NULL;
-    END $$
-    """,
-    """
-    CREATE FUNCTION registry_changes_from_families() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'INSERT' THEN
-            INSERT INTO registry_changes (family_id) SELECT id FROM new_rows;
-        ELSIF TG_OP = 'DELETE' THEN
-            INSERT INTO registry_changes (family_id) SELECT id FROM old_rows;
-        ELSE
-            INSERT INTO registry_changes (family_id)
-                SELECT id FROM new_rows UNION SELECT id FROM old_rows;
-        END IF;
-        RETURN NULL;
-    END $$
-    """,
+    _statement_function("registry_changes_from_persons", "family_id"),
+    _statement_function("registry_changes_from_families", "id"),
     """
     CREATE FUNCTION registry_changes_from_entitlement() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
