@@ -370,8 +370,9 @@ def _patched(
 ) -> dict[str, np.ndarray]:
     """The kept rows of the families that did not change, and the changed ones as read.
 
-    Each side is ordered (persons by family and id) and a family's rows all come from one side: a stable sort
-    on the family id alone orders the whole (a merge, where a sort on every key costs more)."""
+    Each side is ordered (persons by family and id) and a family's rows all come from one
+    side: a stable sort on the family id alone orders the whole (where a sort on every key
+    would cost more)."""
     stays = ~np.isin(kept["family_id"], changed)
     family = np.concatenate([kept["family_id"][stays], fresh["family_id"]])
     order = np.argsort(family, kind="stable")

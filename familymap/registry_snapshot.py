@@ -19,6 +19,7 @@ any more are removed at the start of the next run. PostgreSQL only (SQLite has n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -35,12 +36,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from familymap.engine.dates import NO_DATE
 from familymap.rules import RULE_CODES
+from familymap.store import FAMILY_FIELDS, PERSON_FIELDS
 from familymap.tables import EligibilityRun
 
 _FORMAT = 2
 # A programme travels as its rule's position (1-based); a run's rows name current rules only.
 _POSITIONS = {code: position for position, code in enumerate(RULE_CODES, start=1)}
 _CODES = {position: code for code, position in _POSITIONS.items()}
+# What the kept numbers mean: the fields and the order of their values (an enumeration is
+# kept as a position), and the rules' order. Files of another layout (another version of
+# the code) are not used.
+_LAYOUT = hashlib.sha256(
+    repr(
+        (
+            [(f.name, f.kind, f.values) for f in (*PERSON_FIELDS, *FAMILY_FIELDS)],
+            RULE_CODES,
+        )
+    ).encode()
+).hexdigest()
 _MANIFEST = "manifest-{token}.json"
 
 
@@ -163,6 +176,7 @@ class SnapshotFiles:
         """Write this run's manifest; the token goes into its `eligibility_runs` row."""
         manifest = {
             "format": _FORMAT,
+            "layout": _LAYOUT,
             "range_families": self.range_families,
             "ranges": {str(first): _names(r) for first, r in sorted(self.written.items())},
             "sizes": {
@@ -194,7 +208,11 @@ def _load_manifest(
         manifest: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if manifest.get("format") != _FORMAT or manifest.get("range_families") != range_families:
+    if (manifest.get("format"), manifest.get("layout"), manifest.get("range_families")) != (
+        _FORMAT,
+        _LAYOUT,
+        range_families,
+    ):
         return None
     for name, size in manifest["sizes"].items():
         try:

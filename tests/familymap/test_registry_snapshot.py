@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select, text, update
 
+from familymap import registry_snapshot
 from familymap.batch import _COMPARED, _differing_families, run_batch
 from familymap.events import record_life_event
 from familymap.importer import import_directory
@@ -173,7 +174,7 @@ async def test_a_run_that_fails_after_writing_its_files_loses_no_change(connecti
 
 
 @pytest.mark.postgres_only  # SQLite keeps no files
-async def test_files_the_database_did_not_record_are_not_used(connection, tmp_path):
+async def test_files_the_database_did_not_record_are_not_used(connection, tmp_path, monkeypatch):
     kept = tmp_path / "kept"
     # Given a registry evaluated once, keeping its files
     await load_synthetic_registry(connection, families=30, seed=4, as_of=ON)
@@ -188,6 +189,11 @@ async def test_files_the_database_did_not_record_are_not_used(connection, tmp_pa
     full = await run_batch(connection, on=ON, range_families=10, snapshot_directory=kept)
     assert full.families_read == 30 and _counts(full) == (0, 0, 0)
     assert not files[0].exists()
+    # When the code keeps its numbers another way (fields, their values' order, the rules),
+    # then the files written before are not used either
+    monkeypatch.setattr(registry_snapshot, "_LAYOUT", "another layout")
+    other = await run_batch(connection, on=ON, range_families=10, snapshot_directory=kept)
+    assert other.families_read == 30
 
 
 def test_differing_families_are_those_whose_rows_differ_in_any_way():
