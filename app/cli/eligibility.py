@@ -84,6 +84,14 @@ def eligibility_run(
     on: Annotated[
         str | None, typer.Option(help="Evaluation date YYYY-MM-DD (default: today).")
     ] = None,
+    snapshot_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SOCIALWALLET_REGISTRY_SNAPSHOT_DIR",
+            help="Keep the registry read here (local disk), and next time read again only the"
+            " families that changed (PostgreSQL). Without it every run reads everything.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate the whole registry, write entitlements and the diff against the last run."""
     evaluation_date = _parse_date(on)
@@ -95,7 +103,7 @@ def eligibility_run(
                 task = progress.add_task("evaluating ranges of families", total=None)
                 async with engine.begin() as connection:
                     return await run_batch(
-                        connection, on=evaluation_date,
+                        connection, on=evaluation_date, snapshot_directory=snapshot_dir,
                         progress=lambda _phase, done, total: progress.update(task, completed=done, total=total),
                     )  # fmt: skip
         finally:
