@@ -131,8 +131,8 @@ def create_app(
         replicas = getattr(request.app.state, "replicas", None)
         if replicas is not None:
             # Still ready without a healthy replica: its reads go to the primary meanwhile.
-            body["replicas"] = replicas.status()
-            if not any(replica["healthy"] for replica in body["replicas"]):
+            body["replicas"] = status = replicas.status()
+            if not any(replica["healthy"] for replica in status):
                 degraded.append("replicas")
         if degraded:
             body["degraded"] = degraded

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -32,8 +32,9 @@ def is_postgres(settings: Settings) -> bool:
     return make_url(settings.async_database_url).get_backend_name() == "postgresql"
 
 
-async def create_driver_pool(settings: Settings) -> asyncpg.Pool:
-    """The process's asyncpg pool for the hot paths (DATABASE_HOT_POOL_SIZE), opened lazily.
+async def create_driver_pool(settings: Settings, *, max_size: int | None = None) -> asyncpg.Pool:
+    """The process's asyncpg pool for the hot paths (DATABASE_HOT_POOL_SIZE, or `max_size`:
+    the outbox relay's lanes each hold one for a claim), opened lazily.
 
     Small on purpose: a redemption holds an audit chain's head and its school's account from
     its first statement to its commit, so with more connections than the database has cores
@@ -56,7 +57,7 @@ async def create_driver_pool(settings: Settings) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url.render_as_string(hide_password=False),
         min_size=0,
-        max_size=settings.database_hot_pool_size,
+        max_size=max_size or settings.database_hot_pool_size,
         reset=_end_any_transaction,
         **session,
     )
@@ -74,9 +75,22 @@ def pool_transactions(pool: asyncpg.Pool) -> DriverTransactions:
     @asynccontextmanager
     async def transaction() -> AsyncIterator[asyncpg.Connection]:
         async with pool.acquire() as connection, connection.transaction():
-            yield connection
+            # The pool lends a proxy that forwards every call to its connection.
+            yield cast(asyncpg.Connection, connection)
 
     return transaction
+
+
+def pool_connections(pool: asyncpg.Pool) -> DriverTransactions:
+    """Each a connection of `pool` outside any transaction: every statement commits alone
+    (the outbox relay's claims and outcomes are a statement each)."""
+
+    @asynccontextmanager
+    async def connection() -> AsyncIterator[asyncpg.Connection]:
+        async with pool.acquire() as acquired:
+            yield cast(asyncpg.Connection, acquired)  # the pool's proxy forwards every call
+
+    return connection
 
 
 def session_transactions(session_factory: Any) -> DriverTransactions:

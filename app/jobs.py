@@ -28,12 +28,14 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.driver_db import create_driver_pool, is_postgres, pool_connections
 from app.settings import Settings
 from familymap.clock import local_day
 from familymap.orm import utcnow
 from wallet.bank import bank_from_settings
 from wallet.offers import IssueSummary, expire_offers, issue_pending_offers
 from wallet.outbox import run_relay
+from wallet.outbox_store import DriverOutbox, OutboxStore, SessionOutbox
 from wallet.payments import order_due_payments, settle_payments
 from wallet.sms import gateway_from_settings
 
@@ -43,12 +45,14 @@ log = structlog.get_logger(__name__)
 # hashed once, so the keys meet no other lock (the migration's, the eligibility runs').
 # The SMS relay of one worker: 32 sends in flight in 4 lanes of batches of 64 (a batch
 # waits for its slowest answer while the other lanes go on). Its database use is short
-# (a claim a batch, a commit a group of outcomes): at most 5 connections at once. Each
+# (a claim a batch, a statement a group of outcomes, on PostgreSQL straight on asyncpg's
+# connections): at most 5 connections at once, 2 more for the bank's relay. Each
 # worker runs one; more workers (or `socialwallet outbox run` processes) add relays whose
 # claims never overlap (docs/performance.md has the figures).
 SMS_RELAY_CONCURRENCY = 32
 SMS_RELAY_LANES = 4
 SMS_RELAY_BATCH = 64
+RELAY_CONNECTIONS = SMS_RELAY_LANES + 3
 
 JOB_LOCK_NAMESPACE = 1_402_118_977
 JOB_LOCKS = {"offers": 1, "expiry": 2, "settlement": 3, "payments": 4}
@@ -122,6 +126,26 @@ async def run_wallet_jobs(
     return summary
 
 
+@contextlib.asynccontextmanager
+async def outbox_store(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    connections: int = RELAY_CONNECTIONS,
+) -> AsyncIterator[OutboxStore]:
+    """Where relays reach the outbox: on PostgreSQL a pool of `connections` asyncpg
+    connections of their own (a claim is one statement, no session around it); elsewhere
+    the sessions of `session_factory`."""
+    if not is_postgres(settings):
+        yield SessionOutbox(session_factory)
+        return
+    pool = await create_driver_pool(settings, max_size=connections)
+    try:
+        yield DriverOutbox(pool_connections(pool))
+    finally:
+        await pool.close()
+
+
 def _secret(value) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -156,39 +180,40 @@ async def background_jobs(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
-    tasks = [
-        asyncio.create_task(
-            run_relay(
-                session_factory=session_factory,
-                gateway=sms,
-                stop=stop,
-                interval=interval,
-                claim_for=claim_for,
-                batch_size=SMS_RELAY_BATCH,
-                concurrency=SMS_RELAY_CONCURRENCY,
-                lanes=SMS_RELAY_LANES,
-            )
-        ),
-        asyncio.create_task(
-            run_relay(
-                session_factory=session_factory,
-                gateway=bank,
-                stop=stop,
-                interval=interval,
-                claim_for=claim_for,
-                channel="bank",
-            )
-        ),
-        asyncio.create_task(wallet_loop()),
-    ]
-    log.info("jobs.started")
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for gateway in (sms, bank):
-            close = getattr(gateway, "aclose", None)
-            if close is not None:
-                await close()
+    async with outbox_store(settings, session_factory) as store:
+        tasks = [
+            asyncio.create_task(
+                run_relay(
+                    store=store,
+                    gateway=sms,
+                    stop=stop,
+                    interval=interval,
+                    claim_for=claim_for,
+                    batch_size=SMS_RELAY_BATCH,
+                    concurrency=SMS_RELAY_CONCURRENCY,
+                    lanes=SMS_RELAY_LANES,
+                )
+            ),
+            asyncio.create_task(
+                run_relay(
+                    store=store,
+                    gateway=bank,
+                    stop=stop,
+                    interval=interval,
+                    claim_for=claim_for,
+                    channel="bank",
+                )
+            ),
+            asyncio.create_task(wallet_loop()),
+        ]
+        log.info("jobs.started")
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for gateway in (sms, bank):
+                close = getattr(gateway, "aclose", None)
+                if close is not None:
+                    await close()
         log.info("jobs.stopped")

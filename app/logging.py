@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -35,7 +36,7 @@ def _mask(value: Any) -> Any:
     return value
 
 
-def mask_iins(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def mask_iins(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """structlog processor: mask IINs in every string of the event, nested ones included."""
     return {key: _mask(value) for key, value in event_dict.items()}
 

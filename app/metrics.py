@@ -199,6 +199,8 @@ class DatabaseFigures:
         ).all()
         latest: dict[str, float] = {}
         for run_id, scope, started_at, finished_at in rows:
+            if finished_at is None:  # the column is nullable; a finished run has its end
+                continue
             seconds = (as_utc(finished_at) - as_utc(started_at)).total_seconds()
             latest[scope] = seconds
             if run_id not in self._observed_runs:

@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -239,7 +239,11 @@ def limits_from_settings(settings: Settings) -> dict[str, Limit]:
 
 def build_rate_limiter(settings: Settings, *, prefix: str = "sw:rl:") -> RateLimiter:
     """Redis-backed when REDIS_URL is set, else in-process."""
-    common = {"key": settings.audit_key, "prefix": prefix, "limits": limits_from_settings(settings)}
+    common: dict[str, Any] = {
+        "key": settings.audit_key,
+        "prefix": prefix,
+        "limits": limits_from_settings(settings),
+    }
     if settings.redis_url:
         from redis.asyncio import Redis
 

@@ -13,7 +13,6 @@ identity provider and the client sends the provider's token as it is.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from app.auth import DevIssuer, Role
 from app.demo import DEMO_PHARMACY_ID, DEMO_SCHOOL_ID
 from app.settings import Settings
+from familymap.clock import astana_today
 from familymap.tables import Person
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -85,7 +85,7 @@ def graphiql_page() -> HTMLResponse:
     """GraphiQL from the app's own copies of its assets, with the examples in tabs."""
     headers = '{"Authorization": "Bearer <paste a dev token>"}'
     variables = {
-        "Spending": {"year": datetime.now(UTC).year},
+        "Spending": {"year": astana_today().year},
         "RedeemMeal": {
             "input": {"idempotencyKey": "try-1", "mealType": "LUNCH", "qrToken": "<token>"}
         },

@@ -10,9 +10,11 @@ import json
 import multiprocessing
 import os
 import resource
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -108,6 +110,13 @@ def bench_eligibility(
             " `socialwallet generate`) and has no entitlements: skip the generation."
         ),
     ] = False,
+    snapshot_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the runs keep the registry they read (default: a temporary directory,"
+            " removed at the end)."
+        ),
+    ] = None,
 ) -> None:
     """Generate N families into an empty DATABASE_URL, run eligibility end to end, print figures.
 
@@ -121,6 +130,8 @@ def bench_eligibility(
     """
     settings = Settings()
     on = date.today()
+    temporary = None if snapshot_dir is not None else tempfile.TemporaryDirectory(prefix="sw-kept-")
+    kept = snapshot_dir if temporary is None else Path(temporary.name)
 
     async def run() -> dict[str, float | int | str]:
         engine = create_engine(settings)
@@ -154,11 +165,11 @@ def bench_eligibility(
             database = engine.url.database if engine.dialect.name == "postgresql" else None
             with cpu_seconds(database) as first_cpu:
                 async with engine.begin() as connection:
-                    first = await run_batch(connection, on=on)
+                    first = await run_batch(connection, on=on, snapshot_directory=kept)
             report_run("first run (everything new)", first)
             with cpu_seconds(database) as second_cpu:
                 async with engine.begin() as connection:
-                    second = await run_batch(connection, on=on)
+                    second = await run_batch(connection, on=on, snapshot_directory=kept)
             report_run("second run (steady state)", second)
             load_after = os.getloadavg()[0]
 
@@ -187,6 +198,8 @@ def bench_eligibility(
             "seconds_total_steady_state": round(second.seconds["wall"], 3),
             "seconds_read_steady_state": round(second.seconds["read"], 3),
             "seconds_write_steady_state": round(second.seconds["write"], 3),
+            # Families the steady state read from the database (the others: kept files).
+            "families_read_steady_state": second.families_read,
             "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
             # CPU seconds each run cost: this process (all threads) and PostgreSQL's backends
             # (None when the server is not on this host); steadier than wall time under load.
@@ -202,7 +215,11 @@ def bench_eligibility(
             ),
         }
 
-    figures = asyncio.run(run())
+    try:
+        figures = asyncio.run(run())
+    finally:
+        if temporary is not None:
+            temporary.cleanup()
     typer.echo(json.dumps(figures))
 
 

@@ -27,10 +27,12 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+import uvloop
 from rich.console import Console
 from sqlalchemy import func, select, text, update
 
 from app.db import create_engine, create_session_factory
+from app.jobs import outbox_store
 from app.logging import configure_logging
 from app.migrate import upgrade_to_head
 from app.settings import Settings
@@ -369,36 +371,40 @@ def _relay_in_child(settings: Settings, url: str, ready: Any, go: Any) -> None:
             url=url, token="bench", timeout=RELAY_SEND_TIMEOUT,  # noqa: S106
             max_connections=RELAY_CONCURRENCY,
         )  # fmt: skip
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        ready.set()
-        await asyncio.get_running_loop().run_in_executor(None, go.wait)
-        stop = asyncio.Event()
+        # As the worker's relay: on PostgreSQL, asyncpg's own connections (a lane's claim
+        # and a group's outcomes are each one statement).
+        async with outbox_store(settings, factory, connections=RELAY_LANES + 2) as store:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            ready.set()
+            await asyncio.get_running_loop().run_in_executor(None, go.wait)
+            stop = asyncio.Event()
 
-        async def watch() -> None:
-            while not stop.is_set():
-                await asyncio.sleep(0.5)
-                if not await _left(factory):
-                    stop.set()
+            async def watch() -> None:
+                while not stop.is_set():
+                    await asyncio.sleep(0.5)
+                    if not await _left(factory):
+                        stop.set()
 
-        watcher = asyncio.create_task(watch())
-        await run_relay(
-            session_factory=factory,
-            gateway=gateway,
-            stop=stop,
-            interval=0.05,
-            batch_size=RELAY_BATCH,
-            concurrency=RELAY_CONCURRENCY,
-            claim_for=RELAY_CLAIM,
-            max_attempts=RELAY_MAX_ATTEMPTS,
-            lanes=RELAY_LANES,
-            backoff=Backoff(base=RELAY_BACKOFF_BASE, cap=timedelta(seconds=2)),
-        )
-        await watcher
+            watcher = asyncio.create_task(watch())
+            await run_relay(
+                store=store,
+                gateway=gateway,
+                stop=stop,
+                interval=0.05,
+                batch_size=RELAY_BATCH,
+                concurrency=RELAY_CONCURRENCY,
+                claim_for=RELAY_CLAIM,
+                max_attempts=RELAY_MAX_ATTEMPTS,
+                lanes=RELAY_LANES,
+                backoff=Backoff(base=RELAY_BACKOFF_BASE, cap=timedelta(seconds=2)),
+            )
+            await watcher
         await gateway.aclose()
         await engine.dispose()
 
-    asyncio.run(relay())
+    # The relay's loop is uvloop's, as in the worker and `outbox run`.
+    uvloop.run(relay())
 
 
 async def _left(factory) -> int:

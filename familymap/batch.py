@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
+import operator
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,21 +34,35 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger
 
-from familymap import pgcopy
+from familymap import pgcopy, registry_snapshot
 from familymap.driver_sql import driver_in_transaction
 from familymap.engine.evaluate import evaluate_population, explain_population_family
 from familymap.engine.results import FamilyEvaluation, PopulationResult
 from familymap.parameters import ParameterSet, default_parameters
+from familymap.registry_snapshot import ChangeLog, RangeFiles, SnapshotFiles
 from familymap.rules import RULES
 from familymap.store import (
     ENTITLEMENT_KEY,
+    FAMILY_FIELDS,
+    PERSON_FIELDS,
     FamilySelection,
+    RegistryColumns,
     RegistrySlice,
     family_id_bounds,
     read_entitlements,
+    read_fields,
+    read_registry_columns,
     read_registry_slice,
+    registry_slice,
 )
-from familymap.tables import Decision, EligibilityRun, Entitlement, EntitlementChange
+from familymap.tables import (
+    Decision,
+    EligibilityRun,
+    Entitlement,
+    EntitlementChange,
+    Family,
+    Person,
+)
 
 RANGE_FAMILIES = 250_000
 _RUN_LOCK_KEY = 0x5F0C1A1  # advisory lock id shared by every eligibility run
@@ -69,6 +86,9 @@ class RunSummary:
     seconds: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(("read", "evaluate", "write", "wall"), 0.0)
     )
+    # Families whose facts were read from the database (the others came from the kept files).
+    families_read: int = 0
+    registry_snapshot: str | None = None  # the files this run kept, recorded with the run
 
 
 def rule_versions() -> dict[str, str]:
@@ -84,20 +104,27 @@ async def run_batch(
     range_families: int = RANGE_FAMILIES,
     progress: Progress | None = None,
     rebuild_indexes: bool = True,
+    snapshot_directory: Path | None = None,
 ) -> RunSummary:
     """Evaluate every family in the registry on `on` and write entitlements and their diff.
 
     With `rebuild_indexes`, a run that finds no entitlements at all (the first) loads them
-    without indexes and builds the indexes once at its end (see `_empty_tables`).
+    without indexes and builds the indexes once at its end (see `_empty_tables`). With a
+    `snapshot_directory` (PostgreSQL), the run keeps the registry it read there and reads
+    again only the families that changed since the run that left the files
+    (familymap/registry_snapshot.py).
     """
     await _lock(connection, shared=False)
     bounds = await family_id_bounds(connection)
     selections = []
     if bounds is not None:
         low, high = bounds
+        # Ranges aligned on the ids (1, 1 + R, ...): the same ranges run after run, so their
+        # kept files still fit when the registry grows or its first family goes.
+        start = low - (low - 1) % range_families
         selections = [
-            FamilySelection.range(first, min(first + range_families - 1, high))
-            for first in range(low, high + 1, range_families)
+            FamilySelection.range(first, first + range_families - 1)
+            for first in range(start, high + 1, range_families)
         ]
     return await _run(
         connection,
@@ -107,6 +134,7 @@ async def run_batch(
         parameters=parameters,
         progress=progress,
         bulk=rebuild_indexes,
+        keeping=_Keeping(snapshot_directory, range_families),
     )
 
 
@@ -128,6 +156,66 @@ async def run_families(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Keeping:
+    """What a batch run keeps for the next: files in `directory` (None: none)."""
+
+    directory: Path | None
+    range_families: int
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A batch run's change log (PostgreSQL), and the files it reads and writes if any."""
+
+    log: ChangeLog
+    files: SnapshotFiles | None
+
+    def changed_in(self, selection: FamilySelection) -> np.ndarray:
+        ids, first, last = self.log.family_ids, selection.first, selection.last
+        assert first is not None and last is not None  # a batch selects ranges
+        return ids[int(np.searchsorted(ids, first)) : int(np.searchsorted(ids, last, "right"))]
+
+
+async def _start_keeping(
+    connection: AsyncConnection,
+    reader: AsyncConnection,
+    keeping: _Keeping | None,
+    *,
+    loading: tuple[str, ...],
+) -> _Kept | None:
+    """Mark the batch's own writes, open the kept files, and read the log (reader's snapshot).
+
+    The files are of no use to a first run (no entitlements: everything is read anyway)."""
+    if keeping is None or connection.dialect.name != "postgresql":
+        return None  # SQLite: no change log; every run reads everything
+    await registry_snapshot.batch_writes_entitlements(connection, writing=True)
+    files = None
+    if keeping.directory is not None:
+        database = await connection.scalar(text("SELECT current_database()"))
+        files = SnapshotFiles.open(
+            keeping.directory / str(database),
+            recorded=None if loading else await registry_snapshot.recorded_token(connection),
+            range_families=keeping.range_families,
+        )
+    log = await registry_snapshot.read_change_log(reader, families=bool(files and files.previous))
+    if files is not None and log.everything:
+        files.previous.clear()
+    return _Kept(log, files)
+
+
+async def _finish_keeping(
+    connection: AsyncConnection, kept: _Kept | None, summary: RunSummary
+) -> None:
+    """Consume the log the run's reads saw; name the kept files in the run's record."""
+    if kept is None:
+        return
+    await registry_snapshot.consume_change_log(connection, kept.log)
+    if kept.files is not None:
+        summary.registry_snapshot = await asyncio.to_thread(kept.files.commit)
+    await registry_snapshot.batch_writes_entitlements(connection, writing=False)
+
+
 async def _run(
     connection: AsyncConnection,
     scope: str,
@@ -137,6 +225,7 @@ async def _run(
     parameters: ParameterSet | None,
     progress: Progress | None,
     bulk: bool = False,
+    keeping: _Keeping | None = None,
 ) -> RunSummary:
     """Evaluate the selections in order; the next ones are read while one is written.
 
@@ -154,6 +243,7 @@ async def _run(
     loading = await _empty_tables(connection) if bulk else ()
     # The readers first: their snapshot must be taken before this run writes anything.
     async with _snapshot_readers(connection, count=1 if loading else _READERS) as readers:
+        kept = await _start_keeping(connection, readers[0], keeping, loading=loading)
         summary = RunSummary(
             run_id=await _start_run(connection, scope=scope, on=on, parameters=parameters)
         )
@@ -163,7 +253,7 @@ async def _run(
 
         def read_ahead(index: int) -> None:
             reader = readers[index % len(readers)]
-            pending.append(asyncio.ensure_future(_read(reader, selections[index], loading)))
+            pending.append(asyncio.ensure_future(_read(reader, selections[index], loading, kept)))
 
         try:
             for index, selection in enumerate(selections):
@@ -171,13 +261,13 @@ async def _run(
                 if overlap:
                     while len(pending) < len(readers) and index + len(pending) < len(selections):
                         read_ahead(index + len(pending))
-                    registry, old = await pending.popleft()
+                    read = await pending.popleft()
                 else:
-                    registry, old = await _read(connection, selection, loading)
+                    read = await _read(connection, selection, loading, kept)
                 summary.seconds["read"] += time.perf_counter() - waited
-                await _evaluate_and_write(
-                    connection, summary, registry, old, on=on, parameters=parameters
-                )
+                await _evaluate_and_write(connection, summary, read, on=on, parameters=parameters)
+                if kept is not None and kept.files is not None:
+                    await _keep(kept.files, read)
                 if progress:
                     progress("selections", index + 1, len(selections))
         finally:
@@ -189,18 +279,122 @@ async def _run(
             started_indexes = time.perf_counter()
             await _build_indexes(connection, loading)
             summary.seconds["write"] += time.perf_counter() - started_indexes
+        await _finish_keeping(connection, kept, summary)
     summary.seconds["wall"] = time.perf_counter() - started
     await _finish_run(connection, summary)
     return summary
 
 
+@dataclass(slots=True)
+class _RangeRead:
+    """One selection's registry, and what to compare its decisions with.
+
+    Either `current` (the selection's entitlements, read) or, from kept files, `kept_rows`
+    (the eligible rows the last run left) with `changed` (the families logged since, whose
+    kept rows cannot be trusted)."""
+
+    selection: FamilySelection
+    columns: RegistryColumns
+    current: pl.DataFrame | None
+    kept_rows: pl.DataFrame | None = None
+    changed: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    previous: RangeFiles | None = None  # the kept files it was patched from
+    new: pl.DataFrame | None = None  # set once evaluated: the eligible rows
+    rows_unchanged: bool = False  # set once written: kept_rows are still the range's rows
+
+
+# Beyond this many changed families a range is read whole (a long id list costs more).
+_PATCH_LIMIT = 20_000
+
+
 async def _read(
-    reader: AsyncConnection, selection: FamilySelection, loading: tuple[str, ...] = ()
-) -> tuple[RegistrySlice | None, pl.DataFrame]:
-    registry = await read_registry_slice(reader, families=selection)
+    reader: AsyncConnection,
+    selection: FamilySelection,
+    loading: tuple[str, ...] = (),
+    kept: _Kept | None = None,
+) -> _RangeRead:
+    previous = None
+    if kept is not None and kept.files is not None and selection.first is not None:
+        previous = kept.files.previous.get(selection.first)
+    if kept is not None and previous is not None:
+        changed = kept.changed_in(selection)
+        if len(changed) <= _PATCH_LIMIT:
+            read = await _read_patched(reader, selection, kept.files, previous, changed)
+            if read is not None:
+                return read
+    columns = await read_registry_columns(reader, families=selection)
     if loading:  # the tables are known empty, and locked by the writer: don't read them
-        return registry, _no_entitlements()
-    return registry, await read_entitlements(reader, families=selection)
+        return _RangeRead(selection, columns, _no_entitlements())
+    return _RangeRead(selection, columns, await read_entitlements(reader, families=selection))
+
+
+async def _read_patched(
+    reader: AsyncConnection,
+    selection: FamilySelection,
+    files: SnapshotFiles | None,
+    previous: RangeFiles,
+    changed: np.ndarray,
+) -> _RangeRead | None:
+    """The kept columns with the changed families read again; None if a file is damaged."""
+    assert files is not None
+    try:
+        persons, families, kept_rows = await asyncio.to_thread(
+            lambda: (
+                files.read_columns(previous.persons),
+                files.read_columns(previous.families),
+                files.read_entitlements(previous.entitlements),
+            )
+        )
+    except Exception as error:
+        if registry_snapshot.is_damaged(error):
+            return None  # read the range whole
+        raise
+    if len(changed):
+        again = FamilySelection.of(*changed.tolist())
+        fresh_persons = await read_fields(
+            reader, PERSON_FIELDS, again.where(Person.family_id), ["family_id", "person_id"]
+        )
+        fresh_families = await read_fields(
+            reader, FAMILY_FIELDS, again.where(Family.id), ["family_id"]
+        )
+        persons = _patched(persons, fresh_persons, changed)
+        families = _patched(families, fresh_families, changed)
+    return _RangeRead(
+        selection, (persons, families), None, kept_rows=kept_rows, changed=changed,
+        previous=previous,
+    )  # fmt: skip
+
+
+def _patched(
+    kept: dict[str, np.ndarray], fresh: dict[str, np.ndarray], changed: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The kept rows of the families that did not change, and the changed ones as read.
+
+    Each side is ordered (persons by family and id) and a family's rows all come from one
+    side: a stable sort on the family id alone orders the whole (where a sort on every key
+    would cost more)."""
+    stays = ~np.isin(kept["family_id"], changed)
+    family = np.concatenate([kept["family_id"][stays], fresh["family_id"]])
+    order = np.argsort(family, kind="stable")
+    return {name: np.concatenate([kept[name][stays], fresh[name]])[order] for name in kept}
+
+
+async def _keep(files: SnapshotFiles, read: _RangeRead) -> None:
+    """Keep the range's columns and eligible rows (files not rewritten when unchanged)."""
+    assert read.selection.first is not None and read.new is not None
+    previous = read.previous
+    if previous is not None and len(read.changed) == 0:
+        persons, families = previous.persons, previous.families
+    else:
+        persons, families = await asyncio.gather(
+            asyncio.to_thread(files.write_columns, read.columns[0]),
+            asyncio.to_thread(files.write_columns, read.columns[1]),
+        )
+    if previous is not None and read.rows_unchanged:
+        rows = previous.entitlements
+    else:
+        rows = await asyncio.to_thread(files.write_entitlements, read.new)
+    files.keep(read.selection.first, RangeFiles(persons, families, rows))
 
 
 def _no_entitlements() -> pl.DataFrame:
@@ -308,13 +502,17 @@ async def _snapshot_reader(
 async def _evaluate_and_write(
     connection: AsyncConnection,
     summary: RunSummary,
-    registry: RegistrySlice | None,
-    old: pl.DataFrame,
+    read: _RangeRead,
     *,
     on: date,
     parameters: ParameterSet,
 ) -> None:
     result = None
+    registry = registry_slice(read.columns)
+    if read.current is not None:
+        summary.families_read += 0 if registry is None else registry.population.n_families
+    else:
+        summary.families_read += len(read.changed)
     if registry is not None:
         started = time.perf_counter()
         result = evaluate_population(population=registry.population, on=on, parameters=parameters)
@@ -327,8 +525,75 @@ async def _evaluate_and_write(
         if result is None or registry is None
         else entitlement_frame(result, registry)
     )
-    await _apply_diff(connection, summary, old=old, new=new)
+    read.new = new
+    if read.current is not None:
+        await _apply_diff(connection, summary, old=read.current, new=new)
+    else:
+        assert read.kept_rows is not None
+        read.rows_unchanged = await _apply_kept_diff(
+            connection, summary, kept=read.kept_rows, changed=read.changed, new=new
+        )
     summary.seconds["write"] += time.perf_counter() - started
+
+
+async def _apply_kept_diff(
+    connection: AsyncConnection,
+    summary: RunSummary,
+    *,
+    kept: pl.DataFrame,
+    changed: np.ndarray,
+    new: pl.DataFrame,
+) -> bool:
+    """The diff against the kept rows: entitlements are read only of the families whose new
+    rows differ from the kept ones, or that were logged (written by anyone but a batch run).
+    The others' current rows are the kept ones. Returns whether the kept rows are the new."""
+    # The same facts give the same rows in the same order: equal as they are, most often.
+    if len(changed) == 0 and (kept.equals(new) or _same_rows(kept, new)):
+        summary.eligible += new.height
+        return True
+    suspects = np.union1d(changed, _differing_families(kept, new))
+    if len(suspects) == 0:
+        summary.eligible += new.height
+        return False  # the same rows in another order: keep them as written now
+    theirs = new.filter(pl.col("family_id").is_in(suspects))
+    summary.eligible += new.height - theirs.height
+    current = await _entitlements_of(connection, suspects)
+    await _apply_diff(connection, summary, old=current, new=theirs)
+    return False
+
+
+def _differing_families(kept: pl.DataFrame, new: pl.DataFrame) -> np.ndarray:
+    """Families with a row in one frame and not the same in the other.
+
+    Families with as many rows on both sides, sorted by the (unique) key, line up row for
+    row: compared column by column, a quarter of what joins on every column cost."""
+    side = np.concatenate([np.ones(kept.height, np.int64), -np.ones(new.height, np.int64)])
+    counts = (
+        pl.concat([kept.select("family_id"), new.select("family_id")])
+        .with_columns(side=side)
+        .group_by("family_id")
+        .agg(pl.col("side").sum())
+    )
+    uneven = counts.filter(pl.col("side") != 0)["family_id"]
+    left, right = (
+        frame.select(_COMPARED)
+        .filter(~pl.col("family_id").is_in(uneven.implode()))
+        .sort(ENTITLEMENT_KEY)
+        for frame in (kept, new)
+    )
+    differs = functools.reduce(
+        operator.or_, (left[name].ne_missing(right[name]) for name in _COMPARED)
+    )
+    return np.union1d(uneven.to_numpy(), left.filter(differs)["family_id"].to_numpy())
+
+
+async def _entitlements_of(connection: AsyncConnection, family_ids: np.ndarray) -> pl.DataFrame:
+    """The current entitlements of the families, in id order (the order they were written)."""
+    chunks = [
+        await read_entitlements(connection, families=FamilySelection.of(*ids.tolist()))
+        for ids in np.array_split(family_ids, max(1, len(family_ids) // 5_000))
+    ]
+    return pl.concat(chunks).sort("id")
 
 
 _ENTITLEMENT_SCHEMA = {
@@ -568,6 +833,7 @@ async def _finish_run(connection: AsyncConnection, summary: RunSummary) -> None:
             new_count=summary.new,
             changed_count=summary.changed,
             ended_count=summary.ended,
+            registry_snapshot=summary.registry_snapshot,
             finished_at=datetime.now(UTC),
         )
     )

@@ -233,19 +233,40 @@ async def family_id_bounds(connection: AsyncConnection) -> tuple[int, int] | Non
     return None if low is None else (int(low), int(high))
 
 
+RegistryColumns = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # persons, families
+
+
 async def read_registry_slice(
     connection: AsyncConnection, *, families: FamilySelection
 ) -> RegistrySlice | None:
     """The selected families that have persons, as engine columns."""
+    return registry_slice(await read_registry_columns(connection, families=families))
+
+
+async def read_registry_columns(
+    connection: AsyncConnection, *, families: FamilySelection
+) -> RegistryColumns:
+    """The selected families' persons (ordered by family and id) and families, as read.
+
+    The families are not read when no person is (a family without persons is not evaluated).
+    """
     persons = await read_fields(
         connection, PERSON_FIELDS, families.where(Person.family_id), ["family_id", "person_id"]
     )
     if len(persons["family_id"]) == 0:
-        return None
-    families_columns = await read_fields(
+        return persons, {f.name: np.empty(0, _ENGINE_TYPES[f.kind]) for f in FAMILY_FIELDS}
+    family_columns = await read_fields(
         connection, FAMILY_FIELDS, families.where(Family.id), ["family_id"]
     )
-    return slice_from_columns(persons=persons, families=families_columns)
+    return persons, family_columns
+
+
+def registry_slice(columns: RegistryColumns) -> RegistrySlice | None:
+    """Engine columns of registry columns (left as they are), None when there are no persons."""
+    persons, families = columns
+    if len(persons["family_id"]) == 0:
+        return None
+    return slice_from_columns(persons=dict(persons), families=dict(families))
 
 
 def slice_from_columns(

@@ -20,12 +20,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     ForeignKey,
     Index,
     Integer,
     SmallInteger,
     String,
+    Table,
     UniqueConstraint,
     text,
 )
@@ -179,6 +181,20 @@ class EligibilityRun(Base):
     ended_count: Mapped[int] = mapped_column(BigInteger, default=0)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # The files of the registry a batch run read and the entitlements it left, kept on the
+    # worker's disk (familymap/registry_snapshot.py); None when it kept none.
+    registry_snapshot: Mapped[str | None] = mapped_column(String(64))
+
+
+# Families whose facts or entitlements changed since the last batch run, with the writing
+# transaction's id (pg_current_xact_id as a bigint). Filled by triggers on PostgreSQL
+# (migration 0012); no key: rows are only appended, and a batch run reads and deletes them.
+registry_changes = Table(
+    "registry_changes",
+    Base.metadata,
+    Column("family_id", BigInteger),
+    Column("xid", BigInteger, nullable=False),
+)
 
 
 class Entitlement(Base):

@@ -107,33 +107,37 @@ def is_one_off(start: date | None, end: date | None) -> bool:
 
 async def month_amounts(
     *, connection: AsyncConnection, quotes: Sequence[Quote]
-) -> list[list[MonthAmount]]:
+) -> list[tuple[MonthAmount, ...]]:
     """For each quote, the amount of every month of its period (see the module's rule)."""
-    backpay: list[AsOf] = []
-    for quote in quotes:
-        for month in _backpay_months(quote):
-            backpay.append(
-                AsOf(quote.programme, quote.family_id, quote.person_id, _as_of(month, quote))
-            )
+    # Each quote's backpay months, found once (the question list and the schedules use them).
+    backpays = [_backpay_months(quote) for quote in quotes]
+    backpay = [
+        AsOf(quote.programme, quote.family_id, quote.person_id, _as_of(month, quote))
+        for quote, months in zip(quotes, backpays, strict=True)
+        for month in months
+    ]
     earlier = await amounts_as_of(connection=connection, questions=backpay) if backpay else {}
-    schedules: list[list[MonthAmount]] = []
-    for quote in quotes:
+    schedules: list[tuple[MonthAmount, ...]] = []
+    for quote, months in zip(quotes, backpays, strict=True):
         if quote.kind != BENEFIT or quote.start is None or quote.end is None:
-            schedules.append([])
+            schedules.append(())
             continue
         if is_one_off(quote.start, quote.end):
-            schedules.append([MonthAmount(month_of(quote.start), quote.amount_tiyn, quote.start)])
+            schedules.append((MonthAmount(month_of(quote.start), quote.amount_tiyn, quote.start),))
             continue
-        schedule = []
-        for month in _backpay_months(quote):
+        # The months from the decision's on are paid at the amount decided: the same for
+        # every quote of that period, amount and day, so built once (and shared as is by the
+        # quotes without backpay, most of a campaign's).
+        decided = _decided_months(quote.start, quote.end, quote.decided_on, quote.amount_tiyn)
+        if not months:
+            schedules.append(decided)
+            continue
+        paid_before = []
+        for month in months:
             day = _as_of(month, quote)
             amount = earlier[AsOf(quote.programme, quote.family_id, quote.person_id, day)]
-            schedule.append(MonthAmount(month, amount, day))
-        # The months from the decision's on are paid at the amount decided: the same for
-        # every quote of that period, amount and day, so built once.
-        schedule.extend(_decided_months(quote.start, quote.end, quote.decided_on,
-                                        quote.amount_tiyn))  # fmt: skip
-        schedules.append(schedule)
+            paid_before.append(MonthAmount(month, amount, day))
+        schedules.append((*paid_before, *decided))
     return schedules
 
 

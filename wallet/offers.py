@@ -46,6 +46,7 @@ from sqlalchemy import (
     CursorResult,
     DateTime,
     Table,
+    Text,
     Update,
     bindparam,
     insert,
@@ -53,6 +54,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from familymap import iban as iban_rules
@@ -154,8 +156,45 @@ def register_fulfiller(programme: str, fulfiller: Fulfiller) -> None:
 # --- Who is asked ------------------------------------------------------------------------------
 
 
-def _age(birth: date, on: date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+def adult_born_by(on: date) -> date:
+    """The latest birth day of a person who is an adult on `on` (ADULT_YEARS old that day; one
+    born on 29 February comes of age on 1 March in a year without it)."""
+    try:
+        return on.replace(year=on.year - ADULT_YEARS)
+    except ValueError:  # `on` is 29 February and that year has none
+        return date(on.year - ADULT_YEARS, 2, 28)
+
+
+class FamilyRecipients(NamedTuple):
+    """Who in one family can be asked: its living adults by id, and whom a benefit not for
+    one of them is offered to (None if the family has no living adult)."""
+
+    adults: dict[int, Any]
+    default: Any
+
+    def recipient(self, beneficiary_id: int | None) -> Any:
+        """The beneficiary if a living adult, else the family's default recipient."""
+        return (
+            self.default
+            if beneficiary_id is None
+            else self.adults.get(beneficiary_id, self.default)
+        )
+
+
+def family_recipients(members: Sequence[Any], *, on: date) -> FamilyRecipients:
+    """Each family is looked at once, however many of its benefits are offered (the batch
+    job offers a family's benefits together): the head, else the spouse, else the eldest
+    living adult is the default recipient."""
+    born_by = adult_born_by(on)
+    living_adults = [m for m in members if m.date_of_death is None and m.birth_date <= born_by]
+    default = None
+    for role in ("head", "spouse"):
+        default = next((m for m in living_adults if m.role == role), None)
+        if default is not None:
+            break
+    else:
+        default = min(living_adults, key=lambda m: (m.birth_date, m.id), default=None)
+    return FamilyRecipients({m.id: m for m in living_adults}, default)
 
 
 def choose_recipient(
@@ -163,17 +202,7 @@ def choose_recipient(
 ) -> Person | None:
     """Who is asked and paid: the beneficiary if a living adult, else the family's head, else
     the spouse, else the eldest living adult; None if the family has no living adult."""
-    living_adults = [
-        m for m in members if m.date_of_death is None and _age(m.birth_date, on) >= ADULT_YEARS
-    ]
-    for member in living_adults:
-        if member.id == beneficiary_id:
-            return member
-    for role in ("head", "spouse"):
-        for member in living_adults:
-            if member.role == role:
-                return member
-    return min(living_adults, key=lambda m: (m.birth_date, m.id), default=None)
+    return cast(Person | None, family_recipients(members, on=on).recipient(beneficiary_id))
 
 
 def offer_key(
@@ -241,7 +270,7 @@ def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today
     plan = Plan()
     offers: dict[str, PlannedOffer] = {}
     facts: dict[str, notices.PlannedNotice] = {}
-    recipients: dict[tuple[int, int | None], Any] = {}
+    recipients: dict[int, FamilyRecipients] = {}
     # A recipient is asked several times (a child's benefits, the family's): each phone is
     # checked once.
     phones: dict[str | None, str | None] = {}
@@ -261,12 +290,12 @@ def plan_changes(*, changes: Sequence[Any], members: dict[int, list[Any]], today
                 )
                 facts.setdefault(notice.fact_key, notice)
             continue
-        # A family's changes come together (a child's benefits, the family's): each
-        # (family, beneficiary) is chosen for once.
-        whom = (change.family_id, change.person_id)
-        if whom not in recipients:
-            recipients[whom] = choose_recipient(family, change.person_id, on=today)
-        recipient = recipients[whom]
+        # A family's changes come together (a child's benefits, the family's): each family's
+        # adults are sorted out once.
+        chosen = recipients.get(change.family_id)
+        if chosen is None:
+            chosen = recipients[change.family_id] = family_recipients(family, on=today)
+        recipient = chosen.recipient(change.person_id)
         if recipient is None:
             # A household of minors only: nobody can consent; the social worker's case.
             plan.no_recipient += 1
@@ -300,9 +329,16 @@ async def _members_and_regions(
         .join(Family, Family.id == Person.family_id)
         .where(among(connection, Person.family_id, family_ids))
     )
+    # By position (the columns' order above): a row's attribute lookup costs a Python call.
+    family_at, region_at = MEMBER_COLUMNS.index("family_id"), len(MEMBER_COLUMNS)
     for person in read.all():
-        members.setdefault(person.family_id, []).append(person)
-        regions[person.family_id] = person.region
+        family_id = person[family_at]
+        family = members.get(family_id)
+        if family is None:
+            members[family_id] = [person]
+            regions[family_id] = person[region_at]
+        else:
+            family.append(person)
     return members, regions
 
 
@@ -336,7 +372,7 @@ async def prepare_changes(
         return prepared
     connection = await session.connection()
     members, regions = await _members_and_regions(connection, family_ids)
-    prepared.plan = plan_changes(changes=changes, members=members, today=now.date())
+    prepared.plan = plan_changes(changes=changes, members=members, today=local_day(now))
     existing = await _existing_keys(connection, [p.key for p in prepared.plan.offers])
     fresh = [p for p in prepared.plan.offers if p.key not in existing]
     if fresh:
@@ -425,18 +461,34 @@ def offer_sms(
 ) -> str:
     """The offer's SMS: the programme, what it pays (per month), the deadline, the code; a
     renewal says so and names its period."""
-    return with_reply_code(
-        sms_text(
-            "renewal" if renewal else "offer",
-            language=language,
-            programme=programme,
-            amount_tiyn=amount_tiyn,
-            until=until,
-            months=sms_months(schedule, start, end),
-            start=start if renewal else None,
-            end=end if renewal else None,
-        ),
-        code,
+    text = _offer_text(
+        language, programme, amount_tiyn, until, tuple(schedule), start, end, renewal
+    )
+    return with_reply_code(text, code)
+
+
+# A campaign's offers share their texts but for the code (one programme, amount, period and
+# deadline): each text is written once and keyed by position, which the cache hashes fastest.
+@lru_cache(maxsize=65536)
+def _offer_text(
+    language: str | None,
+    programme: str,
+    amount_tiyn: int,
+    until: date,
+    schedule: tuple[MonthAmount, ...],
+    start: date | None,
+    end: date | None,
+    renewal: bool,
+) -> str:
+    return sms_text(
+        "renewal" if renewal else "offer",
+        language=language,
+        programme=programme,
+        amount_tiyn=amount_tiyn,
+        until=until,
+        months=sms_months(schedule, start, end),
+        start=start if renewal else None,
+        end=end if renewal else None,
     )
 
 
@@ -452,7 +504,8 @@ async def _offer_rows(
     """The rows of the offers not made yet: each offer's columns, with its SMS's key and text
     (`message_key`, `body`; None for an offer without an SMS); and the codes drawn, by phone."""
     expires = now + timedelta(days=offer_days)
-    today, until = now.date(), expires.date()
+    # The citizen's days: the quote's "today" and the deadline the SMS names are Kazakhstan's.
+    today, until = local_day(now), local_day(expires)
     # Each offer's SMS carries a code no other offer to its phone has, so that a reply
     # answers the offer it names and no other (wallet.reply_codes, docs/consent.md).
     taken = await codes_by_phone(session=session, phones=(p.phone for p in fresh if p.phone))
@@ -462,9 +515,10 @@ async def _offer_rows(
     draw = ReplyCodeDraw()
     for planned in fresh:
         if (phone := planned.phone) is not None:
-            codes[planned.key] = code = new_reply_code(
-                taken=taken[phone] | pending_codes.get(phone, set()), draw=draw
-            )
+            used = taken[phone]
+            if phone in pending_codes:
+                used = used | pending_codes[phone]
+            codes[planned.key] = code = new_reply_code(taken=used, draw=draw)
             taken[phone].add(code)
             drawn.setdefault(phone, set()).add(code)
     # What each month will pay, quoted in the SMS and kept on the offer for the app.
@@ -494,7 +548,7 @@ async def _offer_rows(
                 "period_start": c.period_start,
                 "period_end": c.period_end,
                 # The months as quoted; each writer stores them as JSON (`to_json`).
-                "schedule": tuple(schedule),
+                "schedule": schedule,
                 "state": "offered",
                 "phone": planned.phone,
                 "reply_code": code,
@@ -593,15 +647,20 @@ _STAGE = {
     "ord": "integer", "offer_key": "text", "family_id": "bigint",
     "beneficiary_person_id": "bigint", "recipient_person_id": "bigint", "programme": "text",
     "kind": "text", "region": "text", "amount_tiyn": "bigint", "period_start": "date",
-    "period_end": "date", "monthly_amounts": "text", "phone": "text", "reply_code": "text",
+    "period_end": "date", "schedule_no": "integer", "phone": "text", "reply_code": "text",
     "language": "text", "source_change_id": "bigint", "renewal": "boolean",
     "message_key": "text", "body": "text",
 }  # fmt: skip
 # One statement: the SMS, the offers naming them, and each offer's first transition. A row
 # that exists already (a rerun, a concurrent job) is skipped, as on the insert path; an offer
-# whose SMS was there already is made without naming it, as there.
+# whose SMS was there already is made without naming it, as there. A chunk's schedules
+# repeat (one period, one amount): each distinct one travels and is parsed as JSON once
+# (`:schedules`), and the offers name theirs by number.
 _MOVE_STAGED_OFFERS = """
-WITH sms AS (
+WITH schedules AS (
+    SELECT no::integer AS no, monthly_amounts
+    FROM unnest(CAST(:schedules AS jsonb[])) WITH ORDINALITY AS listed(monthly_amounts, no)
+), sms AS (
     INSERT INTO outbox_messages (message_key, channel, recipient, body, payload, status,
                                  attempts, next_attempt_at, created_at)
     SELECT message_key, 'sms', phone, body, '{}'::jsonb, 'pending', 0, :now, :now
@@ -615,9 +674,11 @@ WITH sms AS (
                         renewal, created_at, expires_at, sms_message_id)
     SELECT s.offer_key, s.family_id, s.beneficiary_person_id, s.recipient_person_id,
            s.programme, s.kind, s.region, s.amount_tiyn, s.period_start, s.period_end,
-           s.monthly_amounts::jsonb, 'offered', s.phone, s.reply_code, s.language,
+           schedules.monthly_amounts, 'offered', s.phone, s.reply_code, s.language,
            s.source_change_id, s.renewal, :now, :expires, sms.id
-    FROM offer_stage s LEFT JOIN sms ON sms.message_key = s.message_key ORDER BY s.ord
+    FROM offer_stage s JOIN schedules ON schedules.no = s.schedule_no
+         LEFT JOIN sms ON sms.message_key = s.message_key
+    ORDER BY s.ord
     ON CONFLICT (offer_key) DO NOTHING
     RETURNING id
 ), history AS (
@@ -636,6 +697,10 @@ async def _copy_offers(
     if not rows:
         return 0
     expires = rows[0]["expires_at"]
+    # Each distinct schedule numbered from 1 (SQL's ordinality), in the order first met.
+    numbers: dict[tuple[MonthAmount, ...], int] = {}
+    for row in rows:
+        numbers.setdefault(row["schedule"], len(numbers) + 1)
     await copy_to_staging(
         connection,
         "offer_stage",
@@ -644,11 +709,11 @@ async def _copy_offers(
             (i, row["offer_key"], row["family_id"], row["beneficiary_person_id"],
              row["recipient_person_id"], row["programme"], row["kind"], row["region"],
              row["amount_tiyn"], row["period_start"], row["period_end"],
-             schedule_json(row["schedule"]), row["phone"], row["reply_code"], row["language"],
+             numbers[row["schedule"]], row["phone"], row["reply_code"], row["language"],
              row["source_change_id"], row["renewal"], row["message_key"], row["body"])
             for i, row in enumerate(rows)
         ],
-        analyze=("ord", "message_key"),
+        analyze=("ord", "message_key", "schedule_no"),
     )  # fmt: skip
     # The statement sorts the chunk by its order twice: in memory, not in temporary files.
     await connection.execute(text("SET LOCAL work_mem = '64MB'"))
@@ -656,8 +721,9 @@ async def _copy_offers(
         text(_MOVE_STAGED_OFFERS).bindparams(
             bindparam("now", type_=DateTime(timezone=True)),
             bindparam("expires", type_=DateTime(timezone=True)),
+            bindparam("schedules", type_=ARRAY(Text)),
         ),
-        {"now": now, "expires": expires},
+        {"now": now, "expires": expires, "schedules": [schedule_json(s) for s in numbers]},
     )
     await connection.execute(text("DROP TABLE offer_stage"))
     return int(made or 0)
@@ -1069,7 +1135,7 @@ async def _confirm_by_sms(*, session: AsyncSession, offer: Offer, template: str)
                 language=offer.language,
                 programme=offer.programme,
                 amount_tiyn=offer.amount_tiyn,
-                until=as_utc(offer.expires_at).date(),
+                until=local_day(as_utc(offer.expires_at)),
                 months=sms_months(
                     from_json(offer.monthly_amounts), offer.period_start, offer.period_end
                 ),

@@ -33,18 +33,25 @@ import random
 import re
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from familymap.iin import mask_iins_in_text
 from familymap.orm import utcnow
+from wallet.outbox_store import (
+    Claimed,
+    OutboxStore,
+    Outcome,
+    SessionFactory,
+    SessionOutbox,
+)
 from wallet.outbox_tables import CHANNELS, OutboxMessage
 from wallet.sms import GatewayError, SmsGateway, mask_phone, redact
 
@@ -53,12 +60,9 @@ log = structlog.get_logger(__name__)
 # [0-9], not \d: \d also matches full-width and other Unicode digits.
 _KZ_MOBILE = re.compile(r"\+7[0-9]{10}")
 MAX_KEY_LENGTH = 128
-MAX_ERROR_LENGTH = 500
 # Seconds of a claim kept back when deciding whether a send still fits in it: the outcome
 # has to be written, and another relay's clock may run a little ahead.
 _LEASE_MARGIN = 1.0
-
-SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 class OutboxError(Exception):
@@ -184,213 +188,12 @@ class RelaySummary:
         )
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    id: int
-    attempts: int
-    message_key: str
-    recipient: str
-    body: str
-
-
 def _as_utc(moment: datetime) -> datetime:
     # SQLite keeps timestamps as text without an offset, so every one we write must be UTC
     # for comparisons to hold.
     if moment.tzinfo is None:
         raise ValueError("the relay needs a timezone-aware time")
     return moment.astimezone(UTC)
-
-
-async def _claim(
-    *,
-    session_factory: SessionFactory,
-    channel: str,
-    now: datetime,
-    batch_size: int,
-    claim_for: timedelta,
-) -> list[_Claimed]:
-    due = and_(
-        OutboxMessage.channel == channel,
-        or_(
-            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-            # A claim that outlived its lease belongs to a relay that crashed or hung.
-            and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
-        ),
-    )
-    # SKIP LOCKED lets concurrent relays on PostgreSQL pick different rows instead of queueing
-    # behind each other (SQLite ignores it, and serialises writers anyway). It is not what
-    # keeps a message from being sent twice at once: the UPDATE repeats the `due` condition,
-    # which PostgreSQL re-checks on the newest row version after waiting for a lock, so a row
-    # another relay claimed meanwhile is left out of RETURNING. The candidates are a
-    # MATERIALIZED CTE because PostgreSQL may run an `IN (subquery)` again for each row it
-    # updates, and each run would see the next rows as due: LIMIT would not hold.
-    candidates = (
-        select(OutboxMessage.id)
-        .where(due)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-        .cte("candidates")
-        .prefix_with("MATERIALIZED")
-    )
-    claim = (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(select(candidates.c.id)), due)
-        .values(
-            status="sending",
-            claimed_until=now + claim_for,
-            attempts=OutboxMessage.attempts + 1,
-        )
-        .returning(
-            OutboxMessage.id,
-            OutboxMessage.attempts,
-            OutboxMessage.message_key,
-            OutboxMessage.recipient,
-            OutboxMessage.body,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    async with session_factory() as session, session.begin():
-        rows = (await session.execute(claim)).all()
-    return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What became of one claimed message, to be written with the others of its group."""
-
-    message: _Claimed
-    # sent, pending (a retry), failed, dead, or released (given back unsent: the claim
-    # does not count as an attempt)
-    status: str
-    gateway_message_id: str = ""
-    error: str = ""
-    retry_at: datetime | None = None
-
-
-# Outcomes are written with one UPDATE per kind for a whole group. On PostgreSQL the group
-# travels as arrays (two parameters whatever its size, one prepared statement); elsewhere
-# (SQLite, development and tests) as an executemany of the same conditions.
-#
-# Once the gateway took a message it is sent, even if our claim expired meanwhile and
-# another relay holds it now (that one's duplicate is harmless, and its outcome no longer
-# overwrites this one). A failure is recorded only by the claim that made it: `attempts`
-# counts claims, so it tells this claim from a later one after ours expired.
-_SENT_PG = text(
-    """
-    UPDATE outbox_messages AS m
-    SET status = 'sent', sent_at = :now, gateway_message_id = NULLIF(v.gateway_id, ''),
-        claimed_until = NULL, last_error = NULL
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:gateway_ids AS text[])) AS v(id, gateway_id)
-    WHERE m.id = v.id AND m.status <> 'sent'
-    """
-)
-_FAILED_PG = text(
-    """
-    UPDATE outbox_messages AS m
-    SET status = v.status, claimed_until = NULL, last_error = COALESCE(v.error, m.last_error),
-        next_attempt_at = COALESCE(v.retry_at, m.next_attempt_at),
-        attempts = m.attempts - v.given_back
-    FROM unnest(
-        CAST(:ids AS bigint[]), CAST(:attempts AS integer[]), CAST(:statuses AS text[]),
-        CAST(:errors AS text[]), CAST(:retry_ats AS timestamptz[]),
-        CAST(:given_back AS integer[])
-    ) AS v(id, attempts, status, error, retry_at, given_back)
-    WHERE m.id = v.id AND m.status = 'sending' AND m.attempts = v.attempts
-    """
-)
-_table = cast(Table, OutboxMessage.__table__)  # a mapped class's table (typed as a FromClause)
-_SENT_MANY = (
-    update(_table)
-    .where(_table.c.id == bindparam("b_id"), _table.c.status != "sent")
-    .values(
-        status="sent",
-        sent_at=bindparam("b_now"),
-        gateway_message_id=bindparam("b_gateway_id"),
-        claimed_until=None,
-        last_error=None,
-    )
-)
-_FAILED_MANY = (
-    update(_table)
-    .where(
-        _table.c.id == bindparam("b_id"),
-        _table.c.status == "sending",
-        _table.c.attempts == bindparam("b_attempts"),
-    )
-    .values(
-        status=bindparam("b_status"),
-        claimed_until=None,
-        last_error=func.coalesce(bindparam("b_error"), _table.c.last_error),
-        next_attempt_at=func.coalesce(bindparam("b_retry_at"), _table.c.next_attempt_at),
-        attempts=_table.c.attempts - bindparam("b_given_back"),
-    )
-)
-
-
-async def _write_outcomes(session: AsyncSession, outcomes: list[_Outcome], now: datetime) -> None:
-    """Record a group of outcomes: one UPDATE for those sent, one for the others."""
-    sent = [outcome for outcome in outcomes if outcome.status == "sent"]
-    failed = [outcome for outcome in outcomes if outcome.status != "sent"]
-    # A claim given back keeps the message's last error; it made no attempt.
-    errors = [
-        None if outcome.status == "released" else redact(outcome.error)[:MAX_ERROR_LENGTH]
-        for outcome in failed
-    ]
-    statuses = ["pending" if outcome.status == "released" else outcome.status for outcome in failed]
-    given_back = [int(outcome.status == "released") for outcome in failed]
-    if session.get_bind().dialect.name == "postgresql":
-        if sent:
-            await session.execute(
-                _SENT_PG,
-                {
-                    "now": now,
-                    "ids": [outcome.message.id for outcome in sent],
-                    "gateway_ids": [outcome.gateway_message_id for outcome in sent],
-                },
-            )
-        if failed:
-            await session.execute(
-                _FAILED_PG,
-                {
-                    "ids": [outcome.message.id for outcome in failed],
-                    "attempts": [outcome.message.attempts for outcome in failed],
-                    "statuses": statuses,
-                    "errors": errors,
-                    "retry_ats": [outcome.retry_at for outcome in failed],
-                    "given_back": given_back,
-                },
-            )
-        return
-    if sent:
-        await session.execute(
-            _SENT_MANY,
-            [
-                {
-                    "b_id": outcome.message.id,
-                    "b_now": now,
-                    "b_gateway_id": outcome.gateway_message_id or None,
-                }
-                for outcome in sent
-            ],
-        )
-    if failed:
-        await session.execute(
-            _FAILED_MANY,
-            [
-                {
-                    "b_id": outcome.message.id,
-                    "b_attempts": outcome.message.attempts,
-                    "b_status": status,
-                    "b_error": error,
-                    "b_retry_at": outcome.retry_at,
-                    "b_given_back": back,
-                }
-                for outcome, status, error, back in zip(
-                    failed, statuses, errors, given_back, strict=True
-                )
-            ],
-        )
 
 
 class _GroupCommit:
@@ -404,13 +207,13 @@ class _GroupCommit:
     group's error (the message is then sent again when its claim expires, as before).
     """
 
-    def __init__(self, session_factory: SessionFactory, now: datetime) -> None:
-        self._session_factory = session_factory
+    def __init__(self, store: OutboxStore, now: datetime) -> None:
+        self._store = store
         self._now = now
-        self._waiting: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._turn = asyncio.Lock()
 
-    async def run(self, outcome: _Outcome) -> None:
+    async def run(self, outcome: Outcome) -> None:
         """Write `outcome` in the next group's transaction; return when it committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((outcome, done))
@@ -418,8 +221,7 @@ class _GroupCommit:
             if not done.done():
                 group, self._waiting = self._waiting, []
                 try:
-                    async with self._session_factory() as session, session.begin():
-                        await _write_outcomes(session, [item for item, _ in group], self._now)
+                    await self._store.record([item for item, _ in group], self._now)
                 except BaseException as exc:
                     for _, future in group:
                         if not future.done():
@@ -434,12 +236,12 @@ class _GroupCommit:
 async def _send(
     *,
     gateway: SmsGateway,
-    message: _Claimed,
+    message: Claimed,
     now: datetime,
     max_attempts: int,
     backoff: Backoff,
     within: float,
-) -> _Outcome:
+) -> Outcome:
     """Send one message, giving up after `within` seconds (before its claim expires)."""
     try:
         async with asyncio.timeout(within):
@@ -453,15 +255,15 @@ async def _send(
         retryable = exc.retryable if isinstance(exc, GatewayError) else True
         error = str(exc) if isinstance(exc, GatewayError) else type(exc).__name__
         if not retryable:
-            return _Outcome(message, "failed", error=error)
+            return Outcome(message, "failed", error=error)
         if message.attempts >= max_attempts:
-            return _Outcome(message, "dead", error=error)
+            return Outcome(message, "dead", error=error)
         retry_at = now + backoff.delay(message.attempts)
-        return _Outcome(message, "pending", error=error, retry_at=retry_at)
-    return _Outcome(message, "sent", gateway_message_id=gateway_id or "")
+        return Outcome(message, "pending", error=error, retry_at=retry_at)
+    return Outcome(message, "sent", gateway_message_id=gateway_id or "")
 
 
-def _log_outcome(outcome: _Outcome) -> str:
+def _log_outcome(outcome: Outcome) -> str:
     """Log what became of a message; its name in RelaySummary."""
     message = outcome.message
     if outcome.status == "sent":
@@ -480,9 +282,18 @@ def _log_outcome(outcome: _Outcome) -> str:
     return "retried" if outcome.status == "pending" else outcome.status
 
 
+def _store(store: OutboxStore | None, session_factory: SessionFactory | None) -> OutboxStore:
+    if store is not None:
+        return store
+    if session_factory is None:
+        raise ValueError("the relay needs a store or a session factory")
+    return SessionOutbox(session_factory)
+
+
 async def relay_once(
     *,
-    session_factory: SessionFactory,
+    session_factory: SessionFactory | None = None,
+    store: OutboxStore | None = None,
     gateway: SmsGateway,
     now: datetime | None = None,
     batch_size: int = 100,
@@ -492,19 +303,20 @@ async def relay_once(
     concurrency: int = 8,
     channel: str = "sms",
 ) -> RelaySummary:
-    """Claim up to `batch_size` due messages, send each, and record what happened."""
+    """Claim up to `batch_size` due messages, send each, and record what happened.
+
+    The outbox is reached through `store` (`DriverOutbox` on PostgreSQL's driver), or
+    through sessions of `session_factory` (`SessionOutbox`, any database).
+    """
+    store = _store(store, session_factory)
     if batch_size < 1 or max_attempts < 1 or concurrency < 1:
         raise ValueError("batch_size, max_attempts and concurrency must be at least 1")
     now = _as_utc(now or utcnow())
     backoff = backoff or Backoff()
     # The lease runs from the claim (before it is answered, to err on the short side).
     claimed_at = time.monotonic()
-    claimed = await _claim(
-        session_factory=session_factory,
-        channel=channel,
-        now=now,
-        batch_size=batch_size,
-        claim_for=claim_for,
+    claimed = await store.claim(
+        channel=channel, now=now, batch_size=batch_size, claimed_until=now + claim_for
     )
     summary = RelaySummary(claimed=len(claimed))
     if not claimed:
@@ -513,7 +325,7 @@ async def relay_once(
     # soon as the gateway answered, and its outcome is committed with the others that
     # arrive together (one transaction and one UPDATE per kind for a group).
     limit = asyncio.Semaphore(concurrency)
-    group = _GroupCommit(session_factory, now)
+    group = _GroupCommit(store, now)
     # No send may outlive the claim, or another relay could take the message while it is
     # still in flight and send it a second time at once. Every send is cut off before the
     # claim ends, whatever the gateway does; and one starts only if the claim has more left
@@ -523,11 +335,11 @@ async def relay_once(
     lease = claim_for.total_seconds()
     budget = min(float(getattr(gateway, "timeout", 0.0) or 0.0), lease / 2)
 
-    async def deliver(message: _Claimed) -> str:
+    async def deliver(message: Claimed) -> str:
         async with limit:
             left = lease - (time.monotonic() - claimed_at) - _LEASE_MARGIN
             if left <= budget:
-                outcome = _Outcome(message, "released")
+                outcome = Outcome(message, "released")
             else:
                 outcome = await _send(
                     gateway=gateway,
@@ -556,7 +368,8 @@ async def relay_once(
 
 async def run_relay(
     *,
-    session_factory: SessionFactory,
+    session_factory: SessionFactory | None = None,
+    store: OutboxStore | None = None,
     gateway: SmsGateway,
     stop: asyncio.Event,
     interval: float = 2.0,
@@ -574,9 +387,10 @@ async def run_relay(
 
     `lanes` batches are in flight at once, each with its share of `concurrency` (so no more
     than `concurrency` sends are ever in flight): a batch waits for its slowest answer, and
-    meanwhile the other lanes claim and send. Claims never overlap (see `_claim`), so lanes
-    never send one message twice.
+    meanwhile the other lanes claim and send. Claims never overlap (see
+    `wallet.outbox_store.CLAIM`), so lanes never send one message twice.
     """
+    store = _store(store, session_factory)
     if lanes < 1 or concurrency < lanes:
         raise ValueError("lanes must be at least 1 and at most concurrency")
     backoff = backoff or Backoff()
@@ -586,7 +400,7 @@ async def run_relay(
         while not stop.is_set():
             try:
                 summary = await relay_once(
-                    session_factory=session_factory,
+                    store=store,
                     gateway=gateway,
                     now=clock(),
                     batch_size=batch_size,

@@ -16,6 +16,7 @@ from app.db import create_engine
 from app.migrate import upgrade_to_head
 from app.settings import Settings
 from familymap.batch import RunSummary, run_batch
+from familymap.clock import astana_today
 from familymap.generator import write_import_files
 from familymap.registry_load import load_synthetic_registry
 
@@ -83,6 +84,14 @@ def eligibility_run(
     on: Annotated[
         str | None, typer.Option(help="Evaluation date YYYY-MM-DD (default: today).")
     ] = None,
+    snapshot_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SOCIALWALLET_REGISTRY_SNAPSHOT_DIR",
+            help="Keep the registry read here (local disk), and next time read again only the"
+            " families that changed (PostgreSQL). Without it every run reads everything.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate the whole registry, write entitlements and the diff against the last run."""
     evaluation_date = _parse_date(on)
@@ -94,7 +103,7 @@ def eligibility_run(
                 task = progress.add_task("evaluating ranges of families", total=None)
                 async with engine.begin() as connection:
                     return await run_batch(
-                        connection, on=evaluation_date,
+                        connection, on=evaluation_date, snapshot_directory=snapshot_dir,
                         progress=lambda _phase, done, total: progress.update(task, completed=done, total=total),
                     )  # fmt: skip
         finally:
@@ -125,7 +134,7 @@ def report_run(title: str, summary: RunSummary) -> None:
 
 def _parse_date(value: str | None) -> date:
     if value is None:
-        return date.today()
+        return astana_today()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +28,7 @@ from rich.table import Table
 from app.db import create_engine, create_session_factory
 from app.settings import Settings
 from familymap.batch import RunSummary, run_families
+from familymap.clock import astana_today
 from familymap.i18n import LANGUAGES, environment_language
 from familymap.importer import (
     DEFAULT_CHUNK_SIZE,
@@ -139,7 +139,7 @@ async def _run(
             return await import_directory(
                 directory=directory,
                 session_factory=create_session_factory(engine),
-                today=date.today(),
+                today=astana_today(),
                 chunk_size=chunk_size,
                 on_progress=on_progress,
             )
@@ -158,7 +158,7 @@ async def _evaluate(settings: Settings, family_ids: set[int], *, console: Consol
             task = bars.add_task("groups", total=None)
             async with engine.begin() as connection:
                 return await run_families(
-                    connection, family_ids=family_ids, on=date.today(),
+                    connection, family_ids=family_ids, on=astana_today(),
                     progress=lambda _phase, done, total: bars.update(task, completed=done, total=total),
                 )  # fmt: skip
     finally:

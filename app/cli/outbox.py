@@ -9,11 +9,13 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
 from app.cli.settings import load_settings
 from app.db import create_engine, create_session_factory
+from app.jobs import outbox_store
 from app.logging import configure_logging
 from app.settings import Settings
 from wallet.bank import HttpBank, bank_from_settings
@@ -74,7 +76,8 @@ def run_command(
         console.print(f"[red]Bad gateway settings:[/red] {exc}")
         raise typer.Exit(2) from exc
     configure_logging(level=settings.log_level, json=settings.log_json)
-    summary = asyncio.run(
+    # uvloop's event loop: a send costs the relay less of its own CPU than on asyncio's.
+    summary = uvloop.run(
         _run(
             settings,
             gateway,
@@ -101,35 +104,36 @@ async def _run(
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
     try:
-        if once:
-            return await relay_once(
-                session_factory=session_factory,
+        async with outbox_store(settings, session_factory) as store:
+            if once:
+                return await relay_once(
+                    store=store,
+                    gateway=gateway,
+                    batch_size=batch_size,
+                    max_attempts=max_attempts,
+                    channel=channel,
+                )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            # Ctrl-C or SIGTERM lets the batch in hand finish and record its outcomes; a
+            # claim cut short would only be sent again after its lease expires.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, stop.set)
+            console.print("Relaying the outbox; Ctrl-C stops.")
+            return await run_relay(
+                store=store,
                 gateway=gateway,
+                stop=stop,
+                interval=interval,
                 batch_size=batch_size,
                 max_attempts=max_attempts,
                 channel=channel,
+                on_batch=lambda batch: console.print(
+                    f"batch: {batch.claimed} claimed, {batch.sent} sent, "
+                    f"{batch.retried} to retry, {batch.failed} failed, {batch.dead} dead"
+                ),
             )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        # Ctrl-C or SIGTERM lets the batch in hand finish and record its outcomes; a claim
-        # cut short would only be sent again after its lease expires.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        console.print("Relaying the outbox; Ctrl-C stops.")
-        return await run_relay(
-            session_factory=session_factory,
-            gateway=gateway,
-            stop=stop,
-            interval=interval,
-            batch_size=batch_size,
-            max_attempts=max_attempts,
-            channel=channel,
-            on_batch=lambda batch: console.print(
-                f"batch: {batch.claimed} claimed, {batch.sent} sent, {batch.retried} to retry, "
-                f"{batch.failed} failed, {batch.dead} dead"
-            ),
-        )
     finally:
         if isinstance(gateway, HttpGateway | HttpBank):
             await gateway.aclose()

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import json
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -22,13 +23,13 @@ from vouchers.errors import InvalidInput
 from vouchers.fallback_report import FallbackUse, fallback_use, parse_month
 from wallet.funnel import (
     ASTANA,
-    DECLINE_REASONS,
     DIMENSIONS,
     RECORD_COLUMNS,
     FunnelRow,
     as_record,
     offer_funnel,
 )
+from wallet.offer_tables import DECLINE_REASONS
 
 console = Console(stderr=True)
 report_cli = typer.Typer(help="Operators' reports.", no_args_is_help=True)
@@ -126,18 +127,19 @@ async def _read(
     region: str | None,
 ) -> tuple[list[FunnelRow], list[FunnelRow]]:
     engine = create_engine(settings)
-    window = {
-        "since": datetime(year, 1, 1, tzinfo=ASTANA),
-        "until": datetime(year + 1, 1, 1, tzinfo=ASTANA),
-        "now": utcnow(),
-        "programme": programme,
-        "region": region,
-    }
+    window = partial(
+        offer_funnel,
+        since=datetime(year, 1, 1, tzinfo=ASTANA),
+        until=datetime(year + 1, 1, 1, tzinfo=ASTANA),
+        now=utcnow(),
+        programme=programme,
+        region=region,
+    )
     try:
         async with create_session_factory(engine)() as session:
-            rows = await offer_funnel(session=session, group_by=group_by, **window)
+            rows = await window(session=session, group_by=group_by)
             # The total is read as its own group, so that its median is the national one.
-            total = await offer_funnel(session=session, group_by=(), **window) if rows else []
+            total = await window(session=session, group_by=()) if rows else []
     finally:
         await engine.dispose()
     return rows, total

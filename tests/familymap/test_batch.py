@@ -340,7 +340,8 @@ async def test_run_families_evaluates_only_the_families_named(session, story):
 
 
 @pytest.mark.postgres_only
-async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine):
+async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine, tmp_path):
+    kept = tmp_path / "kept"
     # Given a registry committed outside the test's transaction (a real batch runs in a fresh
     # transaction, where reads go through a second connection on an exported snapshot)
     async with engine.begin() as connection:
@@ -348,13 +349,13 @@ async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine):
     try:
         # When it is evaluated twice in fresh transactions, over several ranges
         async with engine.begin() as connection:
-            first = await run_batch(connection, on=ON, range_families=90)
+            first = await run_batch(connection, on=ON, range_families=90, snapshot_directory=kept)
             assert (
                 await connection.scalar(select(func.count()).select_from(Entitlement))
                 == first.eligible
             )
         async with engine.begin() as connection:
-            second = await run_batch(connection, on=ON, range_families=90)
+            second = await run_batch(connection, on=ON, range_families=90, snapshot_directory=kept)
         # and once more inside a savepoint, where it must read on its own connection
         async with engine.connect() as connection, connection.begin():
             await connection.begin_nested()
@@ -369,6 +370,7 @@ async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine):
             sequential.eligible,
         )
         assert (second.new, second.changed, second.ended) == (0, 0, 0)
+        assert second.families_read == 0  # the first run's files, on the readers' snapshot
         assert sequential.new == first.eligible
     finally:
         async with engine.begin() as connection:
@@ -385,7 +387,7 @@ async def test_pipelined_postgres_run_reads_what_its_transaction_sees(engine):
 CAPTURED_BEFORE_FAST_PATHS = "add1a660a93a956e1f207dfe6dac1da13478e3aed822f1dfdb5fd9a4142d908e"
 
 
-async def _three_runs(connection, **options) -> tuple[list, str]:
+async def _three_runs(connection, **options) -> tuple[list, str, list]:
     """A first run, a run after some facts changed, and a run where nothing changed."""
     await load_synthetic_registry(connection, families=300, seed=11, as_of=ON)
     first_family = await connection.scalar(select(func.min(Family.id)))
@@ -418,17 +420,35 @@ async def _three_runs(connection, **options) -> tuple[list, str]:
         for r in await connection.execute(select(EntitlementChange).order_by(EntitlementChange.id))
     ]  # fmt: skip
     digest = hashlib.sha256(repr((entitlements, changes)).encode()).hexdigest()
-    return [(r.new, r.changed, r.ended, r.eligible) for r in runs], digest
+    return [(r.new, r.changed, r.ended, r.eligible) for r in runs], digest, runs
 
 
 @pytest.mark.parametrize("rebuild_indexes", [True, False])
 async def test_runs_write_what_the_code_before_the_fast_paths_wrote(connection, rebuild_indexes):
     # Given a registry evaluated, changed and evaluated twice more, the first run loading
     # entitlements without their indexes (PostgreSQL) or not
-    counts, digest = await _three_runs(connection, rebuild_indexes=rebuild_indexes)
+    counts, digest, _ = await _three_runs(connection, rebuild_indexes=rebuild_indexes)
     # Then the rows are those the previous code wrote, and the last run found nothing to do
     assert counts == [(516, 0, 0, 516), (172, 16, 26, 662), (0, 0, 0, 662)]
     assert digest == CAPTURED_BEFORE_FAST_PATHS
+
+
+async def test_runs_that_keep_the_registry_write_what_the_code_before_wrote(connection, tmp_path):
+    # Given the same runs, each keeping the registry it read on disk for the next
+    counts, digest, runs = await _three_runs(connection, snapshot_directory=tmp_path)
+    # Then they wrote the same rows
+    assert counts == [(516, 0, 0, 516), (172, 16, 26, 662), (0, 0, 0, 662)]
+    assert digest == CAPTURED_BEFORE_FAST_PATHS
+    # reading again only what changed (PostgreSQL; SQLite has no change log: it reads all)
+    first_person = await connection.scalar(select(func.min(Person.id)))
+    moved = Person.id - first_person
+    touched = await connection.scalar(
+        select(func.count(func.distinct(Person.family_id))).where(
+            (moved % 7 == 0) | (moved % 5 == 0)
+        )
+    )
+    read = [run.families_read for run in runs]
+    assert read == ([300, touched, 0] if connection.dialect.name == "postgresql" else [300] * 3)
 
 
 @contextmanager
@@ -454,14 +474,18 @@ async def test_an_unchanged_run_writes_nothing_but_its_run_record(connection):
     with _statements(connection) as statements:
         again = await run_batch(connection, on=ON, range_families=60)
     # Then the run read and compared, and wrote only its own record: no staging, no insert,
-    # no delete of entitlements or changes
+    # no delete of entitlements or changes (on PostgreSQL it consumes the change log)
     assert (again.new, again.changed, again.ended) == (0, 0, 0) and again.eligible > 0
     writes = [
         s for s in statements
         if re.match(r"\s*(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY)", s, re.IGNORECASE)
     ]  # fmt: skip
+    consumed = (
+        [["DELETE", "FROM", "registry_changes"]] if connection.dialect.name == "postgresql" else []
+    )
     assert [w.split("(")[0].split()[:3] for w in writes] == [
         ["INSERT", "INTO", "eligibility_runs"],
+        *consumed,
         ["UPDATE", "eligibility_runs", "SET"],
     ]
 

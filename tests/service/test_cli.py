@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 import jwt
 import pytest
+import time_machine
 from typer.testing import CliRunner
 
 from app.cli.commands import cli
@@ -147,3 +149,38 @@ def _count(database, table: str) -> int:
     with sqlite3.connect(database) as connection:
         # `table` is one of the test's own literals.
         return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+
+
+def test_the_operators_commands_count_kazakhstans_day_not_the_servers(tmp_path, monkeypatch):
+    """At 01:00 on 1 January in Astana (20:00 UTC on 31 December), `import` and `eligibility
+    run` without `--on` evaluate as of 1 January: the day the law counts in is
+    Kazakhstan's (familymap.clock.astana_today), not the server's UTC date."""
+    files, db = tmp_path / "files", tmp_path / "night.db"
+    written = runner.invoke(
+        cli,
+        [
+            "generate",
+            "--families",
+            "20",
+            "--seed",
+            "3",
+            "--as-of",
+            "2026-11-01",
+            "--out",
+            str(files),
+        ],
+    )
+    assert written.exit_code == 0, written.output
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    astana_new_year = datetime(2026, 12, 31, 20, 0, tzinfo=UTC)
+    with time_machine.travel(astana_new_year, tick=False):
+        for command in (["import", str(files)], ["eligibility", "run"]):
+            result = runner.invoke(cli, command)
+            assert result.exit_code == 0, (command, result.output)
+    with sqlite3.connect(db) as connection:
+        days = connection.execute(
+            "SELECT scope, evaluated_on FROM eligibility_runs ORDER BY id"
+        ).fetchall()
+    assert {scope for scope, _ in days} >= {"families", "batch"}
+    assert {day for _, day in days} == {"2027-01-01"}

@@ -7,13 +7,14 @@ Runs on SQLite and PostgreSQL; each test's data is rolled back with it.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
 from familymap.batch import reevaluate_family
+from familymap.i18n import numeric_day
 from familymap.iin import complete_iin
 from familymap.orm import utcnow
 from familymap.tables import EntitlementChange, Person
@@ -39,6 +40,7 @@ from wallet.offer_tables import (
 )
 from wallet.offers import (
     CHANGE_COLUMNS,
+    DEFAULT_OFFER_DAYS,
     FulfilmentUnavailable,
     InvalidIban,
     OfferAlreadyAnswered,
@@ -117,6 +119,20 @@ async def test_the_sms_is_in_kazakh_for_a_kazakh_speaker(session):
     birth = (await offers_by_programme(session, household))["BIRTH_BENEFIT"]
     sms = await session.get(OutboxMessage, birth.sms_message_id)
     assert "бала тууына байланысты" in sms.body and "келісемін" in sms.body
+
+
+async def test_the_sms_names_the_deadline_as_a_day_in_kazakhstan(session):
+    """An offer made at 00:30 in Astana (19:30 UTC the day before) expires 30 days later at
+    00:30 in Astana: the SMS names that day, not the UTC date one day earlier."""
+    astana_half_past_midnight = datetime.combine(PINNED_TODAY, time(19, 30), tzinfo=UTC)
+    household = await newborn_household(session)
+    run_id = await evaluate(session, household)
+    await offer_new_entitlements(session=session, run_id=run_id, now=astana_half_past_midnight)
+    birth = (await offers_by_programme(session, household))["BIRTH_BENEFIT"]
+    sms = await session.get(OutboxMessage, birth.sms_message_id)
+    astana_deadline = PINNED_TODAY + timedelta(days=DEFAULT_OFFER_DAYS + 1)
+    assert numeric_day(astana_deadline, "ru") in sms.body
+    assert numeric_day(astana_deadline - timedelta(days=1), "ru") not in sms.body
 
 
 async def test_re_running_eligibility_never_duplicates_an_offer(session, offered, session_factory):

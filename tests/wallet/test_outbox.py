@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import uvloop
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.driver_db import create_driver_pool, pool_connections, session_transactions
 from tests.wallet.http_stub import CLOSE, HANG, StubRequest, http_stub
 from wallet import outbox as outbox_module
 from wallet import sms as sms_module
@@ -33,6 +35,7 @@ from wallet.outbox import (
     relay_once,
     run_relay,
 )
+from wallet.outbox_store import DriverOutbox, OutboxStore, SessionOutbox
 from wallet.outbox_tables import OutboxMessage
 from wallet.sms import (
     GatewayError,
@@ -114,6 +117,15 @@ async def count(session: AsyncSession) -> int:
     return (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
 
 
+@pytest.fixture(params=["session", pytest.param("driver", marks=pytest.mark.postgres_only)])
+def relay_store(request, session_factory) -> OutboxStore:
+    """The relay's outbox through SQLAlchemy sessions, and (PostgreSQL) on asyncpg itself:
+    every relay test runs on both, in the test's rolled-back transaction."""
+    if request.param == "session":
+        return SessionOutbox(session_factory)
+    return DriverOutbox(session_transactions(session_factory))
+
+
 # --- Enqueue --------------------------------------------------------------------------------
 
 
@@ -135,9 +147,7 @@ async def test_a_key_reused_for_another_message_is_refused(session):
     assert refused.value.code == "MESSAGE_KEY_REUSED"
 
 
-async def test_a_message_rolled_back_with_its_business_change_is_never_sent(
-    session, session_factory
-):
+async def test_a_message_rolled_back_with_its_business_change_is_never_sent(session, relay_store):
     # Given a business change and its message in one transaction that fails
     with pytest.raises(RuntimeError):
         async with session.begin_nested():
@@ -154,7 +164,7 @@ async def test_a_message_rolled_back_with_its_business_change_is_never_sent(
     assert await session.scalar(select(func.count()).select_from(LedgerAccount)) == 0
     assert await count(session) == 0
     gateway = FakeGateway()
-    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    summary = await relay_once(store=relay_store, gateway=gateway, now=NOW)
     assert summary.claimed == 0 and gateway.sent == []
 
 
@@ -184,12 +194,12 @@ async def test_a_message_without_a_channel_key_or_body_is_refused(session, field
 # --- Relay ----------------------------------------------------------------------------------
 
 
-async def test_the_relay_sends_a_due_message_and_marks_it_sent(session, session_factory):
+async def test_the_relay_sends_a_due_message_and_marks_it_sent(session, relay_store):
     # Given a queued consent request
     message = await queue(session)
     gateway = FakeGateway("gw-42")
     # When the relay runs
-    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    summary = await relay_once(store=relay_store, gateway=gateway, now=NOW)
     # Then the gateway got it once, with its key, and it is recorded as sent
     assert gateway.sent == [{"message_key": "offer:1:consent", "recipient": PHONE, "body": BODY}]
     assert (summary.claimed, summary.sent) == (1, 1)
@@ -197,21 +207,17 @@ async def test_the_relay_sends_a_due_message_and_marks_it_sent(session, session_
     assert (sent.status, sent.attempts, sent.gateway_message_id) == ("sent", 1, "gw-42")
     assert utc(sent.sent_at) == NOW and sent.claimed_until is None and sent.last_error is None
     # and a second run sends nothing more
-    assert (
-        await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
-    ).claimed == 0
+    assert (await relay_once(store=relay_store, gateway=gateway, now=NOW)).claimed == 0
 
 
-async def test_a_retryable_failure_backs_off_then_the_message_is_sent(session, session_factory):
+async def test_a_retryable_failure_backs_off_then_the_message_is_sent(session, relay_store):
     # Given a gateway that is down for the first attempt, and a seeded backoff
     message = await queue(session)
     gateway = FakeGateway(GatewayError("gateway answered 503", retryable=True), "gw-7")
     backoff = Backoff(base=timedelta(seconds=30), jitter=0.2, rng=random.Random(5))
     expected_delay = Backoff(base=timedelta(seconds=30), jitter=0.2, rng=random.Random(5)).delay(1)
     # When the relay runs
-    summary = await relay_once(
-        session_factory=session_factory, gateway=gateway, now=NOW, backoff=backoff
-    )
+    summary = await relay_once(store=relay_store, gateway=gateway, now=NOW, backoff=backoff)
     # Then the message waits for its retry, the delay jittered down from 30 s
     assert summary.retried == 1
     waiting = await reload(session, message.id)
@@ -223,14 +229,10 @@ async def test_a_retryable_failure_backs_off_then_the_message_is_sent(session, s
     assert utc(waiting.next_attempt_at) == NOW + expected_delay
     assert timedelta(seconds=24) <= expected_delay <= timedelta(seconds=30)
     # and is not sent again before then
-    early = await relay_once(
-        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(seconds=20)
-    )
+    early = await relay_once(store=relay_store, gateway=gateway, now=NOW + timedelta(seconds=20))
     assert early.claimed == 0 and len(gateway.sent) == 1
     # When the relay runs after the delay
-    later = await relay_once(
-        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(seconds=31)
-    )
+    later = await relay_once(store=relay_store, gateway=gateway, now=NOW + timedelta(seconds=31))
     # Then it is sent on the second attempt
     assert later.sent == 1
     sent = await reload(session, message.id)
@@ -238,23 +240,21 @@ async def test_a_retryable_failure_backs_off_then_the_message_is_sent(session, s
     assert sent.last_error is None
 
 
-async def test_a_refused_message_fails_for_good(session, session_factory):
+async def test_a_refused_message_fails_for_good(session, relay_store):
     message = await queue(session)
     gateway = FakeGateway(GatewayError("gateway refused the message: 400", retryable=False))
-    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    summary = await relay_once(store=relay_store, gateway=gateway, now=NOW)
     assert summary.failed == 1
     failed = await reload(session, message.id)
     assert (failed.status, failed.attempts) == ("failed", 1)
     assert failed.last_error == "gateway refused the message: 400"
     # Not retried, however long we wait
     later = NOW + timedelta(days=2)
-    assert (
-        await relay_once(session_factory=session_factory, gateway=gateway, now=later)
-    ).claimed == 0
+    assert (await relay_once(store=relay_store, gateway=gateway, now=later)).claimed == 0
     assert len(gateway.sent) == 1
 
 
-async def test_a_message_that_keeps_failing_is_dead_after_max_attempts(session, session_factory):
+async def test_a_message_that_keeps_failing_is_dead_after_max_attempts(session, relay_store):
     message = await queue(session)
     gateway = FakeGateway(*(GatewayError("timeout", retryable=True) for _ in range(5)))
     backoff = Backoff(base=timedelta(seconds=10), rng=random.Random(1))
@@ -262,7 +262,7 @@ async def test_a_message_that_keeps_failing_is_dead_after_max_attempts(session, 
     outcomes = []
     for _ in range(4):
         summary = await relay_once(
-            session_factory=session_factory,
+            store=relay_store,
             gateway=gateway,
             now=moment,
             max_attempts=3,
@@ -277,28 +277,20 @@ async def test_a_message_that_keeps_failing_is_dead_after_max_attempts(session, 
     assert len(gateway.sent) == 3
 
 
-async def test_a_crashed_relays_claim_expires_and_the_message_is_sent_again(
-    session, session_factory
-):
+async def test_a_crashed_relays_claim_expires_and_the_message_is_sent_again(session, relay_store):
     # Given a relay that claimed a message and died while sending it
     message = await queue(session)
     gateway = FakeGateway(Crash(), "gw-after-crash")
     claim_for = timedelta(minutes=5)
     with pytest.raises(Crash):
-        await relay_once(
-            session_factory=session_factory, gateway=gateway, now=NOW, claim_for=claim_for
-        )
+        await relay_once(store=relay_store, gateway=gateway, now=NOW, claim_for=claim_for)
     stuck = await reload(session, message.id)
     assert (stuck.status, stuck.attempts) == ("sending", 1)
     # When another relay looks while the claim still holds, it leaves the message alone
-    during = await relay_once(
-        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(minutes=4)
-    )
+    during = await relay_once(store=relay_store, gateway=gateway, now=NOW + timedelta(minutes=4))
     assert during.claimed == 0
     # When it looks after the claim expired
-    after = await relay_once(
-        session_factory=session_factory, gateway=gateway, now=NOW + timedelta(minutes=6)
-    )
+    after = await relay_once(store=relay_store, gateway=gateway, now=NOW + timedelta(minutes=6))
     # Then the message is sent again (at least once), under the same key
     assert after.sent == 1
     assert [sent["message_key"] for sent in gateway.sent] == ["offer:1:consent"] * 2
@@ -306,26 +298,26 @@ async def test_a_crashed_relays_claim_expires_and_the_message_is_sent_again(
     assert (sent.status, sent.attempts, sent.gateway_message_id) == ("sent", 2, "gw-after-crash")
 
 
-async def test_the_sms_relay_leaves_other_channels_alone(session, session_factory):
+async def test_the_sms_relay_leaves_other_channels_alone(session, relay_store):
     await queue(session, "payout:1", channel="bank", recipient="KZ86125KZT5004100100")
     gateway = FakeGateway()
-    summary = await relay_once(session_factory=session_factory, gateway=gateway, now=NOW)
+    summary = await relay_once(store=relay_store, gateway=gateway, now=NOW)
     assert summary.claimed == 0 and gateway.sent == []
 
 
-async def test_a_batch_takes_the_oldest_due_messages_first(session, session_factory):
+async def test_a_batch_takes_the_oldest_due_messages_first(session, relay_store):
     for n in range(5):
         await queue(session, f"offer:{n}:consent")
     gateway = FakeGateway()
     first = await relay_once(
-        session_factory=session_factory,
+        store=relay_store,
         gateway=gateway,
         now=NOW + timedelta(days=365),
         batch_size=2,
     )
     assert first.claimed == 2
     rest = await relay_once(
-        session_factory=session_factory,
+        store=relay_store,
         gateway=gateway,
         now=NOW + timedelta(days=365),
         batch_size=10,
@@ -336,7 +328,7 @@ async def test_a_batch_takes_the_oldest_due_messages_first(session, session_fact
     ]
 
 
-async def test_no_raw_iin_reaches_last_error_or_the_logs(session, session_factory, monkeypatch):
+async def test_no_raw_iin_reaches_last_error_or_the_logs(session, relay_store, monkeypatch):
     # Given gateways whose errors echo an IIN (a refused text, an unforeseen exception)
     records = RecordingLog()
     monkeypatch.setattr(outbox_module, "log", records)
@@ -348,7 +340,7 @@ async def test_no_raw_iin_reaches_last_error_or_the_logs(session, session_factor
         ValueError(f"cannot parse {IIN}"),
     )
     # When the relay tries them
-    await relay_once(session_factory=session_factory, gateway=gateway, now=NOW, concurrency=1)
+    await relay_once(store=relay_store, gateway=gateway, now=NOW, concurrency=1)
     # Then what is stored and logged names no IIN
     refused_row = await reload(session, refused.id)
     crashed_row = await reload(session, crashed.id)
@@ -361,7 +353,7 @@ async def test_no_raw_iin_reaches_last_error_or_the_logs(session, session_factor
     assert "+7********67" in logged and "ИИН 90********26" in logged
 
 
-async def test_run_relay_loops_until_stopped(session, session_factory):
+async def test_run_relay_loops_until_stopped(session, relay_store):
     for n in range(3):
         await queue(session, f"offer:{n}:consent")
     stop = asyncio.Event()
@@ -372,7 +364,7 @@ async def test_run_relay_loops_until_stopped(session, session_factory):
         stop.set()
 
     total = await run_relay(
-        session_factory=session_factory,
+        store=relay_store,
         gateway=FakeGateway(),
         stop=stop,
         interval=0.01,
@@ -411,7 +403,7 @@ class SlowFirstGateway:
             self.in_flight -= 1
 
 
-async def test_lanes_keep_sending_while_a_batch_waits_for_a_slow_answer(session, session_factory):
+async def test_lanes_keep_sending_while_a_batch_waits_for_a_slow_answer(session, relay_store):
     # Given eight due messages and a gateway whose first answer takes a while
     keys = [f"offer:{n}:consent" for n in range(8)]
     for key in keys:
@@ -427,7 +419,7 @@ async def test_lanes_keep_sending_while_a_batch_waits_for_a_slow_answer(session,
 
     # When the relay runs two lanes of batches of two, with two sends in flight at most
     total = await run_relay(
-        session_factory=session_factory, gateway=gateway, stop=stop, interval=0.01,
+        store=relay_store, gateway=gateway, stop=stop, interval=0.01,
         batch_size=2, concurrency=2, lanes=2, clock=lambda: NOW, on_batch=on_batch,
     )  # fmt: skip
     # Then the other lane sent every message but the slow one's batch-mate (its lane sends
@@ -477,9 +469,7 @@ class TimedGateway(FakeGateway):
         self.timeout = timeout
 
 
-async def test_a_send_that_would_not_fit_in_the_claim_is_given_back_unsent(
-    session, session_factory
-):
+async def test_a_send_that_would_not_fit_in_the_claim_is_given_back_unsent(session, relay_store):
     # Given four messages claimed for 3 s (1 s of it kept back), sent one at a time by a
     # gateway that takes 1 s a send and may take up to 1.5 s
     keys = [f"offer:{n}:consent" for n in range(4)]
@@ -488,7 +478,7 @@ async def test_a_send_that_would_not_fit_in_the_claim_is_given_back_unsent(
     gateway = TimedGateway(timeout=1.5, delay=1.0)
     # When one batch runs
     summary = await relay_once(
-        session_factory=session_factory, gateway=gateway, now=NOW, batch_size=4,
+        store=relay_store, gateway=gateway, now=NOW, batch_size=4,
         concurrency=1, claim_for=timedelta(seconds=3),
     )  # fmt: skip
     # Then only the sends that could finish within the claim went out; the others were
@@ -508,31 +498,31 @@ async def test_a_send_that_would_not_fit_in_the_claim_is_given_back_unsent(
         ("pending", 0, None)
     }
     # and the next claim takes them
-    again = await relay_once(session_factory=session_factory, gateway=FakeGateway(), now=NOW)
+    again = await relay_once(store=relay_store, gateway=FakeGateway(), now=NOW)
     assert again.sent == 3
 
 
-async def test_a_claim_shorter_than_the_gateways_timeout_still_sends(session, session_factory):
+async def test_a_claim_shorter_than_the_gateways_timeout_still_sends(session, relay_store):
     # Given a gateway that may take 10 s but answers at once, and claims of 3 s
     for n in range(3):
         await queue(session, f"offer:{n}:consent")
     gateway = TimedGateway(timeout=10, delay=0)
     # When a batch runs, Then every message is sent (cut off at the claim's end if need be)
     summary = await relay_once(
-        session_factory=session_factory, gateway=gateway, now=NOW,
+        store=relay_store, gateway=gateway, now=NOW,
         claim_for=timedelta(seconds=3),
     )  # fmt: skip
     assert (summary.sent, summary.released) == (3, 0)
 
 
-async def test_a_gateway_that_outlives_the_claim_is_cut_off_and_retried(session, session_factory):
+async def test_a_gateway_that_outlives_the_claim_is_cut_off_and_retried(session, relay_store):
     # Given a gateway that hangs far longer than the claim lasts
     message = await queue(session)
     gateway = FakeGateway(delay=30)
     # When a batch claims the message for 1.5 s
     summary = await asyncio.wait_for(
         relay_once(
-            session_factory=session_factory, gateway=gateway, now=NOW,
+            store=relay_store, gateway=gateway, now=NOW,
             claim_for=timedelta(seconds=1.5),
         ),
         timeout=10,
@@ -575,10 +565,14 @@ def test_backoff_grows_exponentially_is_capped_and_repeatable():
 
 
 @pytest.mark.postgres_only
-async def test_two_relays_racing_never_send_one_message_twice(engine):
-    # Given messages committed outside the test's transaction, and two relays on their own
-    # connections with a slow gateway, so that their claims overlap
+@pytest.mark.parametrize("driver", ["session", "asyncpg pool"])
+async def test_two_relays_racing_never_send_one_message_twice(engine, settings, driver):
+    # Given messages committed outside the test's transaction, and three relays on their own
+    # connections (sessions, or a pool's connections where each claim commits alone) with a
+    # slow gateway, so that their claims overlap
     factory = async_sessionmaker(engine, expire_on_commit=False)
+    pool = await create_driver_pool(settings, max_size=4)
+    store = SessionOutbox(factory) if driver == "session" else DriverOutbox(pool_connections(pool))
     keys = [f"race:{n}" for n in range(60)]
     async with factory() as session, session.begin():
         for key in keys:
@@ -592,7 +586,7 @@ async def test_two_relays_racing_never_send_one_message_twice(engine):
             sent = 0
             for _ in range(10):
                 summary = await relay_once(
-                    session_factory=factory, gateway=gateway, now=NOW, batch_size=7, concurrency=3
+                    store=store, gateway=gateway, now=NOW, batch_size=7, concurrency=3
                 )
                 sent += summary.sent
             return sent
@@ -608,6 +602,7 @@ async def test_two_relays_racing_never_send_one_message_twice(engine):
             )
             assert set(statuses) == {"sent"}
     finally:
+        await pool.close()
         async with factory() as session, session.begin():
             await session.execute(delete(OutboxMessage).where(OutboxMessage.message_key.in_(keys)))
 
@@ -645,6 +640,16 @@ async def test_the_http_gateway_posts_from_1414_with_the_key_and_a_bearer_token(
         "sender": "1414",
         "idempotency_key": "offer:1:consent",
     }
+
+
+def test_the_http_gateway_sends_on_uvloops_event_loop():
+    # The relay processes run on uvloop, whose transports are not asyncio.Transport
+    # subclasses: a send there is the same send
+    async def send() -> str:
+        async with http_gateway(lambda request: (200, json.dumps({"id": "uv-1"}))) as gateway:
+            return await gateway.send(message_key="offer:1:consent", recipient=PHONE, body=BODY)
+
+    assert uvloop.run(send()) == "uv-1"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """renewals: a changed entitlement keeps its previous period end; an offer says it renews
 
-Revision ID: 0012_renewals
-Revises: 0011_bank
+Revision ID: 0013_renewals
+Revises: 0012_registry_changes
 Create Date: 2026-12-02 14:00:00
 
 A renewed programme's next period (ASP's next quarter, the next school year's meals) is
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_renewals"
-down_revision: str | None = "0011_bank"
+revision: str = "0013_renewals"
+down_revision: str | None = "0012_registry_changes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
