@@ -22,9 +22,7 @@ class RecordingTransport:
         self.closed = False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5000)}.get(
-            name, default
-        )
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5000)}.get(name, default)
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
