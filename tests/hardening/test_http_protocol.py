@@ -41,7 +41,8 @@ class RecordingTransport:
 
 
 def _connected(app: Any) -> tuple[BoundedHttpToolsProtocol, RecordingTransport]:
-    config = Config(app=app, http=BoundedHttpToolsProtocol, log_level="warning")
+    # No log configuration: uvicorn's would change the process's loggers for later tests.
+    config = Config(app=app, http=BoundedHttpToolsProtocol, log_config=None, log_level=None)
     config.load()
     protocol = BoundedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
     transport = RecordingTransport()
