@@ -47,6 +47,10 @@ from vouchers.meal_groups import MealCoalescer
 
 log = structlog.get_logger("socialwallet.app")
 
+# Allocations between two collections of the cyclic collector's young generation, while the
+# server runs (see the lifespan).
+YOUNG_COLLECTION_THRESHOLD = 20_000
+
 
 def create_app(
     settings: Settings | None = None,
@@ -96,11 +100,19 @@ def create_app(
         # process: freezing it keeps the cyclic collector from walking it again in every
         # full collection, pauses that showed in the redemption benchmark's slowest answers.
         gc.freeze()
+        # And the young generation is collected every YOUNG_COLLECTION_THRESHOLD allocations
+        # instead of CPython's 700: with a few dozen requests in flight, each collection
+        # walked the live objects of all of them. In the redemption benchmark a server made
+        # ~925 young collections for 3,000 redemptions, 8 % of its CPU in the collector;
+        # with this, 5 % (what is left is the cyclic garbage the requests leave).
+        saved_threshold = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *saved_threshold[1:])
         log.info("started", environment=settings.environment)
         try:
             async with background_jobs(settings, app.state.session_factory):
                 yield
         finally:
+            gc.set_threshold(*saved_threshold)
             stop_checks.set()
             if checks is not None and replicas is not None:
                 await checks

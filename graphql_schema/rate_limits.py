@@ -22,9 +22,12 @@ Callers are counted by their token's subject; anonymous callers cannot reach a m
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import FieldNode, ListValueNode, VariableNode, get_operation_ast, parse
+from graphql import OperationType as GraphQLOperationType
 from graphql.execution import Executor
 from graphql.execution.collect_fields import collect_fields
 from graphql.execution.values import get_argument_values
@@ -61,9 +64,61 @@ async def charge(context: Context, *, bucket: str, cost: int = 1) -> None:
         raise RateLimited(bucket=bucket, retry_after=decision.retry_after_seconds)
 
 
+# A root field's weight in a plan: one unit, a list literal's length, or the length of the
+# list a variable carries (by the variable's name).
+Weight = int | str
+
+
+@lru_cache(maxsize=512)
+def _plan(query: str, operation_name: str | None) -> tuple[Weight, ...] | None:
+    """The weights of a mutation's root fields, when the document alone decides them: plain
+    fields with distinct response keys, no fragment and no directive (which only the executor's
+    field collection resolves). None: ask the executor (`_collected_cost`).
+
+    Decided once per document text (a canteen's client sends the same few all day), which
+    has parsed and validated before any mutation is charged; keyed by the text, whose hash
+    Python keeps, not by the parsed document, whose hash walks the whole tree."""
+    operation = get_operation_ast(parse(query), operation_name)
+    if operation is None or operation.operation is not GraphQLOperationType.MUTATION:
+        return None
+    weights: list[Weight] = []
+    keys: set[str] = set()
+    for selection in operation.selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives:
+            return None
+        key = (selection.alias or selection.name).value
+        if key in keys:
+            return None  # the executor merges the two into one field
+        keys.add(key)
+        argument = WEIGHTED_BY_LIST.get(selection.name.value)
+        if argument is None:
+            weights.append(1)
+            continue
+        value = next((a.value for a in selection.arguments if a.name.value == argument), None)
+        if isinstance(value, ListValueNode):
+            weights.append(len(value.values))
+        elif isinstance(value, VariableNode):
+            weights.append(value.name.value)
+        else:
+            return None
+    return tuple(weights)
+
+
 def mutation_cost(execution_context: Any) -> int:
     """The units a mutation operation costs: its root fields as the executor collects them,
     each weighing one unit or, if weighted, the length of its list argument."""
+    query = execution_context.query
+    plan = _plan(query, execution_context.operation_name) if query else None
+    variables = execution_context.variables or {}
+    if plan is not None and all(
+        isinstance(w, int) or isinstance(variables.get(w), list) for w in plan
+    ):
+        # An empty batch is still a request.
+        return sum(max(1, w if isinstance(w, int) else len(variables[w])) for w in plan)
+    return _collected_cost(execution_context)
+
+
+def _collected_cost(execution_context: Any) -> int:
     # graphql-core's own preparation and field collection, so that what is counted is what
     # runs: fragments spread, @skip/@include applied, variables coerced.
     schema = execution_context.schema._schema

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import strawberry
+from graphql import parse
 from redis.asyncio import Redis
 from starlette.datastructures import MutableHeaders
 
@@ -25,7 +26,13 @@ from app.rate_limit import (
     limits_from_settings,
 )
 from graphql_schema.errors import RateLimited
-from graphql_schema.rate_limits import RateLimitedField, charge, rate_limited
+from graphql_schema.rate_limits import (
+    RateLimitedField,
+    _collected_cost,
+    charge,
+    mutation_cost,
+    rate_limited,
+)
 from graphql_schema.schema import build_schema
 from tests.clock import PINNED_TODAY
 from tests.vouchers.vouchers_builders import family_with_pupil, school
@@ -513,3 +520,42 @@ async def test_readyz_shows_no_degradation_with_a_live_redis(settings, engine, s
         ready = await c.get("/readyz")
     await app.state.rate_limiter.close()
     assert ready.json() == {"status": "ok", "database": "up"}
+
+
+BATCH_ITEMS = "[RedeemMealInput!]!"
+LIFE_EVENT = "recordLifeEvent(input: $input) { __typename }"
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "units"),
+    [
+        (f"mutation($input: LifeEventInput!) {{ {LIFE_EVENT} }}", UNKNOWN_PERSON_EVENT, 1),
+        (f"mutation($input: LifeEventInput!) {{ a: {LIFE_EVENT} b: {LIFE_EVENT} }}",
+         UNKNOWN_PERSON_EVENT, 2),
+        # one response key twice: the executor merges them into one field
+        (f"mutation($input: LifeEventInput!) {{ {LIFE_EVENT} {LIFE_EVENT} }}",
+         UNKNOWN_PERSON_EVENT, 1),
+        (f"mutation($items: {BATCH_ITEMS}) {{ redeemMealsBatch(items: $items) {{ __typename }} }}",
+         {"items": meal_items(7)}, 7),
+        (f"mutation($items: {BATCH_ITEMS}) {{ redeemMealsBatch(items: $items) {{ __typename }} }}",
+         {"items": []}, 1),
+        # one item given alone is coerced into a list of one
+        (f"mutation($items: {BATCH_ITEMS}) {{ redeemMealsBatch(items: $items) {{ __typename }} }}",
+         {"items": meal_items(1)[0]}, 1),
+        ("mutation { redeemMealsBatch(items: []) { __typename } }", {}, 1),
+        (f"mutation($items: {BATCH_ITEMS}, $no: Boolean!) {{ "
+         f"a: redeemMealsBatch(items: $items) {{ __typename }} "
+         f"b: redeemMealsBatch(items: $items) @skip(if: $no) {{ __typename }} }}",
+         {"items": meal_items(3), "no": True}, 3),
+    ],
+)  # fmt: skip
+def test_the_documents_plan_counts_what_the_executor_collects(settings, document, variables, units):
+    # Given a mutation whose cost is read from its document (or, when the document alone
+    # does not decide, from graphql-core's field collection)
+    schema = build_schema(settings)
+    context = SimpleNamespace(
+        schema=schema, query=document, graphql_document=parse(document),
+        variables=variables, operation_name=None,
+    )  # fmt: skip
+    # Then both ways give the units the executor will run
+    assert mutation_cost(context) == _collected_cost(context) == units
