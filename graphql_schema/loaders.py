@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from familymap.engine.results import FamilyEvaluation
+from familymap.welfare import WelfareAssessment
 from vouchers.listing import family_vouchers
 from wallet import spending as spending_domain
 from wallet import view
@@ -54,6 +55,22 @@ async def _evaluation_by_iin(
             None
             if household is None
             else view.evaluate(family=household.family, members=household.members, on=on)
+        )
+    return results
+
+
+async def _welfare_by_iin(
+    loaders: Loaders, keys: Sequence[tuple[str, date]]
+) -> list[WelfareAssessment | None]:
+    """The welfare of each caller's family, alone: the wallet screen shows it without the
+    entitlements, and the rules' evaluation would cost several times the assessment."""
+    results = []
+    for iin, on in keys:
+        household = await loaders["household_by_iin"].load(iin)
+        results.append(
+            None
+            if household is None
+            else view.welfare(family=household.family, members=household.members, on=on)
         )
     return results
 
@@ -122,6 +139,7 @@ BATCHES: dict[str, Batch] = {
     "vouchers_by_family": _vouchers_by_family,
     "household_by_iin": _household_by_iin,
     "evaluation_by_iin": _evaluation_by_iin,
+    "welfare_by_iin": _welfare_by_iin,
     "spending_by_family": _spending_by_family,
     "payments_by_family": _payments_by_family,
 }
