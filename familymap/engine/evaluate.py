@@ -162,7 +162,7 @@ def evaluate_family(
 
 def family_welfare(
     *, family: Family, on: date, parameters: ParameterSet | None = None
-) -> WelfareAssessment:
+) -> welfare.WelfareAssessment:
     """One family's welfare, explained, without evaluating the rules.
 
     The same assessment as `evaluate_family(...).welfare`: welfare reads the facts, never a
