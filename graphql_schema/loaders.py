@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
@@ -34,6 +34,7 @@ from wallet.notices import notifications_of_families
 from wallet.offers import offers_of_families
 
 SessionFactory = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
 Batch = Callable[[Any, Sequence[Any]], Awaitable[list[Any]]]
 
 
@@ -44,19 +45,27 @@ async def _household_by_iin(loaders: Loaders, iins: Sequence[str]) -> list[House
     return [found.get(iin) for iin in iins]
 
 
-async def _evaluation_by_iin(
-    loaders: Loaders, keys: Sequence[tuple[str, date]]
-) -> list[FamilyEvaluation | None]:
-    """The live evaluation of each caller's family (no statement: it reuses the household)."""
-    results = []
+async def _of_households(
+    loaders: Loaders, keys: Sequence[tuple[str, date]], compute: Callable[..., T]
+) -> list[T | None]:
+    """`compute(family=, members=, on=)` for each caller's household (no statement of its
+    own: it reuses the household loader); None for a caller not in the registry."""
+    results: list[T | None] = []
     for iin, on in keys:
         household = await loaders["household_by_iin"].load(iin)
         results.append(
             None
             if household is None
-            else view.evaluate(family=household.family, members=household.members, on=on)
+            else compute(family=household.family, members=household.members, on=on)
         )
     return results
+
+
+async def _evaluation_by_iin(
+    loaders: Loaders, keys: Sequence[tuple[str, date]]
+) -> list[FamilyEvaluation | None]:
+    """The live evaluation of each caller's family."""
+    return await _of_households(loaders, keys, view.evaluate)
 
 
 async def _welfare_by_iin(
@@ -64,15 +73,7 @@ async def _welfare_by_iin(
 ) -> list[WelfareAssessment | None]:
     """The welfare of each caller's family, alone: the wallet screen shows it without the
     entitlements, and the rules' evaluation would cost several times the assessment."""
-    results = []
-    for iin, on in keys:
-        household = await loaders["household_by_iin"].load(iin)
-        results.append(
-            None
-            if household is None
-            else view.welfare(family=household.family, members=household.members, on=on)
-        )
-    return results
+    return await _of_households(loaders, keys, view.welfare)
 
 
 async def _spending_by_family(

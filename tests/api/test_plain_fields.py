@@ -79,7 +79,7 @@ class Query:
 
     @strawberry.field
     def shelf(self) -> Shelf:
-        return Shelf(rows=ROWS, first=ROWS[1], maybe=[ROWS[0], None])  # type: ignore[arg-type]
+        return Shelf(rows=ROWS, first=ROWS[1], maybe=[ROWS[0], None])  # type: ignore[arg-type, list-item]
 
     @strawberry.field
     def broken_shelf(self) -> Shelf | None:
@@ -88,7 +88,7 @@ class Query:
     @strawberry.field
     def refused_shelf(self) -> Shelf | None:
         odd = Row("x", "not a number", ROWS[0].day, None)  # type: ignore[arg-type]
-        return Shelf(rows=[ROWS[0], odd], first=odd, maybe=None)  # type: ignore[list-item]
+        return Shelf(rows=[ROWS[0], odd], first=odd, maybe=None)  # type: ignore[list-item, arg-type]
 
     @strawberry.field
     def board(self) -> Board:
@@ -196,7 +196,7 @@ def test_an_object_with_a_resolver_typename_fragment_or_repeated_key_takes_graph
         "{ shelf { first { title } first { count } } }",
         "{ board { tags { title count } } }",
     ):
-        fast, errors = both_paths(query)
+        _, errors = both_paths(query)
         assert errors == [], query
         assert "first" in Counting.infos or "tags" in Counting.infos, query
 
