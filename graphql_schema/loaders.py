@@ -19,12 +19,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
 from familymap.engine.results import FamilyEvaluation
+from familymap.welfare import WelfareAssessment
 from vouchers.listing import family_vouchers
 from wallet import spending as spending_domain
 from wallet import view
@@ -33,6 +34,7 @@ from wallet.notices import notifications_of_families
 from wallet.offers import offers_of_families
 
 SessionFactory = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
 Batch = Callable[[Any, Sequence[Any]], Awaitable[list[Any]]]
 
 
@@ -43,19 +45,35 @@ async def _household_by_iin(loaders: Loaders, iins: Sequence[str]) -> list[House
     return [found.get(iin) for iin in iins]
 
 
-async def _evaluation_by_iin(
-    loaders: Loaders, keys: Sequence[tuple[str, date]]
-) -> list[FamilyEvaluation | None]:
-    """The live evaluation of each caller's family (no statement: it reuses the household)."""
-    results = []
+async def _of_households(
+    loaders: Loaders, keys: Sequence[tuple[str, date]], compute: Callable[..., T]
+) -> list[T | None]:
+    """`compute(family=, members=, on=)` for each caller's household (no statement of its
+    own: it reuses the household loader); None for a caller not in the registry."""
+    results: list[T | None] = []
     for iin, on in keys:
         household = await loaders["household_by_iin"].load(iin)
         results.append(
             None
             if household is None
-            else view.evaluate(family=household.family, members=household.members, on=on)
+            else compute(family=household.family, members=household.members, on=on)
         )
     return results
+
+
+async def _evaluation_by_iin(
+    loaders: Loaders, keys: Sequence[tuple[str, date]]
+) -> list[FamilyEvaluation | None]:
+    """The live evaluation of each caller's family."""
+    return await _of_households(loaders, keys, view.evaluate)
+
+
+async def _welfare_by_iin(
+    loaders: Loaders, keys: Sequence[tuple[str, date]]
+) -> list[WelfareAssessment | None]:
+    """The welfare of each caller's family, alone: the wallet screen shows it without the
+    entitlements, and the rules' evaluation would cost several times the assessment."""
+    return await _of_households(loaders, keys, view.welfare)
 
 
 async def _spending_by_family(
@@ -122,6 +140,7 @@ BATCHES: dict[str, Batch] = {
     "vouchers_by_family": _vouchers_by_family,
     "household_by_iin": _household_by_iin,
     "evaluation_by_iin": _evaluation_by_iin,
+    "welfare_by_iin": _welfare_by_iin,
     "spending_by_family": _spending_by_family,
     "payments_by_family": _payments_by_family,
 }

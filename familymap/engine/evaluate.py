@@ -160,6 +160,21 @@ def evaluate_family(
     )
 
 
+def family_welfare(
+    *, family: Family, on: date, parameters: ParameterSet | None = None
+) -> welfare.WelfareAssessment:
+    """One family's welfare, explained, without evaluating the rules.
+
+    The same assessment as `evaluate_family(...).welfare`: welfare reads the facts, never a
+    decision, so a screen that shows only the welfare (the wallet's) need not evaluate and
+    keep some fifty decisions for it.
+    """
+    ctx = Context(
+        Population.from_families([family]), on, parameters or default_parameters(), explain=False
+    )
+    return welfare.explain(welfare.assess(ctx), 0)
+
+
 def explain_population_family(
     *, population: Population, on: date, parameters: ParameterSet | None = None
 ) -> FamilyEvaluation:

@@ -339,11 +339,16 @@ class CitizenWallet:
 
     @strawberry.field(description="Your family's welfare level, explained (citizens only).")
     async def welfare(self, info: Info[Context, Any]) -> Welfare | None:
-        evaluation = await self._evaluation(info)
-        if evaluation is None:
+        if self.citizen_iin is None:
+            return None
+        # The welfare alone, not the whole evaluation: the wallet screen asks only this.
+        assessment = await info.context.loaders["welfare_by_iin"].load(
+            (self.citizen_iin, astana_today())
+        )
+        if assessment is None:
             return None
         return view.welfare_view(  # type: ignore[return-value]
-            assessment=evaluation.welfare, language=self.language_code
+            assessment=assessment, language=self.language_code
         )
 
     @relay.connection(

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from familymap.engine.dates import from_day
-from familymap.engine.evaluate import evaluate_family, evaluate_population
+from familymap.engine.evaluate import evaluate_family, evaluate_population, family_welfare
 from familymap.engine.population import Population
 from familymap.situation import AWARDS, EMPLOYMENT, REGIONS, ROLES, Family, Housing, Person
 from familymap.welfare import CRITERIA, LEVELS
@@ -169,3 +169,12 @@ def test_the_synthetic_population_agrees_family_by_family():
         assert int(result.welfare.total[row]) == alone.welfare.total
     assert eligible_somewhere > 100  # the data exercises the rules, not just "nobody qualifies"
     assert np.all(result.welfare.total <= 100)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(family=FAMILY, on=st.sampled_from(DATES))
+def test_the_welfare_alone_is_the_welfare_of_the_whole_evaluation(family, on):
+    # The wallet screen asks family_welfare, the entitlements screen evaluate_family: a family
+    # must get the same level, scores and explained facts from both.
+    (family,) = with_ids([family])
+    assert family_welfare(family=family, on=on) == evaluate_family(family=family, on=on).welfare
