@@ -464,7 +464,7 @@ async def _standing_consents(
     ]  # fmt: skip
     if not renewals:
         return {}
-    consented: dict[tuple[str, int, int | None, date], int] = {}
+    consented: dict[tuple[str, int, int | None, date | None], int] = {}
     for part in _in_parts(connection, sorted({p.recipient.id for p in renewals})):
         rows = await connection.execute(
             select(
@@ -513,7 +513,9 @@ async def _fund_standing_renewals(
                 )
         except FulfilmentRefused as refused:
             offer.state, offer.note = "withdrawn", refused.code
-            _transition(session, offer, "accepted", "withdrawn", "system", now, refused=refused.code)
+            _transition(
+                session, offer, "accepted", "withdrawn", "system", now, refused=refused.code
+            )
             await _confirm_by_sms(session=session, offer=offer, template="withdrawn")
             continue
         offer.state = "assigned"

@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 from familymap.batch import reevaluate_family
 from familymap.rules import RULES_BY_CODE
 from familymap.tables import Family, Person
-from tests.wallet.offer_builders import iin
+from tests.wallet.offer_builders import iin, offer_job_from_the_start
 from vouchers.fulfilment import register_voucher_fulfillers
 from vouchers.medicines import wallet_code
 from vouchers.tables import MedicineVoucher
 from wallet import ledger
-from wallet.offer_tables import Offer, OfferTransition, WalletCursor
+from wallet.offer_tables import Offer, OfferTransition
 from wallet.offered import RENEWED, STANDING
 from wallet.offers import answer_offer, issue_pending_offers, offer_new_entitlements
 from wallet.outbox_tables import OutboxMessage
@@ -170,7 +170,9 @@ async def test_one_consent_funds_the_next_month_once_without_asking(session, ful
             )
         )
     ).all()
-    assert len(told) == 1 and told[0].startswith("1414: бесплатное лекарственное обеспечение: ваучер этого месяца")
+    assert len(told) == 1 and told[0].startswith(
+        "1414: бесплатное лекарственное обеспечение: ваучер этого месяца"
+    )
     assert "по вашему действующему согласию" in told[0]
     # and the ledger is clean
     assert await verify_ledger(session=session) == []
@@ -178,7 +180,7 @@ async def test_one_consent_funds_the_next_month_once_without_asking(session, ful
 
 async def test_the_consent_keeps_standing_month_after_month(session, fulfillers):
     # Given November consented, December funded by the standing consent
-    person, november = await consented_in_november(session)
+    person, _ = await consented_in_november(session)
     await run_and_offer(session, person, DECEMBER)
     # When January comes
     await run_and_offer(session, person, JANUARY)
@@ -197,19 +199,15 @@ async def test_a_rerun_and_the_batch_job_fund_nothing_twice(
     session, session_factory, fulfillers, copy
 ):
     # Given December funded by the standing consent on 2 December
-    person, november = await consented_in_november(session)
+    person, _ = await consented_in_november(session)
     await run_and_offer(session, person, DECEMBER)
     await session.commit()
     messages = await session.scalar(select(func.count()).select_from(OutboxMessage))
     # When she is decided again the next day (a life event), and the batch job reads every
     # change there is from the start (COPY on PostgreSQL, or INSERT)
     again = await run_and_offer(session, person, DECEMBER + timedelta(days=1))
-    cursor = await session.get(WalletCursor, "offers")
-    if cursor is not None:
-        cursor.position = 0
-    await session.commit()
-    job = await issue_pending_offers(
-        session_factory=session_factory, now=DECEMBER + timedelta(days=1), copy=copy
+    job = await offer_job_from_the_start(
+        session, session_factory, now=DECEMBER + timedelta(days=1), copy=copy
     )
     # Then nothing is offered, funded or sent twice
     assert again.offers == 0 and job.offers == 0 and job.already >= 2
@@ -223,9 +221,7 @@ async def test_a_rerun_and_the_batch_job_fund_nothing_twice(
 
 
 @pytest.mark.parametrize("copy", [True, False])
-async def test_the_batch_job_funds_the_standing_renewal(
-    session, session_factory, fulfillers, copy
-):
+async def test_the_batch_job_funds_the_standing_renewal(session, session_factory, fulfillers, copy):
     # Given November consented, and the family map's December run written (not yet offered)
     person, november = await consented_in_november(session)
     await reevaluate_family(await session.connection(), family_id=person.family_id,
@@ -261,7 +257,9 @@ async def test_a_declined_first_offer_is_asked_again_not_renewed(session, fulfil
     assert (december.state, december.renewal) == ("offered", True)
     assert december.reply_code is not None
     sms = await session.get(OutboxMessage, december.sms_message_id)
-    assert sms.body.startswith("1414: Продление: бесплатное лекарственное обеспечение на 01.12.2026–31.12.2026")
+    assert sms.body.startswith(
+        "1414: Продление: бесплатное лекарственное обеспечение на 01.12.2026–31.12.2026"
+    )
     assert "Согласие действует, пока есть право" in sms.body
     assert await vouchers_of(session, person) == []
     # and consenting to it funds December, from which the consent then stands
