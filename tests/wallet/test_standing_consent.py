@@ -26,7 +26,12 @@ from vouchers.tables import MedicineVoucher
 from wallet import ledger
 from wallet.offer_tables import Offer, OfferTransition
 from wallet.offered import RENEWED, STANDING
-from wallet.offers import answer_offer, issue_pending_offers, offer_new_entitlements
+from wallet.offers import (
+    FulfilmentRefused,
+    answer_offer,
+    issue_pending_offers,
+    offer_new_entitlements,
+)
 from wallet.outbox_tables import OutboxMessage
 from wallet.verify import verify_ledger
 
@@ -280,3 +285,34 @@ async def test_an_unanswered_offer_is_not_renewed_without_consent(session, fulfi
     states = [(o.state, o.reply_code is not None) for o in await medicines_offers(session, person)]
     assert states == [("offered", True), ("offered", True)]
     assert await vouchers_of(session, person) == []
+
+
+async def test_a_refused_funding_withdraws_that_month_and_moves_nothing(session, fulfillers):
+    # Given November consented and funded, and a fulfiller that refuses December's voucher
+    from wallet import offers as offers_module
+
+    person, november = await consented_in_november(session)
+
+    fund = offers_module._FULFILLERS["MEDICINES"]  # the fixture's registry, this test's own
+
+    async def fund_then_refuse(session, offer, amount, start, end):
+        await fund(session, offer, amount, start, end)
+        raise FulfilmentRefused("NOT_ELIGIBLE", "no medicines entitlement")
+
+    offers_module._FULFILLERS["MEDICINES"] = fund_then_refuse
+    # When December comes
+    await run_and_offer(session, person, DECEMBER)
+    # Then December's offer is withdrawn with the refusal's code, she is told, and what the
+    # fulfiller began (the voucher, its funding) is undone
+    _, december = await medicines_offers(session, person)
+    assert (december.state, december.note) == ("withdrawn", "NOT_ELIGIBLE")
+    told = await session.scalar(
+        select(OutboxMessage.body).where(
+            OutboxMessage.message_key == f"offer:{december.id}:withdrawn"
+        )
+    )
+    assert told is not None and "не подтвердилось" in told
+    assert [v[0] for v in await vouchers_of(session, person)] == [NOVEMBER_MONTH[0]]
+    balance = await ledger.balance(session=session, account=wallet_code(person.id))
+    assert balance == november.amount_tiyn
+    assert await verify_ledger(session=session) == []
