@@ -494,12 +494,17 @@ async def _fund_standing_renewals(
     offer is; the person is told by SMS that the period is funded. A renewal made before (a
     rerun, a life event) is not `offered` any more and is left alone; a fulfiller's refusal
     withdraws the renewal (its code as the note) and undoes what the fulfiller began."""
-    made = await session.scalars(
-        select(Offer)
-        .where(Offer.offer_key.in_(sorted(standing)), Offer.state == "offered")
-        .order_by(Offer.id)
-    )
-    for offer in made.all():
+    connection = await session.connection()
+    made: list[Offer] = []
+    for part in _in_parts(connection, sorted(standing)):
+        made.extend(
+            await session.scalars(
+                select(Offer).where(
+                    among(connection, Offer.offer_key, part), Offer.state == "offered"
+                )
+            )
+        )
+    for offer in sorted(made, key=lambda offer: offer.id):
         offer.state, offer.answered_at, offer.answer_channel = "accepted", now, "system"
         _transition(
             session, offer, "offered", "accepted", "system", now,
