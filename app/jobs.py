@@ -32,6 +32,7 @@ from app.driver_db import create_driver_pool, is_postgres, pool_connections
 from app.settings import Settings
 from familymap.clock import local_day
 from familymap.orm import utcnow
+from vouchers.fulfilment import register_voucher_fulfillers
 from wallet.bank import bank_from_settings
 from wallet.offers import IssueSummary, expire_offers, issue_pending_offers
 from wallet.outbox import run_relay
@@ -96,6 +97,9 @@ async def run_wallet_jobs(
     """One pass of the wallet jobs: offers, expiry, settlement, payments due."""
     now = now or utcnow()
     summary = JobsSummary()
+    # The offer job funds a standing consent's next period (the monthly medicines voucher)
+    # through the vouchers' fulfillers, as the server registers them (a worker is not one).
+    register_voucher_fulfillers()
     async with job_lock(session_factory=session_factory, job="offers") as mine:
         if mine:
             summary.offers = await issue_pending_offers(

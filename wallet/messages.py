@@ -29,6 +29,12 @@ TEMPLATES = (
     # The next period of an entitlement the family had (wallet.offered): it says it is a
     # renewal and names the period.
     "renewal",
+    # The same two for a programme with a standing consent (wallet.offered.STANDING): they
+    # say that consent stands for each next period while the person is entitled.
+    "offer_standing",
+    "renewal_standing",
+    # A standing consent's next period funded without asking (wallet.offers).
+    "standing_renewed",
     "assigned",
     "voucher_assigned",
     "needs_bank_account",

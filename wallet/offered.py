@@ -9,7 +9,9 @@ those, the offer flow makes an offer or a notice for:
   year's meals) whose new period starts after its previous period ended: the entitlement
   continues into a new period, which is offered again with consent (a **renewal**). The same
   period recomputed (another amount, an end moved, a start moved within the period) is not
-  a new period and sends nothing.
+  a new period and sends nothing. A renewal of a programme with a standing consent
+  (`Rule.standing`: the monthly medicines voucher) whose previous period was consented to is
+  not asked again: it is consented to and funded at once (wallet.offers, `STANDING`).
 
 `OFFERED` is that list. `offered(change)` evaluates it on a row in Python (the one-family
 path, the planner); `offered_clause()` renders it as the WHERE clause the jobs read changes
@@ -30,6 +32,8 @@ from familymap.tables import EntitlementChange
 from wallet import notices
 
 RENEWED = frozenset(rule.code for rule in RULES if rule.renewed)
+# Renewed programmes whose consent stands for the next periods while the person is entitled.
+STANDING = frozenset(rule.code for rule in RULES if rule.standing)
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,7 @@ from wallet.offer_tables import (
     OfferTransition,
     WalletCursor,
 )
-from wallet.offered import RENEWED, is_renewal, offered, offered_clause
+from wallet.offered import RENEWED, STANDING, is_renewal, offered, offered_clause
 from wallet.outbox import InvalidPhone, enqueue, validate_phone
 from wallet.outbox_tables import OutboxMessage
 from wallet.payments import order_assignment_payments
@@ -102,6 +102,8 @@ DEFAULT_OFFER_DAYS = 30
 CURSOR = "offers"
 # The states consent is taken in: an open offer, or one declined before its deadline.
 ANSWERABLE_BY_CONSENT = (*OPEN_STATES, "declined")
+# The states of an offer consented to (and not undone): a standing consent's previous period.
+CONSENTED_STATES = ("accepted", "assigned")
 
 
 class OfferError(Exception):
@@ -378,7 +380,7 @@ async def prepare_changes(
     if fresh:
         prepared.rows, prepared.codes = await _offer_rows(
             session=session, fresh=fresh, regions=regions, now=now, offer_days=offer_days,
-            pending_codes=pending_codes or {},
+            pending_codes=pending_codes or {}, standing=await _standing_consents(connection, fresh),
         )  # fmt: skip
     return prepared
 
@@ -403,6 +405,9 @@ async def write_prepared(
         made = await write(connection=connection, rows=prepared.rows, now=now)
     summary.offers = made
     summary.already += len(plan.offers) - made
+    standing = {row["offer_key"]: row["standing_of"] for row in prepared.rows if row["standing_of"]}
+    if standing:
+        await _fund_standing_renewals(session=session, standing=standing, now=now)
     return summary
 
 
@@ -421,20 +426,106 @@ async def offer_changes(
     return await write_prepared(session=session, prepared=prepared, now=now, copy=copy)
 
 
+def _in_parts(connection: AsyncConnection, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """`values` in parts one statement can name: SQLite limits the number of bound
+    parameters; PostgreSQL takes one array."""
+    step = max(len(values), 1) if connection.dialect.name == "postgresql" else 500
+    for start in range(0, len(values), step):
+        yield values[start : start + step]
+
+
 async def _existing_keys(connection: AsyncConnection, keys: Sequence[str]) -> set[str]:
-    if not keys:
-        return set()
     found: set[str] = set()
-    # SQLite limits the number of bound parameters; PostgreSQL takes one array.
-    step = len(keys) if connection.dialect.name == "postgresql" else 500
-    for start in range(0, len(keys), step):
-        part = keys[start : start + step]
+    for part in _in_parts(connection, keys):
         found.update(
             await connection.scalars(
                 select(Offer.offer_key).where(among(connection, Offer.offer_key, part))
             )
         )
     return found
+
+
+async def _standing_consents(
+    connection: AsyncConnection, fresh: Sequence[PlannedOffer]
+) -> dict[str, int]:
+    """The renewals of a standing-consent programme (wallet.offered.STANDING) whose previous
+    period was consented to, by key: the id of that consented offer. They are consented to
+    and funded without asking (`_fund_standing_renewals`). A previous period declined,
+    expired, withdrawn, still open or never offered is asked again, with consent.
+
+    The previous period is the offer of the same programme, family and beneficiary whose
+    period ended on the change's `previous_period_end`, made to the same recipient (read by
+    the recipient's index; a new recipient is asked). A programme nobody can fulfil in this
+    process is asked, as before."""
+    renewals = [
+        p for p in fresh
+        if p.change.programme in STANDING and p.change.programme in _FULFILLERS
+        and is_renewal(p.change)
+    ]  # fmt: skip
+    if not renewals:
+        return {}
+    consented: dict[tuple[str, int, int | None, date | None], int] = {}
+    for part in _in_parts(connection, sorted({p.recipient.id for p in renewals})):
+        rows = await connection.execute(
+            select(
+                Offer.programme, Offer.family_id, Offer.beneficiary_person_id, Offer.period_end,
+                Offer.id,
+            ).where(
+                among(connection, Offer.recipient_person_id, part),
+                Offer.programme.in_(sorted(STANDING)),
+                Offer.state.in_(CONSENTED_STATES),
+            )
+        )  # fmt: skip
+        consented.update({(row[0], row[1], row[2], row[3]): row[4] for row in rows})
+    found = {}
+    for planned in renewals:
+        c = planned.change
+        before = consented.get((c.programme, c.family_id, c.person_id, c.previous_period_end))
+        if before is not None:
+            found[planned.key] = before
+    return found
+
+
+async def _fund_standing_renewals(
+    *, session: AsyncSession, standing: dict[str, int], now: datetime
+) -> None:
+    """Consent to the standing renewals just made (offer key -> the consented offer its
+    consent stands from) and fund them through the programme's fulfiller, as an accepted
+    offer is; the person is told by SMS that the period is funded. A renewal made before (a
+    rerun, a life event) is not `offered` any more and is left alone; a fulfiller's refusal
+    withdraws the renewal (its code as the note) and undoes what the fulfiller began."""
+    connection = await session.connection()
+    made: list[Offer] = []
+    for part in _in_parts(connection, sorted(standing)):
+        made.extend(
+            await session.scalars(
+                select(Offer).where(
+                    among(connection, Offer.offer_key, part), Offer.state == "offered"
+                )
+            )
+        )
+    for offer in sorted(made, key=lambda offer: offer.id):
+        offer.state, offer.answered_at, offer.answer_channel = "accepted", now, "system"
+        _transition(
+            session, offer, "offered", "accepted", "system", now,
+            standing_consent_of=standing[offer.offer_key],
+        )  # fmt: skip
+        assert offer.period_start is not None and offer.period_end is not None  # a renewal's
+        try:
+            async with session.begin_nested():
+                await _FULFILLERS[offer.programme](
+                    session, offer, offer.amount_tiyn, offer.period_start, offer.period_end
+                )
+        except FulfilmentRefused as refused:
+            offer.state, offer.note = "withdrawn", refused.code
+            _transition(
+                session, offer, "accepted", "withdrawn", "system", now, refused=refused.code
+            )
+            await _confirm_by_sms(session=session, offer=offer, template="withdrawn")
+            continue
+        offer.state = "assigned"
+        _transition(session, offer, "accepted", "assigned", "system", now, standing=True)
+        await _confirm_by_sms(session=session, offer=offer, template="standing_renewed")
 
 
 def _sendable(phone: str | None) -> str | None:
@@ -460,7 +551,8 @@ def offer_sms(
     renewal: bool = False,
 ) -> str:
     """The offer's SMS: the programme, what it pays (per month), the deadline, the code; a
-    renewal says so and names its period."""
+    renewal says so and names its period; a programme with a standing consent says that
+    consent stands for its next periods while the person is entitled."""
     text = _offer_text(
         language, programme, amount_tiyn, until, tuple(schedule), start, end, renewal
     )
@@ -480,8 +572,9 @@ def _offer_text(
     end: date | None,
     renewal: bool,
 ) -> str:
+    template = "renewal" if renewal else "offer"
     return sms_text(
-        "renewal" if renewal else "offer",
+        f"{template}_standing" if programme in STANDING else template,
         language=language,
         programme=programme,
         amount_tiyn=amount_tiyn,
@@ -500,9 +593,12 @@ async def _offer_rows(
     now: datetime,
     offer_days: int,
     pending_codes: dict[str, set[str]],
+    standing: dict[str, int],
 ) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
     """The rows of the offers not made yet: each offer's columns, with its SMS's key and text
-    (`message_key`, `body`; None for an offer without an SMS); and the codes drawn, by phone."""
+    (`message_key`, `body`; None for an offer without an SMS), and `standing_of`, the offer a
+    standing renewal's consent stands from (`standing`; such a renewal asks nothing: no code,
+    no offer SMS); and the codes drawn, by phone."""
     expires = now + timedelta(days=offer_days)
     # The citizen's days: the quote's "today" and the deadline the SMS names are Kazakhstan's.
     today, until = local_day(now), local_day(expires)
@@ -514,7 +610,7 @@ async def _offer_rows(
     drawn: dict[str, set[str]] = {}
     draw = ReplyCodeDraw()
     for planned in fresh:
-        if (phone := planned.phone) is not None:
+        if (phone := planned.phone) is not None and planned.key not in standing:
             used = taken[phone]
             if phone in pending_codes:
                 used = used | pending_codes[phone]
@@ -557,6 +653,7 @@ async def _offer_rows(
                 "renewal": renewal,
                 "created_at": now,
                 "expires_at": expires,
+                "standing_of": standing.get(planned.key),
                 "message_key": None if code is None else offer_message_key(planned.key),
                 "body": None
                 if code is None

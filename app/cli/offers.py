@@ -18,6 +18,7 @@ from app.db import create_engine, create_session_factory
 from app.jobs import JobsSummary, run_wallet_jobs
 from app.logging import configure_logging
 from app.settings import Settings
+from vouchers.fulfilment import register_voucher_fulfillers
 from wallet.offers import IssueSummary, issue_pending_offers
 
 console = Console(stderr=True)
@@ -62,6 +63,8 @@ def issue_command(
 
 
 async def _issue(settings: Settings, chunk_size: int) -> IssueSummary:
+    # Standing consents' next periods are funded by the vouchers' fulfillers (wallet.offers).
+    register_voucher_fulfillers()
     engine = create_engine(settings)
     try:
         with Progress(

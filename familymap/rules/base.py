@@ -23,7 +23,8 @@ Each rule has: a plain-language docstring, `reference` (legal basis), a stable `
 (benefit / voucher / notice), `unit` (person / family), `version`, its conditions in
 declaration order (cheapest and most selective first, it is also the vectorised order), and
 `award(ctx, rows) -> Award` for the eligible rows; `renewed` says whether a continuing
-entitlement's next period is offered again (docs/money.md, "Renewals").
+entitlement's next period is offered again, and `standing` whether consent to it stands for
+the next periods (docs/money.md, "Renewals").
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ class Rule:
     # a programme whose period only moves within one award (monthly payments to a natural
     # end) or that is consented to once.
     renewed: ClassVar[bool] = False
+    # Whether consent to a renewed programme stands for its next periods while the person
+    # stays entitled (a standing consent: the monthly medicines voucher): a next period whose
+    # previous one was consented to is funded without asking again (docs/money.md,
+    # "Renewals"). Only a renewed programme can have it.
+    standing: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -123,6 +129,8 @@ class Rule:
             raise TypeError(f"{cls.__name__}: a rule needs a docstring and at least one condition")
         if cls.kind not in (BENEFIT, VOUCHER, NOTICE) or cls.unit not in (PERSON, FAMILY):
             raise TypeError(f"{cls.__name__}: bad kind or unit")
+        if cls.standing and not cls.renewed:
+            raise TypeError(f"{cls.__name__}: a standing consent is for a renewed programme")
 
     @staticmethod
     def award(ctx: Context, rows: RowIndex) -> Award:  # pragma: no cover - every rule overrides it

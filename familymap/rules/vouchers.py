@@ -118,6 +118,9 @@ class Medicines(Rule):
     code = "MEDICINES"
     title = "Medicines voucher (drug provision)"
     kind, unit, version = VOUCHER, PERSON, "2025.1"
+    # A voucher is for one month; consent to it stands month after month while the person is
+    # entitled, so the next month's voucher is funded without asking again.
+    renewed, standing = True, True
     reference = (
         "Code of the RK 'On public health and the healthcare system' (outpatient drug provision); "
         "limits are our model"

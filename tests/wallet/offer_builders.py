@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from familymap.batch import reevaluate_family
 from familymap.iin import complete_iin
 from familymap.orm import utcnow
 from familymap.tables import Family, Person
+from wallet.offer_tables import WalletCursor
+from wallet.offers import IssueSummary, issue_pending_offers
 
 FATHER_IIN = "880412300011"
 MOTHER_IIN = "900605400013"
@@ -120,3 +122,19 @@ async def evaluate(session: AsyncSession, household: Household, on: date | None 
 
 def later(days: int = 0, *, seconds: int = 0) -> datetime:
     return utcnow() + timedelta(days=days, seconds=seconds)
+
+
+async def offer_job_from_the_start(
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    copy: bool,
+) -> IssueSummary:
+    """The batch offer job rerun over every change there is (its cursor put back to the
+    start): COPY on PostgreSQL when `copy`, else INSERT."""
+    cursor = await session.get(WalletCursor, "offers")
+    if cursor is not None:
+        cursor.position = 0
+    await session.commit()
+    return await issue_pending_offers(session_factory=session_factory, now=now, copy=copy)

@@ -20,8 +20,14 @@ from familymap.registry_load import load_synthetic_registry
 from familymap.rules import RULES_BY_CODE
 from familymap.tables import EntitlementChange
 from graphql_schema.types.offers import Offer as ApiOffer
-from tests.wallet.offer_builders import ASP_PHONE, asp_family, evaluate, newborn_household
-from wallet.offer_tables import BenefitAssignment, Offer, Payment, WalletCursor
+from tests.wallet.offer_builders import (
+    ASP_PHONE,
+    asp_family,
+    evaluate,
+    newborn_household,
+    offer_job_from_the_start,
+)
+from wallet.offer_tables import BenefitAssignment, Offer, Payment
 from wallet.offered import OFFERED, RENEWED, offered, offered_clause
 from wallet.offers import answer_offer, issue_pending_offers, offer_new_entitlements
 from wallet.outbox_tables import OutboxMessage
@@ -78,11 +84,12 @@ async def paid_months(session, household) -> list[tuple[date, date, date]]:
 
 
 def test_the_renewed_programmes_are_declared_with_their_rules():
-    # ASP (a quarter) and school meals (a school year) are renewed; a benefit paid monthly to
+    # ASP (a quarter), school meals (a school year) and medicines (a month, with a standing
+    # consent: tests/wallet/test_standing_consent.py) are renewed; a benefit paid monthly to
     # its natural end, and a notice, are not
     assert RULES_BY_CODE["ASP"].renewed and RULES_BY_CODE["SCHOOL_MEALS"].renewed
     assert not RULES_BY_CODE["CHILDCARE_TO_1_5"].renewed
-    assert {"ASP", "SCHOOL_MEALS"} == RENEWED
+    assert {"ASP", "SCHOOL_MEALS", "MEDICINES"} == RENEWED
 
 
 async def test_the_python_rule_and_the_sql_clause_offer_the_same_changes(session):
@@ -216,12 +223,8 @@ async def test_a_rerun_makes_no_renewal_twice(session, session_factory, copy):
     # When the family is decided again the next day, and the batch job reads every change
     # there is from the start (COPY on PostgreSQL, or INSERT)
     again = await run_and_offer(session, household, JANUARY + timedelta(days=1))
-    cursor = await session.get(WalletCursor, "offers")
-    if cursor is not None:
-        cursor.position = 0
-    await session.commit()
-    job = await issue_pending_offers(
-        session_factory=session_factory, now=JANUARY + timedelta(days=1), copy=copy
+    job = await offer_job_from_the_start(
+        session, session_factory, now=JANUARY + timedelta(days=1), copy=copy
     )
     # Then nothing is offered twice: one offer a quarter (the key holds the period's start)
     assert again.offers == 0 and job.offers == 0 and job.already >= 2
@@ -323,11 +326,15 @@ async def test_the_national_run_of_the_next_quarter_renews_asp_and_offers_nothin
         and c.previous_period_end == Q4[1]
     }  # fmt: skip
     assert continuing, "the registry has families on ASP in both quarters"
-    renewals = [o for o in made if o.renewal]
+    renewals = [o for o in made if o.renewal and o.programme == "ASP"]
     # (a family whose quarter nobody could be asked for, minors only, is not asked now either)
     assert sorted(o.family_id for o in renewals) == sorted(continuing & asked_in_november)
     assert len(renewals) >= 20
-    assert {(o.programme, o.period_start, o.period_end) for o in renewals} == {("ASP", *Q1)}
+    assert {(o.period_start, o.period_end) for o in renewals} == {Q1}
+    # and the only other renewals are the medicines vouchers' month (asked: no consent was
+    # given in November here)
+    assert {(o.programme, o.period_start, o.period_end) for o in made
+            if o.renewal and o.programme != "ASP"} == {("MEDICINES", Q1[0], date(2027, 1, 31))}  # fmt: skip
     new = {c.id for c in january if c.change == "new" and offered(c)}
     assert {o.source_change_id for o in made if not o.renewal} <= new
     assert any(c.change == "changed" and c.programme != "ASP" for c in january)
